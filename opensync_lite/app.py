@@ -1,0 +1,77 @@
+"""The app factory and ``init_app`` for embedding: config → database → blueprints → errors."""
+
+import time
+
+from flask import Blueprint, Flask, current_app, request
+
+from . import api, config, db, errors, sync_messages, sync_sessions
+from .auth import get_or_create_user
+
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
+    "Access-Control-Allow-Headers": "Authorization, Content-Type",
+    "Access-Control-Max-Age": "86400",
+}
+
+
+def _preflight():
+    if request.method == "OPTIONS":  # CORS preflight, on any path
+        return "", 204
+
+
+def _prepare():
+    request.max_content_length = current_app.config["OPENSYNC_MAX_BODY"]
+    db.connect()
+
+
+def _add_cors(response):
+    response.headers.update(CORS_HEADERS)
+    return response
+
+
+def _health():
+    return {"status": "ok", "timestamp": int(time.time() * 1000)}
+
+
+def _blueprint():
+    """The whole service as one blueprint: the sync and read blueprints nest inside it and
+    share its CORS, connection and error handling, also when mounted under a prefix."""
+    bp = Blueprint("opensync", __name__)
+    bp.before_request(_preflight)
+    bp.before_request(_prepare)
+    bp.after_request(_add_cors)
+    errors.register(bp)
+    bp.add_url_rule("/health", "health", _health, methods=["GET"])
+    for child in (sync_sessions.bp, sync_messages.bp, api.bp):
+        bp.register_blueprint(child)
+    return bp
+
+
+def init_app(app, url_prefix=None):
+    """Mount opensync-lite on ``app`` (under ``url_prefix``), with the database named by
+    ``app.config["OPENSYNC_DB"]``; missing settings take their defaults."""
+    for key, value in config.defaults().items():
+        app.config.setdefault(key, value)
+    database = db.open_database(app.config["OPENSYNC_DB"], app.config["OPENSYNC_DURABILITY"])
+    app.extensions[db.EXTENSION] = database
+    db.migrate(database)
+    with app.app_context(), database.connection_context():
+        get_or_create_user(config.DEFAULT_USER)
+    app.register_blueprint(_blueprint(), url_prefix=url_prefix)
+    return app
+
+
+def create_app(test_config=None):
+    """The standalone server: opensync-lite at the root, JSON errors and CORS on every path."""
+    app = Flask(__name__)
+    app.config.from_mapping(config.defaults())
+    if test_config:
+        app.config.from_mapping(test_config)
+    app.json.sort_keys = False
+    init_app(app)
+    # Paths outside the blueprint (unknown routes) still answer JSON with CORS headers.
+    app.before_request(_preflight)
+    app.after_request(_add_cors)
+    errors.register(app)
+    return app

@@ -1,0 +1,27 @@
+"""Defaults and the OPENSYNC_* environment. Config keys carry the same names as the
+environment variables, so a host app sets e.g. ``app.config["OPENSYNC_DB"]``."""
+
+import os
+from pathlib import Path
+
+
+def default_db_path() -> str:
+    """$XDG_DATA_HOME/opensync-lite/opensync.db, else ~/.local/share/opensync-lite/opensync.db."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return str(Path(base) / "opensync-lite" / "opensync.db")
+
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8765
+DEFAULT_USER = "local"
+
+
+def defaults() -> dict:
+    """Settings read at app creation; an explicit config passed to create_app wins."""
+    return {
+        "OPENSYNC_DB": os.environ.get("OPENSYNC_DB") or default_db_path(),
+        # "normal" = WAL + synchronous=NORMAL (a power cut may lose the last commits, never
+        # corrupts); "full" = synchronous=FULL (every acknowledged write survives a power cut).
+        "OPENSYNC_DURABILITY": os.environ.get("OPENSYNC_DURABILITY", "normal"),
+        "OPENSYNC_MAX_BODY": int(os.environ.get("OPENSYNC_MAX_BODY", 16 * 1024 * 1024)),
+    }

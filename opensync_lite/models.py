@@ -1,0 +1,103 @@
+"""Peewee models mirroring schema.sql (which is the source of truth for the DDL)."""
+
+import json
+
+from peewee import (
+    FloatField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    TextField,
+)
+
+from .db import database
+
+
+class JSONText(TextField):
+    """A JSON value kept as compact text, so any SQL dialect can hold it."""
+
+    def db_value(self, value):
+        if value is None:
+            return None
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+    def python_value(self, value):
+        return None if value is None else json.loads(value)
+
+
+class BaseModel(Model):
+    class Meta:
+        database = database
+
+
+class User(BaseModel):
+    name = TextField(unique=True)
+    created_at = IntegerField()
+
+    class Meta:
+        table_name = "users"
+
+
+class ApiKey(BaseModel):
+    user = ForeignKeyField(User, column_name="user_id", backref="api_keys", on_delete="CASCADE")
+    key_hash = TextField(unique=True)
+    prefix = TextField()
+    label = TextField(default="")
+    created_at = IntegerField()
+    last_used_at = IntegerField(null=True)
+    revoked_at = IntegerField(null=True)
+
+    class Meta:
+        table_name = "api_keys"
+
+
+class Session(BaseModel):
+    user = ForeignKeyField(User, column_name="user_id", backref="sessions", on_delete="CASCADE")
+    external_id = TextField()
+    source = TextField(null=True)
+    title = TextField(null=True)
+    project_path = TextField(null=True)
+    project_name = TextField(null=True)
+    model = TextField(null=True)
+    provider = TextField(null=True)
+    prompt_tokens = IntegerField(default=0)
+    completion_tokens = IntegerField(default=0)
+    total_tokens = IntegerField(default=0)
+    cost = FloatField(default=0)
+    duration_ms = IntegerField(default=0)
+    message_count = IntegerField(default=0)
+    tool_call_count = IntegerField(default=0)
+    end_reason = TextField(null=True)
+    extra = JSONText(null=True)
+    created_at = IntegerField()
+    updated_at = IntegerField()
+
+    class Meta:
+        table_name = "sessions"
+
+
+class Message(BaseModel):
+    session = ForeignKeyField(Session, column_name="session_id", backref="messages", on_delete="CASCADE")
+    external_id = TextField()
+    role = TextField()
+    text_content = TextField(default="")
+    model = TextField(null=True)
+    prompt_tokens = IntegerField(default=0)
+    completion_tokens = IntegerField(default=0)
+    duration_ms = IntegerField(default=0)
+    extra = JSONText(null=True)
+    created_at = IntegerField()
+
+    class Meta:
+        table_name = "messages"
+
+
+class Part(BaseModel):
+    message = ForeignKeyField(Message, column_name="message_id", backref="parts", on_delete="CASCADE")
+    type = TextField()
+    content = JSONText(null=True)
+    extra = JSONText(null=True)
+    order = IntegerField()
+
+    class Meta:
+        table_name = "parts"

@@ -1,0 +1,1 @@
+opensync_lite/schema.sql
