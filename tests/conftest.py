@@ -1,0 +1,136 @@
+"""Fixtures: a real SQLite file per test, the Flask test client with a key, and a live
+`opensync-lite serve` subprocess for tests that are about HTTP itself."""
+
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from opensync_lite import auth, create_app
+
+CLI = [sys.executable, "-m", "opensync_lite.cli"]
+
+
+def make_key(app, user="local", label=""):
+    with app.app_context():
+        key, _ = auth.create_key(user, label)
+    return key
+
+
+class Api:
+    """The Flask test client, authenticated with one key."""
+
+    def __init__(self, client, key):
+        self.client = client
+        self.headers = {"Authorization": f"Bearer {key}"}
+
+    def post(self, path, body=None, **kwargs):
+        if "data" not in kwargs:
+            kwargs["json"] = body
+        return self.client.post(path, headers=self.headers, **kwargs)
+
+    def get(self, path, **kwargs):
+        return self.client.get(path, headers=self.headers, **kwargs)
+
+    def delete(self, path, **kwargs):
+        return self.client.delete(path, headers=self.headers, **kwargs)
+
+    def session(self, ident):
+        """GET /api/sessions/get, asserting it is found."""
+        response = self.get("/api/sessions/get", query_string={"id": ident})
+        assert response.status_code == 200, response.get_json()
+        return response.get_json()
+
+
+@pytest.fixture
+def db_path(tmp_path):
+    return str(tmp_path / "opensync.db")
+
+
+@pytest.fixture
+def app(db_path):
+    app = create_app({"OPENSYNC_DB": db_path, "TESTING": True})
+    yield app
+    app.extensions["opensync"].close()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def api(app, client):
+    return Api(client, make_key(app))
+
+
+@pytest.fixture
+def other_api(app, client):
+    """A second user's key on the same server."""
+    return Api(client, make_key(app, user="mallory"))
+
+
+def rows(db_path, sql, params=()):
+    """Read the database file directly, as a separate connection would."""
+    conn = sqlite3.connect(db_path)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+def snapshot(db_path):
+    """Every row of every data table: compare two snapshots to prove nothing was written."""
+    return {t: rows(db_path, f"SELECT * FROM {t} ORDER BY id") for t in ("sessions", "messages", "parts")}
+
+
+class LiveServer:
+    def __init__(self, db_path, env=None):
+        self.db_path = db_path
+        self.proc = subprocess.Popen(
+            CLI + ["serve", "--port", "0", "--db", db_path],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **(env or {})},
+        )
+        line = self.proc.stdout.readline()
+        match = re.search(r"listening on (http://\S+)", line)
+        if not match:
+            self.proc.kill()
+            raise RuntimeError(f"server did not start: {line!r} {self.proc.stderr.read()}")
+        self.url = match.group(1)
+
+    def create_key(self, user="local"):
+        out = subprocess.run(
+            CLI + ["keys", "create", "--user", user, "--db", self.db_path],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        return out.strip().splitlines()[-1]
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+
+
+@pytest.fixture
+def live_server(tmp_path):
+    server = LiveServer(str(tmp_path / "live.db"))
+    yield server
+    server.stop()
+
+
+NODE_BIN = Path(__file__).parent / "node_modules" / ".bin"

@@ -1,0 +1,59 @@
+from conftest import rows, snapshot
+
+
+def test_batch_stores_sessions_then_messages(api):
+    body = {
+        "sessions": [{"externalId": "b1", "source": "factory-droid", "title": "Batch"}],
+        "messages": [
+            {"sessionExternalId": "b1", "externalId": f"m{i}", "role": "assistant", "textContent": f"t{i}",
+             "parts": [{"type": "tool_use", "content": {"toolName": "Read", "args": {}, "result": "ok"}}]}
+            for i in range(5)
+        ],
+    }
+    response = api.post("/sync/batch", body)
+    assert response.status_code == 200
+    assert response.get_json() == {"ok": True, "sessions": 1, "messages": 5, "errors": []}
+    got = api.session("b1")
+    assert got["session"]["source"] == "factory-droid" and got["session"]["messageCount"] == 5
+    assert [m["textContent"] for m in got["messages"]] == [f"t{i}" for i in range(5)]
+    assert got["messages"][0]["parts"][0]["type"] == "tool_use"
+
+
+def test_invalid_items_are_reported_and_do_not_stop_the_others(api, db_path):
+    body = {
+        "sessions": [{"externalId": "ok1"}, {"title": "no id"}, "not an object", {"externalId": "ok2", "promptTokens": -1}],
+        "messages": [
+            {"sessionExternalId": "ok1", "externalId": "m1", "role": "user"},
+            {"sessionExternalId": "ok1", "externalId": "m2", "role": "wizard"},
+        ],
+    }
+    answer = api.post("/sync/batch", body).get_json()
+    assert answer["ok"] is True and answer["sessions"] == 1 and answer["messages"] == 1
+    reported = [(e["kind"], e["index"]) for e in answer["errors"]]
+    assert reported == [("session", 1), ("session", 2), ("session", 3), ("message", 1)]
+    assert "externalId" in answer["errors"][0]["fields"]
+    assert "promptTokens" in answer["errors"][2]["fields"]
+    assert "role" in answer["errors"][3]["fields"]
+    assert rows(db_path, "SELECT external_id FROM sessions ORDER BY id") == [("ok1",)]
+    assert rows(db_path, "SELECT external_id FROM messages") == [("m1",)]
+
+
+def test_empty_batch_is_fine(api):
+    assert api.post("/sync/batch", {}).get_json() == {"ok": True, "sessions": 0, "messages": 0, "errors": []}
+
+
+def test_batch_body_must_be_the_envelope(api, db_path):
+    before = snapshot(db_path)
+    for body in ([], "x", 3, {"sessions": {"externalId": "a"}}, {"messages": "nope"}):
+        response = api.post("/sync/batch", body)
+        assert response.status_code == 400, body
+        assert response.get_json()["error"]
+    assert snapshot(db_path) == before
+
+
+def test_batch_resend_does_not_duplicate(api, db_path):
+    body = {"sessions": [{"externalId": "s"}], "messages": [{"sessionExternalId": "s", "externalId": "m", "role": "user"}]}
+    api.post("/sync/batch", body)
+    api.post("/sync/batch", body)
+    assert rows(db_path, "SELECT COUNT(*) FROM sessions") == [(1,)]
+    assert rows(db_path, "SELECT COUNT(*) FROM messages") == [(1,)]

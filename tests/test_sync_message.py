@@ -1,0 +1,103 @@
+from conftest import rows
+
+TOOL_PARTS = [
+    {"type": "tool-call", "content": {"toolName": "Bash", "args": {"command": "ls"}}},
+    {"type": "tool-result", "content": "a.txt"},
+]
+
+
+def test_message_is_stored_with_parts(api):
+    api.post("/sync/session", {"externalId": "s", "source": "claude-code"})
+    response = api.post(
+        "/sync/message",
+        {"sessionExternalId": "s", "externalId": "t1", "role": "assistant", "source": "claude-code", "parts": TOOL_PARTS},
+    )
+    assert response.status_code == 200
+    answer = response.get_json()
+    assert answer["ok"] is True and isinstance(answer["messageId"], str)
+    (message,) = api.session("s")["messages"]
+    assert message["id"] == answer["messageId"]
+    assert message["role"] == "assistant" and message["textContent"] == ""
+    assert message["parts"] == TOOL_PARTS
+
+
+def test_message_fields_round_trip(api):
+    body = {
+        "sessionExternalId": "s",
+        "externalId": "m",
+        "role": "assistant",
+        "textContent": "héllo <b>x</b> 'q' \"d\" ✓",
+        "model": "claude-sonnet-4",
+        "promptTokens": 7,
+        "completionTokens": 3,
+        "durationMs": 42,
+        "createdAt": 1_700_000_000_123,
+    }
+    api.post("/sync/message", body)
+    (message,) = api.session("s")["messages"]
+    for key in ("role", "textContent", "model", "promptTokens", "completionTokens", "durationMs", "createdAt"):
+        assert message[key] == body[key], key
+    assert message["externalId"] == "m"
+
+
+def test_message_for_unknown_session_creates_it_with_source(api):
+    api.post("/sync/message", {"sessionExternalId": "new", "externalId": "m", "role": "user", "textContent": "hi", "source": "claude-code"})
+    session = api.session("new")["session"]
+    assert session["source"] == "claude-code" and session["messageCount"] == 1
+    # A later /sync/session fills it in; the source stays.
+    api.post("/sync/session", {"externalId": "new", "title": "Filled in", "model": "m"})
+    session = api.session("new")["session"]
+    assert (session["title"], session["source"]) == ("Filled in", "claude-code")
+
+
+def test_message_source_does_not_override_a_session_source(api):
+    api.post("/sync/session", {"externalId": "s", "source": "cursor"})
+    api.post("/sync/message", {"sessionExternalId": "s", "externalId": "m", "role": "user", "source": "opencode"})
+    assert api.session("s")["session"]["source"] == "cursor"
+
+
+def test_resend_replaces_text_and_parts_without_duplicating(api, db_path):
+    base = {"sessionExternalId": "s", "externalId": "m", "role": "assistant"}
+    api.post("/sync/message", {**base, "textContent": "draft", "parts": TOOL_PARTS})
+    first = api.session("s")["messages"][0]["id"]
+    response = api.post("/sync/message", {**base, "textContent": "final", "parts": [{"type": "text", "content": "final"}]})
+    assert response.get_json()["messageId"] == first
+    (message,) = api.session("s")["messages"]
+    assert message["textContent"] == "final"
+    assert message["parts"] == [{"type": "text", "content": "final"}]
+    assert rows(db_path, "SELECT COUNT(*) FROM messages") == [(1,)]
+    assert rows(db_path, "SELECT COUNT(*) FROM parts") == [(1,)]
+
+
+def test_message_tokens_are_not_added_to_session_totals(api):
+    api.post("/sync/session", {"externalId": "s", "promptTokens": 100, "completionTokens": 10})
+    api.post("/sync/message", {"sessionExternalId": "s", "externalId": "m", "role": "assistant", "promptTokens": 50, "completionTokens": 5})
+    session = api.session("s")["session"]
+    assert (session["promptTokens"], session["completionTokens"], session["totalTokens"]) == (100, 10, 110)
+
+
+def test_message_count_is_the_number_of_stored_messages(api):
+    api.post("/sync/session", {"externalId": "s", "messageCount": 9})
+    assert api.session("s")["session"]["messageCount"] == 9  # the client's figure, until messages arrive
+    for i in range(3):
+        api.post("/sync/message", {"sessionExternalId": "s", "externalId": f"m{i}", "role": "user"})
+    api.post("/sync/message", {"sessionExternalId": "s", "externalId": "m0", "role": "user", "textContent": "resend"})
+    api.post("/sync/session", {"externalId": "s", "messageCount": 9})
+    assert api.session("s")["session"]["messageCount"] == 3
+
+
+def test_messages_come_back_in_creation_order(api):
+    for external_id, created in (("late", 3000), ("early", 1000), ("middle", 2000)):
+        api.post("/sync/message", {"sessionExternalId": "s", "externalId": external_id, "role": "user", "createdAt": created})
+    assert [m["externalId"] for m in api.session("s")["messages"]] == ["early", "middle", "late"]
+
+
+def test_empty_text_and_missing_role(api):
+    api.post("/sync/message", {"sessionExternalId": "s", "externalId": "m", "textContent": ""})
+    (message,) = api.session("s")["messages"]
+    assert message["textContent"] == "" and message["role"] == "unknown"
+
+
+def test_unknown_message_keys_are_kept(api):
+    api.post("/sync/message", {"sessionExternalId": "s", "externalId": "m", "role": "tool", "timestamp": 1700000000})
+    assert api.session("s")["messages"][0]["extra"] == {"timestamp": 1700000000}

@@ -1,0 +1,112 @@
+from conftest import rows
+
+
+def test_create_returns_id_and_stores_fields(api, db_path):
+    body = {
+        "externalId": "s1",
+        "source": "opencode",
+        "title": "Refactor",
+        "projectPath": "/p/app",
+        "projectName": "app",
+        "model": "gpt-5",
+        "provider": "openai",
+        "promptTokens": 100,
+        "completionTokens": 20,
+        "cost": 0.5,
+        "durationMs": 1234,
+        "messageCount": 3,
+        "toolCallCount": 1,
+        "endReason": "exit",
+    }
+    response = api.post("/sync/session", body)
+    assert response.status_code == 200
+    answer = response.get_json()
+    assert answer["ok"] is True and isinstance(answer["sessionId"], str)
+    session = api.session("s1")["session"]
+    assert session["id"] == answer["sessionId"]
+    for key, value in body.items():
+        assert session[key] == value, key
+    assert session["totalTokens"] == 120
+
+
+def test_session_id_is_an_alias_of_external_id(api):
+    assert api.post("/sync/session", {"sessionId": "alias-1", "title": "t"}).status_code == 200
+    assert api.session("alias-1")["session"]["title"] == "t"
+
+
+def test_missing_external_id_is_400(api, db_path):
+    response = api.post("/sync/session", {"title": "no id"})
+    assert response.status_code == 400
+    assert "externalId" in response.get_json()["fields"]
+    assert rows(db_path, "SELECT COUNT(*) FROM sessions") == [(0,)]
+
+
+def test_upsert_does_not_duplicate(api, db_path):
+    first = api.post("/sync/session", {"externalId": "s"}).get_json()["sessionId"]
+    second = api.post("/sync/session", {"externalId": "s", "title": "x"}).get_json()["sessionId"]
+    assert first == second
+    assert rows(db_path, "SELECT COUNT(*) FROM sessions") == [(1,)]
+
+
+def test_partial_update_keeps_absent_fields(api):
+    # The claude-code plugin's sequence: start, first prompt, stop.
+    api.post("/sync/session", {"externalId": "s", "source": "claude-code", "projectPath": "/w/demo", "projectName": "demo", "model": "m1"})
+    api.post("/sync/session", {"externalId": "s", "title": "Fix it"})
+    api.post("/sync/session", {"externalId": "s", "promptTokens": 10, "completionTokens": 5, "cost": 0.1})
+    session = api.session("s")["session"]
+    assert session["source"] == "claude-code"
+    assert (session["projectPath"], session["projectName"], session["model"]) == ("/w/demo", "demo", "m1")
+    assert session["title"] == "Fix it"
+    assert (session["promptTokens"], session["completionTokens"], session["totalTokens"]) == (10, 5, 15)
+
+
+def test_source_is_set_on_create_and_changed_only_when_sent(api):
+    api.post("/sync/session", {"externalId": "s", "source": "cursor"})
+    api.post("/sync/session", {"externalId": "s", "title": "no source here"})
+    api.post("/sync/session", {"externalId": "s", "source": None, "title": "null source"})
+    assert api.session("s")["session"]["source"] == "cursor"
+    api.post("/sync/session", {"externalId": "s", "source": "opencode"})
+    assert api.session("s")["session"]["source"] == "opencode"
+
+
+def test_legacy_session_without_source_is_null(api):
+    api.post("/sync/session", {"externalId": "legacy"})
+    assert api.session("legacy")["session"]["source"] is None
+
+
+def test_zero_tokens_never_overwrite_stored_counts(api):
+    api.post("/sync/session", {"externalId": "s", "promptTokens": 900, "completionTokens": 80, "cost": 0.2})
+    # SessionEnd without a transcript sends zeros.
+    api.post("/sync/session", {"externalId": "s", "promptTokens": 0, "completionTokens": 0, "cost": 0, "endReason": "exit"})
+    session = api.session("s")["session"]
+    assert (session["promptTokens"], session["completionTokens"], session["totalTokens"]) == (900, 80, 980)
+    assert session["cost"] == 0.2 and session["endReason"] == "exit"
+    # A larger later count replaces (the plugin sends running totals).
+    api.post("/sync/session", {"externalId": "s", "promptTokens": 1000})
+    session = api.session("s")["session"]
+    assert (session["promptTokens"], session["totalTokens"]) == (1000, 1080)
+
+
+def test_unknown_keys_are_kept_in_extra_and_merged(api):
+    api.post("/sync/session", {"externalId": "s", "gitBranch": "main", "permissionMode": "plan"})
+    api.post("/sync/session", {"externalId": "s", "gitBranch": "dev", "thinkingEnabled": True})
+    extra = api.session("s")["session"]["extra"]
+    assert extra == {"gitBranch": "dev", "permissionMode": "plan", "thinkingEnabled": True}
+
+
+def test_created_at_is_used_only_on_create(api):
+    api.post("/sync/session", {"externalId": "a", "createdAt": 1_700_000_000_000})
+    api.post("/sync/session", {"externalId": "b", "createdAt": "2024-01-02T03:04:05Z"})
+    api.post("/sync/session", {"externalId": "c", "createdAt": "2024-01-02T03:04:05.500+02:00"})
+    assert api.session("a")["session"]["createdAt"] == 1_700_000_000_000
+    assert api.session("b")["session"]["createdAt"] == 1_704_164_645_000
+    assert api.session("c")["session"]["createdAt"] == 1_704_157_445_500
+    api.post("/sync/session", {"externalId": "a", "createdAt": 1_800_000_000_000})
+    assert api.session("a")["session"]["createdAt"] == 1_700_000_000_000
+
+
+def test_updated_at_moves_forward(api):
+    api.post("/sync/session", {"externalId": "s"})
+    before = api.session("s")["session"]["updatedAt"]
+    api.post("/sync/session", {"externalId": "s", "title": "later"})
+    assert api.session("s")["session"]["updatedAt"] >= before
