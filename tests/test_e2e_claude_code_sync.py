@@ -1,0 +1,144 @@
+"""End to end: the published claude-code-sync client against `opensync-lite serve`."""
+
+import json
+import os
+import subprocess
+import urllib.request
+
+import pytest
+
+from conftest import NODE_BIN
+
+CLIENT = NODE_BIN / "claude-code-sync"
+SESSION = "e2e-session-1"
+MODEL = "claude-sonnet-4-20250514"
+PROMPT = "Fix the failing parser test"
+
+
+@pytest.fixture
+def env(live_server, tmp_path):
+    assert CLIENT.exists(), f"{CLIENT} is missing: run `make test` (npm ci --prefix tests)"
+    home = tmp_path / "home"
+    home.mkdir()
+    return {
+        "PATH": os.environ["PATH"],
+        "HOME": str(home),
+        "CLAUDE_SYNC_CONVEX_URL": live_server.url,
+        "CLAUDE_SYNC_API_KEY": live_server.create_key(),
+    }
+
+
+def run_client(env, *args, stdin=None):
+    done = subprocess.run(
+        [str(CLIENT), *args], input=stdin, env=env, capture_output=True, text=True, timeout=60
+    )
+    # Hooks exit 0 even when a sync fails; the failure shows only on stderr.
+    assert "Error" not in done.stderr, done.stderr
+    assert "failed" not in done.stdout.lower(), done.stdout
+    assert done.returncode == 0, (done.stdout, done.stderr)
+    return done
+
+
+def hook(env, event, payload):
+    return run_client(env, "hook", event, stdin=json.dumps(payload))
+
+
+def api_get(env, path):
+    request = urllib.request.Request(
+        env["CLAUDE_SYNC_CONVEX_URL"] + path, headers={"Authorization": f"Bearer {env['CLAUDE_SYNC_API_KEY']}"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def transcript_lines(cwd):
+    def entry(kind, uuid, ts, message):
+        return {"type": kind, "uuid": uuid, "timestamp": ts, "cwd": cwd, "sessionId": SESSION, "message": message}
+
+    return [
+        entry("user", "u1", "2026-11-25T10:00:00.000Z", {"role": "user", "content": PROMPT}),
+        entry("assistant", "a1", "2026-11-25T10:00:05.000Z", {
+            "model": MODEL, "role": "assistant",
+            "content": [
+                {"type": "text", "text": "Let me look at the tests."},
+                {"type": "tool_use", "id": "toolu_1", "name": "Bash", "input": {"command": "ls"}},
+            ],
+            "usage": {"input_tokens": 100, "output_tokens": 50,
+                      "cache_creation_input_tokens": 1000, "cache_read_input_tokens": 2000},
+        }),
+        entry("user", "u2", "2026-11-25T10:00:06.000Z", {
+            "role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "a.txt"}],
+        }),
+        entry("assistant", "a2", "2026-11-25T10:03:30.000Z", {
+            "model": MODEL, "role": "assistant",
+            "content": [{"type": "text", "text": "Fixed: the parser now handles <b>tags</b> and 'quotes'."}],
+            "usage": {"input_tokens": 200, "output_tokens": 80,
+                      "cache_creation_input_tokens": 0, "cache_read_input_tokens": 3000},
+        }),
+    ]
+
+
+def test_synctest_creates_a_session(env):
+    done = run_client(env, "synctest")
+    assert "Test session created successfully" in done.stdout
+    sessions = api_get(env, "/api/sessions")["sessions"]
+    assert len(sessions) == 1
+    assert sessions[0]["source"] == "claude-code" and sessions[0]["title"] == "Connection Test"
+    assert sessions[0]["projectName"] == "synctest"
+
+
+def test_a_full_claude_code_session(env, tmp_path):
+    cwd = str(tmp_path / "demo-proj")
+    os.mkdir(cwd)
+    transcript = tmp_path / "transcript.jsonl"
+    base = {"session_id": SESSION, "transcript_path": str(transcript), "cwd": cwd}
+
+    hook(env, "SessionStart", {**base, "hook_event_name": "SessionStart", "source": "startup", "model": MODEL})
+    hook(env, "UserPromptSubmit", {**base, "hook_event_name": "UserPromptSubmit", "prompt": PROMPT})
+    hook(env, "PostToolUse", {
+        **base, "hook_event_name": "PostToolUse", "tool_name": "Bash", "tool_use_id": "toolu_1",
+        "tool_input": {"command": "ls"}, "tool_response": {"stdout": "a.txt"}, "tool_result": {"output": "a.txt"},
+    })
+    transcript.write_text("".join(json.dumps(line) + "\n" for line in transcript_lines(cwd)))
+    hook(env, "Stop", {**base, "hook_event_name": "Stop", "stop_hook_active": False})
+    hook(env, "Stop", {**base, "hook_event_name": "Stop", "stop_hook_active": False})
+    # Make the client forget what it synced, so its third Stop resends every message:
+    # the server must not duplicate them.
+    state_file = tmp_path / "home" / ".config" / "claude-code-sync" / "session-state.json"
+    state = json.loads(state_file.read_text())
+    state[SESSION]["syncedMessageUuids"] = []
+    state_file.write_text(json.dumps(state))
+    hook(env, "Stop", {**base, "hook_event_name": "Stop", "stop_hook_active": False})
+    hook(env, "SessionEnd", {**base, "hook_event_name": "SessionEnd", "reason": "exit"})
+
+    got = api_get(env, f"/api/sessions/get?id={SESSION}")
+    session, messages = got["session"], got["messages"]
+    assert session["source"] == "claude-code"
+    assert session["title"] == PROMPT
+    assert session["model"] == MODEL
+    assert session["projectPath"] == cwd and session["projectName"] == "demo-proj"
+    assert session["promptTokens"] == 100 + 1000 + 2000 + 200 + 0 + 3000
+    assert session["completionTokens"] == 130
+    assert session["totalTokens"] == 6300 + 130
+    expected_cost = (300 * 3 + 1000 * 3.75 + 5000 * 0.30 + 130 * 15) / 1_000_000
+    assert session["cost"] == pytest.approx(expected_cost)
+    assert session["durationMs"] == 210_000
+    assert session["toolCallCount"] == 1
+    assert session["endReason"] == "exit"
+
+    by_role = {}
+    for m in messages:
+        by_role.setdefault(m["role"], []).append(m)
+    assert [m["textContent"] for m in by_role["user"]] == [PROMPT]
+    tool = [m for m in by_role["assistant"] if m["externalId"] == "toolu_1"]
+    assert len(tool) == 1
+    assert tool[0]["parts"] == [
+        {"type": "tool-call", "content": {"toolName": "Bash", "args": {"command": "ls"}}},
+        {"type": "tool-result", "content": "a.txt"},
+    ]
+    texts = [m["textContent"] for m in by_role["assistant"] if m["externalId"] in ("a1", "a2")]
+    assert texts == ["Let me look at the tests.", "Fixed: the parser now handles <b>tags</b> and 'quotes'."]
+    assert all(m["model"] == MODEL for m in by_role["assistant"] if m["externalId"] in ("a1", "a2"))
+    assert len(messages) == 4 and len({m["externalId"] for m in messages}) == 4
+    assert session["messageCount"] == 4
+    assert len(api_get(env, "/api/sessions")["sessions"]) == 1
