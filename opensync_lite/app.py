@@ -4,7 +4,7 @@ import time
 
 from flask import Blueprint, Flask, current_app, request
 
-from . import api, config, db, errors, sync_messages, sync_sessions
+from . import api, config, db, errors, stats, sync_messages, sync_sessions
 from .auth import get_or_create_user
 
 CORS_HEADERS = {
@@ -43,7 +43,7 @@ def _blueprint():
     bp.after_request(_add_cors)
     errors.register(bp)
     bp.add_url_rule("/health", "health", _health, methods=["GET"])
-    for child in (sync_sessions.bp, sync_messages.bp, api.bp):
+    for child in (sync_sessions.bp, sync_messages.bp, api.bp, stats.bp):
         bp.register_blueprint(child)
     return bp
 

@@ -14,7 +14,7 @@ from peewee import DatabaseProxy, SqliteDatabase
 
 EXTENSION = "opensync"
 SCHEMA_VERSION = 1
-# Statements that take a database from version N-1 to N; schema.sql always holds the latest.
+# SQL scripts that take a database from version N-1 to N; schema.sql always holds the latest.
 MIGRATIONS = {}
 BUSY_TIMEOUT_S = 10
 
@@ -70,21 +70,16 @@ def migrate(db):
             raise RuntimeError(
                 f"database schema version {version} is newer than this opensync-lite ({SCHEMA_VERSION})"
             )
-        with db.atomic():
-            for target in range(version + 1, SCHEMA_VERSION + 1):
-                if version and target in MIGRATIONS:
-                    for statement in MIGRATIONS[target]:
-                        conn.execute(statement)
-            if version < SCHEMA_VERSION:
-                for statement in _statements(schema_sql()):
-                    conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-
-
-def _statements(script):
-    """Split schema.sql into statements (it holds no semicolons inside literals or triggers)."""
-    lines = [line.split("--", 1)[0] for line in script.splitlines()]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+        if version == SCHEMA_VERSION:
+            return
+        # One script, one transaction: a crash part-way leaves the old version intact.
+        steps = [MIGRATIONS[v] for v in range(version + 1, SCHEMA_VERSION + 1) if version and v in MIGRATIONS]
+        conn.executescript(
+            "BEGIN IMMEDIATE;\n"
+            + "\n".join(steps)
+            + schema_sql()
+            + f"\nPRAGMA user_version = {SCHEMA_VERSION};\nCOMMIT;"
+        )
 
 
 def connect():

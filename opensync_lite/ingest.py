@@ -42,6 +42,13 @@ def ingest_batch(user_id, sessions, messages):
     return len(sessions), len(messages)
 
 
+def delete_session(user_id, session_id):
+    """Delete a session of this user; its messages, parts and search rows go with it
+    (foreign keys cascade, and the search triggers follow the cascade)."""
+    with database.atomic():
+        return Session.delete().where(Session.user == user_id, Session.id == session_id).execute()
+
+
 def _upsert_session(user_id, data, now):
     fields = dict(data)
     external_id = fields.pop("external_id")

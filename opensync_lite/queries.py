@@ -1,19 +1,86 @@
-"""THE read path: what the JSON API (and, later, the dashboard) shows. Every function takes
-the user id, so no query can reach another user's rows. Rows come back as snake_case dicts;
-the schemas turn them into wire JSON."""
+"""THE read path: what the JSON API and the dashboard show. Every function takes the user id,
+so no query can reach another user's rows, and every aggregate is computed by the database.
+Rows come back as snake_case dicts; the schemas turn them into wire JSON.
 
+``filters`` is the dict loaded by ``schemas.FiltersQuery``: source, model, provider, project,
+q, date_from, date_to (epoch ms; from inclusive, to exclusive), each optional.
+"""
+
+from datetime import datetime, timedelta, timezone
+
+from peewee import Tuple, fn
+
+from . import search as fts
 from .models import Message, Part, Session
 
+UNKNOWN_SOURCE = "unknown"  # the filter value that selects sessions with no source
+DAY_MS = 86_400_000
 
-def list_sessions(user_id, limit=50):
-    """The user's sessions, most recently active first."""
-    query = (
-        Session.select()
-        .where(Session.user == user_id)
-        .order_by(Session.updated_at.desc(), Session.id.desc())
-        .limit(limit)
-    )
-    return list(query.dicts())
+# Every stats route groups by one of these. `day` is an integer day number (integer division
+# works the same in SQLite and PostgreSQL), turned into a date after the query.
+DIMENSIONS = {
+    "source": Session.source,
+    "model": Session.model,
+    "provider": Session.provider,
+    "project": fn.COALESCE(Session.project_name, Session.project_path),
+    "day": Session.created_at / DAY_MS,
+}
+
+
+def conditions(user_id, filters):
+    """The WHERE clause shared by lists, stats and exports."""
+    where = [Session.user == user_id]
+    source = filters.get("source")
+    if source == UNKNOWN_SOURCE:
+        where.append(Session.source.is_null())
+    elif source:
+        where.append(Session.source == source)
+    if filters.get("model"):
+        where.append(Session.model == filters["model"])
+    if filters.get("provider"):
+        where.append(Session.provider == filters["provider"])
+    if filters.get("project"):
+        where.append((Session.project_name == filters["project"]) | (Session.project_path == filters["project"]))
+    if filters.get("date_from") is not None:
+        where.append(Session.created_at >= filters["date_from"])
+    if filters.get("date_to") is not None:
+        where.append(Session.created_at < filters["date_to"])
+    match = fts.match_expression(filters.get("q"))
+    if match:
+        where.append(Session.id.in_(fts.matching_session_ids(match)))
+    return where
+
+
+# --- session lists ----------------------------------------------------------------------------
+
+def _ordered(query, sort, descending):
+    column = getattr(Session, sort)
+    if descending:
+        return query.order_by(column.desc(), Session.id.desc())
+    return query.order_by(column.asc(), Session.id.asc())
+
+
+def list_sessions(user_id, filters, sort="updated_at", descending=True, limit=50, after=None):
+    """One page of sessions by keyset: ``after`` is the (sort value, id) of the previous page's
+    last row, so page 1000 costs what page 1 costs. Returns (rows, total, next_key)."""
+    where = conditions(user_id, filters)
+    query = Session.select().where(*where)
+    if after is not None:
+        key, beyond = Tuple(getattr(Session, sort), Session.id), Tuple(*after)
+        query = query.where(key < beyond if descending else key > beyond)
+    rows = list(_ordered(query, sort, descending).limit(limit + 1).dicts())
+    next_key = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_key = (rows[-1][sort], rows[-1]["id"])
+    total = Session.select(fn.COUNT(Session.id)).where(*where).scalar()
+    return rows, total, next_key
+
+
+def iter_sessions(user_id, filters, sort="updated_at", descending=True):
+    """Every matching session, streamed from the cursor (for exports)."""
+    query = _ordered(Session.select().where(*conditions(user_id, filters)), sort, descending)
+    return query.dicts().iterator()
 
 
 def session_external_ids(user_id):
@@ -34,10 +101,7 @@ def find_session(user_id, ident):
 def session_messages(session_id):
     """A session's messages in creation order, each with its parts (two queries in all)."""
     messages = list(
-        Message.select()
-        .where(Message.session == session_id)
-        .order_by(Message.created_at, Message.id)
-        .dicts()
+        Message.select().where(Message.session == session_id).order_by(Message.created_at, Message.id).dicts()
     )
     by_id = {m["id"]: m for m in messages}
     for m in messages:
@@ -53,3 +117,122 @@ def session_messages(session_id):
         for part in parts:
             by_id[part.pop("message")]["parts"].append(part)
     return messages
+
+
+# --- stats ------------------------------------------------------------------------------------
+
+def _metrics():
+    return [
+        fn.COUNT(Session.id).alias("sessions"),
+        fn.COALESCE(fn.SUM(Session.message_count), 0).alias("messages"),
+        fn.COALESCE(fn.SUM(Session.prompt_tokens), 0).alias("prompt_tokens"),
+        fn.COALESCE(fn.SUM(Session.completion_tokens), 0).alias("completion_tokens"),
+        fn.COALESCE(fn.SUM(Session.total_tokens), 0).alias("total_tokens"),
+        fn.COALESCE(fn.SUM(Session.cost), 0).alias("cost"),
+        fn.COALESCE(fn.SUM(Session.duration_ms), 0).alias("duration_ms"),
+        fn.MAX(Session.updated_at).alias("last_active"),
+    ]
+
+
+def stats_query(user_id, filters, dimension):
+    """THE stats query builder: one GROUP BY over the filtered sessions."""
+    key = DIMENSIONS[dimension]
+    query = Session.select(key.alias("key"), *_metrics()).where(*conditions(user_id, filters)).group_by(key)
+    if dimension == "day":
+        return query.order_by(key)
+    return query.order_by(fn.COUNT(Session.id).desc(), key)
+
+
+def grouped_stats(user_id, filters, dimension):
+    return list(stats_query(user_id, filters, dimension).dicts())
+
+
+def daily_stats(user_id, filters, days):
+    """One row per UTC day (ascending, empty days included) for the last ``days`` days,
+    or for the from/to range when given."""
+    today = datetime.now(timezone.utc).date()
+    first = _day_of(filters["date_from"]) if filters.get("date_from") is not None else today - timedelta(days=days - 1)
+    last = _day_of(filters["date_to"] - 1) if filters.get("date_to") is not None else today
+    bounded = {**filters, "date_from": _ms_of(first), "date_to": _ms_of(last + timedelta(days=1))}
+    found = {row.pop("key"): row for row in grouped_stats(user_id, bounded, "day")}
+    out = []
+    day = first
+    while day <= last and len(out) < 3660:
+        number = _ms_of(day) // DAY_MS
+        row = found.get(number) or {name: 0 for name in _METRIC_NAMES}
+        if number not in found:
+            row["last_active"] = None
+        out.append({"date": day.isoformat(), **row})
+        day += timedelta(days=1)
+    return out
+
+
+_METRIC_NAMES = ("sessions", "messages", "prompt_tokens", "completion_tokens", "total_tokens", "cost", "duration_ms")
+
+
+def _day_of(ms):
+    return datetime.fromtimestamp(ms / 1000, timezone.utc).date()
+
+
+def _ms_of(day):
+    return int(datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp() * 1000)
+
+
+def summary(user_id, filters):
+    """Totals, distinct counts and per-model usage (two queries)."""
+    where = conditions(user_id, filters)
+    project = DIMENSIONS["project"]
+    totals = (
+        Session.select(
+            *_metrics(),
+            fn.COUNT(Session.model.distinct()).alias("unique_models"),
+            fn.COUNT(project.distinct()).alias("unique_projects"),
+        )
+        .where(*where)
+        .dicts()
+        .get()
+    )
+    sessions = totals["sessions"]
+    totals["avg_tokens_per_session"] = totals["total_tokens"] / sessions if sessions else 0
+    totals["avg_cost_per_session"] = totals["cost"] / sessions if sessions else 0
+    totals["model_usage"] = {
+        row["key"]: row for row in grouped_stats(user_id, filters, "model") if row["key"] is not None
+    }
+    return totals
+
+
+def filter_options(user_id):
+    """The distinct values of each filterable dimension, with their session counts."""
+    return {
+        dimension: [{"value": row["key"], "count": row["sessions"]} for row in grouped_stats(user_id, {}, dimension)]
+        for dimension in ("source", "model", "provider", "project")
+    }
+
+
+# --- search -----------------------------------------------------------------------------------
+
+def search(user_id, text, limit=20, source=None):
+    """Sessions and messages matching ``text``, best first, each with its session's source."""
+    match = fts.match_expression(text)
+    if match is None:
+        return []
+    query = (
+        Session.select(
+            fts.column("kind"),
+            Session.id.alias("session_id"),
+            Session.external_id,
+            Session.source,
+            Session.title,
+            fts.column("message_id"),
+            fts.column("snippet"),
+            fts.column("rank"),
+        )
+        .from_(fts.hits(match), Session)
+        .where(Session.id == fts.column("session_id"), *conditions(user_id, {"source": source}))
+        .order_by(fts.column("rank"), Session.id, fts.column("message_id"))
+        .limit(limit)
+    )
+    rows = list(query.dicts())
+    for row in rows:
+        row["snippet"] = fts.snippet_html(row["snippet"])
+    return rows

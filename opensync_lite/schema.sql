@@ -46,6 +46,12 @@ CREATE TABLE IF NOT EXISTS sessions (
 );
 CREATE INDEX IF NOT EXISTS sessions_by_user_source ON sessions (user_id, source);
 CREATE INDEX IF NOT EXISTS sessions_by_user_updated ON sessions (user_id, updated_at);
+-- Keyset pagination walks one of these per sort column (the rowid breaks ties).
+CREATE INDEX IF NOT EXISTS sessions_by_user_created ON sessions (user_id, created_at);
+CREATE INDEX IF NOT EXISTS sessions_by_user_tokens ON sessions (user_id, total_tokens);
+CREATE INDEX IF NOT EXISTS sessions_by_user_cost ON sessions (user_id, cost);
+CREATE INDEX IF NOT EXISTS sessions_by_user_duration ON sessions (user_id, duration_ms);
+CREATE INDEX IF NOT EXISTS sessions_by_user_messages ON sessions (user_id, message_count);
 
 CREATE TABLE IF NOT EXISTS messages (
     id                 INTEGER PRIMARY KEY,
@@ -72,3 +78,36 @@ CREATE TABLE IF NOT EXISTS parts (
     "order"     INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS parts_by_message ON parts (message_id, "order");
+
+-- Full-text search (SQLite FTS5, external content: the text is stored once, in its table).
+-- Triggers keep the index in the same transaction as every write, cascade deletes included.
+-- Queried only through opensync_lite/search.py.
+CREATE VIRTUAL TABLE IF NOT EXISTS sessions_fts USING fts5(
+    title, project_name, content='sessions', content_rowid='id', tokenize='unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER IF NOT EXISTS sessions_fts_insert AFTER INSERT ON sessions BEGIN
+    INSERT INTO sessions_fts (rowid, title, project_name) VALUES (new.id, new.title, new.project_name);
+END;
+CREATE TRIGGER IF NOT EXISTS sessions_fts_delete AFTER DELETE ON sessions BEGIN
+    INSERT INTO sessions_fts (sessions_fts, rowid, title, project_name)
+    VALUES ('delete', old.id, old.title, old.project_name);
+END;
+CREATE TRIGGER IF NOT EXISTS sessions_fts_update AFTER UPDATE OF title, project_name ON sessions BEGIN
+    INSERT INTO sessions_fts (sessions_fts, rowid, title, project_name)
+    VALUES ('delete', old.id, old.title, old.project_name);
+    INSERT INTO sessions_fts (rowid, title, project_name) VALUES (new.id, new.title, new.project_name);
+END;
+
+CREATE VIRTUAL TABLE IF NOT EXISTS messages_fts USING fts5(
+    text_content, content='messages', content_rowid='id', tokenize='unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER IF NOT EXISTS messages_fts_insert AFTER INSERT ON messages BEGIN
+    INSERT INTO messages_fts (rowid, text_content) VALUES (new.id, new.text_content);
+END;
+CREATE TRIGGER IF NOT EXISTS messages_fts_delete AFTER DELETE ON messages BEGIN
+    INSERT INTO messages_fts (messages_fts, rowid, text_content) VALUES ('delete', old.id, old.text_content);
+END;
+CREATE TRIGGER IF NOT EXISTS messages_fts_update AFTER UPDATE OF text_content ON messages BEGIN
+    INSERT INTO messages_fts (messages_fts, rowid, text_content) VALUES ('delete', old.id, old.text_content);
+    INSERT INTO messages_fts (rowid, text_content) VALUES (new.id, new.text_content);
+END;

@@ -5,6 +5,7 @@ between them. Loading validates and returns snake_case dicts holding only the ke
 sent (absent = keep the stored value); keys we do not model yet are gathered into ``extra``.
 """
 
+import base64
 import json
 from datetime import datetime, timezone
 
@@ -284,13 +285,176 @@ session_out = SessionOut()
 message_out = MessageOut()
 
 
-class ListQuery(Schema):
-    """Query string of GET /api/sessions."""
+# --- query strings ----------------------------------------------------------------------------
+
+SORTS = {
+    "updatedAt": "updated_at",
+    "createdAt": "created_at",
+    "totalTokens": "total_tokens",
+    "cost": "cost",
+    "durationMs": "duration_ms",
+    "messageCount": "message_count",
+}
+
+
+class DateParam(fields.Field):
+    """An ISO 8601 date or date-time → epoch ms. A bare date as ``to`` means the end of that
+    day, so ``from=2026-01-01&to=2026-01-31`` covers all of January."""
+
+    def __init__(self, end=False, **kwargs):
+        self.end = end
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str) or len(value) > 40:
+            raise ValidationError("Not a valid ISO 8601 date.")
+        ms = EpochMs()._deserialize(value, attr, data)
+        if self.end and len(value) == 10:
+            ms += 86_400_000
+        return ms
+
+
+class FiltersQuery(Schema):
+    """The session filters every list, stats and export route takes."""
 
     class Meta:
         unknown = EXCLUDE
 
+    source = Text(64, 1)
+    model = Text(256, 1)
+    provider = Text(256, 1)
+    project = Text(4096, 1)
+    q = Text(500)
+    date_from = DateParam(data_key="from")
+    date_to = DateParam(end=True, data_key="to")
+
+    @post_load
+    def _range(self, data, **kwargs):
+        if data.get("date_from") is not None and data.get("date_to") is not None:
+            if data["date_from"] >= data["date_to"]:
+                raise ValidationError("`from` must be before `to`.", "to")
+        return data
+
+
+class StatsQuery(FiltersQuery):
+    days = fields.Integer(load_default=30, validate=validate.Range(1, 3660))
+
+
+def encode_cursor(sort, descending, key):
+    raw = json.dumps([sort, descending, *key], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor, sort, descending):
+    """(value, id) from a cursor made by encode_cursor for the same sort, else ValidationError."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        got_sort, got_desc, value, row_id = json.loads(raw)
+    except (ValueError, TypeError):
+        raise ValidationError("Not a cursor from this API.", "cursor") from None
+    numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if (got_sort, got_desc) != (sort, descending) or not numeric or type(row_id) is not int:
+        raise ValidationError("The cursor belongs to another sort order or was altered.", "cursor")
+    return value, row_id
+
+
+class SessionsQuery(FiltersQuery):
+    sort_by = fields.String(data_key="sortBy", load_default="updatedAt", validate=validate.OneOf(SORTS))
+    sort_order = fields.String(data_key="sortOrder", load_default="desc", validate=validate.OneOf(("asc", "desc")))
     limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
+    cursor = fields.String(validate=validate.Length(max=200))
+
+    @post_load
+    def _keyset(self, data, **kwargs):
+        data["sort"] = SORTS[data.pop("sort_by")]
+        data["descending"] = data.pop("sort_order") == "desc"
+        cursor = data.pop("cursor", None)
+        data["after"] = _decode_cursor(cursor, data["sort"], data["descending"]) if cursor else None
+        return data
 
 
-list_query = ListQuery()
+class ExportSessionsQuery(SessionsQuery):
+    format = fields.String(load_default="csv", validate=validate.OneOf(("csv", "json")))
+
+
+class ExportQuery(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    id = Text(256, 1, required=True, allow_none=False)
+    format = fields.String(load_default="json", validate=validate.OneOf(("json", "jsonl", "markdown")))
+
+
+class SearchQuery(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    q = Text(500, 1, required=True, allow_none=False)
+    limit = fields.Integer(load_default=20, validate=validate.Range(1, 200))
+    source = Text(64, 1)
+
+
+sessions_query = SessionsQuery()
+export_sessions_query = ExportSessionsQuery()
+export_query = ExportQuery()
+stats_query = StatsQuery()
+search_query = SearchQuery()
+
+
+# --- stats responses ----------------------------------------------------------------------------
+
+class _Metrics(Schema):
+    sessions = fields.Integer()
+    messages = fields.Integer()
+    prompt_tokens = fields.Integer(data_key="promptTokens")
+    completion_tokens = fields.Integer(data_key="completionTokens")
+    total_tokens = fields.Integer(data_key="totalTokens")
+    cost = fields.Float()
+    duration_ms = fields.Integer(data_key="durationMs")
+    last_active = fields.Integer(data_key="lastActive", allow_none=True)
+
+
+def group_schema(name):
+    """Rows of a grouped stats query, the group value under ``name`` (source, model, ...)."""
+    return type(f"{name.title()}Stats", (_Metrics,), {name: fields.Raw(attribute="key", allow_none=True)})(many=True)
+
+
+class DayStats(_Metrics):
+    date = fields.String()
+
+
+class ModelUsage(Schema):
+    tokens = fields.Integer(attribute="total_tokens")
+    cost = fields.Float()
+    sessions = fields.Integer()
+
+
+class Summary(Schema):
+    session_count = fields.Integer(attribute="sessions", data_key="sessionCount")
+    message_count = fields.Integer(attribute="messages", data_key="messageCount")
+    prompt_tokens = fields.Integer(data_key="promptTokens")
+    completion_tokens = fields.Integer(data_key="completionTokens")
+    total_tokens = fields.Integer(data_key="totalTokens")
+    total_cost = fields.Float(attribute="cost", data_key="totalCost")
+    total_duration_ms = fields.Integer(attribute="duration_ms", data_key="totalDurationMs")
+    unique_models = fields.Integer(data_key="uniqueModels")
+    unique_projects = fields.Integer(data_key="uniqueProjects")
+    avg_tokens_per_session = fields.Float(data_key="avgTokensPerSession")
+    avg_cost_per_session = fields.Float(data_key="avgCostPerSession")
+    model_usage = fields.Dict(keys=fields.String(), values=fields.Nested(ModelUsage), data_key="modelUsage")
+
+
+class SearchHit(Schema):
+    kind = fields.String()
+    session_id = fields.String(data_key="sessionId")
+    external_id = fields.String(data_key="externalId")
+    source = fields.String(allow_none=True)
+    title = fields.String(allow_none=True)
+    message_id = fields.String(data_key="messageId", allow_none=True)
+    snippet = fields.String()
+    rank = fields.Float()
+
+
+summary_out = Summary()
+day_stats_out = DayStats(many=True)
+search_hits_out = SearchHit(many=True)

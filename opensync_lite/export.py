@@ -1,0 +1,93 @@
+"""Sessions as files: JSON, JSON Lines, Markdown and CSV. Rows come from queries; the
+wire shape from the schemas; this module only lays them out."""
+
+import csv
+import io
+import json
+from datetime import datetime, timezone
+
+from . import schemas
+
+CSV_COLUMNS = [
+    ("ID", "id"), ("External ID", "externalId"), ("Source", "source"), ("Title", "title"),
+    ("Project", "projectName"), ("Project Path", "projectPath"), ("Model", "model"),
+    ("Provider", "provider"), ("Prompt Tokens", "promptTokens"), ("Completion Tokens", "completionTokens"),
+    ("Total Tokens", "totalTokens"), ("Cost", "cost"), ("Duration (ms)", "durationMs"),
+    ("Messages", "messageCount"), ("Tool Calls", "toolCallCount"), ("Created", "createdAt"), ("Updated", "updatedAt"),
+]
+
+
+def iso(ms):
+    return datetime.fromtimestamp(ms / 1000, timezone.utc).isoformat().replace("+00:00", "Z") if ms else ""
+
+
+def session_json(session, messages):
+    return json.dumps(
+        {"session": schemas.session_out.dump(session), "messages": schemas.message_out.dump(messages, many=True)},
+        ensure_ascii=False,
+        indent=2,
+    )
+
+
+def session_jsonl(session, messages):
+    lines = [{"type": "session", **schemas.session_out.dump(session)}]
+    lines += [{"type": "message", **m} for m in schemas.message_out.dump(messages, many=True)]
+    return "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
+
+
+def _cell(value):
+    return str(value if value is not None else "").replace("|", "\\|").replace("\n", " ")
+
+
+def session_markdown(session, messages):
+    title = session["title"] or session["external_id"]
+    out = [f"# {title}", "", "| Property | Value |", "| --- | --- |"]
+    props = [
+        ("Source", session["source"] or "unknown"),
+        ("Project", session["project_name"] or session["project_path"] or ""),
+        ("Model", session["model"] or ""),
+        ("Tokens", f"{session['total_tokens']} ({session['prompt_tokens']} prompt, {session['completion_tokens']} completion)"),
+        ("Cost", f"${session['cost']:.4f}"),
+        ("Date", iso(session["created_at"])),
+        ("Session", session["external_id"]),
+    ]
+    out += [f"| {name} | {_cell(value)} |" for name, value in props]
+    for m in messages:
+        out += ["", f"## {m['role'].title()}", ""]
+        if m["text_content"]:
+            out.append(m["text_content"])
+        for part in m["parts"]:
+            if part["type"] in ("text",) and isinstance(part["content"], str):
+                if part["content"] != m["text_content"]:
+                    out += ["", part["content"]]
+                continue
+            out += ["", f"**{part['type']}**", "", "```json", json.dumps(part["content"], ensure_ascii=False, indent=2), "```"]
+    return "\n".join(out) + "\n"
+
+
+def sessions_csv(rows):
+    """Stream CSV text, one chunk per row, never the whole file in memory."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+
+    def flush():
+        text = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return text
+
+    writer.writerow([header for header, _ in CSV_COLUMNS])
+    yield flush()
+    for row in rows:
+        wire = schemas.session_out.dump(row)
+        wire["createdAt"], wire["updatedAt"] = iso(row["created_at"]), iso(row["updated_at"])
+        writer.writerow([wire[key] if wire[key] is not None else "" for _, key in CSV_COLUMNS])
+        yield flush()
+
+
+def sessions_json(rows):
+    """Stream a JSON array of sessions."""
+    yield "["
+    for index, row in enumerate(rows):
+        yield ("," if index else "") + json.dumps(schemas.session_out.dump(row), ensure_ascii=False)
+    yield "]"

@@ -1,0 +1,56 @@
+"""Full-text search: the one place that knows it is SQLite FTS5 (the index and the triggers
+that keep it in step with every write are in schema.sql). Another database replaces this
+module and those statements; callers only see SQL nodes and plain rows."""
+
+import html
+import re
+
+from peewee import SQL
+
+TOKEN = re.compile(r"\w+", re.UNICODE)
+MAX_TERMS = 16
+# Private-use characters mark the hit inside a snippet; they become <mark> after the text
+# around them is HTML-escaped, so a snippet is safe to show as HTML.
+OPEN, CLOSE = "\ue000", "\ue001"
+
+
+def match_expression(text):
+    """User text → an FTS5 query that cannot be a syntax error: every word quoted (all must
+    match), the last one as a prefix so results come while typing. None without a word."""
+    words = TOKEN.findall(text or "")[:MAX_TERMS]
+    if not words:
+        return None
+    return " ".join(f'"{w}"' for w in words) + "*"
+
+
+def matching_session_ids(match):
+    """A subquery: ids of sessions whose title, project or any message matches."""
+    return SQL(
+        "SELECT rowid FROM sessions_fts WHERE sessions_fts MATCH ? "
+        "UNION SELECT m.session_id FROM messages_fts JOIN messages AS m ON m.id = messages_fts.rowid "
+        "WHERE messages_fts MATCH ?",
+        (match, match),
+    )
+
+
+def hits(match):
+    """A FROM item ``hits(kind, session_id, message_id, snippet, rank)``: every session and
+    message matching, rank = bm25 (lower is better; titles weigh double)."""
+    return SQL(
+        "(SELECT 'session' AS kind, rowid AS session_id, NULL AS message_id,"
+        " snippet(sessions_fts, -1, ?, ?, '…', 12) AS snippet, bm25(sessions_fts, 2.0, 1.0) AS rank"
+        " FROM sessions_fts WHERE sessions_fts MATCH ?"
+        " UNION ALL"
+        " SELECT 'message', m.session_id, m.id, snippet(messages_fts, 0, ?, ?, '…', 16), bm25(messages_fts)"
+        " FROM messages_fts JOIN messages AS m ON m.id = messages_fts.rowid WHERE messages_fts MATCH ?"
+        ") AS hits",
+        (OPEN, CLOSE, match, OPEN, CLOSE, match),
+    )
+
+
+def column(name):
+    return SQL(f"hits.{name}")
+
+
+def snippet_html(snippet):
+    return html.escape(snippet or "").replace(OPEN, "<mark>").replace(CLOSE, "</mark>")
