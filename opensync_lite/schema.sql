@@ -44,7 +44,12 @@ CREATE TABLE IF NOT EXISTS sessions (
     updated_at         INTEGER NOT NULL,
     UNIQUE (user_id, external_id)
 );
-CREATE INDEX IF NOT EXISTS sessions_by_user_source ON sessions (user_id, source);
+-- (user, source) first; the other columns make it covering for every stats query, which then
+-- reads this narrow index instead of the table rows (titles, extra JSON).
+CREATE INDEX IF NOT EXISTS sessions_by_user_source ON sessions (
+    user_id, source, model, provider, project_name, project_path, created_at, updated_at,
+    message_count, prompt_tokens, completion_tokens, total_tokens, cost, duration_ms
+);
 CREATE INDEX IF NOT EXISTS sessions_by_user_updated ON sessions (user_id, updated_at);
 -- Keyset pagination walks one of these per sort column (the rowid breaks ties).
 CREATE INDEX IF NOT EXISTS sessions_by_user_created ON sessions (user_id, created_at);

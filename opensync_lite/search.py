@@ -26,9 +26,9 @@ def match_expression(text):
 def matching_session_ids(match):
     """A subquery: ids of sessions whose title, project or any message matches."""
     return SQL(
-        "SELECT rowid FROM sessions_fts WHERE sessions_fts MATCH ? "
-        "UNION SELECT m.session_id FROM messages_fts JOIN messages AS m ON m.id = messages_fts.rowid "
-        "WHERE messages_fts MATCH ?",
+        "(SELECT rowid FROM sessions_fts WHERE sessions_fts MATCH ?"
+        " UNION SELECT m.session_id FROM messages_fts JOIN messages AS m ON m.id = messages_fts.rowid"
+        " WHERE messages_fts MATCH ?)",
         (match, match),
     )
 

@@ -1,0 +1,127 @@
+import csv
+import io
+import json
+
+import pytest
+
+from conftest import rows, snapshot
+
+
+@pytest.fixture
+def convo(api):
+    api.post("/sync/session", {"externalId": "c1", "source": "claude-code", "title": "Parser refactor",
+                               "projectName": "demo", "model": "claude-sonnet-4", "promptTokens": 10,
+                               "completionTokens": 5, "cost": 0.25, "createdAt": 1_767_225_600_000})
+    api.post("/sync/message", {"sessionExternalId": "c1", "externalId": "u1", "role": "user",
+                               "textContent": "Why does the <tokenizer> crash on emoji?", "createdAt": 1})
+    api.post("/sync/message", {"sessionExternalId": "c1", "externalId": "a1", "role": "assistant",
+                               "textContent": "The tokenizer splits surrogate pairs.", "createdAt": 2,
+                               "parts": [{"type": "tool-call", "content": {"toolName": "Read", "args": {"path": "tok.py"}}},
+                                         {"type": "tool-result", "content": "def split(): ..."}]})
+    api.post("/sync/session", {"externalId": "o1", "source": "opencode", "title": "Tokenizer docs"})
+    api.post("/sync/session", {"externalId": "l1", "title": "legacy tokenizer notes"})
+
+
+def test_search_ranks_hits_with_source_and_safe_snippet(api, convo):
+    results = api.get("/api/search?q=tokenizer").get_json()["results"]
+    assert {(r["kind"], r["externalId"]) for r in results} == {
+        ("message", "c1"), ("session", "o1"), ("session", "l1")} | {("message", "c1")}
+    assert len(results) == 4
+    ranks = [r["rank"] for r in results]
+    assert ranks == sorted(ranks)
+    by_ext = {r["externalId"]: r for r in results}
+    assert by_ext["o1"]["source"] == "opencode" and by_ext["l1"]["source"] is None
+    message_hits = [r for r in results if r["kind"] == "message"]
+    assert all(r["source"] == "claude-code" and r["messageId"] for r in message_hits)
+    user_hit = next(r for r in message_hits if "emoji" in r["snippet"])
+    assert "&lt;<mark>tokenizer</mark>&gt;" in user_hit["snippet"]  # escaped text, marked hit
+
+
+def test_search_prefix_source_filter_and_limit(api, convo):
+    assert len(api.get("/api/search?q=tokeni").get_json()["results"]) == 4
+    only = api.get("/api/search?q=tokenizer&source=opencode").get_json()["results"]
+    assert [r["externalId"] for r in only] == ["o1"]
+    legacy = api.get("/api/search?q=tokenizer&source=unknown").get_json()["results"]
+    assert [r["externalId"] for r in legacy] == ["l1"]
+    assert len(api.get("/api/search?q=tokenizer&limit=2").get_json()["results"]) == 2
+
+
+def test_search_follows_updates(api, convo):
+    api.post("/sync/message", {"sessionExternalId": "c1", "externalId": "u1", "role": "user", "textContent": "rewritten"})
+    api.post("/sync/session", {"externalId": "o1", "title": "Renamed"})
+    hits = api.get("/api/search?q=tokenizer").get_json()["results"]
+    assert {(r["kind"], r["externalId"]) for r in hits} == {("message", "c1"), ("session", "l1")}
+    assert len(hits) == 2
+    assert [r["externalId"] for r in api.get("/api/search?q=rewritten").get_json()["results"]] == ["c1"]
+
+
+@pytest.mark.parametrize("q", ['"unbalanced', "AND OR NOT", "col:value", "*", "(((", "NEAR(a b"])
+def test_search_syntax_never_errors(api, convo, q):
+    response = api.get("/api/search", query_string={"q": q})
+    assert response.status_code in (200, 400)
+    assert "results" in response.get_json() or "q" in response.get_json()["fields"]
+
+
+def test_search_bad_params_and_isolation(api, other_api, convo):
+    for query, param in (("", "q"), ("q=", "q"), ("q=x&limit=0", "limit"), ("q=x&limit=1000", "limit")):
+        response = api.get(f"/api/search?{query}")
+        assert response.status_code == 400 and param in response.get_json()["fields"]
+    assert other_api.get("/api/search?q=tokenizer").get_json() == {"results": []}
+
+
+def test_export_json_and_jsonl(api, convo):
+    response = api.get("/api/export?id=c1&format=json")
+    assert response.status_code == 200 and "attachment" in response.headers["Content-Disposition"]
+    body = json.loads(response.data)
+    assert body["session"]["source"] == "claude-code" and len(body["messages"]) == 2
+    lines = [json.loads(line) for line in api.get("/api/export?id=c1&format=jsonl").get_data(as_text=True).splitlines()]
+    assert [line["type"] for line in lines] == ["session", "message", "message"]
+    assert lines[2]["parts"][0]["content"]["toolName"] == "Read"
+
+
+def test_export_markdown(api, convo):
+    text = api.get("/api/export?id=c1&format=markdown").get_data(as_text=True)
+    assert text.startswith("# Parser refactor\n")
+    assert "| Source | claude-code |" in text and "| Project | demo |" in text
+    assert "| Model | claude-sonnet-4 |" in text and "15 (10 prompt, 5 completion)" in text
+    assert "| Cost | $0.2500 |" in text and "| Date | 2026-01-01T00:00:00Z |" in text
+    assert text.index("## User") < text.index("## Assistant")
+    assert '```json\n{\n  "toolName": "Read"' in text
+
+
+def test_export_sessions_csv_and_json_with_filters(api, convo):
+    response = api.get("/api/export/sessions?format=csv&source=claude-code")
+    assert response.is_streamed
+    table = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+    assert table[0][:4] == ["ID", "External ID", "Source", "Title"]
+    assert [row[1:3] for row in table[1:]] == [["c1", "claude-code"]]
+    everything = json.loads(api.get("/api/export/sessions?format=json&sortBy=createdAt&sortOrder=asc").data)
+    assert {s["externalId"] for s in everything} == {"c1", "o1", "l1"}
+    assert api.get("/api/export/sessions?format=xml").status_code == 400
+
+
+def test_export_unknown_or_foreign_is_404(api, other_api, convo):
+    assert api.get("/api/export?id=nope").status_code == 404
+    assert other_api.get("/api/export?id=c1").status_code == 404
+    assert other_api.get("/api/export/sessions?format=json").get_data(as_text=True) == "[]"
+    response = api.get("/api/export?id=c1&format=pdf")
+    assert response.status_code == 400 and "format" in response.get_json()["fields"]
+
+
+def test_delete_removes_session_messages_parts_and_search_rows(api, convo, db_path):
+    assert api.delete("/api/sessions/c1").get_json()["ok"] is True
+    assert api.get("/api/sessions/get?id=c1").status_code == 404
+    assert rows(db_path, "SELECT COUNT(*) FROM messages") == [(0,)]
+    assert rows(db_path, "SELECT COUNT(*) FROM parts") == [(0,)]
+    assert rows(db_path, "SELECT COUNT(*) FROM messages_fts WHERE messages_fts MATCH 'tokenizer'") == [(0,)]
+    assert rows(db_path, "SELECT COUNT(*) FROM sessions_fts WHERE sessions_fts MATCH 'parser'") == [(0,)]
+    assert rows(db_path, "PRAGMA integrity_check") == [("ok",)]
+    assert api.delete("/api/sessions/c1").status_code == 404
+
+
+def test_another_user_cannot_delete(api, other_api, convo, db_path):
+    before = snapshot(db_path)
+    session_id = api.session("c1")["session"]["id"]
+    for ident in ("c1", session_id):
+        assert other_api.delete(f"/api/sessions/{ident}").status_code == 404
+    assert snapshot(db_path) == before
