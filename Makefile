@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test install install-test clean
+.PHONY: run test install install-test clean bench
 
 run: $(VENV)/.installed
 	$(BIN)/opensync-lite serve
@@ -33,3 +33,7 @@ tests/node_modules/.installed: tests/package.json tests/package-lock.json
 
 clean:
 	rm -rf $(VENV) tests/node_modules .pytest_cache *.egg-info
+
+# Benchmark (not part of the tests): prints each figure against its target.
+bench: $(VENV)/.installed
+	$(BIN)/python bench/run.py $(BENCH_ARGS)

@@ -1,0 +1,270 @@
+"""`make bench`: opensync-lite against raw SQLite and bare Flask on this machine, one run.
+
+Prints a table of the five figures with their targets. Options: --sessions N (default
+100 000; messages are 10 per session), --requests N (per client thread, default 600).
+"""
+
+import argparse
+import json
+import os
+import re
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from client import Client  # noqa: E402
+from dataset import SOURCES, generate  # noqa: E402
+
+from opensync_lite import auth, create_app  # noqa: E402
+
+THREADS = 8
+STATS_SQL = (
+    "SELECT source, COUNT(id), COALESCE(SUM(message_count), 0), COALESCE(SUM(prompt_tokens), 0),"
+    " COALESCE(SUM(completion_tokens), 0), COALESCE(SUM(total_tokens), 0), COALESCE(SUM(cost), 0),"
+    " COALESCE(SUM(duration_ms), 0), MAX(updated_at) FROM sessions WHERE user_id = ?"
+    " GROUP BY source ORDER BY COUNT(id) DESC, source"
+)
+
+
+def start(args):
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    line = proc.stdout.readline()
+    match = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
+    if not match:
+        proc.kill()
+        raise SystemExit(f"server did not start: {line!r}")
+    return proc, int(match.group(1))
+
+
+def stop(proc):
+    proc.terminate()
+    proc.wait(10)
+
+
+def serve(db_path):
+    return start([sys.executable, "-m", "opensync_lite.cli", "serve", "--port", "0",
+                  "--threads", str(THREADS), "--db", db_path])
+
+
+def new_db(path):
+    app = create_app({"OPENSYNC_DB": path})
+    with app.app_context():
+        key, row = auth.create_key("local", "bench")
+    app.extensions["opensync"].close()
+    return key, row.user_id
+
+
+def median_ms(fn, runs=20):
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times)
+
+
+def get_ok(client, path):
+    status, body = client.request("GET", path)
+    assert status == 200, (status, body[:200])
+    return json.loads(body)
+
+
+def load(port, path, bodies_for, key=None):
+    """THREADS keep-alive clients, each sending its own bodies; returns (req/s, latencies ms, errors)."""
+    latencies, errors = [], []
+    barrier = threading.Barrier(THREADS + 1)
+
+    def worker(t):
+        client = Client(port, key)
+        mine = []
+        bodies = bodies_for(t)
+        barrier.wait()
+        for body in bodies:
+            start_t = time.perf_counter()
+            status, _ = client.request("POST", path, body)
+            mine.append((time.perf_counter() - start_t) * 1000)
+            if status != 200:
+                errors.append(status)
+        client.close()
+        latencies.extend(mine)
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    began = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - began
+    return len(latencies) / elapsed, latencies, errors
+
+
+def percentile(values, p):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p / 100))]
+
+
+def peak_rss_mb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def message_body(t, k):
+    return {
+        "sessionExternalId": f"live-{t}-{k // 50}", "externalId": f"live-{t}-{k}", "role": "assistant",
+        "source": "claude-code", "textContent": f"Step {k}: looked at parser.py and fixed the retry loop",
+        "model": "model-03", "promptTokens": 1200, "durationMs": 850,
+    }
+
+
+def batch_rows(n, offset=0):
+    return [
+        {"sessionExternalId": f"batch-{(offset + i) // 100}", "externalId": f"bm-{offset + i}", "role": "user",
+         "textContent": f"batch message {offset + i} about the parser cache", "model": "model-01",
+         "createdAt": 1_764_547_200_000 + offset + i}
+        for i in range(n)
+    ]
+
+
+def raw_batch(db_path, user_id, batches, size):
+    """The same rows written by raw sqlite3 executemany, one transaction per batch."""
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    began = time.perf_counter()
+    for b in range(batches):
+        rows = batch_rows(size, b * size)
+        conn.execute("BEGIN IMMEDIATE")
+        sessions = sorted({r["sessionExternalId"] for r in rows})
+        conn.executemany(
+            "INSERT OR IGNORE INTO sessions (user_id, external_id, created_at, updated_at) VALUES (?, ?, 0, 0)",
+            [(user_id, s) for s in sessions],
+        )
+        ids = dict(conn.execute(
+            f"SELECT external_id, id FROM sessions WHERE user_id = ? AND external_id IN ({','.join('?' * len(sessions))})",
+            [user_id, *sessions],
+        ).fetchall())
+        conn.executemany(
+            "INSERT INTO messages (session_id, external_id, role, text_content, model, created_at) VALUES (?,?,?,?,?,?)",
+            [(ids[r["sessionExternalId"]], r["externalId"], r["role"], r["textContent"], r["model"], r["createdAt"])
+             for r in rows],
+        )
+        conn.execute("COMMIT")
+    elapsed = time.perf_counter() - began
+    conn.close()
+    return batches * size / elapsed
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=100_000)
+    parser.add_argument("--requests", type=int, default=600, help="per client thread")
+    parser.add_argument("--batches", type=int, default=20)
+    opts = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="opensync-bench-"))
+    results = []
+
+    def report(name, ours, baseline, ratio, target, ok, unit=""):
+        results.append((name, ours, baseline, ratio, target, "met" if ok else "MISSED"))
+
+    db_path = str(workdir / "bench.db")
+    key, user_id = new_db(db_path)
+    n_sessions, n_messages, seconds = generate(db_path, user_id, sessions=opts.sessions)
+    print(f"data set: {n_sessions:,} sessions, {n_messages:,} messages, {len(SOURCES)} sources, "
+          f"12 models, 200 projects, 90 days; generated in {seconds:.1f} s "
+          f"({os.path.getsize(db_path) / 1e6:.0f} MB)", flush=True)
+
+    proc, port = serve(db_path)
+    try:
+        client = Client(port, key)
+        # 1. GROUP BY source through the whole stack vs the same query in raw sqlite3.
+        get_ok(client, "/api/stats/sources")  # warm the thread's connection and the page cache
+        api_ms = median_ms(lambda: get_ok(client, "/api/stats/sources"))
+        raw = sqlite3.connect(db_path)
+        raw.execute(STATS_SQL, (user_id,)).fetchall()
+        raw_ms = median_ms(lambda: raw.execute(STATS_SQL, (user_id,)).fetchall())
+        raw.close()
+        report("1 /api/stats/sources median (ms) vs raw SQL", f"{api_ms:.2f}", f"{raw_ms:.2f}",
+               api_ms / raw_ms, "<= 1.5", api_ms / raw_ms <= 1.5)
+
+        # 2. Keyset pagination: page 1000 costs what page 1 costs.
+        source, limit = SOURCES[1], 20
+        base = f"/api/sessions?source={source}&sortBy=cost&limit={limit}"
+        cursor, page = None, 1
+        while page < 1000:
+            body = get_ok(client, base + (f"&cursor={cursor}" if cursor else ""))
+            cursor, page = body["nextCursor"], page + 1
+            if cursor is None:
+                raise SystemExit(f"only {page - 1} pages of {limit}: use more --sessions")
+        page1000 = base + f"&cursor={cursor}"
+        assert len(get_ok(client, page1000)["sessions"]) == limit
+        p1 = median_ms(lambda: get_ok(client, base))
+        p1000 = median_ms(lambda: get_ok(client, page1000))
+        report(f"2 /api/sessions?source&sortBy=cost page 1000 vs page 1 (ms, limit {limit})",
+               f"{p1000:.2f}", f"{p1:.2f}", p1000 / p1, "<= 2", p1000 / p1 <= 2)
+        client.close()
+
+        # 3 + 5. /sync/message throughput with 8 keep-alive clients, and the server's peak RSS.
+        n = opts.requests
+        rate, lat, errors = load(port, "/sync/message", lambda t: [message_body(t, k) for k in range(n)], key)
+        rss = peak_rss_mb(proc.pid)
+    finally:
+        stop(proc)
+    echo_proc, echo_port = start([sys.executable, str(HERE / "echo_server.py"), str(THREADS)])
+    try:
+        echo_rate, echo_lat, echo_errors = load(
+            echo_port, "/echo", lambda t: [message_body(t, k) for k in range(n)])
+    finally:
+        stop(echo_proc)
+    report(f"3 /sync/message req/s vs bare Flask echo ({THREADS} threads x {n})", f"{rate:.0f}",
+           f"{echo_rate:.0f}", rate / echo_rate, ">= 0.7", rate / echo_rate >= 0.7)
+    results.append(("  latency p50 / p99 (ms): ours | echo", f"{percentile(lat, 50):.1f} / {percentile(lat, 99):.1f}",
+                    f"{percentile(echo_lat, 50):.1f} / {percentile(echo_lat, 99):.1f}", None, "", ""))
+    results.append(("  non-200 answers: ours | echo", str(len(errors)), str(len(echo_errors)), None, "0",
+                    "met" if not errors and not echo_errors else "MISSED"))
+
+    # 4. /sync/batch of 500 messages vs raw executemany of the same rows, each on a fresh database.
+    batch_db = str(workdir / "batch.db")
+    batch_key, _ = new_db(batch_db)
+    proc, port = serve(batch_db)
+    try:
+        client = Client(port, batch_key)
+        began = time.perf_counter()
+        for b in range(opts.batches):
+            status, body = client.request("POST", "/sync/batch", {"sessions": [], "messages": batch_rows(500, b * 500)})
+            assert status == 200 and json.loads(body)["messages"] == 500, body[:300]
+        batch_rate = opts.batches * 500 / (time.perf_counter() - began)
+        client.close()
+    finally:
+        stop(proc)
+    raw_db = str(workdir / "raw.db")
+    _, raw_user = new_db(raw_db)
+    raw_rate = raw_batch(raw_db, raw_user, opts.batches, 500)
+    report("4 /sync/batch messages/s vs raw executemany (500 per batch)", f"{batch_rate:.0f}", f"{raw_rate:.0f}",
+           batch_rate / raw_rate, ">= 0.3", batch_rate / raw_rate >= 0.3)
+    report("5 server peak RSS during 3 (MB)", f"{rss:.1f}", "", None, "<= 80", rss <= 80)
+
+    width = max(len(r[0]) for r in results)
+    print(f"\n{'measure':<{width}}  {'opensync-lite':>14}  {'baseline':>14}  {'ratio':>6}  {'target':>7}  result")
+    for name, ours, baseline, ratio, target, verdict in results:
+        ratio_text = f"{ratio:.2f}" if ratio is not None else ""
+        print(f"{name:<{width}}  {ours:>14}  {baseline:>14}  {ratio_text:>6}  {target:>7}  {verdict}")
+    missed = [r[0] for r in results if r[5] == "MISSED"]
+    if missed:
+        print("\nmissed targets: " + "; ".join(m.strip() for m in missed))
+    print(f"\n(work files in {workdir}; remove with rm -r)")
+
+
+if __name__ == "__main__":
+    main()
