@@ -6,7 +6,7 @@ import time
 
 from flask import g, request
 
-from .db import database
+from .db import prepared, slot, write_transaction
 from .errors import ApiError
 from .models import ApiKey, User
 
@@ -31,7 +31,7 @@ def hash_key(key):
 def get_or_create_user(name):
     user = User.get_or_none(User.name == name)
     if user is None:
-        with database.atomic():
+        with write_transaction():
             User.insert(name=name, created_at=now_ms()).on_conflict_ignore().execute()
         user = User.get(User.name == name)
     return user
@@ -42,7 +42,7 @@ def create_key(user_name, label=""):
     exists only in the return value."""
     user = get_or_create_user(user_name)
     key = generate_key()
-    with database.atomic():
+    with write_transaction():
         row = ApiKey.create(
             user=user, key_hash=hash_key(key), prefix=key[:DISPLAY_CHARS], label=label, created_at=now_ms()
         )
@@ -58,7 +58,7 @@ def find_keys(prefix_or_id):
 
 
 def revoke_key(key_row):
-    with database.atomic():
+    with write_transaction():
         ApiKey.update(revoked_at=now_ms()).where(ApiKey.id == key_row.id, ApiKey.revoked_at.is_null()).execute()
 
 
@@ -73,14 +73,17 @@ def require_user():
         raise ApiError(401, "Missing API key: send Authorization: Bearer osk_...")
     if not key.startswith(KEY_PREFIX) or len(key) > 256:
         raise ApiError(401, "Malformed API key.")
-    row = (
-        ApiKey.select(ApiKey.id, ApiKey.user, ApiKey.last_used_at)
-        .where(ApiKey.key_hash == hash_key(key), ApiKey.revoked_at.is_null())
-        .first()
-    )
+    row = prepared(
+        "find_key",
+        lambda: ApiKey.select(ApiKey.id, ApiKey.user, ApiKey.last_used_at)
+        .where(ApiKey.key_hash == slot("hash"), ApiKey.revoked_at.is_null())
+        .limit(1),
+        hash=hash_key(key),
+    ).fetchone()
     if row is None:
         raise ApiError(401, "Unknown or revoked API key.")
-    g.user_id = row.user_id
+    key_id, g.user_id, last_used_at = row
     now = now_ms()
-    if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION_MS:
-        ApiKey.update(last_used_at=now).where(ApiKey.id == row.id).execute()
+    if last_used_at is None or now - last_used_at > LAST_USED_RESOLUTION_MS:
+        with write_transaction():
+            ApiKey.update(last_used_at=now).where(ApiKey.id == key_id).execute()

@@ -6,11 +6,15 @@ own file. Peewee keeps connections thread-local; we open one on a thread's first
 keep it (reopening and re-running the pragmas per request costs more than the request itself).
 """
 
+import threading
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
+from weakref import WeakKeyDictionary
+
 from flask import current_app
-from peewee import DatabaseProxy, SqliteDatabase
+from peewee import DatabaseProxy, SqliteDatabase, Value
 
 EXTENSION = "opensync"
 SCHEMA_VERSION = 1
@@ -43,7 +47,7 @@ def open_database(path, durability="normal"):
         raise ValueError(f"durability must be 'normal' or 'full', not {durability!r}")
     if path != ":memory:":
         Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    return SqliteDatabase(
+    db = SqliteDatabase(
         str(Path(path).expanduser()) if path != ":memory:" else path,
         timeout=BUSY_TIMEOUT_S,
         lock_type="IMMEDIATE",
@@ -54,6 +58,58 @@ def open_database(path, durability="normal"):
             ("busy_timeout", BUSY_TIMEOUT_S * 1000),
         ],
     )
+    # Writers in this process queue here and are woken the moment the lock frees; SQLite's
+    # busy handler would make them sleep and poll (tens of ms) on the file lock instead.
+    db.write_lock = threading.Lock()
+    return db
+
+
+@contextmanager
+def write_transaction():
+    """THE way to write: the process's write lock, then one BEGIN IMMEDIATE transaction
+    (other processes on the same file still queue on SQLite's busy timeout)."""
+    with database.write_lock, database.atomic():
+        yield
+
+
+class Slot:
+    """A named hole in a prepared statement, filled (and converted) at each execution."""
+
+    __slots__ = ("name", "convert")
+
+    def __init__(self, name, convert):
+        self.name = name
+        self.convert = convert
+
+    def bind(self, values):
+        value = values[self.name]
+        return self.convert(value) if self.convert and value is not None else value
+
+
+def slot(name, field=None):
+    """A placeholder for ``name`` in a query built for ``prepared``; ``field`` converts the
+    value as Peewee would (e.g. JSON text)."""
+    return Value(Slot(name, field.db_value if field is not None else None), converter=False)
+
+
+MAX_PREPARED = 512
+_rendered = WeakKeyDictionary()  # database -> {key: (sql, params with Slots)}
+
+
+def prepared(key, build, **values):
+    """Run the Peewee query ``build()`` with ``values`` in its slots. Peewee renders SQL in
+    Python on every execute, which costs more than SQLite running these small statements,
+    so each query is rendered once per database (still by Peewee, in its dialect) and reused.
+    Returns the DB-API cursor."""
+    db = database.obj
+    per_db = _rendered.setdefault(db, {})
+    compiled = per_db.get(key)
+    if compiled is None:
+        compiled = build().sql()
+        if len(per_db) < MAX_PREPARED:  # update column sets vary with the client: bound them
+            per_db[key] = compiled
+    sql, template = compiled
+    return db.execute_sql(sql, [p.bind(values) if type(p) is Slot else p for p in template])
 
 
 def schema_sql():
