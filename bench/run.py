@@ -25,7 +25,8 @@ from dataset import SOURCES, generate  # noqa: E402
 
 from opensync_lite import auth, create_app  # noqa: E402
 
-THREADS = 8
+THREADS = 8  # client threads
+SERVER_THREADS = int(os.environ.get("BENCH_SERVER_THREADS", 8))  # waitress threads, both servers
 STATS_SQL = (
     "SELECT source, COUNT(id), COALESCE(SUM(message_count), 0), COALESCE(SUM(prompt_tokens), 0),"
     " COALESCE(SUM(completion_tokens), 0), COALESCE(SUM(total_tokens), 0), COALESCE(SUM(cost), 0),"
@@ -51,7 +52,7 @@ def stop(proc):
 
 def serve(db_path):
     return start([sys.executable, "-m", "opensync_lite.cli", "serve", "--port", "0",
-                  "--threads", str(THREADS), "--db", db_path])
+                  "--threads", str(SERVER_THREADS), "--db", db_path])
 
 
 def new_db(path):
@@ -221,7 +222,7 @@ def main():
         rss = peak_rss_mb(proc.pid)
     finally:
         stop(proc)
-    echo_proc, echo_port = start([sys.executable, str(HERE / "echo_server.py"), str(THREADS)])
+    echo_proc, echo_port = start([sys.executable, str(HERE / "echo_server.py"), str(SERVER_THREADS)])
     try:
         echo_rate, echo_lat, echo_errors = load(
             echo_port, "/echo", lambda t: [message_body(t, k) for k in range(n)])

@@ -6,7 +6,7 @@ written whole or not at all. The statements are Peewee queries run through ``pre
 rendered once, then executed with new values on every call.
 """
 
-from peewee import fn
+from collections import Counter
 
 from .auth import now_ms
 from .db import prepared, slot, write_transaction
@@ -30,8 +30,8 @@ def upsert_message(user_id, data):
     """Create or replace a message (and its parts); returns its id."""
     now = now_ms()
     with write_transaction():
-        message_id, session_id = _upsert_message(user_id, data, now)
-        _refresh_message_count(session_id, now)
+        message_id, session_id, added = _upsert_message(user_id, data, now)
+        _count_messages(session_id, added, now)
     return message_id
 
 
@@ -42,9 +42,12 @@ def ingest_batch(user_id, sessions, messages):
     with write_transaction():
         for data in sessions:
             _upsert_session(user_id, data, now)
-        touched = {_upsert_message(user_id, data, now)[1] for data in messages}
-        for session_id in sorted(touched):
-            _refresh_message_count(session_id, now)
+        added = Counter()
+        for data in messages:
+            _, session_id, new = _upsert_message(user_id, data, now)
+            added[session_id] += new
+        for session_id in sorted(added):
+            _count_messages(session_id, added[session_id], now)
     return len(sessions), len(messages)
 
 
@@ -103,24 +106,17 @@ def _find_message(session_id, external_id):
     return row and (row[0], Message.extra.python_value(row[1]))
 
 
-def _has_messages(session_id):
-    return prepared(
-        "has_messages",
-        lambda: Message.select(Message.id).where(Message.session == slot("session")).limit(1),
-        session=session_id,
-    ).fetchone() is not None
-
-
-def _refresh_message_count(session_id, now):
-    """A session's message_count is the number of its stored messages; writing a message
-    also marks the session as recently active."""
+def _count_messages(session_id, added, now):
+    """message_count is the number of the session's stored messages: messages are only ever
+    added (a resend replaces) or deleted with their session, so counting the new ones keeps it
+    exact without re-counting. Writing a message also marks the session as recently active."""
     prepared(
-        "refresh_count",
+        "count_messages",
         lambda: Session.update(
-            message_count=Message.select(fn.COUNT(Message.id)).where(Message.session == Session.id),
-            updated_at=slot("now"),
+            message_count=Session.message_count + slot("added"), updated_at=slot("now")
         ).where(Session.id == slot("id")),
         id=session_id,
+        added=added,
         now=now,
     )
 
@@ -136,6 +132,9 @@ def _upsert_session(user_id, data, now):
     fields = dict(data)
     external_id = fields.pop("external_id")
     created_at = fields.pop("created_at", None)
+    if "message_count" in fields:
+        # The stored count is the messages' own (_count_messages); the client's figure is kept.
+        fields["extra"] = {**fields.get("extra", {}), "messageCount": fields.pop("message_count")}
     stored = _find_session(user_id, external_id)
     if stored is None:
         fields["total_tokens"] = fields.get("prompt_tokens", 0) + fields.get("completion_tokens", 0)
@@ -154,9 +153,6 @@ def _upsert_session(user_id, data, now):
             "completion_tokens", completion_tokens
         )
     _merge_extra(fields, extra)
-    if "message_count" in fields and _has_messages(session_id):
-        # Once messages are stored, the count is theirs (see _refresh_message_count).
-        del fields["message_count"]
     _update(Session, session_id, {**fields, "updated_at": now})
     return session_id
 
@@ -196,4 +192,4 @@ def _upsert_message(user_id, data, now):
             prepared("delete_parts", lambda: Part.delete().where(Part.message == slot("message")), message=message_id)
     for order, part in enumerate(parts or ()):
         _insert(Part, PART_COLUMNS, {**part, "message": message_id, "order": order})
-    return message_id, session_id
+    return message_id, session_id, stored is None

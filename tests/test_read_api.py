@@ -1,7 +1,11 @@
+import time
+
+
 def test_list_is_newest_updated_first_with_source(api):
     api.post("/sync/session", {"externalId": "a", "source": "claude-code"})
     api.post("/sync/session", {"externalId": "b", "source": "opencode"})
     api.post("/sync/session", {"externalId": "c"})
+    time.sleep(0.002)  # updatedAt has millisecond resolution
     api.post("/sync/session", {"externalId": "a", "title": "touched last"})
     sessions = api.get("/api/sessions").get_json()["sessions"]
     assert [s["externalId"] for s in sessions][0] == "a"
