@@ -96,20 +96,35 @@ MAX_PREPARED = 512
 _rendered = WeakKeyDictionary()  # database -> {key: (sql, params with Slots)}
 
 
-def prepared(key, build, **values):
-    """Run the Peewee query ``build()`` with ``values`` in its slots. Peewee renders SQL in
-    Python on every execute, which costs more than SQLite running these small statements,
-    so each query is rendered once per database (still by Peewee, in its dialect) and reused.
-    Returns the DB-API cursor."""
-    db = database.obj
+def _render(db, key, build):
     per_db = _rendered.setdefault(db, {})
     compiled = per_db.get(key)
     if compiled is None:
         compiled = build().sql()
         if len(per_db) < MAX_PREPARED:  # update column sets vary with the client: bound them
             per_db[key] = compiled
-    sql, template = compiled
-    return db.execute_sql(sql, [p.bind(values) if type(p) is Slot else p for p in template])
+    return compiled
+
+
+def _bind(template, values):
+    return [p.bind(values) if type(p) is Slot else p for p in template]
+
+
+def prepared(key, build, **values):
+    """Run the Peewee query ``build()`` with ``values`` in its slots. Peewee renders SQL in
+    Python on every execute, which costs more than SQLite running these small statements,
+    so each query is rendered once per database (still by Peewee, in its dialect) and reused.
+    Returns the DB-API cursor."""
+    db = database.obj
+    sql, template = _render(db, key, build)
+    return db.execute_sql(sql, _bind(template, values))
+
+
+def prepared_many(key, build, rows):
+    """``prepared`` once per dict in ``rows``, as one executemany."""
+    db = database.obj
+    sql, template = _render(db, key, build)
+    db.cursor().executemany(sql, [_bind(template, values) for values in rows])
 
 
 def schema_sql():

@@ -6,10 +6,8 @@ written whole or not at all. The statements are Peewee queries run through ``pre
 rendered once, then executed with new values on every call.
 """
 
-from collections import Counter
-
 from .auth import now_ms
-from .db import prepared, slot, write_transaction
+from .db import prepared, prepared_many, slot, write_transaction
 from .models import Message, Part, Session
 
 # A zero here never overwrites a stored non-zero value: the claude-code plugin sends zeros at
@@ -28,10 +26,8 @@ def upsert_session(user_id, data):
 
 def upsert_message(user_id, data):
     """Create or replace a message (and its parts); returns its id."""
-    now = now_ms()
     with write_transaction():
-        message_id, session_id, added = _upsert_message(user_id, data, now)
-        _count_messages(session_id, added, now)
+        (message_id,) = _upsert_messages(user_id, [data], now_ms())
     return message_id
 
 
@@ -42,12 +38,7 @@ def ingest_batch(user_id, sessions, messages):
     with write_transaction():
         for data in sessions:
             _upsert_session(user_id, data, now)
-        added = Counter()
-        for data in messages:
-            _, session_id, new = _upsert_message(user_id, data, now)
-            added[session_id] += new
-        for session_id in sorted(added):
-            _count_messages(session_id, added[session_id], now)
+        _upsert_messages(user_id, messages, now)
     return len(sessions), len(messages)
 
 
@@ -66,6 +57,15 @@ def _insert(model, columns, values):
     return prepared(
         ("insert", model), lambda: model.insert({f: slot(f.name, f) for f in columns}), **row
     ).lastrowid
+
+
+def _insert_many(model, columns, rows):
+    """``_insert`` for many rows at once (their ids are not returned)."""
+    prepared_many(
+        ("insert", model),
+        lambda: model.insert({f: slot(f.name, f) for f in columns}),
+        [{f.name: values.get(f.name, f.default) for f in columns} for values in rows],
+    )
 
 
 def _update(model, row_id, values):
@@ -172,24 +172,77 @@ def _session_for_message(user_id, external_id, source, now):
     return stored[0]
 
 
-def _upsert_message(user_id, data, now):
-    fields = dict(data)
-    session_id = _session_for_message(user_id, fields.pop("session_external_id"), fields.pop("source", None), now)
-    external_id = fields.pop("external_id")
-    parts = fields.pop("parts", None)
-    stored = _find_message(session_id, external_id)
-    if stored is None:
-        fields.setdefault("role", "unknown")
-        fields.setdefault("created_at", now)
-        message_id = _insert(Message, MESSAGE_COLUMNS, {**fields, "session": session_id, "external_id": external_id})
-    else:
-        # A resend replaces what it carries and keeps the rest; it never duplicates.
-        message_id, extra = stored
-        _merge_extra(fields, extra)
-        if fields:
-            _update(Message, message_id, fields)
-        if parts is not None:
-            prepared("delete_parts", lambda: Part.delete().where(Part.message == slot("message")), message=message_id)
-    for order, part in enumerate(parts or ()):
-        _insert(Part, PART_COLUMNS, {**part, "message": message_id, "order": order})
-    return message_id, session_id, stored is None
+IN_SIZES = (1, 8, 64, 512)  # IN lists are padded to one of these, so their SQL is prepared once
+
+
+def _find_messages(session_id, external_ids):
+    """{external_id: (id, extra)} for those of ``external_ids`` stored in the session."""
+    found = {}
+    ids = list(external_ids)
+    for start in range(0, len(ids), IN_SIZES[-1]):
+        chunk = ids[start:start + IN_SIZES[-1]]
+        size = next(n for n in IN_SIZES if n >= len(chunk))
+        padded = chunk + [chunk[0]] * (size - len(chunk))
+        cursor = prepared(
+            ("find_messages", size),
+            lambda: Message.select(Message.external_id, Message.id, Message.extra).where(
+                Message.session == slot("session"), Message.external_id.in_([slot(f"e{i}") for i in range(size)])
+            ),
+            session=session_id,
+            **{f"e{i}": external_id for i, external_id in enumerate(padded)},
+        )
+        for external_id, message_id, extra in cursor.fetchall():
+            found[external_id] = (message_id, Message.extra.python_value(extra))
+    return found
+
+
+def _upsert_messages(user_id, messages, now):
+    """Create or replace messages in bulk: one lookup per session, then one executemany for the
+    new rows and one for their parts. A message sent twice in one call is merged as a resend.
+    Returns the id of each message, in order."""
+    by_session = {}
+    for data in messages:
+        by_session.setdefault(data["session_external_id"], []).append(data)
+    ids = {}  # (session external id, message external id) -> id
+    for session_external_id, items in by_session.items():
+        source = next((d["source"] for d in items if d.get("source") is not None), None)
+        session_id = _session_for_message(user_id, session_external_id, source, now)
+        stored = _find_messages(session_id, {d["external_id"] for d in items})
+        new = {}  # external_id -> (row, parts)
+        for data in items:
+            fields = {k: v for k, v in data.items() if k not in ("session_external_id", "source", "parts")}
+            external_id, parts = fields.pop("external_id"), data.get("parts")
+            if external_id in stored:
+                # A resend replaces what it carries and keeps the rest; it never duplicates.
+                message_id, extra = stored[external_id]
+                _merge_extra(fields, extra)
+                if fields:
+                    _update(Message, message_id, fields)
+                if parts is not None:
+                    prepared("delete_parts", lambda: Part.delete().where(Part.message == slot("message")), message=message_id)
+                    _insert_parts(message_id, parts)
+            elif external_id in new:
+                row, old_parts = new[external_id]
+                _merge_extra(fields, row.get("extra"))
+                new[external_id] = ({**row, **fields}, old_parts if parts is None else parts)
+            else:
+                row = {"role": "unknown", "created_at": now, **fields, "session": session_id, "external_id": external_id}
+                new[external_id] = (row, parts)
+        if len(new) == 1:
+            ((external_id, (row, parts)),) = new.items()
+            stored[external_id] = (_insert(Message, MESSAGE_COLUMNS, row), None)
+        elif new:
+            _insert_many(Message, MESSAGE_COLUMNS, [row for row, _ in new.values()])
+            stored.update(_find_messages(session_id, new))
+        for external_id, (_, parts) in new.items():
+            _insert_parts(stored[external_id][0], parts)
+        if new:
+            _count_messages(session_id, len(new), now)
+        for external_id, (message_id, _) in stored.items():
+            ids[session_external_id, external_id] = message_id
+    return [ids[d["session_external_id"], d["external_id"]] for d in messages]
+
+
+def _insert_parts(message_id, parts):
+    if parts:
+        _insert_many(Part, PART_COLUMNS, [{**part, "message": message_id, "order": i} for i, part in enumerate(parts)])

@@ -115,12 +115,7 @@ class _Body(Schema):
 
     class Meta:
         unknown = INCLUDE
-
-    @pre_load
-    def _must_be_object(self, data, **kwargs):
-        if not isinstance(data, dict):
-            raise ValidationError("Expected a JSON object.", "_schema")
-        return data
+        # marshmallow itself refuses a body that is not an object ("Invalid input type.").
 
     @post_load
     def _split_extra(self, data, **kwargs):

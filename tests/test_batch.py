@@ -57,3 +57,33 @@ def test_batch_resend_does_not_duplicate(api, db_path):
     api.post("/sync/batch", body)
     assert rows(db_path, "SELECT COUNT(*) FROM sessions") == [(1,)]
     assert rows(db_path, "SELECT COUNT(*) FROM messages") == [(1,)]
+
+
+def test_a_message_twice_in_one_batch_is_merged_as_a_resend(api, db_path):
+    first = {"sessionExternalId": "s", "externalId": "m", "role": "assistant", "textContent": "draft",
+             "model": "m1", "parts": [{"type": "text", "content": "draft"}], "x": 1}
+    again = {"sessionExternalId": "s", "externalId": "m", "textContent": "final", "y": 2}
+    other = {"sessionExternalId": "s", "externalId": "n", "role": "user", "textContent": "hi"}
+    answer = api.post("/sync/batch", {"messages": [first, other, again]}).get_json()
+    assert answer["messages"] == 3 and answer["errors"] == []
+    messages = {m["externalId"]: m for m in api.session("s")["messages"]}
+    assert set(messages) == {"m", "n"}
+    m = messages["m"]
+    assert (m["textContent"], m["role"], m["model"]) == ("final", "assistant", "m1")
+    assert m["parts"] == [{"type": "text", "content": "draft"}] and m["extra"] == {"x": 1, "y": 2}
+    assert api.session("s")["session"]["messageCount"] == 2
+    assert rows(db_path, "SELECT COUNT(*) FROM parts") == [(1,)]
+
+
+def test_batch_spanning_sessions_and_resends(api):
+    api.post("/sync/message", {"sessionExternalId": "a", "externalId": "a1", "role": "user", "textContent": "old",
+                               "parts": [{"type": "text", "content": "old"}]})
+    batch = [{"sessionExternalId": sid, "externalId": f"{sid}{i}", "role": "user", "textContent": f"{sid}{i}",
+              "parts": [{"type": "text", "content": i}]} for sid in ("a", "b") for i in range(1, 80)]
+    assert api.post("/sync/batch", {"messages": batch}).get_json()["messages"] == 158
+    a = api.session("a")
+    assert a["session"]["messageCount"] == 79
+    by_id = {m["externalId"]: m for m in a["messages"]}
+    assert by_id["a1"]["textContent"] == "a1" and by_id["a1"]["parts"] == [{"type": "text", "content": 1}]
+    assert by_id["a79"]["parts"] == [{"type": "text", "content": 79}]
+    assert api.session("b")["session"]["messageCount"] == 79
