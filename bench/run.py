@@ -8,6 +8,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -264,7 +265,7 @@ def main():
     missed = [r[0] for r in results if r[5] == "MISSED"]
     if missed:
         print("\nmissed targets: " + "; ".join(m.strip() for m in missed))
-    print(f"\n(work files in {workdir}; remove with rm -r)")
+    shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":
