@@ -7,6 +7,7 @@ sent (absent = keep the stored value); keys we do not model yet are gathered int
 
 import base64
 import json
+import math
 from datetime import datetime, timezone
 
 from flask import request
@@ -27,6 +28,7 @@ MAX_INT = 2**63 - 1  # SQLite INTEGER is a signed 64-bit value
 MAX_EPOCH_MS = 253402300799999  # 9999-12-31T23:59:59.999Z
 ROLES = ("user", "assistant", "system", "tool", "unknown")
 MAX_PARTS = 10_000
+MAX_DEPTH = 64
 MAX_TEXT = 16 * 1024 * 1024
 
 
@@ -57,8 +59,19 @@ class Amount(fields.Float):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
+def _storable_text(text):
+    """Refuse what SQLite or other tools cannot keep: NUL characters (C strings end there) and
+    lone UTF-16 surrogates, which JSON escapes can carry but UTF-8 cannot encode."""
+    if "\x00" in text:
+        raise ValidationError("Must not contain NUL characters.")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError("Must be valid Unicode (no lone surrogates).") from None
+
+
 class Text(fields.String):
-    """A string of bounded length with no NUL characters (they truncate text in many tools)."""
+    """A string of bounded length that can be stored as UTF-8 text."""
 
     def __init__(self, max_length, min_length=0, **kwargs):
         kwargs.setdefault("allow_none", True)
@@ -66,8 +79,7 @@ class Text(fields.String):
 
     def _deserialize(self, value, attr, data, **kwargs):
         value = super()._deserialize(value, attr, data, **kwargs)
-        if "\x00" in value:
-            raise ValidationError("Must not contain NUL characters.")
+        _storable_text(value)
         return value
 
 
@@ -96,15 +108,23 @@ class EpochMs(fields.Field):
 
 
 class JsonValue(fields.Raw):
-    """Any JSON value, checked to be storable: re-encodable and without NUL characters."""
+    """Any JSON value that can be stored and served back: strings storable as UTF-8 text,
+    finite numbers, and at most MAX_DEPTH levels deep (reading deeper JSON back would run
+    into Python's recursion limit)."""
 
     def _deserialize(self, value, attr, data, **kwargs):
-        try:
-            encoded = json.dumps(value, allow_nan=False)
-        except (ValueError, RecursionError):
-            raise ValidationError("Not a storable JSON value.") from None
-        if "\\u0000" in encoded:
-            raise ValidationError("Must not contain NUL characters.")
+        pending = [(value, 1)]
+        while pending:  # every string in it, keys included, without recursion
+            item, depth = pending.pop()
+            if isinstance(item, str):
+                _storable_text(item)
+            elif isinstance(item, float) and not math.isfinite(item):
+                raise ValidationError("Numbers must be finite.")
+            elif isinstance(item, (dict, list)):
+                if depth > MAX_DEPTH:
+                    raise ValidationError(f"Nested more than {MAX_DEPTH} levels deep.")
+                children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+                pending.extend((child, depth + 1) for child in children)
         return value
 
 
