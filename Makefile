@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test install install-test clean bench
+.PHONY: run test install install-test clean bench soak
 
 run: $(VENV)/.installed
 	$(BIN)/opensync-lite serve
@@ -37,3 +37,8 @@ clean:
 # Benchmark (not part of the tests): prints each figure against its target.
 bench: $(VENV)/.installed
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# Soak (not part of the tests): the concurrency workload for SOAK_SECONDS against a real server.
+SOAK_SECONDS ?= 120
+soak: $(VENV)/.installed-test
+	$(BIN)/python tests/soak.py --seconds $(SOAK_SECONDS)

@@ -89,12 +89,17 @@ def snapshot(db_path):
 
 
 class LiveServer:
-    def __init__(self, db_path, env=None):
+    """`opensync-lite serve` as a subprocess on a free port; its stderr goes to a file (a pipe
+    nobody reads would fill up and block the server)."""
+
+    def __init__(self, db_path, env=None, args=()):
         self.db_path = db_path
+        self.log_path = db_path + ".log"
+        self.log = open(self.log_path, "a")
         self.proc = subprocess.Popen(
-            CLI + ["serve", "--port", "0", "--db", db_path],
+            CLI + ["serve", "--port", "0", "--db", db_path, *args],
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=self.log,
             text=True,
             env={**os.environ, **(env or {})},
         )
@@ -102,8 +107,16 @@ class LiveServer:
         match = re.search(r"listening on (http://\S+)", line)
         if not match:
             self.proc.kill()
-            raise RuntimeError(f"server did not start: {line!r} {self.proc.stderr.read()}")
+            raise RuntimeError(f"server did not start: {line!r} {self.logs()}")
         self.url = match.group(1)
+        self.port = int(self.url.rsplit(":", 1)[1])
+        # The rest of stdout is two lines of advice; drain it so the pipe never fills.
+        self.proc.stdout.readline()
+        self.proc.stdout.readline()
+
+    def logs(self):
+        with open(self.log_path) as f:
+            return f.read()
 
     def create_key(self, user="local"):
         out = subprocess.run(
@@ -123,7 +136,7 @@ class LiveServer:
                 self.proc.kill()
                 self.proc.wait()
         self.proc.stdout.close()
-        self.proc.stderr.close()
+        self.log.close()
 
 
 @pytest.fixture
