@@ -1,6 +1,8 @@
 """The ``opensync-lite`` command: serve, and manage API keys."""
 
+import signal
 import sys
+import time
 from datetime import datetime, timezone
 
 import click
@@ -63,12 +65,43 @@ def serve(host, port, threads, durability, db_path):
     click.echo("Point claude-code-sync at it (key from `opensync-lite keys create`):")
     click.echo(f"  export CLAUDE_SYNC_CONVEX_URL={url} CLAUDE_SYNC_API_KEY=osk_...")
     sys.stdout.flush()
-    try:
-        server.run()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.close()
+    _serve_until_signalled(server)
+
+
+def _serve_until_signalled(server, grace_seconds=30):
+    """Run waitress until SIGTERM or SIGINT; then stop listening and finish what is in flight
+    (requests being read, handled or sent) before exiting, so no acknowledged write is cut
+    off. Drives waitress's own event loop one turn at a time to keep serving while draining."""
+    from waitress import wasyncore
+    from waitress.channel import HTTPChannel
+
+    stopping = []
+
+    def on_signal(signum, frame):
+        stopping.append(signum)
+        server.pull_trigger()  # wake the loop now rather than at its next timeout
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, on_signal)
+
+    def turn(timeout):
+        server.asyncore.loop(timeout=timeout, map=server._map, use_poll=server.adj.asyncore_use_poll, count=1)
+
+    def in_flight():
+        return any(
+            isinstance(ch, HTTPChannel) and (ch.requests or ch.request is not None or ch.total_outbufs_len)
+            for ch in list(server._map.values())
+        )
+
+    while not stopping:
+        turn(server.adj.asyncore_loop_timeout)
+    click.echo("opensync-lite: stopping, finishing requests in flight", err=True)
+    wasyncore.dispatcher.close(server)  # no new connections; the trigger stays to wake the loop
+    deadline = time.monotonic() + grace_seconds
+    while in_flight() and time.monotonic() < deadline:
+        turn(0.05)
+    server.task_dispatcher.shutdown(timeout=5)
+    click.echo("opensync-lite: stopped", err=True)
 
 
 @main.group()
