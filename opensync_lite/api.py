@@ -1,6 +1,6 @@
 """Read blueprint: sessions, search and exports as JSON (and files), and deleting a session."""
 
-from flask import Blueprint, Response, g, request, stream_with_context
+from flask import Blueprint, Response, g, stream_with_context
 
 from . import export, ingest, queries, schemas
 from .auth import require_user
@@ -19,7 +19,7 @@ def _session_or_404(ident):
 
 @bp.get("/sessions")
 def list_sessions():
-    args = schemas.load(schemas.sessions_query, request.args)
+    args = schemas.read_query(schemas.sessions_query)
     rows, total, next_key = queries.list_sessions(
         g.user_id, args, sort=args["sort"], descending=args["descending"], limit=args["limit"], after=args["after"]
     )
@@ -38,7 +38,7 @@ def session_filters():
 
 @bp.get("/sessions/get")
 def get_session():
-    args = schemas.load(schemas.export_query, request.args)
+    args = schemas.read_query(schemas.export_query)
     row = _session_or_404(args["id"])
     return {
         "session": schemas.session_out.dump(row),
@@ -55,7 +55,7 @@ def delete_session(ident):
 
 @bp.get("/search")
 def search():
-    args = schemas.load(schemas.search_query, request.args)
+    args = schemas.read_query(schemas.search_query)
     hits = queries.search(g.user_id, args["q"], limit=args["limit"], source=args.get("source"))
     return {"results": schemas.search_hits_out.dump(hits)}
 
@@ -74,7 +74,7 @@ def _attachment(name):
 
 @bp.get("/export")
 def export_session():
-    args = schemas.load(schemas.export_query, request.args)
+    args = schemas.read_query(schemas.export_query)
     row = _session_or_404(args["id"])
     render, mimetype, suffix = EXPORTS[args["format"]]
     body = render(row, queries.session_messages(row["id"]))
@@ -83,7 +83,7 @@ def export_session():
 
 @bp.get("/export/sessions")
 def export_sessions():
-    args = schemas.load(schemas.export_sessions_query, request.args)
+    args = schemas.read_query(schemas.export_sessions_query)
     rows = queries.iter_sessions(g.user_id, args, sort=args["sort"], descending=args["descending"])
     if args["format"] == "csv":
         chunks, mimetype = export.sessions_csv(rows), "text/csv; charset=utf-8"

@@ -2,9 +2,9 @@
 
 import time
 
-from flask import Blueprint, Flask, current_app, request
+from flask import Blueprint, Flask, current_app, request, url_for
 
-from . import api, config, db, errors, stats, sync_messages, sync_sessions
+from . import api, config, db, errors, openapi, stats, sync_messages, sync_sessions
 from .auth import get_or_create_user
 
 CORS_HEADERS = {
@@ -34,6 +34,15 @@ def _health():
     return {"status": "ok", "timestamp": int(time.time() * 1000)}
 
 
+def _openapi():
+    # The paths are relative to where the blueprint is mounted (a host app may use a prefix).
+    root = url_for("opensync.health")[: -len("/health")] or "/"
+    documents = current_app.extensions.setdefault("opensync.openapi", {})
+    if root not in documents:
+        documents[root] = openapi.build(root)
+    return documents[root]
+
+
 def _blueprint():
     """The whole service as one blueprint: the sync and read blueprints nest inside it and
     share its CORS, connection and error handling, also when mounted under a prefix."""
@@ -43,6 +52,7 @@ def _blueprint():
     bp.after_request(_add_cors)
     errors.register(bp)
     bp.add_url_rule("/health", "health", _health, methods=["GET"])
+    bp.add_url_rule("/openapi.json", "openapi", _openapi, methods=["GET"])
     for child in (sync_sessions.bp, sync_messages.bp, api.bp, stats.bp):
         bp.register_blueprint(child)
     return bp

@@ -52,7 +52,7 @@ def create_key(user_name, label=""):
 def find_keys(prefix_or_id):
     """Keys matching an id or a display prefix (``osk_…`` as printed by ``keys list``)."""
     query = ApiKey.select()
-    if prefix_or_id.isdigit():
+    if prefix_or_id.isascii() and prefix_or_id.isdigit():
         return list(query.where(ApiKey.id == int(prefix_or_id)))
     return list(query.where(ApiKey.prefix.startswith(prefix_or_id[:DISPLAY_CHARS])))
 

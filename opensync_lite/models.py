@@ -14,12 +14,13 @@ from .db import database
 
 
 class JSONText(TextField):
-    """A JSON value kept as compact text, so any SQL dialect can hold it."""
+    """A JSON value kept as compact ASCII text, so any SQL dialect can hold it: NULs and lone
+    surrogates inside strings are escapes there, stored and given back as sent."""
 
     def db_value(self, value):
         if value is None:
             return None
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        return json.dumps(value, separators=(",", ":"))
 
     def python_value(self, value):
         return None if value is None else json.loads(value)

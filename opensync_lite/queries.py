@@ -95,7 +95,7 @@ def session_external_ids(user_id):
 def find_session(user_id, ident):
     """A session of this user by internal id or externalId, or None."""
     query = Session.select().where(Session.user == user_id)
-    if ident.isdigit() and len(ident) < 19:
+    if ident.isascii() and ident.isdigit() and len(ident) < 19:
         row = query.where(Session.id == int(ident)).dicts().first()
         if row is not None:
             return row
@@ -152,25 +152,25 @@ def grouped_stats(user_id, filters, dimension):
 
 
 def daily_stats(user_id, filters, days):
-    """One row per UTC day (ascending, empty days included) for the last ``days`` days,
-    or for the from/to range when given."""
-    today = datetime.now(timezone.utc).date()
-    first = _day_of(filters["date_from"]) if filters.get("date_from") is not None else today - timedelta(days=days - 1)
-    last = _day_of(filters["date_to"] - 1) if filters.get("date_to") is not None else today
-    bounded = {**filters, "date_from": _ms_of(first), "date_to": _ms_of(last + timedelta(days=1))}
+    """One row per UTC day, ascending, empty days included: the ``days`` days up to ``to``
+    (default today), or from ``from`` when it is given; at most MAX_DAYS rows."""
+    if filters.get("date_to") is not None:
+        last = _day_of(filters["date_to"] - 1)
+    else:
+        last = datetime.now(timezone.utc).date()
+    first = _day_of(filters["date_from"]) if filters.get("date_from") is not None else last - timedelta(days=days - 1)
+    first = max(first, last - timedelta(days=MAX_DAYS - 1))
+    bounded = {**filters, "date_from": _ms_of(first), "date_to": _ms_of(last) + DAY_MS}
     found = {row.pop("key"): row for row in grouped_stats(user_id, bounded, "day")}
     out = []
-    day = first
-    while day <= last and len(out) < 3660:
-        number = _ms_of(day) // DAY_MS
-        row = found.get(number) or {name: 0 for name in _METRIC_NAMES}
-        if number not in found:
-            row["last_active"] = None
+    for offset in range((last - first).days + 1):
+        day = first + timedelta(days=offset)
+        row = found.get(_ms_of(day) // DAY_MS) or dict.fromkeys(_METRIC_NAMES, 0) | {"last_active": None}
         out.append({"date": day.isoformat(), **row})
-        day += timedelta(days=1)
     return out
 
 
+MAX_DAYS = 3660
 _METRIC_NAMES = ("sessions", "messages", "prompt_tokens", "completion_tokens", "total_tokens", "cost", "duration_ms")
 
 

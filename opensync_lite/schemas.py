@@ -8,12 +8,14 @@ sent (absent = keep the stored value); keys we do not model yet are gathered int
 import base64
 import json
 import math
-from datetime import datetime, timezone
+import re
+from datetime import datetime, timedelta, timezone
 
 from flask import request
 from marshmallow import (
     EXCLUDE,
     INCLUDE,
+    RAISE,
     Schema,
     ValidationError,
     fields,
@@ -24,8 +26,13 @@ from marshmallow import (
 
 from .errors import ApiError
 
-MAX_INT = 2**63 - 1  # SQLite INTEGER is a signed 64-bit value
+# Upper bounds far past any real session (a trillion tokens, 31 years, a billion dollars) that
+# keep sums over millions of sessions inside SQLite's 64-bit integers and finite floats.
+MAX_COUNT = 10**12
+MAX_COST = 1e9
 MAX_EPOCH_MS = 253402300799999  # 9999-12-31T23:59:59.999Z
+MIN_EPOCH_MS = -62135596800000  # 0001-01-01T00:00:00Z
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 ROLES = ("user", "assistant", "system", "tool", "unknown")
 MAX_PARTS = 10_000
 MAX_DEPTH = 64
@@ -35,11 +42,11 @@ MAX_TEXT = 16 * 1024 * 1024
 # --- fields ---------------------------------------------------------------------------------
 
 class Count(fields.Integer):
-    """A non-negative whole number that fits SQLite's INTEGER; booleans, floats and strings
-    are refused rather than coerced."""
+    """A whole number from 0 to MAX_COUNT; booleans, floats and strings are refused rather
+    than coerced."""
 
     def __init__(self, **kwargs):
-        super().__init__(strict=True, allow_none=True, validate=validate.Range(0, MAX_INT), **kwargs)
+        super().__init__(strict=True, allow_none=True, validate=validate.Range(0, MAX_COUNT), **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, bool) or not isinstance(value, int):
@@ -48,10 +55,10 @@ class Count(fields.Integer):
 
 
 class Amount(fields.Float):
-    """A finite, non-negative JSON number (cost in USD)."""
+    """A JSON number from 0 to MAX_COST (cost in USD)."""
 
     def __init__(self, **kwargs):
-        super().__init__(allow_nan=False, allow_none=True, validate=validate.Range(0), **kwargs)
+        super().__init__(allow_nan=False, allow_none=True, validate=validate.Range(0, MAX_COST), **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -75,6 +82,7 @@ class Text(fields.String):
 
     def __init__(self, max_length, min_length=0, **kwargs):
         kwargs.setdefault("allow_none", True)
+        kwargs.setdefault("metadata", {"pattern": "^[^\x00]*$"})  # documents the NUL rule
         super().__init__(validate=validate.Length(min_length, max_length), **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
@@ -83,48 +91,63 @@ class Text(fields.String):
         return value
 
 
+ISO_FRACTION = re.compile(r"(\.\d{1,6})\d*")
+
+
+def parse_iso(value):
+    """ISO 8601 / RFC 3339 text → aware datetime (UTC when no offset is given); accepts a
+    lowercase t/z, more than 6 fractional digits and a leap second (read as :59)."""
+    text = value.strip().upper().replace("Z", "+00:00")
+    text = ISO_FRACTION.sub(r"\1", text, count=1).replace(":60", ":59")
+    dt = datetime.fromisoformat(text)
+    return dt if dt.tzinfo is not None else dt.replace(tzinfo=timezone.utc)
+
+
 class EpochMs(fields.Field):
     """A point in time: epoch milliseconds, or an ISO 8601 string (UTC if no offset).
     Loads to integer epoch milliseconds; dumps as-is."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("metadata", {"oneOf": [
+            {"type": "number", "minimum": 0, "maximum": MAX_EPOCH_MS},
+            {"type": "string", "format": "date-time"},
+        ]})
+        super().__init__(**kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, bool):
             raise ValidationError("Not a valid timestamp.")
         if isinstance(value, (int, float)):
             ms = value
+            if ms != ms or not 0 <= ms <= MAX_EPOCH_MS:
+                raise ValidationError("Epoch milliseconds out of range.")
         elif isinstance(value, str) and len(value) <= 64:
             try:
-                dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
-            except ValueError:
+                ms = (parse_iso(value) - EPOCH) // timedelta(milliseconds=1)
+            except (ValueError, OverflowError):
                 raise ValidationError("Not a valid ISO 8601 date or epoch milliseconds.") from None
-            if dt.tzinfo is None:
-                dt = dt.replace(tzinfo=timezone.utc)
-            ms = dt.timestamp() * 1000
+            if not MIN_EPOCH_MS <= ms <= MAX_EPOCH_MS:
+                raise ValidationError("Timestamp out of range.")
         else:
             raise ValidationError("Not a valid timestamp.")
-        if ms != ms or not 0 <= ms <= MAX_EPOCH_MS:
-            raise ValidationError("Timestamp out of range.")
         return int(ms)
 
 
 class JsonValue(fields.Raw):
-    """Any JSON value that can be stored and served back: strings storable as UTF-8 text,
-    finite numbers, and at most MAX_DEPTH levels deep (reading deeper JSON back would run
-    into Python's recursion limit)."""
+    """Any JSON value at most MAX_DEPTH levels deep (reading deeper JSON back would run into
+    Python's recursion limit). It is stored as ASCII JSON text, where NULs and lone
+    surrogates are escapes, so any string in it is kept as sent."""
 
     def _deserialize(self, value, attr, data, **kwargs):
         pending = [(value, 1)]
-        while pending:  # every string in it, keys included, without recursion
+        while pending:  # without recursion: the value may be nested deeper than we allow
             item, depth = pending.pop()
-            if isinstance(item, str):
-                _storable_text(item)
-            elif isinstance(item, float) and not math.isfinite(item):
+            if isinstance(item, float) and not math.isfinite(item):
                 raise ValidationError("Numbers must be finite.")
-            elif isinstance(item, (dict, list)):
+            if isinstance(item, (dict, list)):
                 if depth > MAX_DEPTH:
                     raise ValidationError(f"Nested more than {MAX_DEPTH} levels deep.")
-                children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
-                pending.extend((child, depth + 1) for child in children)
+                pending.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
         return value
 
 
@@ -253,6 +276,14 @@ def read(schema):
     return load(schema, json_body())
 
 
+def read_query(schema):
+    """Validate the current request's query string; each parameter may be given once."""
+    repeated = {name: ["Give this parameter once."] for name, values in request.args.lists() if len(values) > 1}
+    if repeated:
+        raise ApiError(400, f"Invalid request: {', '.join(repeated)}.", fields=repeated)
+    return load(schema, request.args.to_dict())
+
+
 # --- responses ------------------------------------------------------------------------------
 
 class PartOut(Schema):
@@ -318,12 +349,15 @@ class DateParam(fields.Field):
 
     def __init__(self, end=False, **kwargs):
         self.end = end
+        kwargs.setdefault("metadata", {"type": "string", "oneOf": [{"format": "date"}, {"format": "date-time"}]})
         super().__init__(**kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
         if not isinstance(value, str) or len(value) > 40:
             raise ValidationError("Not a valid ISO 8601 date.")
         ms = EpochMs()._deserialize(value, attr, data)
+        if not 0 <= ms < MAX_EPOCH_MS - 86_400_000:
+            raise ValidationError("Dates run from 1970-01-01 to 9999-12-30.")
         if self.end and len(value) == 10:
             ms += 86_400_000
         return ms
@@ -333,7 +367,7 @@ class FiltersQuery(Schema):
     """The session filters every list, stats and export route takes."""
 
     class Meta:
-        unknown = EXCLUDE
+        unknown = RAISE  # a misspelt parameter is an error, not silently ignored
 
     source = Text(64, 1)
     model = Text(256, 1)
@@ -394,7 +428,7 @@ class ExportSessionsQuery(SessionsQuery):
 
 class ExportQuery(Schema):
     class Meta:
-        unknown = EXCLUDE
+        unknown = RAISE  # a misspelt parameter is an error, not silently ignored
 
     id = Text(256, 1, required=True, allow_none=False)
     format = fields.String(load_default="json", validate=validate.OneOf(("json", "jsonl", "markdown")))
@@ -402,7 +436,7 @@ class ExportQuery(Schema):
 
 class SearchQuery(Schema):
     class Meta:
-        unknown = EXCLUDE
+        unknown = RAISE  # a misspelt parameter is an error, not silently ignored
 
     q = Text(500, 1, required=True, allow_none=False)
     limit = fields.Integer(load_default=20, validate=validate.Range(1, 200))
@@ -429,9 +463,11 @@ class _Metrics(Schema):
     last_active = fields.Integer(data_key="lastActive", allow_none=True)
 
 
-def group_schema(name):
-    """Rows of a grouped stats query, the group value under ``name`` (source, model, ...)."""
-    return type(f"{name.title()}Stats", (_Metrics,), {name: fields.Raw(attribute="key", allow_none=True)})(many=True)
+def group_schema(name, plural):
+    """The answer of a grouped stats route: ``{plural: [rows]}``, each row with the group's
+    value under ``name`` (source, model, ...) and the metrics."""
+    row = type(f"{name.title()}Stats", (_Metrics,), {name: fields.Raw(attribute="key", allow_none=True)})
+    return type(f"{plural.title()}Stats", (Schema,), {plural: fields.List(fields.Nested(row), required=True)})
 
 
 class DayStats(_Metrics):
@@ -473,3 +509,92 @@ class SearchHit(Schema):
 summary_out = Summary()
 day_stats_out = DayStats(many=True)
 search_hits_out = SearchHit(many=True)
+
+
+# --- acknowledgements and errors (documented in /openapi.json) -----------------------------------
+
+class Error(Schema):
+    error = fields.String(required=True)
+    fields = fields.Dict()
+
+
+class SessionAck(Schema):
+    ok = fields.Boolean(required=True)
+    session_id = fields.String(data_key="sessionId", required=True)
+
+
+class MessageAck(Schema):
+    ok = fields.Boolean(required=True)
+    message_id = fields.String(data_key="messageId", required=True)
+
+
+class BatchItemError(Schema):
+    index = fields.Integer()
+    kind = fields.String()
+    error = fields.String()
+    fields = fields.Dict(allow_none=True)
+
+
+class BatchAck(Schema):
+    ok = fields.Boolean(required=True)
+    sessions = fields.Integer(required=True)
+    messages = fields.Integer(required=True)
+    errors = fields.List(fields.Nested(BatchItemError), required=True)
+
+
+class BatchDoc(Schema):
+    """The batch body as documented: lists of session and message bodies (other keys are
+    ignored)."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    # Items are checked one by one, an invalid one answered in `errors` while the rest are
+    # stored, so any value is a valid item here.
+    sessions = fields.List(fields.Raw(allow_none=True), metadata={"description": "SessionIn bodies"})
+    messages = fields.List(fields.Raw(allow_none=True), metadata={"description": "MessageIn bodies"})
+
+
+class Health(Schema):
+    status = fields.String(required=True)
+    timestamp = fields.Integer(required=True)
+
+
+class SessionIds(Schema):
+    session_ids = fields.List(fields.String(), data_key="sessionIds", required=True)
+
+
+class SessionPage(Schema):
+    sessions = fields.List(fields.Nested(SessionOut), required=True)
+    total = fields.Integer(required=True)
+    next_cursor = fields.String(data_key="nextCursor", allow_none=True, required=True)
+
+
+class SessionDetail(Schema):
+    session = fields.Nested(SessionOut, required=True)
+    messages = fields.List(fields.Nested(MessageOut), required=True)
+
+
+class FilterOption(Schema):
+    value = fields.String(allow_none=True)
+    count = fields.Integer()
+
+
+class FilterOptions(Schema):
+    sources = fields.List(fields.Nested(FilterOption))
+    models = fields.List(fields.Nested(FilterOption))
+    providers = fields.List(fields.Nested(FilterOption))
+    projects = fields.List(fields.Nested(FilterOption))
+
+
+class Deleted(Schema):
+    ok = fields.Boolean(required=True)
+    deleted = fields.String(required=True)
+
+
+class SearchResults(Schema):
+    results = fields.List(fields.Nested(SearchHit), required=True)
+
+
+class DailyStats(Schema):
+    days = fields.List(fields.Nested(DayStats), required=True)

@@ -1,7 +1,7 @@
 """Stats blueprint: usage totals grouped by source, model, provider, project and day.
 Each route takes the session filters (source, model, provider, project, q, from, to)."""
 
-from flask import Blueprint, g, request
+from flask import Blueprint, g
 
 from . import queries, schemas
 from .auth import require_user
@@ -10,11 +10,11 @@ bp = Blueprint("stats", __name__, url_prefix="/api/stats")
 bp.before_request(require_user)
 
 GROUPS = {"sources": "source", "models": "model", "providers": "provider", "projects": "project"}
-_group_out = {name: schemas.group_schema(name) for name in GROUPS.values()}
+_group_out = {group: schemas.group_schema(name, group)() for group, name in GROUPS.items()}
 
 
 def _filters():
-    return schemas.load(schemas.stats_query, request.args)
+    return schemas.read_query(schemas.stats_query)
 
 
 @bp.get("")
@@ -24,9 +24,8 @@ def summary():
 
 @bp.get("/<any(sources, models, providers, projects):group>")
 def grouped(group):
-    dimension = GROUPS[group]
-    rows = queries.grouped_stats(g.user_id, _filters(), dimension)
-    return {group: _group_out[dimension].dump(rows)}
+    rows = queries.grouped_stats(g.user_id, _filters(), GROUPS[group])
+    return _group_out[group].dump({group: rows})
 
 
 @bp.get("/daily")

@@ -25,7 +25,7 @@ json_scalars = st.one_of(
     st.floats(allow_nan=False, allow_infinity=False), nasty_text,
 )
 json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(nasty_text, inner, max_size=4), max_leaves=20)
-counts = st.one_of(st.integers(min_value=0, max_value=2**63 - 1), st.integers(), json_values)
+counts = st.one_of(st.integers(min_value=0, max_value=10**12), st.integers(), json_values)
 ids = st.one_of(st.uuids().map(str), st.uuids().map(lambda u: f"{u}\x00"), json_values)
 optional = st.one_of(st.just(None), json_values)
 
@@ -144,7 +144,7 @@ def test_json_and_sqlite_edge_cases(api, db_path):
         b'{"externalId": "a", "promptTokens": 18446744073709551616}',
         b'{"externalId": "a", "promptTokens": ' + b"9" * 5000 + b"}",
         b'{"externalId": "a", "cost": 1e999}',
-        b'{"externalId": "a\\u0000b"}', b'{"externalId": "\\ud800"}', b'{"externalId": "a", "k\\udfff": 1}',
+        b'{"externalId": "a\\u0000b"}', b'{"externalId": "\\ud800"}', b'{"externalId": "a", "title": "\\udfff"}',
         b'{"externalId": "a", "x": ' + b"[" * 50_000 + b"]" * 50_000 + b"}",
         b'{"externalId": "a", "x": ' + b"[" * 900 + b"]" * 900 + b"}",
         b'{"externalId": "a", "x": ' + b'{"k":' * 65 + b"1" + b"}" * 65 + b"}",

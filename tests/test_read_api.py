@@ -42,3 +42,9 @@ def test_sessions_list_for_opencode_sync_all(api):
     for ext in ("x", "y"):
         api.post("/sync/session", {"externalId": ext})
     assert api.get("/sync/sessions/list").get_json() == {"sessionIds": ["x", "y"]}
+
+
+def test_unicode_digits_are_not_ids(api):
+    api.post("/sync/session", {"externalId": "³"})
+    assert api.session("³")["session"]["externalId"] == "³"
+    assert api.get("/api/sessions/get?id=٣").status_code == 404

@@ -105,7 +105,7 @@ def test_summary_with_source_filter(api, data):
 
 def test_daily_is_ascending_utc_days_with_gaps_filled(api, data):
     days = api.get("/api/stats/daily", query_string={"from": "2025-12-31", "to": "2026-01-08"}).get_json()["days"]
-    assert [d["date"] for d in days] == [f"2025-12-31"] + [f"2026-01-0{i}" for i in range(1, 9)]
+    assert [d["date"] for d in days] == ["2025-12-31"] + [f"2026-01-0{i}" for i in range(1, 9)]
     per_day = defaultdict(int)
     for s in data:
         per_day[datetime.fromtimestamp(s["createdAt"] / 1000, timezone.utc).date().isoformat()] += 1

@@ -112,3 +112,9 @@ def test_updated_at_moves_forward(api):
     before = api.session("s")["session"]["updatedAt"]
     api.post("/sync/session", {"externalId": "s", "title": "later"})
     assert api.session("s")["session"]["updatedAt"] >= before
+
+
+def test_extra_keeps_any_json_string_exactly(api):
+    odd = {"nul\x00key": "a\x00b", "surrogate": "\ud800", "emoji": "😀", "nested": [{"deep": ["\udfff"]}]}
+    assert api.post("/sync/session", {"externalId": "odd", **odd}).status_code == 200
+    assert api.session("odd")["session"]["extra"] == odd

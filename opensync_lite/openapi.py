@@ -1,0 +1,90 @@
+"""The OpenAPI 3 document at /openapi.json, generated from the marshmallow schemas by apispec."""
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+
+from . import __version__, schemas, stats
+
+ERRORS = {
+    "400": "Invalid body or query parameter: `fields` names each bad field.",
+    "401": "Missing, malformed, unknown or revoked API key.",
+    "404": "No such session for this key's user.",
+    "413": "Body over the size limit.",
+}
+
+
+def _json(schema):
+    return {"application/json": {"schema": schema}}
+
+
+def _operation(summary, response, *, body=None, query=None, errors=("400", "401"), content=None, path_params=()):
+    op = {
+        "summary": summary,
+        "responses": {"200": {"description": "OK", "content": content or _json(response)}},
+        "security": [{"bearer": []}],
+    }
+    for code in errors:
+        op["responses"][code] = {"description": ERRORS[code], "content": _json("Error")}
+    if body is not None:
+        op["requestBody"] = {"required": True, "content": _json(body)}
+    params = [{"in": "query", "schema": query}] if query is not None else []
+    params += [{"in": "path", "name": name, "required": True, "schema": {"type": "string"}} for name in path_params]
+    if params:
+        op["parameters"] = params
+    return op
+
+
+def build(server_url="/"):
+    spec = APISpec(
+        title="opensync-lite",
+        version=__version__,
+        openapi_version="3.0.3",
+        plugins=[MarshmallowPlugin()],
+        servers=[{"url": server_url}],
+        info={"description": "A local OpenSync server for AI coding-agent sessions."},
+    )
+    spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "osk_…"})
+    spec.components.schema("Error", schema=schemas.Error)
+    body_errors = ("400", "401", "413")
+    spec.path("/health", operations={"get": {
+        "summary": "Liveness, no key needed",
+        "responses": {"200": {"description": "OK", "content": _json(schemas.Health)}},
+    }})
+    spec.path("/sync/session", operations={"post": _operation(
+        "Create or partially update a session", schemas.SessionAck, body=schemas.SessionIn, errors=body_errors)})
+    spec.path("/sync/message", operations={"post": _operation(
+        "Create or replace a message", schemas.MessageAck, body=schemas.MessageIn, errors=body_errors)})
+    spec.path("/sync/batch", operations={"post": _operation(
+        "Many sessions and messages in one transaction", schemas.BatchAck, body=schemas.BatchDoc, errors=body_errors)})
+    spec.path("/sync/sessions/list", operations={"get": _operation(
+        "The externalIds already stored", schemas.SessionIds, errors=("401",))})
+    spec.path("/api/sessions", operations={"get": _operation(
+        "Filtered, sorted sessions, one keyset page at a time", schemas.SessionPage, query=schemas.SessionsQuery)})
+    spec.path("/api/sessions/filters", operations={"get": _operation(
+        "Distinct sources, models, providers and projects with counts", schemas.FilterOptions, errors=("401",))})
+    spec.path("/api/sessions/get", operations={"get": _operation(
+        "One session with its messages", schemas.SessionDetail, query=schemas.ExportQuery,
+        errors=("400", "401", "404"))})
+    spec.path("/api/sessions/{ident}", operations={"delete": _operation(
+        "Delete a session with its messages", schemas.Deleted, errors=("401", "404"), path_params=("ident",))})
+    spec.path("/api/search", operations={"get": _operation(
+        "Full-text search over titles, projects and messages", schemas.SearchResults, query=schemas.SearchQuery)})
+    spec.path("/api/export", operations={"get": _operation(
+        "One session as JSON, JSON Lines or Markdown", None, query=schemas.ExportQuery,
+        errors=("400", "401", "404"),
+        content={"application/json": {"schema": schemas.SessionDetail},
+                 **{t: {"schema": {"type": "string"}} for t in ("application/x-ndjson", "text/markdown")}},
+    )})
+    spec.path("/api/export/sessions", operations={"get": _operation(
+        "Filtered sessions as CSV or JSON, streamed", None, query=schemas.ExportSessionsQuery,
+        content={"text/csv": {"schema": {"type": "string"}},
+                 "application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/SessionOut"}}}},
+    )})
+    spec.path("/api/stats", operations={"get": _operation(
+        "Totals, distinct counts and usage per model", schemas.Summary, query=schemas.StatsQuery)})
+    for group, name in stats.GROUPS.items():
+        spec.path(f"/api/stats/{group}", operations={"get": _operation(
+            f"Usage per {name}", schemas.group_schema(name, group), query=schemas.StatsQuery)})
+    spec.path("/api/stats/daily", operations={"get": _operation(
+        "Usage per UTC day", schemas.DailyStats, query=schemas.StatsQuery)})
+    return spec.to_dict()
