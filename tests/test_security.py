@@ -1,0 +1,109 @@
+"""Keys, isolation between users, and what errors and logs may show."""
+
+import json
+import urllib.error
+import urllib.request
+
+import pytest
+
+from opensync_lite import queries
+
+from conftest import snapshot
+
+# Every route a key can reach, with how a second user tries to touch the first user's data.
+# {id} and {ext} are the first user's session id and externalId.
+ISOLATION = {
+    ("GET", "/api/sessions"): ["/api/sessions", "/api/sessions?q=secret", "/api/sessions?source=claude-code"],
+    ("GET", "/api/sessions/filters"): ["/api/sessions/filters"],
+    ("GET", "/api/sessions/get"): ["/api/sessions/get?id={id}", "/api/sessions/get?id={ext}"],
+    ("DELETE", "/api/sessions/<ident>"): ["/api/sessions/{id}", "/api/sessions/{ext}"],
+    ("GET", "/api/search"): ["/api/search?q=secret"],
+    ("GET", "/api/export"): ["/api/export?id={id}", "/api/export?id={ext}&format=markdown"],
+    ("GET", "/api/export/sessions"): ["/api/export/sessions?format=json", "/api/export/sessions?format=csv"],
+    ("GET", "/api/stats"): ["/api/stats"],
+    ("GET", "/api/stats/<any(sources, models, providers, projects):group>"):
+        ["/api/stats/sources", "/api/stats/models", "/api/stats/providers", "/api/stats/projects"],
+    ("GET", "/api/stats/daily"): ["/api/stats/daily?days=3"],
+    ("GET", "/sync/sessions/list"): ["/sync/sessions/list"],
+    ("POST", "/sync/session"): ["/sync/session"],
+    ("POST", "/sync/message"): ["/sync/message"],
+    ("POST", "/sync/batch"): ["/sync/batch"],
+}
+PUBLIC = {("GET", "/health"), ("GET", "/openapi.json")}
+
+
+def test_every_route_is_in_the_isolation_table(app):
+    routes = {(method, rule.rule) for rule in app.url_map.iter_rules() if rule.endpoint.startswith("opensync.")
+              for method in rule.methods - {"HEAD", "OPTIONS"}}
+    assert routes == set(ISOLATION) | PUBLIC
+
+
+@pytest.fixture
+def victim(api, db_path):
+    api.post("/sync/session", {"externalId": "victim-1", "source": "claude-code", "title": "secret plans",
+                               "model": "m", "provider": "p", "projectName": "x", "promptTokens": 77})
+    api.post("/sync/message", {"sessionExternalId": "victim-1", "externalId": "vm1", "role": "user",
+                               "textContent": "the secret is 42", "parts": [{"type": "text", "content": "secret"}]})
+    session = api.session("victim-1")["session"]
+    return {"id": session["id"], "ext": "victim-1", "before": snapshot(db_path)}
+
+
+def leaks(body):
+    return any(s in body for s in ("secret", "victim-1", "the secret is 42", '"promptTokens":77'))
+
+
+@pytest.mark.parametrize("route", sorted(ISOLATION), ids=lambda r: f"{r[0]} {r[1]}")
+def test_a_second_user_cannot_read_change_or_delete(api, other_api, victim, db_path, route):
+    method, _ = route
+    for template in ISOLATION[route]:
+        path = template.format(**victim)
+        if method == "GET":
+            response = other_api.get(path)
+            assert response.status_code in (200, 404), path
+            assert not leaks(response.get_data(as_text=True)), path
+        elif method == "DELETE":
+            assert other_api.delete(path).status_code == 404
+        else:
+            # Writing with the victim's externalIds creates the second user's own rows.
+            body = {"/sync/session": {"externalId": "victim-1", "title": "hijack", "promptTokens": 1},
+                    "/sync/message": {"sessionExternalId": "victim-1", "externalId": "vm1", "textContent": "hijack"},
+                    "/sync/batch": {"sessions": [{"externalId": "victim-1", "title": "hijack"}],
+                                    "messages": [{"sessionExternalId": "victim-1", "externalId": "vm1", "textContent": "x"}]},
+                    }[path]
+            assert other_api.post(path, body).status_code == 200
+    mine = api.session("victim-1")
+    assert mine["session"]["title"] == "secret plans" and mine["session"]["promptTokens"] == 77
+    assert [m["textContent"] for m in mine["messages"]] == ["the secret is 42"]
+    assert snapshot(db_path)["sessions"][0] == victim["before"]["sessions"][0]
+
+
+def test_error_bodies_never_show_internals(api, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("SELECT * FROM api_keys WHERE key_hash = 'deadbeef' -- Traceback")
+
+    monkeypatch.setattr(queries, "list_sessions", broken)
+    response = api.get("/api/sessions")
+    assert response.status_code == 500
+    assert response.get_json() == {"error": "Internal server error."}
+
+
+def test_key_never_appears_in_the_server_log(live_server):
+    key = live_server.create_key()
+    wrong = "osk_" + "W" * 32
+
+    def call(path, token, body=None):
+        request = urllib.request.Request(live_server.url + path, data=json.dumps(body).encode() if body else None,
+                                         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request) as response:
+                return response.status
+        except urllib.error.HTTPError as err:
+            return err.code
+
+    assert call("/sync/session", key, {"externalId": "a"}) == 200
+    assert call("/sync/session", key, {"externalId": 5}) == 400
+    assert call("/api/sessions", wrong) == 401
+    assert call("/api/sessions?limit=0", key) == 400
+    live_server.stop()
+    log = live_server.logs()
+    assert key not in log and key[4:] not in log and wrong not in log
