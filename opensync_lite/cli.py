@@ -1,5 +1,6 @@
 """The ``opensync-lite`` command: serve, and manage API keys."""
 
+import logging
 import signal
 import sys
 import time
@@ -52,6 +53,9 @@ def serve(host, port, threads, durability, db_path):
     """Serve the sync API with waitress."""
     from waitress import create_server
 
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # waitress warns for every request that waits for a free thread: noise under normal bursts.
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     app = _app(db_path, OPENSYNC_DURABILITY=durability)
     if host in ("0.0.0.0", "::", ""):
         click.echo(
