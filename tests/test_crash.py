@@ -7,6 +7,8 @@ import sqlite3
 import threading
 import time
 
+import pytest
+
 from conftest import LiveServer
 import workload
 
@@ -77,7 +79,8 @@ def test_sigkill_at_random_moments_loses_no_acknowledged_write(tmp_path):
     print(f"{kills} SIGKILL rounds, {len(all_acked)} acknowledged requests, {checked} messages verified")
 
 
-def test_sigterm_finishes_requests_in_flight(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_stop_signal_finishes_requests_in_flight(tmp_path, signum):
     server = LiveServer(str(tmp_path / "term.db"))
     key = server.create_key()
     batch = {"messages": [{"sessionExternalId": "big", "externalId": f"m{i}", "role": "user",
@@ -96,7 +99,7 @@ def test_sigterm_finishes_requests_in_flight(tmp_path):
     sender.start()
     time.sleep(0.3)
     assert sender.is_alive(), "the batch should still be in flight when the signal comes"
-    server.proc.send_signal(signal.SIGTERM)
+    server.proc.send_signal(signum)
     sender.join(60)
     assert server.proc.wait(30) == 0
     assert answer["status"] == 200 and answer["body"]["messages"] == 6000
