@@ -78,7 +78,7 @@ def require_user():
         lambda: ApiKey.select(ApiKey.id, ApiKey.user, ApiKey.last_used_at)
         .where(ApiKey.key_hash == slot("hash"), ApiKey.revoked_at.is_null())
         .limit(1),
-        hash=hash_key(key),
+        {"hash": hash_key(key)},
     ).fetchone()
     if row is None:
         raise ApiError(401, "Unknown or revoked API key.")

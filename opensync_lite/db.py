@@ -110,8 +110,8 @@ def _bind(template, values):
     return [p.bind(values) if type(p) is Slot else p for p in template]
 
 
-def prepared(key, build, **values):
-    """Run the Peewee query ``build()`` with ``values`` in its slots. Peewee renders SQL in
+def prepared(key, build, values):
+    """Run the Peewee query ``build()`` with ``values`` (a dict by slot name) in its slots. Peewee renders SQL in
     Python on every execute, which costs more than SQLite running these small statements,
     so each query is rendered once per database (still by Peewee, in its dialect) and reused.
     Returns the DB-API cursor."""

@@ -16,6 +16,7 @@ KEEP_IF_ZERO = ("prompt_tokens", "completion_tokens", "cost")
 SESSION_COLUMNS = [f for f in Session._meta.sorted_fields if f is not Session.id]
 MESSAGE_COLUMNS = [f for f in Message._meta.sorted_fields if f is not Message.id]
 PART_COLUMNS = [f for f in Part._meta.sorted_fields if f is not Part.id]
+ROW_ID = "__row_id"  # the slot for the row an UPDATE targets, apart from any column name
 
 
 def upsert_session(user_id, data):
@@ -55,7 +56,7 @@ def _insert(model, columns, values):
     """INSERT every column, absent values taking the model's defaults; returns the new id."""
     row = {f.name: values.get(f.name, f.default) for f in columns}
     return prepared(
-        ("insert", model), lambda: model.insert({f: slot(f.name, f) for f in columns}), **row
+        ("insert", model), lambda: model.insert({f: slot(f.name, f) for f in columns}), row
     ).lastrowid
 
 
@@ -74,9 +75,8 @@ def _update(model, row_id, values):
     fields = [model._meta.fields[name] for name in names]
     prepared(
         ("update", model, names),
-        lambda: model.update({f: slot(f.name, f) for f in fields}).where(model.id == slot("id")),
-        id=row_id,
-        **values,
+        lambda: model.update({f: slot(f.name, f) for f in fields}).where(model.id == slot(ROW_ID)),
+        {**values, ROW_ID: row_id},
     )
 
 
@@ -87,23 +87,9 @@ def _find_session(user_id, external_id):
         lambda: Session.select(
             Session.id, Session.source, Session.prompt_tokens, Session.completion_tokens, Session.extra
         ).where(Session.user == slot("user"), Session.external_id == slot("external_id")).limit(1),
-        user=user_id,
-        external_id=external_id,
+        {"user": user_id, "external_id": external_id},
     ).fetchone()
     return row and (*row[:4], Session.extra.python_value(row[4]))
-
-
-def _find_message(session_id, external_id):
-    """(id, extra) or None."""
-    row = prepared(
-        "find_message",
-        lambda: Message.select(Message.id, Message.extra)
-        .where(Message.session == slot("session"), Message.external_id == slot("external_id"))
-        .limit(1),
-        session=session_id,
-        external_id=external_id,
-    ).fetchone()
-    return row and (row[0], Message.extra.python_value(row[1]))
 
 
 def _count_messages(session_id, added, now):
@@ -115,9 +101,7 @@ def _count_messages(session_id, added, now):
         lambda: Session.update(
             message_count=Session.message_count + slot("added"), updated_at=slot("now")
         ).where(Session.id == slot("id")),
-        id=session_id,
-        added=added,
-        now=now,
+        {"id": session_id, "added": added, "now": now},
     )
 
 
@@ -188,8 +172,7 @@ def _find_messages(session_id, external_ids):
             lambda: Message.select(Message.external_id, Message.id, Message.extra).where(
                 Message.session == slot("session"), Message.external_id.in_([slot(f"e{i}") for i in range(size)])
             ),
-            session=session_id,
-            **{f"e{i}": external_id for i, external_id in enumerate(padded)},
+            {"session": session_id, **{f"e{i}": external_id for i, external_id in enumerate(padded)}},
         )
         for external_id, message_id, extra in cursor.fetchall():
             found[external_id] = (message_id, Message.extra.python_value(extra))
@@ -197,50 +180,60 @@ def _find_messages(session_id, external_ids):
 
 
 def _upsert_messages(user_id, messages, now):
-    """Create or replace messages in bulk: one lookup per session, then one executemany for the
-    new rows and one for their parts. A message sent twice in one call is merged as a resend.
-    Returns the id of each message, in order."""
+    """Create or replace messages, grouped by session; returns the id of each, in order."""
     by_session = {}
     for data in messages:
         by_session.setdefault(data["session_external_id"], []).append(data)
-    ids = {}  # (session external id, message external id) -> id
+    ids = {}  # (session externalId, message externalId) -> id
     for session_external_id, items in by_session.items():
         source = next((d["source"] for d in items if d.get("source") is not None), None)
         session_id = _session_for_message(user_id, session_external_id, source, now)
-        stored = _find_messages(session_id, {d["external_id"] for d in items})
-        new = {}  # external_id -> (row, parts)
-        for data in items:
-            fields = {k: v for k, v in data.items() if k not in ("session_external_id", "source", "parts")}
-            external_id, parts = fields.pop("external_id"), data.get("parts")
-            if external_id in stored:
-                # A resend replaces what it carries and keeps the rest; it never duplicates.
-                message_id, extra = stored[external_id]
-                _merge_extra(fields, extra)
-                if fields:
-                    _update(Message, message_id, fields)
-                if parts is not None:
-                    prepared("delete_parts", lambda: Part.delete().where(Part.message == slot("message")), message=message_id)
-                    _insert_parts(message_id, parts)
-            elif external_id in new:
-                row, old_parts = new[external_id]
-                _merge_extra(fields, row.get("extra"))
-                new[external_id] = ({**row, **fields}, old_parts if parts is None else parts)
-            else:
-                row = {"role": "unknown", "created_at": now, **fields, "session": session_id, "external_id": external_id}
-                new[external_id] = (row, parts)
-        if len(new) == 1:
-            ((external_id, (row, parts)),) = new.items()
-            stored[external_id] = (_insert(Message, MESSAGE_COLUMNS, row), None)
-        elif new:
-            _insert_many(Message, MESSAGE_COLUMNS, [row for row, _ in new.values()])
-            stored.update(_find_messages(session_id, new))
-        for external_id, (_, parts) in new.items():
-            _insert_parts(stored[external_id][0], parts)
-        if new:
-            _count_messages(session_id, len(new), now)
-        for external_id, (message_id, _) in stored.items():
+        for external_id, message_id in _upsert_session_messages(session_id, items, now).items():
             ids[session_external_id, external_id] = message_id
     return [ids[d["session_external_id"], d["external_id"]] for d in messages]
+
+
+def _upsert_session_messages(session_id, items, now):
+    """One session's messages in bulk: one lookup, then one executemany for the new rows and
+    one for their parts. A message sent twice in one call is merged as a resend.
+    Returns {externalId: id}."""
+    found = _find_messages(session_id, {d["external_id"] for d in items})
+    stored = {ext: message_id for ext, (message_id, _) in found.items()}
+    extras = {ext: extra for ext, (_, extra) in found.items()}
+    new = {}  # externalId -> (row, parts)
+    for data in items:
+        fields = {k: v for k, v in data.items() if k not in ("session_external_id", "source", "parts")}
+        external_id, parts = fields.pop("external_id"), data.get("parts")
+        if external_id in stored:
+            # A resend replaces what it carries and keeps the rest; it never duplicates.
+            message_id = stored[external_id]
+            _merge_extra(fields, extras.get(external_id))
+            if "extra" in fields:
+                extras[external_id] = fields["extra"]
+            if fields:
+                _update(Message, message_id, fields)
+            if parts is not None:
+                prepared("delete_parts", lambda: Part.delete().where(Part.message == slot("message")),
+                         {"message": message_id})
+                _insert_parts(message_id, parts)
+        elif external_id in new:
+            row, old_parts = new[external_id]
+            _merge_extra(fields, row.get("extra"))
+            new[external_id] = ({**row, **fields}, old_parts if parts is None else parts)
+        else:
+            row = {"role": "unknown", "created_at": now, **fields, "session": session_id, "external_id": external_id}
+            new[external_id] = (row, parts)
+    if len(new) == 1:
+        ((external_id, (row, _)),) = new.items()
+        stored[external_id] = _insert(Message, MESSAGE_COLUMNS, row)
+    elif new:
+        _insert_many(Message, MESSAGE_COLUMNS, [row for row, _ in new.values()])
+        stored.update({ext: message_id for ext, (message_id, _) in _find_messages(session_id, new).items()})
+    for external_id, (_, parts) in new.items():
+        _insert_parts(stored[external_id], parts)
+    if new:
+        _count_messages(session_id, len(new), now)
+    return stored
 
 
 def _insert_parts(message_id, parts):

@@ -87,3 +87,11 @@ def test_batch_spanning_sessions_and_resends(api):
     assert by_id["a1"]["textContent"] == "a1" and by_id["a1"]["parts"] == [{"type": "text", "content": 1}]
     assert by_id["a79"]["parts"] == [{"type": "text", "content": 79}]
     assert api.session("b")["session"]["messageCount"] == 79
+
+
+def test_stored_message_resent_twice_in_one_batch_keeps_both_extras(api):
+    api.post("/sync/message", {"sessionExternalId": "s", "externalId": "m", "role": "user", "a": 1})
+    batch = [{"sessionExternalId": "s", "externalId": "m", "b": 2}, {"sessionExternalId": "s", "externalId": "m", "c": 3}]
+    api.post("/sync/batch", {"messages": batch})
+    (message,) = api.session("s")["messages"]
+    assert message["extra"] == {"a": 1, "b": 2, "c": 3}
