@@ -86,28 +86,32 @@ class Slot:
         return self.convert(value) if self.convert and value is not None else value
 
 
-def slot(name, field=None):
-    """A placeholder for ``name`` in a query built for ``prepared``; ``field`` converts the
-    value as Peewee would (e.g. JSON text)."""
-    return Value(Slot(name, field.db_value if field is not None else None), converter=False)
+def slot(name, convert=None):
+    """A placeholder for ``name`` in a query built for ``prepared``; ``convert`` turns a value
+    that is not None into what the column stores (e.g. a field's db_value)."""
+    return Value(Slot(name, convert), converter=False)
 
 
 MAX_PREPARED = 512
-_rendered = WeakKeyDictionary()  # database -> {key: (sql, params with Slots)}
+_rendered = WeakKeyDictionary()  # database -> {key: (sql, params, [(position, Slot)])}
 
 
 def _render(db, key, build):
     per_db = _rendered.setdefault(db, {})
     compiled = per_db.get(key)
     if compiled is None:
-        compiled = build().sql()
+        sql, params = build().sql()
+        compiled = (sql, params, [(i, p) for i, p in enumerate(params) if type(p) is Slot])
         if len(per_db) < MAX_PREPARED:  # update column sets vary with the client: bound them
             per_db[key] = compiled
     return compiled
 
 
-def _bind(template, values):
-    return [p.bind(values) if type(p) is Slot else p for p in template]
+def _bind(params, holes, values):
+    bound = list(params)
+    for position, hole in holes:
+        bound[position] = hole.bind(values)
+    return bound
 
 
 def prepared(key, build, values):
@@ -116,15 +120,15 @@ def prepared(key, build, values):
     so each query is rendered once per database (still by Peewee, in its dialect) and reused.
     Returns the DB-API cursor."""
     db = database.obj
-    sql, template = _render(db, key, build)
-    return db.execute_sql(sql, _bind(template, values))
+    sql, params, holes = _render(db, key, build)
+    return db.execute_sql(sql, _bind(params, holes, values))
 
 
 def prepared_many(key, build, rows):
     """``prepared`` once per dict in ``rows``, as one executemany."""
     db = database.obj
-    sql, template = _render(db, key, build)
-    db.cursor().executemany(sql, [_bind(template, values) for values in rows])
+    sql, params, holes = _render(db, key, build)
+    db.cursor().executemany(sql, [_bind(params, holes, values) for values in rows])
 
 
 def schema_sql():

@@ -8,7 +8,7 @@ rendered once, then executed with new values on every call.
 
 from .auth import now_ms
 from .db import prepared, prepared_many, slot, write_transaction
-from .models import Message, Part, Session
+from .models import JSONText, Message, Part, Session
 
 # A zero here never overwrites a stored non-zero value: the claude-code plugin sends zeros at
 # SessionEnd when it has no transcript, which would otherwise wipe the real totals.
@@ -52,11 +52,17 @@ def delete_session(user_id, session_id):
 
 # --- statements -------------------------------------------------------------------------------
 
+def _column_slot(field):
+    """A slot for a column. The schemas already gave every value its column's type; only
+    JSON columns need encoding on the way in."""
+    return slot(field.name, field.db_value if isinstance(field, JSONText) else None)
+
+
 def _insert(model, columns, values):
     """INSERT every column, absent values taking the model's defaults; returns the new id."""
     row = {f.name: values.get(f.name, f.default) for f in columns}
     return prepared(
-        ("insert", model), lambda: model.insert({f: slot(f.name, f) for f in columns}), row
+        ("insert", model), lambda: model.insert({f: _column_slot(f) for f in columns}), row
     ).lastrowid
 
 
@@ -64,7 +70,7 @@ def _insert_many(model, columns, rows):
     """``_insert`` for many rows at once (their ids are not returned)."""
     prepared_many(
         ("insert", model),
-        lambda: model.insert({f: slot(f.name, f) for f in columns}),
+        lambda: model.insert({f: _column_slot(f) for f in columns}),
         [{f.name: values.get(f.name, f.default) for f in columns} for values in rows],
     )
 
@@ -75,7 +81,7 @@ def _update(model, row_id, values):
     fields = [model._meta.fields[name] for name in names]
     prepared(
         ("update", model, names),
-        lambda: model.update({f: slot(f.name, f) for f in fields}).where(model.id == slot(ROW_ID)),
+        lambda: model.update({f: _column_slot(f) for f in fields}).where(model.id == slot(ROW_ID)),
         {**values, ROW_ID: row_id},
     )
 
