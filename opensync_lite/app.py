@@ -30,6 +30,11 @@ def _add_cors(response):
     return response
 
 
+def _add_cors_outside_blueprint(response):
+    # The blueprint's own routes already have them; this covers unknown paths (404, 405).
+    return response if request.blueprint else _add_cors(response)
+
+
 def _health():
     return {"status": "ok", "timestamp": int(time.time() * 1000)}
 
@@ -82,6 +87,6 @@ def create_app(test_config=None):
     init_app(app)
     # Paths outside the blueprint (unknown routes) still answer JSON with CORS headers.
     app.before_request(_preflight)
-    app.after_request(_add_cors)
+    app.after_request(_add_cors_outside_blueprint)
     errors.register(app)
     return app

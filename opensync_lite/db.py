@@ -68,7 +68,8 @@ def open_database(path, durability="normal"):
 def write_transaction():
     """THE way to write: the process's write lock, then one BEGIN IMMEDIATE transaction
     (other processes on the same file still queue on SQLite's busy timeout)."""
-    with database.write_lock, database.atomic():
+    db = database.obj  # resolved once: peewee's transaction code would go through the proxy often
+    with db.write_lock, db.atomic():
         yield
 
 
