@@ -1,6 +1,7 @@
 """Property tests: whatever a client sends, the answer is 200 with exactly that data stored, or
 a 4xx JSON error with the database unchanged; never a 5xx."""
 
+import itertools
 import json
 import math
 
@@ -62,6 +63,20 @@ SESSION_KEYS = ["source", "title", "projectPath", "projectName", "model", "provi
 MESSAGE_KEYS = ["role", "textContent", "model", "promptTokens", "completionTokens", "durationMs"]
 
 
+_fresh = itertools.count()
+
+
+def fresh(body, *keys):
+    """Make the body's ids new to the database (when they are strings): examples share one
+    database, and hypothesis replays examples, which must then behave the same."""
+    if isinstance(body, dict):
+        tag = f"x{next(_fresh)}-"
+        for key in keys:
+            if isinstance(body.get(key), str):
+                body[key] = tag + body[key]
+    return body
+
+
 def check_error(response, before, db_path):
     assert 400 <= response.status_code < 500, (response.status_code, response.get_data(as_text=True)[:500])
     assert isinstance(response.get_json()["error"], str)
@@ -77,6 +92,7 @@ def same(stored, sent):
 @SETTINGS
 @given(body=session_bodies)
 def test_session_bodies(api, db_path, body):
+    fresh(body, "externalId")
     before = snapshot(db_path)
     response = api.post("/sync/session", body)
     if response.status_code != 200:
@@ -92,6 +108,7 @@ def test_session_bodies(api, db_path, body):
 @SETTINGS
 @given(body=message_bodies)
 def test_message_bodies(api, db_path, body):
+    fresh(body, "sessionExternalId", "externalId")
     before = snapshot(db_path)
     response = api.post("/sync/message", body)
     if response.status_code != 200:
@@ -108,6 +125,10 @@ def test_message_bodies(api, db_path, body):
 @SETTINGS
 @given(sessions=st.lists(session_bodies, max_size=4), messages=st.lists(message_bodies, max_size=4))
 def test_batch_bodies(api, db_path, sessions, messages):
+    for body in sessions:
+        fresh(body, "externalId")
+    for body in messages:
+        fresh(body, "sessionExternalId", "externalId")
     before = snapshot(db_path)
     response = api.post("/sync/batch", {"sessions": sessions, "messages": messages})
     if response.status_code != 200:
