@@ -9,8 +9,15 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from opensync_lite import auth, create_app
+
+# The suite generates the same examples on every run, so CI is repeatable; set
+# HYPOTHESIS_PROFILE=explore to search new ones on each run locally.
+settings.register_profile("repeatable", derandomize=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 CLI = [sys.executable, "-m", "opensync_lite.cli"]
 
