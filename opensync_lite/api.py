@@ -2,7 +2,7 @@
 
 from flask import Blueprint, Response, g, stream_with_context
 
-from . import export, ingest, queries, schemas
+from . import export, ingest, queries, responses, schemas
 from .auth import require_user
 from .errors import ApiError
 
@@ -24,7 +24,7 @@ def list_sessions():
         g.user_id, args, sort=args["sort"], descending=args["descending"], limit=args["limit"], after=args["after"]
     )
     return {
-        "sessions": schemas.session_out.dump(rows, many=True),
+        "sessions": responses.session_out.dump(rows, many=True),
         "total": total,
         "nextCursor": schemas.encode_cursor(args["sort"], args["descending"], next_key) if next_key else None,
     }
@@ -41,8 +41,8 @@ def get_session():
     args = schemas.read_query(schemas.export_query)
     row = _session_or_404(args["id"])
     return {
-        "session": schemas.session_out.dump(row),
-        "messages": schemas.message_out.dump(queries.session_messages(row["id"]), many=True),
+        "session": responses.session_out.dump(row),
+        "messages": responses.message_out.dump(queries.session_messages(row["id"]), many=True),
     }
 
 
@@ -57,7 +57,7 @@ def delete_session(ident):
 def search():
     args = schemas.read_query(schemas.search_query)
     hits = queries.search(g.user_id, args["q"], limit=args["limit"], source=args.get("source"))
-    return {"results": schemas.search_hits_out.dump(hits)}
+    return {"results": responses.search_hits_out.dump(hits)}
 
 
 EXPORTS = {

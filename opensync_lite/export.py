@@ -1,12 +1,12 @@
 """Sessions as files: JSON, JSON Lines, Markdown and CSV. Rows come from queries; the
-wire shape from the schemas; this module only lays them out."""
+wire shape from responses; this module only lays them out."""
 
 import csv
 import io
 import json
 from datetime import datetime, timezone
 
-from . import schemas
+from . import responses
 
 CSV_COLUMNS = [
     ("ID", "id"), ("External ID", "externalId"), ("Source", "source"), ("Title", "title"),
@@ -23,15 +23,15 @@ def iso(ms):
 
 def session_json(session, messages):
     return json.dumps(
-        {"session": schemas.session_out.dump(session), "messages": schemas.message_out.dump(messages, many=True)},
+        {"session": responses.session_out.dump(session), "messages": responses.message_out.dump(messages, many=True)},
         ensure_ascii=False,
         indent=2,
     )
 
 
 def session_jsonl(session, messages):
-    lines = [{"type": "session", **schemas.session_out.dump(session)}]
-    lines += [{"type": "message", **m} for m in schemas.message_out.dump(messages, many=True)]
+    lines = [{"type": "session", **responses.session_out.dump(session)}]
+    lines += [{"type": "message", **m} for m in responses.message_out.dump(messages, many=True)]
     return "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
 
 
@@ -79,7 +79,7 @@ def sessions_csv(rows):
     writer.writerow([header for header, _ in CSV_COLUMNS])
     yield flush()
     for row in rows:
-        wire = schemas.session_out.dump(row)
+        wire = responses.session_out.dump(row)
         wire["createdAt"], wire["updatedAt"] = iso(row["created_at"]), iso(row["updated_at"])
         writer.writerow([wire[key] if wire[key] is not None else "" for _, key in CSV_COLUMNS])
         yield flush()
@@ -89,5 +89,5 @@ def sessions_json(rows):
     """Stream a JSON array of sessions."""
     yield "["
     for index, row in enumerate(rows):
-        yield ("," if index else "") + json.dumps(schemas.session_out.dump(row), ensure_ascii=False)
+        yield ("," if index else "") + json.dumps(responses.session_out.dump(row), ensure_ascii=False)
     yield "]"

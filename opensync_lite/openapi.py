@@ -3,7 +3,7 @@
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
-from . import __version__, schemas, stats
+from . import __version__, responses, schemas, stats
 
 ERRORS = {
     "400": "Invalid body or query parameter: `fields` names each bad field.",
@@ -44,35 +44,35 @@ def build(server_url="/"):
         info={"description": "A local OpenSync server for AI coding-agent sessions."},
     )
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "osk_…"})
-    spec.components.schema("Error", schema=schemas.Error)
+    spec.components.schema("Error", schema=responses.Error)
     body_errors = ("400", "401", "413")
     spec.path("/health", operations={"get": {
         "summary": "Liveness, no key needed",
-        "responses": {"200": {"description": "OK", "content": _json(schemas.Health)}},
+        "responses": {"200": {"description": "OK", "content": _json(responses.Health)}},
     }})
     spec.path("/sync/session", operations={"post": _operation(
-        "Create or partially update a session", schemas.SessionAck, body=schemas.SessionIn, errors=body_errors)})
+        "Create or partially update a session", responses.SessionAck, body=schemas.SessionIn, errors=body_errors)})
     spec.path("/sync/message", operations={"post": _operation(
-        "Create or replace a message", schemas.MessageAck, body=schemas.MessageIn, errors=body_errors)})
+        "Create or replace a message", responses.MessageAck, body=schemas.MessageIn, errors=body_errors)})
     spec.path("/sync/batch", operations={"post": _operation(
-        "Many sessions and messages in one transaction", schemas.BatchAck, body=schemas.BatchDoc, errors=body_errors)})
+        "Many sessions and messages in one transaction", responses.BatchAck, body=schemas.BatchDoc, errors=body_errors)})
     spec.path("/sync/sessions/list", operations={"get": _operation(
-        "The externalIds already stored", schemas.SessionIds, errors=("401",))})
+        "The externalIds already stored", responses.SessionIds, errors=("401",))})
     spec.path("/api/sessions", operations={"get": _operation(
-        "Filtered, sorted sessions, one keyset page at a time", schemas.SessionPage, query=schemas.SessionsQuery)})
+        "Filtered, sorted sessions, one keyset page at a time", responses.SessionPage, query=schemas.SessionsQuery)})
     spec.path("/api/sessions/filters", operations={"get": _operation(
-        "Distinct sources, models, providers and projects with counts", schemas.FilterOptions, errors=("401",))})
+        "Distinct sources, models, providers and projects with counts", responses.FilterOptions, errors=("401",))})
     spec.path("/api/sessions/get", operations={"get": _operation(
-        "One session with its messages", schemas.SessionDetail, query=schemas.ExportQuery,
+        "One session with its messages", responses.SessionDetail, query=schemas.ExportQuery,
         errors=("400", "401", "404"))})
     spec.path("/api/sessions/{ident}", operations={"delete": _operation(
-        "Delete a session with its messages", schemas.Deleted, errors=("401", "404"), path_params=("ident",))})
+        "Delete a session with its messages", responses.Deleted, errors=("401", "404"), path_params=("ident",))})
     spec.path("/api/search", operations={"get": _operation(
-        "Full-text search over titles, projects and messages", schemas.SearchResults, query=schemas.SearchQuery)})
+        "Full-text search over titles, projects and messages", responses.SearchResults, query=schemas.SearchQuery)})
     spec.path("/api/export", operations={"get": _operation(
         "One session as JSON, JSON Lines or Markdown", None, query=schemas.ExportQuery,
         errors=("400", "401", "404"),
-        content={"application/json": {"schema": schemas.SessionDetail},
+        content={"application/json": {"schema": responses.SessionDetail},
                  **{t: {"schema": {"type": "string"}} for t in ("application/x-ndjson", "text/markdown")}},
     )})
     spec.path("/api/export/sessions", operations={"get": _operation(
@@ -81,10 +81,10 @@ def build(server_url="/"):
                  "application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/SessionOut"}}}},
     )})
     spec.path("/api/stats", operations={"get": _operation(
-        "Totals, distinct counts and usage per model", schemas.Summary, query=schemas.StatsQuery)})
+        "Totals, distinct counts and usage per model", responses.Summary, query=schemas.StatsQuery)})
     for group, name in stats.GROUPS.items():
         spec.path(f"/api/stats/{group}", operations={"get": _operation(
-            f"Usage per {name}", schemas.group_schema(name, group), query=schemas.StatsQuery)})
+            f"Usage per {name}", responses.group_schema(name, group), query=schemas.StatsQuery)})
     spec.path("/api/stats/daily", operations={"get": _operation(
-        "Usage per UTC day", schemas.DailyStats, query=schemas.StatsQuery)})
+        "Usage per UTC day", responses.DailyStats, query=schemas.StatsQuery)})
     return spec.to_dict()

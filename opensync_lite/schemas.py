@@ -1,8 +1,9 @@
-"""What each request body may hold, and how rows go back out.
+"""What each request body and query string may hold (answers are in ``responses``).
 
-The wire is camelCase and Python/SQL are snake_case: these schemas are the one place that maps
-between them. Loading validates and returns snake_case dicts holding only the keys the client
-sent (absent = keep the stored value); keys we do not model yet are gathered into ``extra``.
+The wire is camelCase and Python/SQL are snake_case: the schemas here and in ``responses`` are
+the one place that maps between them. Loading validates and returns snake_case dicts holding
+only the keys the client sent (absent = keep the stored value); keys we do not model yet are
+gathered into ``extra``.
 """
 
 import base64
@@ -235,6 +236,19 @@ class BatchIn(Schema):
         return data
 
 
+class BatchDoc(Schema):
+    """The batch body as documented: lists of session and message bodies (other keys are
+    ignored)."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    # Items are checked one by one, an invalid one answered in `errors` while the rest are
+    # stored, so any value is a valid item here.
+    sessions = fields.List(fields.Raw(allow_none=True), metadata={"description": "SessionIn bodies"})
+    messages = fields.List(fields.Raw(allow_none=True), metadata={"description": "MessageIn bodies"})
+
+
 session_in = SessionIn()
 message_in = MessageIn()
 batch_in = BatchIn()
@@ -282,53 +296,6 @@ def read_query(schema):
     if repeated:
         raise ApiError(400, f"Invalid request: {', '.join(repeated)}.", fields=repeated)
     return load(schema, request.args.to_dict())
-
-
-# --- responses ------------------------------------------------------------------------------
-
-class PartOut(Schema):
-    type = fields.String()
-    content = fields.Raw()
-
-
-class MessageOut(Schema):
-    id = fields.String()
-    external_id = fields.String(data_key="externalId")
-    role = fields.String()
-    text_content = fields.String(data_key="textContent")
-    model = fields.String(allow_none=True)
-    prompt_tokens = fields.Integer(data_key="promptTokens")
-    completion_tokens = fields.Integer(data_key="completionTokens")
-    duration_ms = fields.Integer(data_key="durationMs")
-    created_at = fields.Integer(data_key="createdAt")
-    extra = fields.Dict(allow_none=True)
-    parts = fields.List(fields.Nested(PartOut))
-
-
-class SessionOut(Schema):
-    id = fields.String()
-    external_id = fields.String(data_key="externalId")
-    source = fields.String(allow_none=True)
-    title = fields.String(allow_none=True)
-    project_path = fields.String(data_key="projectPath", allow_none=True)
-    project_name = fields.String(data_key="projectName", allow_none=True)
-    model = fields.String(allow_none=True)
-    provider = fields.String(allow_none=True)
-    prompt_tokens = fields.Integer(data_key="promptTokens")
-    completion_tokens = fields.Integer(data_key="completionTokens")
-    total_tokens = fields.Integer(data_key="totalTokens")
-    cost = fields.Float()
-    duration_ms = fields.Integer(data_key="durationMs")
-    message_count = fields.Integer(data_key="messageCount")
-    tool_call_count = fields.Integer(data_key="toolCallCount")
-    end_reason = fields.String(data_key="endReason", allow_none=True)
-    extra = fields.Dict(allow_none=True)
-    created_at = fields.Integer(data_key="createdAt")
-    updated_at = fields.Integer(data_key="updatedAt")
-
-
-session_out = SessionOut()
-message_out = MessageOut()
 
 
 # --- query strings ----------------------------------------------------------------------------
@@ -448,153 +415,3 @@ export_sessions_query = ExportSessionsQuery()
 export_query = ExportQuery()
 stats_query = StatsQuery()
 search_query = SearchQuery()
-
-
-# --- stats responses ----------------------------------------------------------------------------
-
-class _Metrics(Schema):
-    sessions = fields.Integer()
-    messages = fields.Integer()
-    prompt_tokens = fields.Integer(data_key="promptTokens")
-    completion_tokens = fields.Integer(data_key="completionTokens")
-    total_tokens = fields.Integer(data_key="totalTokens")
-    cost = fields.Float()
-    duration_ms = fields.Integer(data_key="durationMs")
-    last_active = fields.Integer(data_key="lastActive", allow_none=True)
-
-
-def group_schema(name, plural):
-    """The answer of a grouped stats route: ``{plural: [rows]}``, each row with the group's
-    value under ``name`` (source, model, ...) and the metrics."""
-    row = type(f"{name.title()}Stats", (_Metrics,), {name: fields.Raw(attribute="key", allow_none=True)})
-    return type(f"{plural.title()}Stats", (Schema,), {plural: fields.List(fields.Nested(row), required=True)})
-
-
-class DayStats(_Metrics):
-    date = fields.String()
-
-
-class ModelUsage(Schema):
-    tokens = fields.Integer(attribute="total_tokens")
-    cost = fields.Float()
-    sessions = fields.Integer()
-
-
-class Summary(Schema):
-    session_count = fields.Integer(attribute="sessions", data_key="sessionCount")
-    message_count = fields.Integer(attribute="messages", data_key="messageCount")
-    prompt_tokens = fields.Integer(data_key="promptTokens")
-    completion_tokens = fields.Integer(data_key="completionTokens")
-    total_tokens = fields.Integer(data_key="totalTokens")
-    total_cost = fields.Float(attribute="cost", data_key="totalCost")
-    total_duration_ms = fields.Integer(attribute="duration_ms", data_key="totalDurationMs")
-    unique_models = fields.Integer(data_key="uniqueModels")
-    unique_projects = fields.Integer(data_key="uniqueProjects")
-    avg_tokens_per_session = fields.Float(data_key="avgTokensPerSession")
-    avg_cost_per_session = fields.Float(data_key="avgCostPerSession")
-    model_usage = fields.Dict(keys=fields.String(), values=fields.Nested(ModelUsage), data_key="modelUsage")
-
-
-class SearchHit(Schema):
-    kind = fields.String()
-    session_id = fields.String(data_key="sessionId")
-    external_id = fields.String(data_key="externalId")
-    source = fields.String(allow_none=True)
-    title = fields.String(allow_none=True)
-    message_id = fields.String(data_key="messageId", allow_none=True)
-    snippet = fields.String()
-    rank = fields.Float()
-
-
-summary_out = Summary()
-day_stats_out = DayStats(many=True)
-search_hits_out = SearchHit(many=True)
-
-
-# --- acknowledgements and errors (documented in /openapi.json) -----------------------------------
-
-class Error(Schema):
-    error = fields.String(required=True)
-    fields = fields.Dict()
-
-
-class SessionAck(Schema):
-    ok = fields.Boolean(required=True)
-    session_id = fields.String(data_key="sessionId", required=True)
-
-
-class MessageAck(Schema):
-    ok = fields.Boolean(required=True)
-    message_id = fields.String(data_key="messageId", required=True)
-
-
-class BatchItemError(Schema):
-    index = fields.Integer()
-    kind = fields.String()
-    error = fields.String()
-    fields = fields.Dict(allow_none=True)
-
-
-class BatchAck(Schema):
-    ok = fields.Boolean(required=True)
-    sessions = fields.Integer(required=True)
-    messages = fields.Integer(required=True)
-    errors = fields.List(fields.Nested(BatchItemError), required=True)
-
-
-class BatchDoc(Schema):
-    """The batch body as documented: lists of session and message bodies (other keys are
-    ignored)."""
-
-    class Meta:
-        unknown = INCLUDE
-
-    # Items are checked one by one, an invalid one answered in `errors` while the rest are
-    # stored, so any value is a valid item here.
-    sessions = fields.List(fields.Raw(allow_none=True), metadata={"description": "SessionIn bodies"})
-    messages = fields.List(fields.Raw(allow_none=True), metadata={"description": "MessageIn bodies"})
-
-
-class Health(Schema):
-    status = fields.String(required=True)
-    timestamp = fields.Integer(required=True)
-
-
-class SessionIds(Schema):
-    session_ids = fields.List(fields.String(), data_key="sessionIds", required=True)
-
-
-class SessionPage(Schema):
-    sessions = fields.List(fields.Nested(SessionOut), required=True)
-    total = fields.Integer(required=True)
-    next_cursor = fields.String(data_key="nextCursor", allow_none=True, required=True)
-
-
-class SessionDetail(Schema):
-    session = fields.Nested(SessionOut, required=True)
-    messages = fields.List(fields.Nested(MessageOut), required=True)
-
-
-class FilterOption(Schema):
-    value = fields.String(allow_none=True)
-    count = fields.Integer()
-
-
-class FilterOptions(Schema):
-    sources = fields.List(fields.Nested(FilterOption))
-    models = fields.List(fields.Nested(FilterOption))
-    providers = fields.List(fields.Nested(FilterOption))
-    projects = fields.List(fields.Nested(FilterOption))
-
-
-class Deleted(Schema):
-    ok = fields.Boolean(required=True)
-    deleted = fields.String(required=True)
-
-
-class SearchResults(Schema):
-    results = fields.List(fields.Nested(SearchHit), required=True)
-
-
-class DailyStats(Schema):
-    days = fields.List(fields.Nested(DayStats), required=True)

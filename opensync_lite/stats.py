@@ -3,14 +3,14 @@ Each route takes the session filters (source, model, provider, project, q, from,
 
 from flask import Blueprint, g
 
-from . import queries, schemas
+from . import queries, responses, schemas
 from .auth import require_user
 
 bp = Blueprint("stats", __name__, url_prefix="/api/stats")
 bp.before_request(require_user)
 
 GROUPS = {"sources": "source", "models": "model", "providers": "provider", "projects": "project"}
-_group_out = {group: schemas.group_schema(name, group)() for group, name in GROUPS.items()}
+_group_out = {group: responses.group_schema(name, group)() for group, name in GROUPS.items()}
 
 
 def _filters():
@@ -19,7 +19,7 @@ def _filters():
 
 @bp.get("")
 def summary():
-    return schemas.summary_out.dump(queries.summary(g.user_id, _filters()))
+    return responses.summary_out.dump(queries.summary(g.user_id, _filters()))
 
 
 @bp.get("/<any(sources, models, providers, projects):group>")
@@ -31,4 +31,4 @@ def grouped(group):
 @bp.get("/daily")
 def daily():
     args = _filters()
-    return {"days": schemas.day_stats_out.dump(queries.daily_stats(g.user_id, args, args["days"]))}
+    return {"days": responses.day_stats_out.dump(queries.daily_stats(g.user_id, args, args["days"]))}
