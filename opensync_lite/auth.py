@@ -57,6 +57,10 @@ def find_keys(prefix_or_id):
     return list(query.where(ApiKey.prefix.startswith(prefix_or_id[:DISPLAY_CHARS])))
 
 
+def has_active_key():
+    return ApiKey.select().where(ApiKey.revoked_at.is_null()).exists()
+
+
 def revoke_key(key_row):
     with write_transaction():
         ApiKey.update(revoked_at=now_ms()).where(ApiKey.id == key_row.id, ApiKey.revoked_at.is_null()).execute()

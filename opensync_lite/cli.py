@@ -64,21 +64,20 @@ def serve(host, port, threads, durability, db_path):
             err=True,
         )
     server = create_server(app, host=host, port=port, threads=threads, ident="opensync-lite")
+    stopping = _stop_on_signals(server)  # before we announce ourselves: an early stop drains too
+    with app.app_context():
+        if not auth.has_active_key():
+            click.echo(f"No API key yet: create one with `opensync-lite keys create --db {db_path}`.", err=True)
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{server.effective_port}"
     click.echo(f"opensync-lite {__version__} listening on {url} (database: {db_path})")
     click.echo("Point claude-code-sync at it (key from `opensync-lite keys create`):")
     click.echo(f"  export CLAUDE_SYNC_CONVEX_URL={url} CLAUDE_SYNC_API_KEY=osk_...")
     sys.stdout.flush()
-    _serve_until_signalled(server)
+    _serve_until_stopped(server, stopping)
 
 
-def _serve_until_signalled(server, grace_seconds=30):
-    """Run waitress until SIGTERM or SIGINT; then stop listening and finish what is in flight
-    (requests being read, handled or sent) before exiting, so no acknowledged write is cut
-    off. Drives waitress's own event loop one turn at a time to keep serving while draining."""
-    from waitress import wasyncore
-    from waitress.channel import HTTPChannel
-
+def _stop_on_signals(server):
+    """SIGTERM and SIGINT ask the server to stop; returns the list they append to."""
     stopping = []
 
     def on_signal(signum, frame):
@@ -87,6 +86,15 @@ def _serve_until_signalled(server, grace_seconds=30):
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, on_signal)
+    return stopping
+
+
+def _serve_until_stopped(server, stopping, grace_seconds=30):
+    """Run waitress until ``stopping`` fills; then stop listening and finish what is in flight
+    (requests being read, handled or sent) before exiting, so no acknowledged write is cut
+    off. Drives waitress's own event loop one turn at a time to keep serving while draining."""
+    from waitress import wasyncore
+    from waitress.channel import HTTPChannel
 
     def turn(timeout):
         server.asyncore.loop(timeout=timeout, map=server._map, use_poll=server.adj.asyncore_use_poll, count=1)

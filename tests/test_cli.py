@@ -30,6 +30,21 @@ def test_serve_uses_opensync_db_env_and_prints_how_to_connect(tmp_path):
         proc.stdout.close()
 
 
+def test_serve_says_when_there_is_no_key_yet(tmp_path):
+    from conftest import LiveServer
+
+    fresh = LiveServer(str(tmp_path / "fresh.db"))
+    fresh.stop()  # right after start: the stop signal is already handled, so a clean exit
+    assert fresh.proc.returncode == 0
+    assert "No API key yet" in fresh.logs()
+    keyed = LiveServer(str(tmp_path / "keyed.db"))
+    keyed.create_key()
+    keyed.stop()
+    again = LiveServer(keyed.db_path)
+    again.stop()
+    assert again.logs().count("No API key yet") == 1  # the first start only, before the key
+
+
 def test_serve_warns_when_listening_on_all_interfaces(tmp_path):
     proc = subprocess.Popen(
         CLI + ["serve", "--host", "0.0.0.0", "--port", "0", "--db", str(tmp_path / "y.db")],
