@@ -142,3 +142,14 @@ def test_a_full_claude_code_session(env, tmp_path):
     assert len(messages) == 4 and len({m["externalId"] for m in messages}) == 4
     assert session["messageCount"] == 4
     assert len(api_get(env, "/api/sessions")["sessions"]) == 1
+
+
+def test_synctest_with_the_config_file_instead_of_the_environment(env):
+    config_dir = os.path.join(env["HOME"], ".config", "claude-code-sync")
+    os.makedirs(config_dir)
+    with open(os.path.join(config_dir, "config.json"), "w") as f:
+        json.dump({"convexUrl": env["CLAUDE_SYNC_CONVEX_URL"], "apiKey": env["CLAUDE_SYNC_API_KEY"],
+                   "autoSync": True, "syncToolCalls": True}, f)
+    file_only = {"PATH": env["PATH"], "HOME": env["HOME"]}
+    assert "Test session created successfully" in run_client(file_only, "synctest").stdout
+    assert api_get(env, "/api/sessions")["sessions"][0]["source"] == "claude-code"
