@@ -228,7 +228,6 @@ def search(user_id, text, limit=20, source=None):
             Session.source,
             Session.title,
             fts.column("message_id"),
-            fts.column("snippet"),
             fts.column("rank"),
         )
         .from_(fts.hits(match), Session)
@@ -237,6 +236,11 @@ def search(user_id, text, limit=20, source=None):
         .limit(limit)
     )
     rows = list(query.dicts())
+    found = fts.snippets(
+        match,
+        [r["session_id"] for r in rows if r["kind"] == "session"],
+        [r["message_id"] for r in rows if r["kind"] == "message"],
+    )
     for row in rows:
-        row["snippet"] = fts.snippet_html(row["snippet"])
+        row["snippet"] = found.get((row["kind"], row["message_id"] or row["session_id"]), "")
     return rows

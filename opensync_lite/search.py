@@ -7,6 +7,8 @@ import re
 
 from peewee import SQL
 
+from .db import database
+
 TOKEN = re.compile(r"\w+", re.UNICODE)
 MAX_TERMS = 16
 # Private-use characters mark the hit inside a snippet; they become <mark> after the text
@@ -34,17 +36,17 @@ def matching_session_ids(match):
 
 
 def hits(match):
-    """A FROM item ``hits(kind, session_id, message_id, snippet, rank)``: every session and
-    message matching, rank = bm25 (lower is better; titles weigh double)."""
+    """A FROM item ``hits(kind, session_id, message_id, rank)``: every session and message
+    matching, rank = bm25 (lower is better; titles weigh double). No snippets here: they cost
+    more than the ranking, so ``snippets`` makes them for the page of hits only."""
     return SQL(
         "(SELECT 'session' AS kind, rowid AS session_id, NULL AS message_id,"
-        " snippet(sessions_fts, -1, ?, ?, '…', 12) AS snippet, bm25(sessions_fts, 2.0, 1.0) AS rank"
-        " FROM sessions_fts WHERE sessions_fts MATCH ?"
+        " bm25(sessions_fts, 2.0, 1.0) AS rank FROM sessions_fts WHERE sessions_fts MATCH ?"
         " UNION ALL"
-        " SELECT 'message', m.session_id, m.id, snippet(messages_fts, 0, ?, ?, '…', 16), bm25(messages_fts)"
+        " SELECT 'message', m.session_id, m.id, bm25(messages_fts)"
         " FROM messages_fts JOIN messages AS m ON m.id = messages_fts.rowid WHERE messages_fts MATCH ?"
         ") AS hits",
-        (OPEN, CLOSE, match, OPEN, CLOSE, match),
+        (match, match),
     )
 
 
@@ -52,5 +54,22 @@ def column(name):
     return SQL(f"hits.{name}")
 
 
-def snippet_html(snippet):
-    return html.escape(snippet or "").replace(OPEN, "<mark>").replace(CLOSE, "</mark>")
+def snippets(match, session_ids, message_ids):
+    """{("session", id) | ("message", id): HTML snippet} for the given hits, the matched words
+    in <mark> and the rest HTML-escaped."""
+    out = {}
+    for kind, table, column_index, ids in (
+        ("session", "sessions_fts", -1, session_ids),
+        ("message", "messages_fts", 0, message_ids),
+    ):
+        if not ids:
+            continue
+        marks = ", ".join("?" * len(ids))
+        cursor = database.execute_sql(
+            f"SELECT rowid, snippet({table}, {column_index}, ?, ?, '…', {12 if kind == 'session' else 16})"
+            f" FROM {table} WHERE {table} MATCH ? AND rowid IN ({marks})",
+            (OPEN, CLOSE, match, *ids),
+        )
+        for rowid, text in cursor.fetchall():
+            out[kind, rowid] = html.escape(text or "").replace(OPEN, "<mark>").replace(CLOSE, "</mark>")
+    return out
