@@ -63,7 +63,11 @@ def _ordered(query, sort, descending):
 def page_query(user_id, filters, sort="updated_at", descending=True, limit=50, after=None):
     """One page by keyset: ``after`` is the (sort value, id) of the previous page's last row,
     so the database seeks straight to it and page 1000 costs what page 1 costs."""
-    query = Session.select().where(*conditions(user_id, filters))
+    return _page(conditions(user_id, filters), sort, descending, limit, after)
+
+
+def _page(where, sort, descending, limit, after):
+    query = Session.select().where(*where)
     if after is not None:
         key, beyond = Tuple(getattr(Session, sort), Session.id), Tuple(*after)
         query = query.where(key < beyond if descending else key > beyond)
@@ -72,12 +76,13 @@ def page_query(user_id, filters, sort="updated_at", descending=True, limit=50, a
 
 def list_sessions(user_id, filters, sort="updated_at", descending=True, limit=50, after=None):
     """A page of sessions, the total matching, and the key to the next page (or None)."""
-    rows = list(page_query(user_id, filters, sort, descending, limit + 1, after).dicts())
+    where = conditions(user_id, filters)
+    rows = list(_page(where, sort, descending, limit + 1, after).dicts())
     next_key = None
     if len(rows) > limit:
         rows = rows[:limit]
         next_key = (rows[-1][sort], rows[-1]["id"])
-    total = Session.select(fn.COUNT(Session.id)).where(*conditions(user_id, filters)).scalar()
+    total = Session.select(fn.COUNT(Session.id)).where(*where).scalar()
     return rows, total, next_key
 
 
