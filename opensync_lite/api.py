@@ -38,7 +38,7 @@ def session_filters():
 
 @bp.get("/sessions/get")
 def get_session():
-    args = schemas.read_query(schemas.export_query)
+    args = schemas.read_query(schemas.session_query)
     row = _session_or_404(args["id"])
     return {
         "session": responses.session_out.dump(row),

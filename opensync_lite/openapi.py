@@ -63,7 +63,7 @@ def build(server_url="/"):
     spec.path("/api/sessions/filters", operations={"get": _operation(
         "Distinct sources, models, providers and projects with counts", responses.FilterOptions, errors=("401",))})
     spec.path("/api/sessions/get", operations={"get": _operation(
-        "One session with its messages", responses.SessionDetail, query=schemas.ExportQuery,
+        "One session with its messages", responses.SessionDetail, query=schemas.SessionQuery,
         errors=("400", "401", "404"))})
     spec.path("/api/sessions/{ident}", operations={"delete": _operation(
         "Delete a session with its messages", responses.Deleted, errors=("401", "404"), path_params=("ident",))})

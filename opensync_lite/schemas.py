@@ -405,11 +405,16 @@ class ExportSessionsQuery(SessionsQuery):
     format = fields.String(load_default="csv", validate=validate.OneOf(("csv", "json")))
 
 
-class ExportQuery(Schema):
+class SessionQuery(Schema):
+    """One session by its id or externalId."""
+
     class Meta:
         unknown = RAISE  # a misspelt parameter is an error, not silently ignored
 
     id = Text(256, 1, required=True, allow_none=False)
+
+
+class ExportQuery(SessionQuery):
     format = fields.String(load_default="json", validate=validate.OneOf(("json", "jsonl", "markdown")))
 
 
@@ -424,6 +429,7 @@ class SearchQuery(Schema):
 
 sessions_query = SessionsQuery()
 export_sessions_query = ExportSessionsQuery()
+session_query = SessionQuery()
 export_query = ExportQuery()
 stats_query = StatsQuery()
 search_query = SearchQuery()

@@ -48,3 +48,9 @@ def test_unicode_digits_are_not_ids(api):
     api.post("/sync/session", {"externalId": "³"})
     assert api.session("³")["session"]["externalId"] == "³"
     assert api.get("/api/sessions/get?id=٣").status_code == 404
+
+
+def test_get_takes_only_the_id(api):
+    api.post("/sync/session", {"externalId": "only-id"})
+    response = api.get("/api/sessions/get?id=only-id&format=json")
+    assert response.status_code == 400 and "format" in response.get_json()["fields"]
