@@ -131,7 +131,7 @@ def _upsert_session(user_id, data, now):
         return _insert(
             Session,
             SESSION_COLUMNS,
-            {**fields, "user": user_id, "external_id": external_id, "created_at": created_at or now, "updated_at": now},
+            {**fields, "user": user_id, "external_id": external_id, "created_at": now if created_at is None else created_at, "updated_at": now},
         )
 
     session_id, _, prompt_tokens, completion_tokens, extra = stored

@@ -118,3 +118,8 @@ def test_extra_keeps_any_json_string_exactly(api):
     odd = {"nul\x00key": "a\x00b", "surrogate": "\ud800", "emoji": "😀", "nested": [{"deep": ["\udfff"]}]}
     assert api.post("/sync/session", {"externalId": "odd", **odd}).status_code == 200
     assert api.session("odd")["session"]["extra"] == odd
+
+
+def test_created_at_of_zero_is_kept(api):
+    api.post("/sync/session", {"externalId": "epoch", "createdAt": 0})
+    assert api.session("epoch")["session"]["createdAt"] == 0
