@@ -18,7 +18,7 @@ CSV_COLUMNS = [
 
 
 def iso(ms):
-    return datetime.fromtimestamp(ms / 1000, timezone.utc).isoformat().replace("+00:00", "Z") if ms else ""
+    return "" if ms is None else datetime.fromtimestamp(ms / 1000, timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def session_json(session, messages):
@@ -57,7 +57,7 @@ def session_markdown(session, messages):
         if m["text_content"]:
             out.append(m["text_content"])
         for part in m["parts"]:
-            if part["type"] in ("text",) and isinstance(part["content"], str):
+            if part["type"] == "text" and isinstance(part["content"], str):
                 if part["content"] != m["text_content"]:
                     out += ["", part["content"]]
                 continue

@@ -125,3 +125,9 @@ def test_another_user_cannot_delete(api, other_api, convo, db_path):
     for ident in ("c1", session_id):
         assert other_api.delete(f"/api/sessions/{ident}").status_code == 404
     assert snapshot(db_path) == before
+
+
+def test_markdown_date_of_epoch_zero(api):
+    api.post("/sync/session", {"externalId": "z", "title": "Zero", "createdAt": 0})
+    text = api.get("/api/export?id=z&format=markdown").get_data(as_text=True)
+    assert "| Date | 1970-01-01T00:00:00Z |" in text
