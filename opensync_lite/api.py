@@ -1,5 +1,7 @@
 """Read blueprint: sessions, search and exports as JSON (and files), and deleting a session."""
 
+from urllib.parse import quote
+
 from flask import Blueprint, Response, g, stream_with_context
 
 from . import export, ingest, queries, responses, schemas
@@ -10,11 +12,23 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 bp.before_request(require_user)
 
 
-def _session_or_404(ident):
-    row = queries.find_session(g.user_id, ident)
+def _session_or_404(ident=None, external_id=None):
+    try:
+        row = queries.find_session(g.user_id, ident, external_id)
+    except queries.AmbiguousSession as err:
+        by_id, by_external_id = err.rows
+        raise ApiError(
+            409,
+            f"`{ident}` is the id of session {by_id['external_id']!r} and the externalId of session "
+            f"{by_external_id['id']}: ask with `externalId=` or with that session's id.",
+        ) from None
     if row is None:
         raise ApiError(404, "Session not found.")
     return row
+
+
+def _session_from_query(args):
+    return _session_or_404(args.get("id"), args.get("external_id"))
 
 
 @bp.get("/sessions")
@@ -38,19 +52,27 @@ def session_filters():
 
 @bp.get("/sessions/get")
 def get_session():
-    args = schemas.read_query(schemas.session_query)
-    row = _session_or_404(args["id"])
+    row = _session_from_query(schemas.read_query(schemas.session_query))
     return {
         "session": responses.session_out.dump(row),
         "messages": responses.message_out.dump(queries.session_messages(row["id"]), many=True),
     }
 
 
-@bp.delete("/sessions/<ident>")
-def delete_session(ident):
-    row = _session_or_404(ident)
+def _delete(row):
     ingest.delete_session(g.user_id, row["id"])
     return {"ok": True, "deleted": str(row["id"])}
+
+
+@bp.delete("/sessions/<ident>")
+def delete_session(ident):
+    return _delete(_session_or_404(ident))
+
+
+@bp.delete("/sessions")
+def delete_session_by_query():
+    """The same, by ``?id=`` or ``?externalId=`` (any externalId, slashes included)."""
+    return _delete(_session_from_query(schemas.read_query(schemas.session_query)))
 
 
 @bp.get("/search")
@@ -63,32 +85,37 @@ def search():
 EXPORTS = {
     "json": (export.session_json, "application/json", "json"),
     "jsonl": (export.session_jsonl, "application/x-ndjson", "jsonl"),
-    "markdown": (export.session_markdown, "text/markdown; charset=utf-8", "md"),
+    "markdown": (export.session_markdown, "text/markdown", "md"),
 }
 
 
-def _attachment(name):
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:120]
-    return {"Content-Disposition": f'attachment; filename="{safe}"'}
+def attachment(name):
+    """Content-Disposition for a download: an ASCII ``filename`` for old clients and the
+    exact name as RFC 5987 ``filename*`` (headers must be Latin-1; names may be any text)."""
+    safe = "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in name)[:120]
+    exact = quote(export.printable(name)[:120], safe="")
+    return {"Content-Disposition": f"attachment; filename=\"{safe}\"; filename*=UTF-8''{exact}"}
 
 
 @bp.get("/export")
 def export_session():
     args = schemas.read_query(schemas.export_query)
-    row = _session_or_404(args["id"])
+    row = _session_from_query(args)
     render, mimetype, suffix = EXPORTS[args["format"]]
     body = render(row, queries.session_messages(row["id"]))
-    return Response(body, mimetype=mimetype, headers=_attachment(f"session-{row['external_id']}.{suffix}"))
+    return Response(body, mimetype=mimetype, headers=attachment(f"session-{row['external_id']}.{suffix}"))
 
 
 @bp.get("/export/sessions")
 def export_sessions():
     args = schemas.read_query(schemas.export_sessions_query)
-    rows = queries.iter_sessions(g.user_id, args, sort=args["sort"], descending=args["descending"])
+    rows = queries.iter_sessions(
+        g.user_id, args, sort=args["sort"], descending=args["descending"], limit=args["limit"], after=args["after"]
+    )
     if args["format"] == "csv":
-        chunks, mimetype = export.sessions_csv(rows), "text/csv; charset=utf-8"
+        chunks, mimetype = export.sessions_csv(rows), "text/csv"  # Flask adds the charset
     else:
         chunks, mimetype = export.sessions_json(rows), "application/json"
     return Response(
-        stream_with_context(chunks), mimetype=mimetype, headers=_attachment(f"sessions.{args['format']}")
+        stream_with_context(chunks), mimetype=mimetype, headers=attachment(f"sessions.{args['format']}")
     )

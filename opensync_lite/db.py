@@ -17,9 +17,34 @@ from flask import current_app
 from peewee import DatabaseProxy, SqliteDatabase, Value
 
 EXTENSION = "opensync"
-SCHEMA_VERSION = 1
-# SQL scripts that take a database from version N-1 to N; schema.sql always holds the latest.
-MIGRATIONS = {}
+SCHEMA_VERSION = 2
+FTS_TRIGGERS = [f"{t}_fts_{op}" for t in ("sessions", "messages") for op in ("insert", "delete", "update")]
+SESSION_INDEXES = ["sessions_by_user_source", "sessions_by_user_updated", "sessions_by_user_created",
+                   "sessions_by_user_tokens", "sessions_by_user_cost", "sessions_by_user_duration",
+                   "sessions_by_user_messages"]
+V1_SESSION_COLUMNS = ("id, user_id, external_id, source, title, project_path, project_name, model, provider, "
+                      "prompt_tokens, completion_tokens, total_tokens, cost, duration_ms, message_count, "
+                      "tool_call_count, end_reason, extra, created_at, updated_at")
+V1_MESSAGE_COLUMNS = ("id, session_id, external_id, role, text_content, model, prompt_tokens, completion_tokens, "
+                      "duration_ms, extra, created_at")
+# How to take a database from version N-1 to N, as (SQL before schema.sql, SQL after it).
+# schema.sql always holds the latest tables; a table whose definition changed is renamed
+# away first (with its indexes, triggers and search index dropped), made anew by schema.sql,
+# and filled from the old one after (the search triggers re-index every row on the way).
+MIGRATIONS = {
+    2: (
+        # Ids are never reused (AUTOINCREMENT); sessions learn created_from_message; a source
+        # of "unknown" is stored as no source, which is what the `unknown` filter selects.
+        "".join(f"DROP TRIGGER IF EXISTS {name};\n" for name in FTS_TRIGGERS)
+        + "".join(f"DROP INDEX IF EXISTS {name};\n" for name in [*SESSION_INDEXES, "messages_by_session_created"])
+        + "DROP TABLE IF EXISTS sessions_fts;\nDROP TABLE IF EXISTS messages_fts;\n"
+        "ALTER TABLE sessions RENAME TO sessions_v1;\nALTER TABLE messages RENAME TO messages_v1;\n",
+        f"INSERT INTO sessions ({V1_SESSION_COLUMNS}) SELECT {V1_SESSION_COLUMNS} FROM sessions_v1;\n"
+        f"INSERT INTO messages ({V1_MESSAGE_COLUMNS}) SELECT {V1_MESSAGE_COLUMNS} FROM messages_v1;\n"
+        "DROP TABLE messages_v1;\nDROP TABLE sessions_v1;\n"
+        "UPDATE sessions SET source = NULL WHERE source = 'unknown';\n",
+    ),
+}
 BUSY_TIMEOUT_S = 10
 
 
@@ -138,24 +163,37 @@ def schema_sql():
 
 def migrate(db):
     """Bring the file up to SCHEMA_VERSION. schema.sql is idempotent, so a new file gets it
-    whole; an older file runs each migration in order first."""
+    whole; an older file runs each migration around it, in order."""
     with db.connection_context():
         conn = db.connection()
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
-            raise RuntimeError(
-                f"database schema version {version} is newer than this opensync-lite ({SCHEMA_VERSION})"
+            raise SchemaTooNew(
+                f"the database schema is version {version}, newer than this opensync-lite "
+                f"({SCHEMA_VERSION}): upgrade opensync-lite to open it"
             )
         if version == SCHEMA_VERSION:
             return
-        # One script, one transaction: a crash part-way leaves the old version intact.
         steps = [MIGRATIONS[v] for v in range(version + 1, SCHEMA_VERSION + 1) if version and v in MIGRATIONS]
+        before = "".join(step[0] for step in steps)
+        after = "".join(step[1] for step in steps)
+        # One script, one transaction: a crash part-way leaves the old version intact. Tables
+        # are rebuilt with foreign keys off (dropping the old ones must not cascade), and
+        # with legacy renames, so tables that point at a renamed one keep pointing at its name.
         conn.executescript(
-            "BEGIN IMMEDIATE;\n"
-            + "\n".join(steps)
+            "PRAGMA foreign_keys = OFF;\nPRAGMA legacy_alter_table = ON;\nBEGIN IMMEDIATE;\n"
+            + before
             + schema_sql()
-            + f"\nPRAGMA user_version = {SCHEMA_VERSION};\nCOMMIT;"
+            + after
+            + f"\nPRAGMA user_version = {SCHEMA_VERSION};\nCOMMIT;\n"
+            "PRAGMA legacy_alter_table = OFF;\nPRAGMA foreign_keys = ON;\n"
         )
+        if steps and conn.execute("PRAGMA foreign_key_check").fetchone() is not None:
+            raise RuntimeError("migration left rows whose foreign keys point nowhere")
+
+
+class SchemaTooNew(RuntimeError):
+    """The file was written by a newer opensync-lite."""
 
 
 def connect():

@@ -4,6 +4,7 @@ wire shape from responses; this module only lays them out."""
 import csv
 import io
 import json
+import re
 from datetime import datetime, timezone
 
 from . import responses
@@ -17,14 +18,35 @@ CSV_COLUMNS = [
 ]
 
 
+# Lone UTF-16 surrogates can be stored (inside `extra` and part content, kept exactly) but not
+# encoded as UTF-8: JSON output writes them as \u escapes (exact), other formats as U+FFFD.
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+# Spreadsheets run a cell that starts with one of these as a formula (OWASP's CSV injection rule).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def to_json(value, **kwargs):
+    """JSON text of ``value`` that can always be sent as UTF-8."""
+    text = json.dumps(value, ensure_ascii=False, **kwargs)
+    return LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def printable(text):
+    return LONE_SURROGATE.sub("\ufffd", text)
+
+
+def one_line(text):
+    """A heading or table cell cannot hold a line break: one would start a new section."""
+    return re.sub(r"[\r\n]+", " ", str(text))
+
+
 def iso(ms):
     return "" if ms is None else datetime.fromtimestamp(ms / 1000, timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def session_json(session, messages):
-    return json.dumps(
+    return to_json(
         {"session": responses.session_out.dump(session), "messages": responses.message_out.dump(messages, many=True)},
-        ensure_ascii=False,
         indent=2,
     )
 
@@ -32,15 +54,15 @@ def session_json(session, messages):
 def session_jsonl(session, messages):
     lines = [{"type": "session", **responses.session_out.dump(session)}]
     lines += [{"type": "message", **m} for m in responses.message_out.dump(messages, many=True)]
-    return "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
+    return "".join(to_json(line) + "\n" for line in lines)
 
 
 def _cell(value):
-    return str(value if value is not None else "").replace("|", "\\|").replace("\n", " ")
+    return one_line(value if value is not None else "").replace("|", "\\|")
 
 
 def session_markdown(session, messages):
-    title = session["title"] or session["external_id"]
+    title = one_line(session["title"] or session["external_id"])
     out = [f"# {title}", "", "| Property | Value |", "| --- | --- |"]
     props = [
         ("Source", session["source"] or "unknown"),
@@ -61,8 +83,17 @@ def session_markdown(session, messages):
                 if part["content"] != m["text_content"]:
                     out += ["", part["content"]]
                 continue
-            out += ["", f"**{part['type']}**", "", "```json", json.dumps(part["content"], ensure_ascii=False, indent=2), "```"]
-    return "\n".join(out) + "\n"
+            out += ["", f"**{one_line(part['type'])}**", "", "```json", to_json(part["content"], indent=2), "```"]
+    return printable("\n".join(out) + "\n")
+
+
+def _csv_cell(value):
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        value = printable(value)
+        return "'" + value if value.startswith(FORMULA_START) else value
+    return value
 
 
 def sessions_csv(rows):
@@ -81,7 +112,7 @@ def sessions_csv(rows):
     for row in rows:
         wire = responses.session_out.dump(row)
         wire["createdAt"], wire["updatedAt"] = iso(row["created_at"]), iso(row["updated_at"])
-        writer.writerow([wire[key] if wire[key] is not None else "" for _, key in CSV_COLUMNS])
+        writer.writerow([_csv_cell(wire[key]) for _, key in CSV_COLUMNS])
         yield flush()
 
 
@@ -89,5 +120,5 @@ def sessions_json(rows):
     """Stream a JSON array of sessions."""
     yield "["
     for index, row in enumerate(rows):
-        yield ("," if index else "") + json.dumps(responses.session_out.dump(row), ensure_ascii=False)
+        yield ("," if index else "") + to_json(responses.session_out.dump(row))
     yield "]"

@@ -87,15 +87,16 @@ def _update(model, row_id, values):
 
 
 def _find_session(user_id, external_id):
-    """(id, source, prompt_tokens, completion_tokens, extra) or None."""
+    """(id, source, prompt_tokens, completion_tokens, extra, created_from_message) or None."""
     row = prepared(
         "find_session",
         lambda: Session.select(
-            Session.id, Session.source, Session.prompt_tokens, Session.completion_tokens, Session.extra
+            Session.id, Session.source, Session.prompt_tokens, Session.completion_tokens, Session.extra,
+            Session.created_from_message,
         ).where(Session.user == slot("user"), Session.external_id == slot("external_id")).limit(1),
         {"user": user_id, "external_id": external_id},
     ).fetchone()
-    return row and (*row[:4], Session.extra.python_value(row[4]))
+    return row and (*row[:4], Session.extra.python_value(row[4]), bool(row[5]))
 
 
 def _count_messages(session_id, added, now):
@@ -134,7 +135,10 @@ def _upsert_session(user_id, data, now):
             {**fields, "user": user_id, "external_id": external_id, "created_at": now if created_at is None else created_at, "updated_at": now},
         )
 
-    session_id, _, prompt_tokens, completion_tokens, extra = stored
+    session_id, _, prompt_tokens, completion_tokens, extra, from_message = stored
+    if from_message and created_at is not None:
+        # The session was made by an early message; its own createdAt is the true start.
+        fields.update(created_at=created_at, created_from_message=False)
     for name in KEEP_IF_ZERO:
         if fields.get(name) == 0:
             del fields[name]
@@ -147,15 +151,17 @@ def _upsert_session(user_id, data, now):
     return session_id
 
 
-def _session_for_message(user_id, external_id, source, now):
+def _session_for_message(user_id, external_id, source, created_at, now):
     """The id of the message's session, created if it does not exist yet (a later
-    /sync/session fills it in). A message's source fills an unknown session source."""
+    /sync/session fills it in), starting when its first message was written.
+    A message's source fills an unknown session source."""
     stored = _find_session(user_id, external_id)
     if stored is None:
         return _insert(
             Session,
             SESSION_COLUMNS,
-            {"user": user_id, "external_id": external_id, "source": source, "created_at": now, "updated_at": now},
+            {"user": user_id, "external_id": external_id, "source": source, "updated_at": now,
+             "created_at": now if created_at is None else created_at, "created_from_message": True},
         )
     if source is not None and stored[1] is None:
         _update(Session, stored[0], {"source": source})
@@ -193,7 +199,8 @@ def _upsert_messages(user_id, messages, now):
     ids = {}  # (session externalId, message externalId) -> id
     for session_external_id, items in by_session.items():
         source = next((d["source"] for d in items if d.get("source") is not None), None)
-        session_id = _session_for_message(user_id, session_external_id, source, now)
+        times = [d["created_at"] for d in items if d.get("created_at") is not None]
+        session_id = _session_for_message(user_id, session_external_id, source, min(times, default=None), now)
         for external_id, message_id in _upsert_session_messages(session_id, items, now).items():
             ids[session_external_id, external_id] = message_id
     return [ids[d["session_external_id"], d["external_id"]] for d in messages]

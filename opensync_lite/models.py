@@ -3,6 +3,7 @@
 import json
 
 from peewee import (
+    BooleanField,
     FloatField,
     ForeignKeyField,
     IntegerField,
@@ -72,6 +73,7 @@ class Session(BaseModel):
     extra = JSONText(null=True)
     created_at = IntegerField()
     updated_at = IntegerField()
+    created_from_message = BooleanField(default=False)
 
     class Meta:
         table_name = "sessions"

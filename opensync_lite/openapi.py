@@ -9,6 +9,7 @@ ERRORS = {
     "400": "Invalid body or query parameter: `fields` names each bad field.",
     "401": "Missing, malformed, unknown or revoked API key.",
     "404": "No such session for this key's user.",
+    "409": "The `id` is one session's id and another session's externalId.",
     "413": "Body over the size limit.",
 }
 
@@ -58,20 +59,26 @@ def build(server_url="/"):
         "Many sessions and messages in one transaction", responses.BatchAck, body=schemas.BatchDoc, errors=body_errors)})
     spec.path("/sync/sessions/list", operations={"get": _operation(
         "The externalIds already stored", responses.SessionIds, errors=("401",))})
-    spec.path("/api/sessions", operations={"get": _operation(
-        "Filtered, sorted sessions, one keyset page at a time", responses.SessionPage, query=schemas.SessionsQuery)})
+    spec.path("/api/sessions", operations={
+        "get": _operation(
+            "Filtered, sorted sessions, one keyset page at a time", responses.SessionPage, query=schemas.SessionsQuery),
+        "delete": _operation(
+            "Delete a session by `id` or `externalId`", responses.Deleted, query=schemas.SessionQuery,
+            errors=("400", "401", "404", "409")),
+    })
     spec.path("/api/sessions/filters", operations={"get": _operation(
         "Distinct sources, models, providers and projects with counts", responses.FilterOptions, errors=("401",))})
     spec.path("/api/sessions/get", operations={"get": _operation(
         "One session with its messages", responses.SessionDetail, query=schemas.SessionQuery,
-        errors=("400", "401", "404"))})
+        errors=("400", "401", "404", "409"))})
     spec.path("/api/sessions/{ident}", operations={"delete": _operation(
-        "Delete a session with its messages", responses.Deleted, errors=("401", "404"), path_params=("ident",))})
+        "Delete a session with its messages", responses.Deleted, errors=("401", "404", "409"),
+        path_params=("ident",))})
     spec.path("/api/search", operations={"get": _operation(
         "Full-text search over titles, projects and messages", responses.SearchResults, query=schemas.SearchQuery)})
     spec.path("/api/export", operations={"get": _operation(
         "One session as JSON, JSON Lines or Markdown", None, query=schemas.ExportQuery,
-        errors=("400", "401", "404"),
+        errors=("400", "401", "404", "409"),
         content={"application/json": {"schema": responses.SessionDetail},
                  **{t: {"schema": {"type": "string"}} for t in ("application/x-ndjson", "text/markdown")}},
     )})

@@ -8,22 +8,26 @@ q, date_from, date_to (epoch ms; from inclusive, to exclusive), each optional.
 
 from datetime import datetime, timedelta, timezone
 
-from peewee import Tuple, fn
+from peewee import Expression, Tuple, fn
 
 from . import search as fts
 from .models import Message, Part, Session
-
-UNKNOWN_SOURCE = "unknown"  # the filter value that selects sessions with no source
+from .schemas import UNKNOWN_SOURCE  # the filter value that selects sessions with no source
 DAY_MS = 86_400_000
 
-# Every stats route groups by one of these. `day` is an integer day number (integer division
-# works the same in SQLite and PostgreSQL), turned into a date after the query.
+def _mod(a, b):
+    return Expression(a, "%", b)  # peewee's own `%` operator means GLOB on SQLite
+
+
+# Every stats route groups by one of these. `day` is an integer day number, turned into a date
+# after the query. Integer division truncates toward zero in SQLite and PostgreSQL alike, so
+# the remainder is taken off first: days before 1970 get their own (negative) numbers.
 DIMENSIONS = {
     "source": Session.source,
     "model": Session.model,
     "provider": Session.provider,
     "project": fn.COALESCE(Session.project_name, Session.project_path),
-    "day": Session.created_at / DAY_MS,
+    "day": (Session.created_at - _mod(_mod(Session.created_at, DAY_MS) + DAY_MS, DAY_MS)) / DAY_MS,
 }
 
 
@@ -86,9 +90,10 @@ def list_sessions(user_id, filters, sort="updated_at", descending=True, limit=50
     return rows, total, next_key
 
 
-def iter_sessions(user_id, filters, sort="updated_at", descending=True):
-    """Every matching session, streamed from the cursor (for exports)."""
-    query = _ordered(Session.select().where(*conditions(user_id, filters)), sort, descending)
+def iter_sessions(user_id, filters, sort="updated_at", descending=True, limit=None, after=None):
+    """Matching sessions streamed from the cursor (for exports): all, or ``limit`` of them
+    after the keyset ``after``."""
+    query = _page(conditions(user_id, filters), sort, descending, limit, after)
     return query.dicts().iterator()
 
 
@@ -97,14 +102,27 @@ def session_external_ids(user_id):
     return [external_id for (external_id,) in query.tuples()]
 
 
-def find_session(user_id, ident):
-    """A session of this user by internal id or externalId, or None."""
+class AmbiguousSession(Exception):
+    """An ``id`` that is one session's id and another's externalId."""
+
+    def __init__(self, by_id, by_external_id):
+        super().__init__(by_id, by_external_id)
+        self.rows = (by_id, by_external_id)
+
+
+def find_session(user_id, ident=None, external_id=None):
+    """A session of this user by ``external_id``, or by ``ident`` (an id or an externalId),
+    or None. Raises AmbiguousSession when ``ident`` names two different sessions."""
     query = Session.select().where(Session.user == user_id)
+    if external_id is not None:
+        return query.where(Session.external_id == external_id).dicts().first()
+    by_external_id = query.where(Session.external_id == ident).dicts().first()
     if ident.isascii() and ident.isdigit() and len(ident) < 19:
-        row = query.where(Session.id == int(ident)).dicts().first()
-        if row is not None:
-            return row
-    return query.where(Session.external_id == ident).dicts().first()
+        by_id = query.where(Session.id == int(ident)).dicts().first()
+        if by_id is not None and by_external_id is not None and by_id["id"] != by_external_id["id"]:
+            raise AmbiguousSession(by_id, by_external_id)
+        return by_id or by_external_id
+    return by_external_id
 
 
 def session_messages(session_id):
@@ -117,7 +135,7 @@ def session_messages(session_id):
         m["parts"] = []
     if by_id:
         parts = (
-            Part.select(Part.message, Part.type, Part.content)
+            Part.select(Part.message, Part.type, Part.content, Part.extra)
             .join(Message)
             .where(Message.session == session_id)
             .order_by(Part.message, Part.order)
@@ -165,7 +183,14 @@ def daily_stats(user_id, filters, days):
         last = datetime.now(timezone.utc).date()
     first = _day_of(filters["date_from"]) if filters.get("date_from") is not None else last - timedelta(days=days - 1)
     first = max(first, last - timedelta(days=MAX_DAYS - 1))
-    bounded = {**filters, "date_from": _ms_of(first), "date_to": _ms_of(last) + DAY_MS}
+    # Whole days, but never more than the range asked for: a `from` at 05:00 leaves the
+    # first day's earlier hours out.
+    date_from, date_to = _ms_of(first), _ms_of(last) + DAY_MS
+    if filters.get("date_from") is not None:
+        date_from = max(date_from, filters["date_from"])
+    if filters.get("date_to") is not None:
+        date_to = min(date_to, filters["date_to"])
+    bounded = {**filters, "date_from": date_from, "date_to": date_to}
     found = {row.pop("key"): row for row in grouped_stats(user_id, bounded, "day")}
     out = []
     for offset in range((last - first).days + 1):

@@ -1,7 +1,7 @@
 """What the API answers: marshmallow schemas that dump snake_case rows as camelCase JSON, and
 document every answer in /openapi.json."""
 
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, post_dump
 
 
 # --- sessions and messages ------------------------------------------------------------------------------
@@ -9,6 +9,14 @@ from marshmallow import Schema, fields
 class PartOut(Schema):
     type = fields.String()
     content = fields.Raw()
+    extra = fields.Dict(metadata={"description": "The part's other keys, as sent; only when it had some."})
+
+    @post_dump
+    def _omit_empty_extra(self, data, **kwargs):
+        # Parts are many and most have no other keys: leave the key out rather than send null.
+        if data.get("extra") is None:
+            data.pop("extra", None)
+        return data
 
 
 class MessageOut(Schema):

@@ -21,8 +21,10 @@ CREATE TABLE IF NOT EXISTS api_keys (
 );
 CREATE INDEX IF NOT EXISTS api_keys_user ON api_keys (user_id);
 
+-- AUTOINCREMENT: an id is never reused, so a retried DELETE or an old link can never reach a
+-- session (or message) created after the one it meant.
 CREATE TABLE IF NOT EXISTS sessions (
-    id                 INTEGER PRIMARY KEY,
+    id                 INTEGER PRIMARY KEY AUTOINCREMENT,
     user_id            INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     external_id        TEXT    NOT NULL,
     source             TEXT,               -- claude-code, opencode, cursor, ...; NULL = legacy/unknown
@@ -42,6 +44,9 @@ CREATE TABLE IF NOT EXISTS sessions (
     extra              TEXT,
     created_at         INTEGER NOT NULL,
     updated_at         INTEGER NOT NULL,
+    -- 1 while created_at is the first message's time: the session was made by a message that
+    -- arrived before it, and the client's own createdAt replaces it when it comes.
+    created_from_message INTEGER NOT NULL DEFAULT 0,
     UNIQUE (user_id, external_id)
 );
 -- (user, source) first; the other columns make it covering for every stats query, which then
@@ -59,7 +64,7 @@ CREATE INDEX IF NOT EXISTS sessions_by_user_duration ON sessions (user_id, durat
 CREATE INDEX IF NOT EXISTS sessions_by_user_messages ON sessions (user_id, message_count);
 
 CREATE TABLE IF NOT EXISTS messages (
-    id                 INTEGER PRIMARY KEY,
+    id                 INTEGER PRIMARY KEY AUTOINCREMENT,
     session_id         INTEGER NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
     external_id        TEXT    NOT NULL,
     role               TEXT    NOT NULL,

@@ -33,8 +33,10 @@ MAX_COUNT = 10**12
 MAX_COST = 1e9
 MAX_EPOCH_MS = 253402300799999  # 9999-12-31T23:59:59.999Z
 MIN_EPOCH_MS = -62135596800000  # 0001-01-01T00:00:00Z
+INT64 = 2**63
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 ROLES = ("user", "assistant", "system", "tool", "unknown")
+UNKNOWN_SOURCE = "unknown"  # the filter value for sessions with no source
 MAX_PARTS = 10_000
 MAX_DEPTH = 64
 MAX_TEXT = 16 * 1024 * 1024
@@ -104,14 +106,33 @@ class Text(fields.String):
         return value
 
 
+class Source(Text):
+    """A session's source. "unknown" is what the filters call a session without one, so a
+    client sending it has said nothing: it is read as not sent, and never stored."""
+
+    def __init__(self, **kwargs):
+        super().__init__(64, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        value = super()._deserialize(value, attr, data, **kwargs)
+        return None if value == UNKNOWN_SOURCE else value
+
+
 ISO_FRACTION = re.compile(r"(\.\d{1,6})\d*")
+# A leap second (23:59:60) is read as :59; 60 anywhere else is an error, as is a 60-minute offset.
+LEAP_SECOND = re.compile(r"(T\d\d:?\d\d:?)60(?=[.,+-]|$)")
+OFFSET_MINUTES = re.compile(r"[+-]\d\d:?(\d\d)$")
 
 
 def parse_iso(value):
     """ISO 8601 / RFC 3339 text → aware datetime (UTC when no offset is given); accepts a
     lowercase t/z, more than 6 fractional digits and a leap second (read as :59)."""
     text = value.strip().upper().replace("Z", "+00:00")
-    text = ISO_FRACTION.sub(r"\1", text, count=1).replace(":60", ":59")
+    text = ISO_FRACTION.sub(r"\1", text, count=1)
+    text = LEAP_SECOND.sub(r"\g<1>59", text, count=1)
+    offset = OFFSET_MINUTES.search(text) if "T" in text else None
+    if offset and int(offset.group(1)) > 59:
+        raise ValueError("offset minutes must be in 0..59")
     dt = datetime.fromisoformat(text)
     return dt if dt.tzinfo is not None else dt.replace(tzinfo=timezone.utc)
 
@@ -166,30 +187,57 @@ class JsonValue(fields.Raw):
 
 # --- request bodies -------------------------------------------------------------------------
 
+EXTRA = "extra"  # where the keys a schema does not model are gathered
+
+
 class _Body(Schema):
-    """Base for sync bodies: unknown keys are kept in ``extra``, nulls mean "not sent"."""
+    """Base for sync bodies: unknown keys are kept in ``extra``, nulls mean "not sent".
+
+    Known fields are matched by their wire (camelCase) names only. Every other key, including
+    a field's Python name (``prompt_tokens``) and a client's own ``extra``, is moved into
+    ``extra`` before the fields run, so nothing reaches the model unvalidated."""
 
     class Meta:
+        # The only key left unknown is `extra`, made by _gather_extra, which INCLUDE passes
+        # through untouched (and /openapi.json then documents that any other key is welcome).
         unknown = INCLUDE
         # marshmallow itself refuses a body that is not an object ("Invalid input type.").
 
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._wire_names = frozenset(field.data_key or name for name, field in self.load_fields.items())
+
+    def _prepare(self, data):
+        """Wire-level renames and cheap early refusals (before the fields run)."""
+        return data
+
+    @pre_load
+    def _gather_extra(self, data, **kwargs):
+        if not isinstance(data, dict):
+            return data  # marshmallow answers "Invalid input type."
+        data = self._prepare(data)
+        known = {k: v for k, v in data.items() if k in self._wire_names}
+        extra = {k: v for k, v in data.items() if k not in self._wire_names}
+        if extra:
+            known[EXTRA] = extra
+        return known
+
     @post_load
-    def _split_extra(self, data, **kwargs):
-        known = self.fields
-        out = {k: v for k, v in data.items() if k in known and v is not None}
-        extra = {k: v for k, v in data.items() if k not in known}
+    def _drop_nulls(self, data, **kwargs):
+        extra = data.pop(EXTRA, None)
+        out = {k: v for k, v in data.items() if v is not None}
         if extra:
             try:
                 JsonValue().deserialize(extra)
             except ValidationError as err:
                 raise ValidationError({k: err.messages for k in extra}) from None
-            out["extra"] = extra
+            out[EXTRA] = extra
         return out
 
 
 class SessionIn(_Body):
     external_id = Text(256, 1, data_key="externalId", required=True, allow_none=False)
-    source = Text(64)
+    source = Source()
     title = Text(4096)
     project_path = Text(4096, data_key="projectPath")
     project_name = Text(1024, data_key="projectName")
@@ -204,10 +252,9 @@ class SessionIn(_Body):
     end_reason = Text(256, data_key="endReason")
     created_at = EpochMs(data_key="createdAt", allow_none=True)
 
-    @pre_load
-    def _session_id_alias(self, data, **kwargs):
+    def _prepare(self, data):
         # Some clients name the session's id `sessionId`; `externalId` wins when both are sent.
-        if isinstance(data, dict) and "externalId" not in data and "sessionId" in data:
+        if "externalId" not in data and "sessionId" in data:
             data = dict(data)
             data["externalId"] = data.pop("sessionId")
         return data
@@ -227,9 +274,16 @@ class MessageIn(_Body):
     prompt_tokens = Count(data_key="promptTokens")
     completion_tokens = Count(data_key="completionTokens")
     duration_ms = Count(data_key="durationMs")
-    source = Text(64)
+    source = Source()
     created_at = EpochMs(data_key="createdAt", allow_none=True)
     parts = fields.List(fields.Nested(PartIn), validate=validate.Length(max=MAX_PARTS), allow_none=True)
+
+    def _prepare(self, data):
+        # Count before validating each part: a million parts would cost seconds to refuse.
+        parts = data.get("parts")
+        if isinstance(parts, list) and len(parts) > MAX_PARTS:
+            raise ValidationError(f"Longer than maximum length {MAX_PARTS}.", "parts")
+        return data
 
 
 class BatchIn(Schema):
@@ -322,22 +376,32 @@ SORTS = {
 }
 
 
+DATE_ONLY = re.compile(r"\d{4}-\d\d-\d\d|\d{8}")
+EPOCH_MS_TEXT = re.compile(r"-?\d{9,16}")
+
+
 class DateParam(fields.Field):
-    """An ISO 8601 date or date-time → epoch ms. A bare date as ``to`` means the end of that
-    day, so ``from=2026-01-01&to=2026-01-31`` covers all of January."""
+    """An ISO 8601 date or date-time, or epoch milliseconds (a plain number of 9 or more
+    digits; 8 digits are a basic date, 20260131) → epoch ms. A bare date as ``to`` means the
+    end of that day, so ``from=2026-01-01&to=2026-01-31`` covers all of January."""
 
     def __init__(self, end=False, **kwargs):
         self.end = end
-        kwargs.setdefault("metadata", {"type": "string", "oneOf": [{"format": "date"}, {"format": "date-time"}]})
+        kwargs.setdefault("metadata", {"type": "string", "oneOf": [
+            {"format": "date"}, {"format": "date-time"}, {"pattern": "^[0-9]{9,16}$"}]})
         super().__init__(**kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
         if not isinstance(value, str) or len(value) > 40:
-            raise ValidationError("Not a valid ISO 8601 date.")
-        ms = EpochMs()._deserialize(value, attr, data)
+            raise ValidationError("Not a valid ISO 8601 date or epoch milliseconds.")
+        value = value.strip()
+        if EPOCH_MS_TEXT.fullmatch(value):
+            ms = EpochMs()._deserialize(int(value), attr, data)
+        else:
+            ms = EpochMs()._deserialize(value, attr, data)
         if not 0 <= ms < MAX_EPOCH_MS - 86_400_000:
             raise ValidationError("Dates run from 1970-01-01 to 9999-12-30.")
-        if self.end and len(value) == 10:
+        if self.end and DATE_ONLY.fullmatch(value):
             ms += 86_400_000
         return ms
 
@@ -380,8 +444,8 @@ def _decode_cursor(cursor, sort, descending):
         got_sort, got_desc, value, row_id = json.loads(raw)
     except (ValueError, TypeError):
         raise ValidationError("Not a cursor from this API.", "cursor") from None
-    numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if (got_sort, got_desc) != (sort, descending) or not numeric or type(row_id) is not int:
+    numeric = type(value) in (int, float) and -INT64 <= value < INT64  # NaN and 1e400 fail too
+    if (got_sort, got_desc) != (sort, descending) or not numeric or type(row_id) is not int or not 0 <= row_id < INT64:
         raise ValidationError("The cursor belongs to another sort order or was altered.", "cursor")
     return value, row_id
 
@@ -402,16 +466,27 @@ class SessionsQuery(FiltersQuery):
 
 
 class ExportSessionsQuery(SessionsQuery):
+    """Every matching session unless ``limit`` is given; ``cursor`` continues after a page."""
+
     format = fields.String(load_default="csv", validate=validate.OneOf(("csv", "json")))
+    limit = fields.Integer(load_default=None, validate=validate.Range(1, MAX_COUNT))
 
 
 class SessionQuery(Schema):
-    """One session by its id or externalId."""
+    """One session: ``id`` is its id or, failing that, its externalId (what scripts and clients
+    have at hand); ``externalId`` only ever means the externalId. Give exactly one."""
 
     class Meta:
         unknown = RAISE  # a misspelt parameter is an error, not silently ignored
 
-    id = Text(256, 1, required=True, allow_none=False)
+    id = Text(256, 1)
+    external_id = Text(256, 1, data_key="externalId")
+
+    @post_load
+    def _one(self, data, **kwargs):
+        if ("id" in data) == ("external_id" in data):
+            raise ValidationError("Give either `id` or `externalId`.", "id")
+        return data
 
 
 class ExportQuery(SessionQuery):

@@ -1,6 +1,6 @@
 import subprocess
 
-from opensync_lite import config
+from opensync_lite import config, db
 
 from conftest import CLI
 
@@ -72,7 +72,7 @@ def test_durability_full_sets_synchronous_full(tmp_path):
             assert database.execute_sql("PRAGMA journal_mode").fetchone()[0] == "wal"
             assert database.execute_sql("PRAGMA foreign_keys").fetchone()[0] == 1
             assert database.execute_sql("PRAGMA busy_timeout").fetchone()[0] >= 5000
-            assert database.execute_sql("PRAGMA user_version").fetchone()[0] == 1
+            assert database.execute_sql("PRAGMA user_version").fetchone()[0] == db.SCHEMA_VERSION
 
 
 def test_version_flag():

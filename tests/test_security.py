@@ -15,10 +15,13 @@ from conftest import snapshot
 ISOLATION = {
     ("GET", "/api/sessions"): ["/api/sessions", "/api/sessions?q=secret", "/api/sessions?source=claude-code"],
     ("GET", "/api/sessions/filters"): ["/api/sessions/filters"],
-    ("GET", "/api/sessions/get"): ["/api/sessions/get?id={id}", "/api/sessions/get?id={ext}"],
+    ("GET", "/api/sessions/get"): ["/api/sessions/get?id={id}", "/api/sessions/get?id={ext}",
+                                   "/api/sessions/get?externalId={ext}"],
     ("DELETE", "/api/sessions/<ident>"): ["/api/sessions/{id}", "/api/sessions/{ext}"],
+    ("DELETE", "/api/sessions"): ["/api/sessions?id={id}", "/api/sessions?externalId={ext}"],
     ("GET", "/api/search"): ["/api/search?q=secret"],
-    ("GET", "/api/export"): ["/api/export?id={id}", "/api/export?id={ext}&format=markdown"],
+    ("GET", "/api/export"): ["/api/export?id={id}", "/api/export?id={ext}&format=markdown",
+                             "/api/export?externalId={ext}"],
     ("GET", "/api/export/sessions"): ["/api/export/sessions?format=json", "/api/export/sessions?format=csv"],
     ("GET", "/api/stats"): ["/api/stats"],
     ("GET", "/api/stats/<any(sources, models, providers, projects):group>"):

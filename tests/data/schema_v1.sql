@@ -1,0 +1,118 @@
+-- opensync-lite: the canonical schema. Applied at start-up; every statement is idempotent.
+-- Times are integer epoch milliseconds (UTC). `extra` holds, as JSON text, the request keys
+-- we do not model yet, so newer plugins lose nothing.
+-- PRAGMA user_version records the schema version (see opensync_lite/db.py for migrations).
+
+CREATE TABLE IF NOT EXISTS users (
+    id          INTEGER PRIMARY KEY,
+    name        TEXT    NOT NULL UNIQUE,
+    created_at  INTEGER NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS api_keys (
+    id            INTEGER PRIMARY KEY,
+    user_id       INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    key_hash      TEXT    NOT NULL UNIQUE,   -- SHA-256 hex of the key; the key itself is never stored
+    prefix        TEXT    NOT NULL,          -- the first characters, to tell keys apart in listings
+    label         TEXT    NOT NULL DEFAULT '',
+    created_at    INTEGER NOT NULL,
+    last_used_at  INTEGER,
+    revoked_at    INTEGER
+);
+CREATE INDEX IF NOT EXISTS api_keys_user ON api_keys (user_id);
+
+CREATE TABLE IF NOT EXISTS sessions (
+    id                 INTEGER PRIMARY KEY,
+    user_id            INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    external_id        TEXT    NOT NULL,
+    source             TEXT,               -- claude-code, opencode, cursor, ...; NULL = legacy/unknown
+    title              TEXT,
+    project_path       TEXT,
+    project_name       TEXT,
+    model              TEXT,
+    provider           TEXT,
+    prompt_tokens      INTEGER NOT NULL DEFAULT 0,
+    completion_tokens  INTEGER NOT NULL DEFAULT 0,
+    total_tokens       INTEGER NOT NULL DEFAULT 0,
+    cost               REAL    NOT NULL DEFAULT 0,
+    duration_ms        INTEGER NOT NULL DEFAULT 0,
+    message_count      INTEGER NOT NULL DEFAULT 0,
+    tool_call_count    INTEGER NOT NULL DEFAULT 0,
+    end_reason         TEXT,
+    extra              TEXT,
+    created_at         INTEGER NOT NULL,
+    updated_at         INTEGER NOT NULL,
+    UNIQUE (user_id, external_id)
+);
+-- (user, source) first; the other columns make it covering for every stats query, which then
+-- reads this narrow index instead of the table rows (titles, extra JSON).
+CREATE INDEX IF NOT EXISTS sessions_by_user_source ON sessions (
+    user_id, source, model, provider, project_name, project_path, created_at, updated_at,
+    message_count, prompt_tokens, completion_tokens, total_tokens, cost, duration_ms
+);
+CREATE INDEX IF NOT EXISTS sessions_by_user_updated ON sessions (user_id, updated_at);
+-- Keyset pagination walks one of these per sort column (the rowid breaks ties).
+CREATE INDEX IF NOT EXISTS sessions_by_user_created ON sessions (user_id, created_at);
+CREATE INDEX IF NOT EXISTS sessions_by_user_tokens ON sessions (user_id, total_tokens);
+CREATE INDEX IF NOT EXISTS sessions_by_user_cost ON sessions (user_id, cost);
+CREATE INDEX IF NOT EXISTS sessions_by_user_duration ON sessions (user_id, duration_ms);
+CREATE INDEX IF NOT EXISTS sessions_by_user_messages ON sessions (user_id, message_count);
+
+CREATE TABLE IF NOT EXISTS messages (
+    id                 INTEGER PRIMARY KEY,
+    session_id         INTEGER NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+    external_id        TEXT    NOT NULL,
+    role               TEXT    NOT NULL,
+    text_content       TEXT    NOT NULL DEFAULT '',
+    model              TEXT,
+    prompt_tokens      INTEGER NOT NULL DEFAULT 0,
+    completion_tokens  INTEGER NOT NULL DEFAULT 0,
+    duration_ms        INTEGER NOT NULL DEFAULT 0,
+    extra              TEXT,
+    created_at         INTEGER NOT NULL,
+    UNIQUE (session_id, external_id)
+);
+CREATE INDEX IF NOT EXISTS messages_by_session_created ON messages (session_id, created_at);
+
+CREATE TABLE IF NOT EXISTS parts (
+    id          INTEGER PRIMARY KEY,
+    message_id  INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+    type        TEXT    NOT NULL,
+    content     TEXT,                      -- JSON: a string or any JSON value; NULL = none
+    extra       TEXT,
+    "order"     INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS parts_by_message ON parts (message_id, "order");
+
+-- Full-text search (SQLite FTS5, external content: the text is stored once, in its table).
+-- Triggers keep the index in the same transaction as every write, cascade deletes included.
+-- Queried only through opensync_lite/search.py.
+CREATE VIRTUAL TABLE IF NOT EXISTS sessions_fts USING fts5(
+    title, project_name, content='sessions', content_rowid='id', tokenize='unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER IF NOT EXISTS sessions_fts_insert AFTER INSERT ON sessions BEGIN
+    INSERT INTO sessions_fts (rowid, title, project_name) VALUES (new.id, new.title, new.project_name);
+END;
+CREATE TRIGGER IF NOT EXISTS sessions_fts_delete AFTER DELETE ON sessions BEGIN
+    INSERT INTO sessions_fts (sessions_fts, rowid, title, project_name)
+    VALUES ('delete', old.id, old.title, old.project_name);
+END;
+CREATE TRIGGER IF NOT EXISTS sessions_fts_update AFTER UPDATE OF title, project_name ON sessions BEGIN
+    INSERT INTO sessions_fts (sessions_fts, rowid, title, project_name)
+    VALUES ('delete', old.id, old.title, old.project_name);
+    INSERT INTO sessions_fts (rowid, title, project_name) VALUES (new.id, new.title, new.project_name);
+END;
+
+CREATE VIRTUAL TABLE IF NOT EXISTS messages_fts USING fts5(
+    text_content, content='messages', content_rowid='id', tokenize='unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER IF NOT EXISTS messages_fts_insert AFTER INSERT ON messages BEGIN
+    INSERT INTO messages_fts (rowid, text_content) VALUES (new.id, new.text_content);
+END;
+CREATE TRIGGER IF NOT EXISTS messages_fts_delete AFTER DELETE ON messages BEGIN
+    INSERT INTO messages_fts (messages_fts, rowid, text_content) VALUES ('delete', old.id, old.text_content);
+END;
+CREATE TRIGGER IF NOT EXISTS messages_fts_update AFTER UPDATE OF text_content ON messages BEGIN
+    INSERT INTO messages_fts (messages_fts, rowid, text_content) VALUES ('delete', old.id, old.text_content);
+    INSERT INTO messages_fts (rowid, text_content) VALUES (new.id, new.text_content);
+END;
