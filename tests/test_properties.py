@@ -4,6 +4,7 @@ a 4xx JSON error with the database unchanged; never a 5xx."""
 import itertools
 import json
 import math
+import re
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -31,8 +32,20 @@ ids = st.one_of(st.uuids().map(str), st.uuids().map(lambda u: f"{u}\x00"), json_
 optional = st.one_of(st.just(None), json_values)
 
 
+def near_misses(name):
+    """Keys a client may send by mistake for the field ``name``: its snake_case twin (the
+    schema's own attribute name), and other casings. None of them is that field."""
+    snake = re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower()
+    return {snake, name.lower(), name.upper(), name[0].upper() + name[1:]} - {name}
+
+
 def body_strategy(required, fields):
-    return st.fixed_dictionaries(required, optional={**fields, "extraField": json_values, "nested": json_values})
+    misses = {miss: json_values for name in [*required, *fields] for miss in near_misses(name)}
+    return st.fixed_dictionaries(required, optional={**fields, **misses, "extraField": json_values, "nested": json_values})
+
+
+def extra_keys(body, known):
+    return {k: v for k, v in body.items() if k not in known and k != "sessionId"}
 
 
 session_bodies = body_strategy(
@@ -46,7 +59,8 @@ session_bodies = body_strategy(
         "createdAt": st.one_of(st.integers(), st.datetimes().map(lambda d: d.isoformat()), nasty_text),
     },
 )
-part = st.fixed_dictionaries({"type": st.one_of(st.sampled_from(["text", "tool-call"]), nasty_text)}, optional={"content": json_values})
+part = st.fixed_dictionaries({"type": st.one_of(st.sampled_from(["text", "tool-call"]), nasty_text)},
+                             optional={"content": json_values, "Type": json_values, "CONTENT": json_values})
 message_bodies = body_strategy(
     {"sessionExternalId": ids, "externalId": ids},
     {
@@ -99,9 +113,11 @@ def test_session_bodies(api, db_path, body):
         return check_error(response, before, db_path)
     session = api.session(body["externalId"])["session"]
     for key in SESSION_KEYS:
-        if body.get(key) is not None:
+        if body.get(key) is not None and not (key == "source" and body[key] == "unknown"):
             assert same(session[key], body[key]), key
-    extra = {k: v for k, v in body.items() if k in ("extraField", "nested")}
+        else:  # a near-miss key never stands in for the field
+            assert session[key] in (None, 0), key
+    extra = extra_keys(body, {"externalId", *SESSION_KEYS, "messageCount", "createdAt"})
     assert {k: session["extra"][k] for k in extra} == extra
 
 
@@ -118,8 +134,15 @@ def test_message_bodies(api, db_path, body):
     for key in MESSAGE_KEYS:
         if body.get(key) is not None:
             assert same(message[key], body[key]), key
+        else:
+            assert message[key] in (None, 0, "", "unknown"), key
+    extra = extra_keys(body, {"sessionExternalId", "externalId", "source", "createdAt", "parts", *MESSAGE_KEYS})
+    assert {k: message["extra"][k] for k in extra} == extra
     if body.get("parts") is not None:
-        assert message["parts"] == [{"type": p["type"], "content": p.get("content")} for p in body["parts"]]
+        assert message["parts"] == [
+            {"type": p["type"], "content": p.get("content"), **({"extra": extra_keys(p, {"type", "content"})}
+                                                               if extra_keys(p, {"type", "content"}) else {})}
+            for p in body["parts"]]
 
 
 @SETTINGS
