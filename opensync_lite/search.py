@@ -10,6 +10,9 @@ from peewee import SQL
 from .db import database
 
 TOKEN = re.compile(r"\w+", re.UNICODE)
+# What people type into search boxes: "quoted phrases", -excluded or NOT excluded terms, OR
+# between alternatives; anything else is a word. Each chunk is one term.
+CHUNK = re.compile(r'(-?)"([^"]*)"?|(\S+)')
 MAX_TERMS = 16
 # Private-use characters mark the hit inside a snippet; they become <mark> after the text
 # around them is HTML-escaped, so a snippet is safe to show as HTML.
@@ -17,12 +20,43 @@ OPEN, CLOSE = "\ue000", "\ue001"
 
 
 def match_expression(text):
-    """User text → an FTS5 query that cannot be a syntax error: every word quoted (all must
-    match), the last one as a prefix so results come while typing. None without a word."""
-    words = TOKEN.findall(text or "")[:MAX_TERMS]
-    if not words:
-        return None
-    return " ".join(f'"{w}"' for w in words) + "*"
+    """Search-box text → an FTS5 query that cannot be a syntax error, or None when nothing
+    is left to look for. Words and phrases must all match; ``a OR b`` matches either;
+    ``-word``, ``-"a phrase"`` and ``NOT word`` exclude; a plain last word matches as a prefix,
+    so results come while typing. Only words reach FTS5, each inside double quotes."""
+    clauses, excluded = [], []  # clauses: [[alternative, ...], ...], all of which must match
+    negate = join = False
+    words_left = MAX_TERMS
+    text = text or ""
+    chunks = list(CHUNK.finditer(text))
+    for index, chunk in enumerate(chunks):
+        minus, quoted, bare = chunk.groups()
+        if bare in ("OR", "NOT", "AND"):
+            join, negate = bare == "OR" and bool(clauses), bare == "NOT"
+            continue
+        if bare is not None and bare.startswith("-") and len(bare) > 1:
+            minus, bare = "-", bare[1:]
+        words = TOKEN.findall(quoted if quoted is not None else bare)[:words_left]
+        if not words:
+            continue
+        words_left -= len(words)
+        term = '"' + " ".join(words) + '"'
+        last = index == len(chunks) - 1 and not text.endswith(" ")
+        if bare is not None and len(words) == 1 and last and not (minus or negate):
+            term += "*"
+        if minus or negate:
+            excluded.append(term)
+        elif join:
+            clauses[-1].append(term)
+        else:
+            clauses.append([term])
+        negate = join = False
+        if not words_left:
+            break
+    if not clauses:
+        return None  # FTS5 cannot match "everything except": exclusions alone find nothing
+    expression = " AND ".join("(" + " OR ".join(alternatives) + ")" for alternatives in clauses)
+    return "(" + expression + ")" + "".join(f" NOT {term}" for term in excluded)
 
 
 def matching_session_ids(match):

@@ -131,3 +131,32 @@ def test_markdown_date_of_epoch_zero(api):
     api.post("/sync/session", {"externalId": "z", "title": "Zero", "createdAt": 0})
     text = api.get("/api/export?id=z&format=markdown").get_data(as_text=True)
     assert "| Date | 1970-01-01T00:00:00Z |" in text
+
+
+@pytest.fixture
+def phrases(api):
+    texts = {"p1": "the login page is broken", "p2": "page for login with OAuth", "p3": "oauth login page redirect",
+             "p4": "signup form"}
+    for ident, text in texts.items():
+        api.post("/sync/message", {"sessionExternalId": ident, "externalId": "m", "role": "user", "textContent": text})
+
+
+@pytest.mark.parametrize("q, expected", [
+    ('"login page"', {"p1", "p3"}),
+    ("login page", {"p1", "p2", "p3"}),
+    ("login NOT OAuth", {"p1"}),
+    ("login -oauth", {"p1"}),
+    ('page -"page redirect"', {"p1", "p2"}),
+    ("signup OR redirect", {"p3", "p4"}),
+    ("form OR broken login", {"p1"}),  # (form OR broken) AND login
+])
+def test_search_box_syntax(api, phrases, q, expected):
+    found = {hit["externalId"] for hit in api.get("/api/search", query_string={"q": q}).get_json()["results"]}
+    assert found == expected
+    listed = {s["externalId"] for s in api.get("/api/sessions", query_string={"q": q}).get_json()["sessions"]}
+    assert listed == expected
+
+
+def test_exclusions_alone_find_nothing_and_filter_nothing(api, phrases):
+    assert api.get("/api/search?q=-login").get_json()["results"] == []
+    assert api.get("/api/sessions?q=-login").get_json()["total"] == 4
