@@ -2,28 +2,40 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+# setuptools warns on every editable install of a flat layout (opensync_lite/ beside
+# setup.cfg) that the folder may shadow the package; here it is the package.
+PIP    := PYTHONWARNINGS="ignore:Editable installation" $(BIN)/pip --quiet --disable-pip-version-check
 
-.PHONY: run test install install-test clean bench soak
+.PHONY: run test install install-test clean bench soak venv-check
 
-run: $(VENV)/.installed
+run: venv-check $(VENV)/.installed
 	$(BIN)/opensync-lite serve
 
-test: $(VENV)/.installed-test tests/node_modules/.installed
+test: venv-check $(VENV)/.installed-test tests/node_modules/.installed
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-install: $(VENV)/.installed
-install-test: $(VENV)/.installed-test tests/node_modules/.installed
+install: venv-check $(VENV)/.installed
+install-test: venv-check $(VENV)/.installed-test tests/node_modules/.installed
+
+# A .venv left by an older Python (or a broken one) is rebuilt with $(PYTHON), not reused.
+venv-check:
+	@if [ -e $(BIN)/python ] && ! $(BIN)/python -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then \
+		echo "$(VENV) was made by an unusable or too old Python (3.11+ needed): rebuilding it with $(PYTHON)"; \
+		rm -rf $(VENV); \
+	fi
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { \
+		echo "opensync-lite needs Python 3.11 or newer; $(PYTHON) is $$($(PYTHON) --version 2>&1). Try: make $(MAKECMDGOALS) PYTHON=python3.12"; exit 1; }
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+	$(PIP) install --upgrade pip
 
 $(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml
-	$(BIN)/pip install --quiet -e .
+	$(PIP) install -e .
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(PIP) install -e '.[test]'
 	touch $@
 
 # The real sync client the end-to-end tests drive, pinned in tests/package-lock.json.
@@ -32,13 +44,13 @@ tests/node_modules/.installed: tests/package.json tests/package-lock.json
 	touch $@
 
 clean:
-	rm -rf $(VENV) tests/node_modules .pytest_cache *.egg-info
+	rm -rf $(VENV) tests/node_modules .pytest_cache *.egg-info build
 
 # Benchmark (not part of the tests): prints each figure against its target.
-bench: $(VENV)/.installed
+bench: venv-check $(VENV)/.installed
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 # Soak (not part of the tests): the concurrency workload for SOAK_SECONDS against a real server.
 SOAK_SECONDS ?= 120
-soak: $(VENV)/.installed-test
+soak: venv-check $(VENV)/.installed-test
 	$(BIN)/python tests/soak.py --seconds $(SOAK_SECONDS)

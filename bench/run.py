@@ -53,7 +53,7 @@ def stop(proc):
 
 def serve(db_path):
     return start([sys.executable, "-m", "opensync_lite.cli", "serve", "--port", "0",
-                  "--threads", str(SERVER_THREADS), "--db", db_path])
+                  "--threads", str(SERVER_THREADS), "--quiet", "--db", db_path])
 
 
 def new_db(path):

@@ -1,8 +1,9 @@
 """The app factory and ``init_app`` for embedding: config → database → blueprints → errors."""
 
+import logging
 import time
 
-from flask import Blueprint, Flask, current_app, request, url_for
+from flask import Blueprint, Flask, current_app, g, request, url_for
 
 from . import api, config, db, errors, openapi, stats, sync_messages, sync_sessions
 from .auth import get_or_create_user
@@ -13,6 +14,23 @@ CORS_HEADERS = {
     "Access-Control-Allow-Headers": "Authorization, Content-Type",
     "Access-Control-Max-Age": "86400",
 }
+
+
+request_log = logging.getLogger("opensync_lite.requests")
+
+
+def _start_clock():
+    g.started = time.perf_counter()
+
+
+def _log_request(response):
+    """One line per request, so a user can see the plugin reach the server: never the query
+    string, a key or a body."""
+    if request_log.isEnabledFor(logging.INFO):
+        ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
+        request_log.info("%s %s %s %.1fms user=%s", request.method, request.path, response.status_code, ms,
+                         g.get("user_id", "-"))
+    return response
 
 
 def _preflight():
@@ -86,7 +104,9 @@ def create_app(test_config=None):
     app.json.sort_keys = False
     init_app(app)
     # Paths outside the blueprint (unknown routes) still answer JSON with CORS headers.
+    app.before_request(_start_clock)
     app.before_request(_preflight)
     app.after_request(_add_cors_outside_blueprint)
+    app.after_request(_log_request)
     errors.register(app)
     return app

@@ -5,6 +5,7 @@ import secrets
 import time
 
 from flask import g, request
+from peewee import fn
 
 from .db import prepared, slot, write_transaction
 from .errors import ApiError
@@ -54,7 +55,9 @@ def find_keys(prefix_or_id):
     query = ApiKey.select()
     if prefix_or_id.isascii() and prefix_or_id.isdigit():
         return list(query.where(ApiKey.id == int(prefix_or_id)))
-    return list(query.where(ApiKey.prefix.startswith(prefix_or_id[:DISPLAY_CHARS])))
+    prefix = prefix_or_id[:DISPLAY_CHARS]
+    # Compared exactly: keys differ in case (LIKE, peewee's startswith, would not tell them apart).
+    return list(query.where(fn.SUBSTR(ApiKey.prefix, 1, len(prefix)) == prefix))
 
 
 def has_active_key():

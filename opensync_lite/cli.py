@@ -1,33 +1,103 @@
-"""The ``opensync-lite`` command: serve, and manage API keys."""
+"""The ``opensync-lite`` command: serve, manage API keys, back up, run at login."""
 
+import errno
 import logging
+import os
+import shlex
+import shutil
 import signal
+import socket
+import sqlite3
 import sys
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 import click
+import peewee
 
-from . import __version__, auth, config, create_app
+from . import __version__, auth, config, create_app, db
 
 db_option = click.option(
     "--db",
     "db_path",
     envvar="OPENSYNC_DB",
+    show_envvar=True,
     default=config.default_db_path,
     show_default="$XDG_DATA_HOME/opensync-lite/opensync.db",
     help="SQLite database file.",
 )
 
 
+def _command():
+    """This program as the user can run it again from the same shell: `opensync-lite` when
+    that is what PATH finds, else the path they used (e.g. .venv/bin/opensync-lite)."""
+    argv0 = sys.argv[0]
+    if not argv0 or Path(argv0).name in ("cli.py", "__main__.py", "-c"):
+        return f"{shlex.quote(sys.executable)} -m opensync_lite.cli"
+    found = shutil.which("opensync-lite")
+    if found and os.path.realpath(found) == os.path.realpath(argv0):
+        return "opensync-lite"
+    path = os.path.abspath(argv0)
+    relative = os.path.relpath(path)
+    return shlex.quote(relative if not relative.startswith("..") else path)
+
+
+def _missing_ancestor(path):
+    """The outermost of ``path`` and its folders that does not exist yet, or None."""
+    path = Path(path).expanduser().absolute()
+    if path.exists():
+        return None
+    while not path.parent.exists():
+        path = path.parent
+    return path
+
+
 def _app(db_path, **settings):
-    return create_app({"OPENSYNC_DB": db_path, **settings})
+    """The app on ``db_path``; a file that cannot be opened is one line naming it and the fix,
+    and whatever this attempt created is removed again."""
+    created = _missing_ancestor(db_path)
+    try:
+        return create_app({"OPENSYNC_DB": db_path, **settings})
+    except db.SchemaTooNew as err:
+        raise click.ClickException(f"{db_path}: {err}.") from None
+    except (OSError, sqlite3.Error, peewee.DatabaseError) as err:
+        if created is not None:
+            for leftover in (created, *(Path(f"{created}{s}") for s in ("-wal", "-shm"))):
+                if leftover.is_dir():
+                    shutil.rmtree(leftover, ignore_errors=True)
+                elif leftover.exists():
+                    leftover.unlink()
+        reason = str(err)
+        if isinstance(err, OSError) and err.strerror:
+            reason = f"{err.strerror} ({err.filename})" if err.filename else err.strerror
+        raise click.ClickException(
+            f"cannot open the database {db_path}: {reason}. "
+            "Give a writable SQLite file with --db PATH (or OPENSYNC_DB)."
+        ) from None
 
 
 def _when(ms):
     if ms is None:
         return "-"
     return datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M")
+
+
+def _check_port_free(host, port):
+    """Refuse early, in one line, when another program holds the port (before any file is
+    made), rather than with waitress's traceback."""
+    if port == 0:
+        return
+    try:
+        with socket.create_server((host, port)):  # SO_REUSEADDR, as waitress binds
+            pass
+    except OSError as err:
+        if err.errno == errno.EADDRINUSE:
+            raise click.ClickException(
+                f"port {port} on {host} is already in use (another opensync-lite?): stop that program "
+                f"or choose another port with --port N or OPENSYNC_PORT=N."
+            ) from None
+        raise click.ClickException(f"cannot listen on {host}:{port}: {err.strerror or err}.") from None
 
 
 @click.group()
@@ -37,40 +107,54 @@ def main():
 
 
 @main.command()
-@click.option("--host", envvar="OPENSYNC_HOST", default=config.DEFAULT_HOST, show_default=True)
-@click.option("--port", envvar="OPENSYNC_PORT", default=config.DEFAULT_PORT, type=click.IntRange(0, 65535), show_default=True)
-@click.option("--threads", default=8, type=click.IntRange(1, 256), show_default=True, help="Worker threads.")
+@click.option("--host", envvar="OPENSYNC_HOST", show_envvar=True, default=config.DEFAULT_HOST, show_default=True)
+@click.option("--port", envvar="OPENSYNC_PORT", show_envvar=True, default=config.DEFAULT_PORT,
+              type=click.IntRange(0, 65535), show_default=True, help="0 picks a free port.")
+@click.option("--threads", envvar="OPENSYNC_THREADS", show_envvar=True, default=8, type=click.IntRange(1, 256),
+              show_default=True, help="Worker threads.")
 @click.option(
     "--durability",
     type=click.Choice(["normal", "full"]),
     envvar="OPENSYNC_DURABILITY",
+    show_envvar=True,
     default="normal",
     show_default=True,
     help="normal: WAL with synchronous=NORMAL; full: synchronous=FULL (survives power loss).",
 )
+@click.option("--max-body", envvar="OPENSYNC_MAX_BODY", show_envvar=True, default=config.DEFAULT_MAX_BODY,
+              type=click.IntRange(1024), show_default=True, help="Largest request body, in bytes.")
+@click.option("--quiet", "-q", is_flag=True, help="No line per request in the log.")
 @db_option
-def serve(host, port, threads, durability, db_path):
-    """Serve the sync API with waitress."""
+def serve(host, port, threads, durability, max_body, quiet, db_path):
+    """Serve the sync API with waitress. Logs one line per request (method, path, status,
+    time, user id; never a key or a body) unless --quiet."""
     from waitress import create_server
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # waitress warns for every request that waits for a free thread: noise under normal bursts.
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
-    app = _app(db_path, OPENSYNC_DURABILITY=durability)
+    logging.getLogger("opensync_lite.requests").setLevel(logging.WARNING if quiet else logging.INFO)
+    _check_port_free(host, port)
+    app = _app(db_path, OPENSYNC_DURABILITY=durability, OPENSYNC_MAX_BODY=max_body)
     if host in ("0.0.0.0", "::", ""):
         click.echo(
             f"warning: listening on all interfaces ({host or '*'}): anyone who can reach this machine "
             "can try keys against it. Use 127.0.0.1 unless you mean it.",
             err=True,
         )
-    server = create_server(app, host=host, port=port, threads=threads, ident="opensync-lite")
+    try:
+        server = create_server(app, host=host, port=port, threads=threads, ident="opensync-lite")
+    except OSError as err:  # taken between the check and now
+        raise click.ClickException(f"cannot listen on {host}:{port}: {err.strerror or err}; try --port N.") from None
     stopping = _stop_on_signals(server)  # before we announce ourselves: an early stop drains too
+    me = _command()
+    db_arg = "" if "OPENSYNC_DB" in os.environ or db_path == config.default_db_path() else f" --db {shlex.quote(db_path)}"
     with app.app_context():
         if not auth.has_active_key():
-            click.echo(f"No API key yet: create one with `opensync-lite keys create --db {db_path}`.", err=True)
+            click.echo(f"No API key yet: create one with `{me} keys create{db_arg}`.", err=True)
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{server.effective_port}"
     click.echo(f"opensync-lite {__version__} listening on {url} (database: {db_path})")
-    click.echo("Point claude-code-sync at it (key from `opensync-lite keys create`):")
+    click.echo(f"Point claude-code-sync at it (key from `{me} keys create{db_arg}`):")
     click.echo(f"  export CLAUDE_SYNC_CONVEX_URL={url} CLAUDE_SYNC_API_KEY=osk_...")
     sys.stdout.flush()
     _serve_until_stopped(server, stopping)
@@ -121,8 +205,14 @@ def keys():
     """Create, list and revoke API keys."""
 
 
+def _user_name(ctx, param, value):
+    if not value.strip():
+        raise click.BadParameter("must not be empty.")
+    return value
+
+
 @keys.command("create")
-@click.option("--user", "user_name", default=config.DEFAULT_USER, show_default=True)
+@click.option("--user", "user_name", default=config.DEFAULT_USER, show_default=True, callback=_user_name)
 @click.option("--label", default="", help="A note to tell keys apart.")
 @db_option
 def keys_create(user_name, label, db_path):
@@ -137,13 +227,14 @@ def keys_create(user_name, label, db_path):
 @keys.command("list")
 @db_option
 def keys_list(db_path):
-    """List keys: id, prefix, label, user, created, last used, revoked."""
+    """List keys: id, prefix, label, user, created, last used, revoked (times in UTC)."""
     from .models import ApiKey, User
 
     app = _app(db_path)
     with app.app_context():
         rows = list(ApiKey.select(ApiKey, User).join(User).order_by(ApiKey.id))
-    click.echo(f"{'ID':>4}  {'PREFIX':<14}{'USER':<12}{'LABEL':<20}{'CREATED':<18}{'LAST USED':<18}REVOKED")
+    click.echo(f"{'ID':>4}  {'PREFIX':<14}{'USER':<12}{'LABEL':<20}{'CREATED (UTC)':<18}{'LAST USED (UTC)':<18}"
+               "REVOKED (UTC)")
     for r in rows:
         click.echo(
             f"{r.id:>4}  {r.prefix:<14}{r.user.name:<12}{r.label[:19]:<20}"
@@ -163,8 +254,100 @@ def keys_revoke(prefix_or_id, db_path):
             raise click.ClickException(
                 f"{len(matches)} keys match {prefix_or_id!r}; give the id or a longer prefix."
             )
-        auth.revoke_key(matches[0])
-    click.echo(f"Revoked key {matches[0].prefix}… (id {matches[0].id}).")
+        (key,) = matches
+        if key.revoked_at is not None:
+            click.echo(f"Key {key.prefix}… (id {key.id}) was already revoked on {_when(key.revoked_at)} UTC.")
+            return
+        auth.revoke_key(key)
+    click.echo(f"Revoked key {key.prefix}… (id {key.id}).")
+
+
+@main.command()
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace OUT if it exists.")
+@db_option
+def backup(out, force, db_path):
+    """Copy the database to OUT, consistent even while a server is writing to it.
+
+    Restore by stopping the server and copying OUT over the database file (removing its
+    -wal and -shm files), or by serving OUT itself with --db OUT."""
+    if out.exists() and not force:
+        raise click.ClickException(f"{out} exists; pass --force to replace it.")
+    try:
+        sessions, messages = db.backup(db_path, out)
+    except (OSError, sqlite3.Error) as err:
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+        raise click.ClickException(f"cannot back up {db_path} to {out}: {reason}.") from None
+    click.echo(f"Backed up {db_path} to {out}: {sessions} sessions, {messages} messages.")
+
+
+SYSTEMD_UNIT = """\
+# opensync-lite as a systemd user service. Install:
+#   {me} service > ~/.config/systemd/user/opensync-lite.service
+#   systemctl --user daemon-reload && systemctl --user enable --now opensync-lite
+# Logs: journalctl --user -u opensync-lite
+[Unit]
+Description=opensync-lite: local sync server for coding-agent sessions
+After=network.target
+
+[Service]
+ExecStart={command}
+Restart=on-failure
+# SIGTERM: stop listening, finish the requests in flight, exit.
+KillSignal=SIGTERM
+TimeoutStopSec=40
+
+[Install]
+WantedBy=default.target
+"""
+
+LAUNCHD_PLIST = """\
+<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
+<plist version="1.0">
+<dict>
+  <key>Label</key><string>dev.opensync-lite</string>
+  <key>ProgramArguments</key>
+  <array>
+{arguments}
+  </array>
+  <key>RunAtLoad</key><true/>
+  <key>KeepAlive</key><true/>
+  <key>StandardErrorPath</key><string>{log}</string>
+</dict>
+</plist>
+"""
+
+
+@main.command()
+@click.option("--systemd", "kind", flag_value="systemd", help="A systemd user unit (the default on Linux).")
+@click.option("--launchd", "kind", flag_value="launchd", help="A launchd agent (the default on macOS).")
+@click.option("--host", envvar="OPENSYNC_HOST", show_envvar=True, default=config.DEFAULT_HOST, show_default=True)
+@click.option("--port", envvar="OPENSYNC_PORT", show_envvar=True, default=config.DEFAULT_PORT,
+              type=click.IntRange(1, 65535), show_default=True)
+@db_option
+def service(kind, host, port, db_path):
+    """Print a service definition that starts the server at login (save it as shown in its
+    first lines). It runs this same installation with absolute paths."""
+    from xml.sax.saxutils import escape
+
+    kind = kind or ("launchd" if sys.platform == "darwin" else "systemd")
+    exe = shutil.which("opensync-lite") or os.path.abspath(sys.argv[0])
+    if Path(exe).name != "opensync-lite":
+        argv = [sys.executable, "-m", "opensync_lite.cli"]
+    else:
+        argv = [os.path.abspath(exe)]
+    argv += ["serve", "--host", host, "--port", str(port), "--db", os.path.abspath(os.path.expanduser(db_path))]
+    me = _command()
+    if kind == "systemd":
+        click.echo(SYSTEMD_UNIT.format(me=me, command=shlex.join(argv)), nl=False)
+    else:
+        arguments = "\n".join(f"    <string>{escape(a)}</string>" for a in argv)
+        log = escape(str(Path(db_path).expanduser().absolute().with_name("opensync-lite.log")))
+        click.echo(LAUNCHD_PLIST.format(arguments=arguments, log=log), nl=False)
+        # An XML comment cannot hold "--", so the way to install it goes to stderr.
+        click.echo(f"Install: {me} service --launchd > ~/Library/LaunchAgents/dev.opensync-lite.plist\n"
+                   "         launchctl load ~/Library/LaunchAgents/dev.opensync-lite.plist", err=True)
 
 
 if __name__ == "__main__":

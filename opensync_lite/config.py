@@ -14,6 +14,7 @@ def default_db_path() -> str:
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 DEFAULT_USER = "local"
+DEFAULT_MAX_BODY = 16 * 1024 * 1024
 
 
 def defaults() -> dict:
@@ -23,5 +24,5 @@ def defaults() -> dict:
         # "normal" = WAL + synchronous=NORMAL (a power cut may lose the last commits, never
         # corrupts); "full" = synchronous=FULL (every acknowledged write survives a power cut).
         "OPENSYNC_DURABILITY": os.environ.get("OPENSYNC_DURABILITY", "normal"),
-        "OPENSYNC_MAX_BODY": int(os.environ.get("OPENSYNC_MAX_BODY", 16 * 1024 * 1024)),
+        "OPENSYNC_MAX_BODY": int(os.environ.get("OPENSYNC_MAX_BODY", DEFAULT_MAX_BODY)),
     }

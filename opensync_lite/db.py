@@ -6,6 +6,9 @@ own file. Peewee keeps connections thread-local; we open one on a thread's first
 keep it (reopening and re-running the pragmas per request costs more than the request itself).
 """
 
+import errno
+import os
+import sqlite3
 import threading
 from contextlib import contextmanager
 from importlib import resources
@@ -71,7 +74,7 @@ def open_database(path, durability="normal"):
     if durability not in ("normal", "full"):
         raise ValueError(f"durability must be 'normal' or 'full', not {durability!r}")
     if path != ":memory:":
-        Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        _create_private(Path(path).expanduser())
     db = SqliteDatabase(
         str(Path(path).expanduser()) if path != ":memory:" else path,
         timeout=BUSY_TIMEOUT_S,
@@ -87,6 +90,45 @@ def open_database(path, durability="normal"):
     # busy handler would make them sleep and poll (tens of ms) on the file lock instead.
     db.write_lock = threading.Lock()
     return db
+
+
+def _create_private(file):
+    """Transcripts are private: a new folder is 0700 and a new database file 0600 (SQLite
+    gives its -wal and -shm files the database file's mode)."""
+    try:
+        file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except FileExistsError as err:  # a file stands where a folder should be
+        raise NotADirectoryError(errno.ENOTDIR, "not a folder", err.filename) from None
+    if not file.exists():
+        os.close(os.open(file, os.O_CREAT | os.O_WRONLY, 0o600))
+
+
+def backup(source, target):
+    """Copy the database ``source`` to ``target`` with SQLite's online backup: a consistent
+    snapshot, WAL included, while servers keep writing. The copy is written beside
+    ``target`` and renamed into place, so there is never a half-written file there.
+    Returns (sessions, messages) in the copy."""
+    source, target = Path(source).expanduser(), Path(target).expanduser()
+    if not source.is_file():
+        raise FileNotFoundError(f"no database at {source}")
+    partial = target.with_name(target.name + ".partial")
+    partial.unlink(missing_ok=True)
+    os.close(os.open(partial, os.O_CREAT | os.O_WRONLY, 0o600))
+    src = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
+    dst = sqlite3.connect(partial)
+    try:
+        src.backup(dst)
+        dst.execute("PRAGMA journal_mode = DELETE")  # one self-contained file
+        counts = tuple(dst.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("sessions", "messages"))
+    except BaseException:
+        dst.close()
+        partial.unlink(missing_ok=True)
+        raise
+    finally:
+        src.close()
+    dst.close()
+    os.replace(partial, target)
+    return counts
 
 
 @contextmanager

@@ -6,6 +6,7 @@ import re
 import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -117,9 +118,13 @@ class LiveServer:
             raise RuntimeError(f"server did not start: {line!r} {self.logs()}")
         self.url = match.group(1)
         self.port = int(self.url.rsplit(":", 1)[1])
-        # The rest of stdout is two lines of advice; drain it so the pipe never fills.
-        self.proc.stdout.readline()
-        self.proc.stdout.readline()
+        # The rest of stdout is advice; read it as it comes so the pipe never fills.
+        self.banner = [line]
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def _drain(self):
+        for line in self.proc.stdout:
+            self.banner.append(line)
 
     def logs(self):
         with open(self.log_path) as f:
@@ -142,7 +147,6 @@ class LiveServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        self.proc.stdout.close()
         self.log.close()
 
 
