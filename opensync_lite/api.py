@@ -34,13 +34,16 @@ def _session_from_query(args):
 @bp.get("/sessions")
 def list_sessions():
     args = schemas.read_query(schemas.sessions_query)
-    rows, total, next_key = queries.list_sessions(
-        g.user_id, args, sort=args["sort"], descending=args["descending"], limit=args["limit"], after=args["after"]
+    rows, total, next_key, previous_key = queries.list_sessions(
+        g.user_id, args, sort=args["sort"], descending=args["descending"], limit=args["limit"],
+        after=args["after"], before=args["before"],
     )
+    cursor = lambda key: key and schemas.encode_cursor(args["sort"], args["descending"], key)  # noqa: E731
     return {
         "sessions": responses.session_out.dump(rows, many=True),
         "total": total,
-        "nextCursor": schemas.encode_cursor(args["sort"], args["descending"], next_key) if next_key else None,
+        "nextCursor": cursor(next_key),
+        "previousCursor": cursor(previous_key),
     }
 
 

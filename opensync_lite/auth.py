@@ -1,4 +1,5 @@
-"""API keys: generation, hashing, and the one Bearer check every protected route goes through."""
+"""Who is asking: API keys (generation, hashing, the one Bearer check every API route goes
+through), one-time sign-in links for the dashboard, and the secret that signs its cookies."""
 
 import hashlib
 import secrets
@@ -9,11 +10,12 @@ from peewee import fn
 
 from .db import prepared, slot, write_transaction
 from .errors import ApiError
-from .models import ApiKey, User
+from .models import ApiKey, Setting, SigninToken, User
 
 KEY_PREFIX = "osk_"
 DISPLAY_CHARS = 12  # "osk_" + 8: enough to tell keys apart, useless to an attacker
 LAST_USED_RESOLUTION_MS = 60_000  # record use at most once a minute: no write per request
+SIGNIN_TTL_MS = 10 * 60_000
 
 
 def now_ms():
@@ -69,6 +71,32 @@ def revoke_key(key_row):
         ApiKey.update(revoked_at=now_ms()).where(ApiKey.id == key_row.id, ApiKey.revoked_at.is_null()).execute()
 
 
+def key_user(key):
+    """(key id, user id) for an active key, or None. Records when the key was last used."""
+    key = key.strip()
+    if not key.startswith(KEY_PREFIX) or len(key) > 256:
+        return None
+    row = prepared(
+        "find_key",
+        lambda: ApiKey.select(ApiKey.id, ApiKey.user, ApiKey.last_used_at)
+        .where(ApiKey.key_hash == slot("hash"), ApiKey.revoked_at.is_null())
+        .limit(1),
+        {"hash": hash_key(key)},
+    ).fetchone()
+    if row is None:
+        return None
+    key_id, user_id, last_used_at = row
+    now = now_ms()
+    if last_used_at is None or now - last_used_at > LAST_USED_RESOLUTION_MS:
+        with write_transaction():
+            ApiKey.update(last_used_at=now).where(ApiKey.id == key_id).execute()
+    return key_id, user_id
+
+
+def key_is_active(key_id):
+    return ApiKey.select().where(ApiKey.id == key_id, ApiKey.revoked_at.is_null()).exists()
+
+
 def require_user():
     """before_request hook: resolve the Bearer key to a user and keep it in ``g.user_id``."""
     if request.method == "OPTIONS":
@@ -80,17 +108,69 @@ def require_user():
         raise ApiError(401, "Missing API key: send Authorization: Bearer osk_...")
     if not key.startswith(KEY_PREFIX) or len(key) > 256:
         raise ApiError(401, "Malformed API key.")
-    row = prepared(
-        "find_key",
-        lambda: ApiKey.select(ApiKey.id, ApiKey.user, ApiKey.last_used_at)
-        .where(ApiKey.key_hash == slot("hash"), ApiKey.revoked_at.is_null())
-        .limit(1),
-        {"hash": hash_key(key)},
-    ).fetchone()
-    if row is None:
+    found = key_user(key)
+    if found is None:
         raise ApiError(401, "Unknown or revoked API key.")
-    key_id, g.user_id, last_used_at = row
+    g.user_id = found[1]
+
+
+def user_keys(user_id):
+    """A user's keys, newest first (revoked ones too)."""
+    return list(ApiKey.select().where(ApiKey.user == user_id).order_by(ApiKey.id.desc()))
+
+
+def revoke_user_key(user_id, key_id):
+    """Revoke one of the user's own keys; False when it is not theirs or already revoked."""
+    with write_transaction():
+        return bool(
+            ApiKey.update(revoked_at=now_ms())
+            .where(ApiKey.id == key_id, ApiKey.user == user_id, ApiKey.revoked_at.is_null())
+            .execute()
+        )
+
+
+# --- dashboard sign-in ------------------------------------------------------------------------
+
+def create_signin_token(user_name, ttl_ms=SIGNIN_TTL_MS):
+    """A one-time sign-in token for ``user_name`` (made if missing), valid for ``ttl_ms``.
+    Only its hash is stored; the token exists only in the return value."""
+    user = get_or_create_user(user_name)
+    token = secrets.token_urlsafe(24)
     now = now_ms()
-    if last_used_at is None or now - last_used_at > LAST_USED_RESOLUTION_MS:
+    with write_transaction():
+        SigninToken.delete().where(SigninToken.expires_at < now).execute()  # keep the table small
+        SigninToken.create(user=user, token_hash=hash_key(token), created_at=now, expires_at=now + ttl_ms)
+    return token
+
+
+def redeem_signin_token(token):
+    """The user id a valid, unused, unexpired token signs in, marking it used; else None.
+    One UPDATE decides, so two requests racing with the same token cannot both win."""
+    if not token or len(token) > 256:
+        return None
+    token_hash = hash_key(token)
+    now = now_ms()
+    with write_transaction():
+        used = (
+            SigninToken.update(used_at=now)
+            .where(SigninToken.token_hash == token_hash, SigninToken.used_at.is_null(), SigninToken.expires_at > now)
+            .execute()
+        )
+        if not used:
+            return None
+        return SigninToken.get(SigninToken.token_hash == token_hash).user_id
+
+
+def user_exists(user_id):
+    return User.select().where(User.id == user_id).exists()
+
+
+def secret_key():
+    """The key that signs dashboard cookies: made on first start and kept in the database, so
+    sign-ins survive restarts and every server on the same file agrees."""
+    row = Setting.get_or_none(Setting.name == "secret_key")
+    if row is None:
         with write_transaction():
-            ApiKey.update(last_used_at=now).where(ApiKey.id == key_id).execute()
+            Setting.insert(name="secret_key", value=secrets.token_urlsafe(48)).on_conflict_ignore().execute()
+        row = Setting.get(Setting.name == "secret_key")
+    return row.value

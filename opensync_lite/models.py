@@ -53,6 +53,25 @@ class ApiKey(BaseModel):
         table_name = "api_keys"
 
 
+class SigninToken(BaseModel):
+    user = ForeignKeyField(User, column_name="user_id", on_delete="CASCADE")
+    token_hash = TextField(unique=True)
+    created_at = IntegerField()
+    expires_at = IntegerField()
+    used_at = IntegerField(null=True)
+
+    class Meta:
+        table_name = "signin_tokens"
+
+
+class Setting(BaseModel):
+    name = TextField(primary_key=True)
+    value = TextField()
+
+    class Meta:
+        table_name = "settings"
+
+
 class Session(BaseModel):
     user = ForeignKeyField(User, column_name="user_id", backref="sessions", on_delete="CASCADE")
     external_id = TextField()

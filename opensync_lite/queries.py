@@ -78,16 +78,27 @@ def _page(where, sort, descending, limit, after):
     return _ordered(query, sort, descending).limit(limit)
 
 
-def list_sessions(user_id, filters, sort="updated_at", descending=True, limit=50, after=None):
-    """A page of sessions, the total matching, and the key to the next page (or None)."""
+def _key(row, sort):
+    return (row[sort], row["id"])
+
+
+def list_sessions(user_id, filters, sort="updated_at", descending=True, limit=50, after=None, before=None):
+    """A page of sessions, the total matching, and the keys to the next and previous pages
+    (None at either end). ``before`` (the first row's key of the page after) walks back."""
     where = conditions(user_id, filters)
-    rows = list(_page(where, sort, descending, limit + 1, after).dicts())
-    next_key = None
-    if len(rows) > limit:
+    if before is not None:
+        rows = list(_page(where, sort, not descending, limit + 1, before).dicts())
+        has_previous = len(rows) > limit
+        rows = rows[:limit][::-1]
+        next_key = _key(rows[-1], sort) if rows else None
+        previous_key = _key(rows[0], sort) if rows and has_previous else None
+    else:
+        rows = list(_page(where, sort, descending, limit + 1, after).dicts())
+        next_key = _key(rows[limit - 1], sort) if len(rows) > limit else None
         rows = rows[:limit]
-        next_key = (rows[-1][sort], rows[-1]["id"])
+        previous_key = _key(rows[0], sort) if rows and after is not None else None
     total = Session.select(fn.COUNT(Session.id)).where(*where).scalar()
-    return rows, total, next_key
+    return rows, total, next_key, previous_key
 
 
 def iter_sessions(user_id, filters, sort="updated_at", descending=True, limit=None, after=None):
@@ -161,22 +172,28 @@ def _metrics():
     ]
 
 
-def stats_query(user_id, filters, dimension):
-    """THE stats query builder: one GROUP BY over the filtered sessions."""
-    key = DIMENSIONS[dimension]
-    query = Session.select(key.alias("key"), *_metrics()).where(*conditions(user_id, filters)).group_by(key)
-    if dimension == "day":
-        return query.order_by(key)
-    return query.order_by(fn.COUNT(Session.id).desc(), key)
+def stats_query(user_id, filters, *dimensions):
+    """THE stats query builder: one GROUP BY over the filtered sessions, by one dimension
+    (its value as ``key``) or several (each under its own name)."""
+    keys = [DIMENSIONS[d] for d in dimensions]
+    aliases = ["key"] if len(keys) == 1 else list(dimensions)
+    query = (
+        Session.select(*(k.alias(a) for k, a in zip(keys, aliases)), *_metrics())
+        .where(*conditions(user_id, filters))
+        .group_by(*keys)
+    )
+    if dimensions[0] == "day":
+        return query.order_by(*keys)
+    return query.order_by(fn.COUNT(Session.id).desc(), *keys)
 
 
 def grouped_stats(user_id, filters, dimension):
     return list(stats_query(user_id, filters, dimension).dicts())
 
 
-def daily_stats(user_id, filters, days):
-    """One row per UTC day, ascending, empty days included: the ``days`` days up to ``to``
-    (default today), or from ``from`` when it is given; at most MAX_DAYS rows."""
+def _days(filters, days):
+    """(first day, last day, the filters bounded to them) for ``days`` UTC days up to ``to``
+    (default today), or from ``from`` when it is given; at most MAX_DAYS days."""
     if filters.get("date_to") is not None:
         last = _day_of(filters["date_to"] - 1)
     else:
@@ -190,14 +207,36 @@ def daily_stats(user_id, filters, days):
         date_from = max(date_from, filters["date_from"])
     if filters.get("date_to") is not None:
         date_to = min(date_to, filters["date_to"])
-    bounded = {**filters, "date_from": date_from, "date_to": date_to}
+    return first, last, {**filters, "date_from": date_from, "date_to": date_to}
+
+
+def _empty_day():
+    return dict.fromkeys(_METRIC_NAMES, 0) | {"last_active": None}
+
+
+def daily_stats(user_id, filters, days):
+    """One row per UTC day, ascending, empty days included."""
+    first, last, bounded = _days(filters, days)
     found = {row.pop("key"): row for row in grouped_stats(user_id, bounded, "day")}
     out = []
     for offset in range((last - first).days + 1):
         day = first + timedelta(days=offset)
-        row = found.get(_ms_of(day) // DAY_MS) or dict.fromkeys(_METRIC_NAMES, 0) | {"last_active": None}
-        out.append({"date": day.isoformat(), **row})
+        out.append({"date": day.isoformat(), **(found.get(_ms_of(day) // DAY_MS) or _empty_day())})
     return out
+
+
+def daily_by_source(user_id, filters, days):
+    """The same days, split by source: (["2026-01-01", ...], {source: [metrics per day]}),
+    sources with the most sessions first (None = no source)."""
+    first, last, bounded = _days(filters, days)
+    dates = [first + timedelta(days=offset) for offset in range((last - first).days + 1)]
+    series = {}
+    for row in stats_query(user_id, bounded, "source", "day").dicts():
+        series.setdefault(row.pop("source"), {})[row.pop("day")] = row
+    ordered = sorted(series.items(), key=lambda item: -sum(r["sessions"] for r in item[1].values()))
+    return [d.isoformat() for d in dates], {
+        source: [by_day.get(_ms_of(d) // DAY_MS) or _empty_day() for d in dates] for source, by_day in ordered
+    }
 
 
 MAX_DAYS = 3660
@@ -236,11 +275,32 @@ def summary(user_id, filters):
 
 
 def filter_options(user_id):
-    """The distinct values of each filterable dimension, with their session counts."""
+    """The distinct values of each filterable dimension, with their session counts, most
+    sessions first. One pass: the (source, model, provider, project) groups are read in the
+    order of the covering (user, source, ...) index and summed up per dimension here."""
+    query = (
+        Session.select(Session.source, Session.model, Session.provider, DIMENSIONS["project"].alias("project"),
+                       fn.COUNT(Session.id).alias("sessions"))
+        .where(Session.user == user_id)
+        .group_by(Session.source, Session.model, Session.provider, Session.project_name, Session.project_path)
+    )
+    counts = {dimension: {} for dimension in ("source", "model", "provider", "project")}
+    for row in query.dicts():
+        for dimension, by_value in counts.items():
+            by_value[row[dimension]] = by_value.get(row[dimension], 0) + row["sessions"]
     return {
-        dimension: [{"value": row["key"], "count": row["sessions"]} for row in grouped_stats(user_id, {}, dimension)]
-        for dimension in ("source", "model", "provider", "project")
+        dimension: [{"value": value, "count": count}
+                    for value, count in sorted(by_value.items(), key=lambda item: (-item[1], item[0] is not None, str(item[0])))]
+        for dimension, by_value in counts.items()
     }
+
+
+def latest_change(user_id):
+    """(latest updated_at, number of sessions) of the user: any sync, resend or delete
+    changes it, so it is the version a live page polls for (both read from one index)."""
+    return Session.select(fn.MAX(Session.updated_at), fn.COUNT(Session.id)).where(Session.user == user_id).scalar(
+        as_tuple=True
+    )
 
 
 # --- search -----------------------------------------------------------------------------------

@@ -164,6 +164,7 @@ class SessionPage(Schema):
     sessions = fields.List(fields.Nested(SessionOut), required=True)
     total = fields.Integer(required=True)
     next_cursor = fields.String(data_key="nextCursor", allow_none=True, required=True)
+    previous_cursor = fields.String(data_key="previousCursor", allow_none=True, required=True)
 
 
 class SessionDetail(Schema):

@@ -23,6 +23,23 @@ CREATE INDEX IF NOT EXISTS api_keys_user ON api_keys (user_id);
 
 -- AUTOINCREMENT: an id is never reused, so a retried DELETE or an old link can never reach a
 -- session (or message) created after the one it meant.
+-- One-time sign-in links for the dashboard (`opensync-lite serve` / `open` print them): only
+-- the hash is kept, each works once and for ten minutes.
+CREATE TABLE IF NOT EXISTS signin_tokens (
+    id          INTEGER PRIMARY KEY,
+    user_id     INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    token_hash  TEXT    NOT NULL UNIQUE,
+    created_at  INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL,
+    used_at     INTEGER
+);
+
+-- Server-wide values made on first start, such as the key that signs dashboard cookies.
+CREATE TABLE IF NOT EXISTS settings (
+    name   TEXT PRIMARY KEY,
+    value  TEXT NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS sessions (
     id                 INTEGER PRIMARY KEY AUTOINCREMENT,
     user_id            INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,

@@ -437,16 +437,16 @@ def encode_cursor(sort, descending, key):
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _decode_cursor(cursor, sort, descending):
+def _decode_cursor(cursor, sort, descending, field="cursor"):
     """(value, id) from a cursor made by encode_cursor for the same sort, else ValidationError."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         got_sort, got_desc, value, row_id = json.loads(raw)
     except (ValueError, TypeError):
-        raise ValidationError("Not a cursor from this API.", "cursor") from None
+        raise ValidationError("Not a cursor from this API.", field) from None
     numeric = type(value) in (int, float) and -INT64 <= value < INT64  # NaN and 1e400 fail too
     if (got_sort, got_desc) != (sort, descending) or not numeric or type(row_id) is not int or not 0 <= row_id < INT64:
-        raise ValidationError("The cursor belongs to another sort order or was altered.", "cursor")
+        raise ValidationError("The cursor belongs to another sort order or was altered.", field)
     return value, row_id
 
 
@@ -454,15 +454,25 @@ class SessionsQuery(FiltersQuery):
     sort_by = fields.String(data_key="sortBy", load_default="updatedAt", validate=validate.OneOf(SORTS))
     sort_order = fields.String(data_key="sortOrder", load_default="desc", validate=validate.OneOf(("asc", "desc")))
     limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
-    cursor = fields.String(validate=validate.Length(max=200))
+    cursor = fields.String(validate=validate.Length(max=200), metadata={"description": "nextCursor of a page: the page after it"})
+    before = fields.String(validate=validate.Length(max=200), metadata={"description": "previousCursor of a page: the page before it"})
 
     @post_load
     def _keyset(self, data, **kwargs):
         data["sort"] = SORTS[data.pop("sort_by")]
         data["descending"] = data.pop("sort_order") == "desc"
-        cursor = data.pop("cursor", None)
+        cursor, before = data.pop("cursor", None), data.pop("before", None)
+        if cursor and before:
+            raise ValidationError("Give `cursor` or `before`, not both.", "before")
         data["after"] = _decode_cursor(cursor, data["sort"], data["descending"]) if cursor else None
+        data["before"] = _decode_cursor(before, data["sort"], data["descending"], "before") if before else None
         return data
+
+
+class OverviewQuery(StatsQuery):
+    """The dashboard overview: the filters, and what its chart shows."""
+
+    metric = fields.String(load_default="tokens", validate=validate.OneOf(("tokens", "cost")))
 
 
 class ExportSessionsQuery(SessionsQuery):
@@ -508,3 +518,4 @@ session_query = SessionQuery()
 export_query = ExportQuery()
 stats_query = StatsQuery()
 search_query = SearchQuery()
+overview_query = OverviewQuery()

@@ -59,7 +59,7 @@ def test_a_key_sees_only_its_users_data(api, other_api):
     api.post("/sync/message", {"sessionExternalId": "shared-id", "externalId": "m1", "role": "user", "textContent": "secret"})
     own = api.session("shared-id")["session"]
 
-    assert other_api.get("/api/sessions").get_json() == {"sessions": [], "total": 0, "nextCursor": None}
+    assert other_api.get("/api/sessions").get_json() == {"sessions": [], "total": 0, "nextCursor": None, "previousCursor": None}
     assert other_api.get("/sync/sessions/list").get_json() == {"sessionIds": []}
     for ident in (own["id"], "shared-id"):
         assert other_api.get("/api/sessions/get", query_string={"id": ident}).status_code == 404

@@ -116,5 +116,27 @@ def test_filter_options(api, data):
 
 def test_lists_are_per_user(api, other_api, data):
     body = other_api.get("/api/sessions?q=parsers").get_json()
-    assert body == {"sessions": [], "total": 0, "nextCursor": None}
+    assert body == {"sessions": [], "total": 0, "nextCursor": None, "previousCursor": None}
     assert all(v == [] for v in other_api.get("/api/sessions/filters").get_json().values())
+
+
+def test_previous_pages_walk_back_to_the_first(api):
+    for i in range(7):
+        api.post("/sync/session", {"externalId": f"k{i}", "createdAt": 1000 + i})
+    query = {"sortBy": "createdAt", "limit": 3}
+    pages, answer = [], api.get("/api/sessions", query_string=query).get_json()
+    assert answer["previousCursor"] is None
+    while True:
+        pages.append([s["externalId"] for s in answer["sessions"]])
+        if not answer["nextCursor"]:
+            break
+        answer = api.get("/api/sessions", query_string={**query, "cursor": answer["nextCursor"]}).get_json()
+    assert pages == [["k6", "k5", "k4"], ["k3", "k2", "k1"], ["k0"]]
+    back = []
+    while answer["previousCursor"]:
+        answer = api.get("/api/sessions", query_string={**query, "before": answer["previousCursor"]}).get_json()
+        back.append([s["externalId"] for s in answer["sessions"]])
+    assert back == [["k3", "k2", "k1"], ["k6", "k5", "k4"]]
+    assert answer["nextCursor"] and answer["total"] == 7
+    both = api.get("/api/sessions", query_string={**query, "cursor": answer["nextCursor"], "before": answer["nextCursor"]})
+    assert both.status_code == 400 and "before" in both.get_json()["fields"]
