@@ -1,8 +1,6 @@
 """Read blueprint: sessions, search and exports as JSON (and files), and deleting a session."""
 
-from urllib.parse import quote
-
-from flask import Blueprint, Response, g, stream_with_context
+from flask import Blueprint, g
 
 from . import export, ingest, queries, responses, schemas
 from .auth import require_user
@@ -85,28 +83,11 @@ def search():
     return {"results": responses.search_hits_out.dump(hits)}
 
 
-EXPORTS = {
-    "json": (export.session_json, "application/json", "json"),
-    "jsonl": (export.session_jsonl, "application/x-ndjson", "jsonl"),
-    "markdown": (export.session_markdown, "text/markdown", "md"),
-}
-
-
-def attachment(name):
-    """Content-Disposition for a download: an ASCII ``filename`` for old clients and the
-    exact name as RFC 5987 ``filename*`` (headers must be Latin-1; names may be any text)."""
-    safe = "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in name)[:120]
-    exact = quote(export.printable(name)[:120], safe="")
-    return {"Content-Disposition": f"attachment; filename=\"{safe}\"; filename*=UTF-8''{exact}"}
-
-
 @bp.get("/export")
 def export_session():
     args = schemas.read_query(schemas.export_query)
     row = _session_from_query(args)
-    render, mimetype, suffix = EXPORTS[args["format"]]
-    body = render(row, queries.session_messages(row["id"]))
-    return Response(body, mimetype=mimetype, headers=attachment(f"session-{row['external_id']}.{suffix}"))
+    return export.session_download(row, queries.session_messages(row["id"]), args["format"])
 
 
 @bp.get("/export/sessions")
@@ -115,10 +96,4 @@ def export_sessions():
     rows = queries.iter_sessions(
         g.user_id, args, sort=args["sort"], descending=args["descending"], limit=args["limit"], after=args["after"]
     )
-    if args["format"] == "csv":
-        chunks, mimetype = export.sessions_csv(rows), "text/csv"  # Flask adds the charset
-    else:
-        chunks, mimetype = export.sessions_json(rows), "application/json"
-    return Response(
-        stream_with_context(chunks), mimetype=mimetype, headers=attachment(f"sessions.{args['format']}")
-    )
+    return export.sessions_download(rows, args["format"])

@@ -5,8 +5,7 @@ import time
 
 from flask import Blueprint, Flask, current_app, g, request, url_for
 
-from . import api, config, db, errors, openapi, stats, sync_messages, sync_sessions
-from .auth import get_or_create_user
+from . import api, auth, config, dashboard, db, errors, openapi, stats, sync_messages, sync_sessions
 
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
@@ -38,11 +37,6 @@ def _preflight():
         return "", 204
 
 
-def _prepare():
-    request.max_content_length = current_app.config["OPENSYNC_MAX_BODY"]
-    db.connect()
-
-
 def _add_cors(response):
     response.headers.update(CORS_HEADERS)
     return response
@@ -71,7 +65,7 @@ def _blueprint():
     share its CORS, connection and error handling, also when mounted under a prefix."""
     bp = Blueprint("opensync", __name__)
     bp.before_request(_preflight)
-    bp.before_request(_prepare)
+    bp.before_request(db.prepare_request)
     bp.after_request(_add_cors)
     errors.register(bp)
     bp.add_url_rule("/health", "health", _health, methods=["GET"])
@@ -90,8 +84,11 @@ def init_app(app, url_prefix=None):
     app.extensions[db.EXTENSION] = database
     db.migrate(database)
     with app.app_context(), database.connection_context():
-        get_or_create_user(config.DEFAULT_USER)
+        auth.get_or_create_user(config.DEFAULT_USER)
+        if not app.secret_key:  # a host's own SECRET_KEY signs the dashboard's cookie when it has one
+            app.secret_key = auth.secret_key()
     app.register_blueprint(_blueprint(), url_prefix=url_prefix)
+    app.register_blueprint(dashboard.bp, url_prefix=url_prefix)
     return app
 
 
@@ -99,6 +96,7 @@ def create_app(test_config=None):
     """The standalone server: opensync-lite at the root, JSON errors and CORS on every path."""
     app = Flask(__name__)
     app.config.from_mapping(config.defaults())
+    app.config.update(SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_HTTPONLY=True)
     if test_config:
         app.config.from_mapping(test_config)
     app.json.sort_keys = False

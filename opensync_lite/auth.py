@@ -161,6 +161,10 @@ def redeem_signin_token(token):
         return SigninToken.get(SigninToken.token_hash == token_hash).user_id
 
 
+def user_name(user_id):
+    return User.get_by_id(user_id).name
+
+
 def user_exists(user_id):
     return User.select().where(User.id == user_id).exists()
 

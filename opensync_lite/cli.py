@@ -83,6 +83,12 @@ def _when(ms):
     return datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M")
 
 
+def _user_name(ctx, param, value):
+    if not value.strip():
+        raise click.BadParameter("must not be empty.")
+    return value
+
+
 def _check_port_free(host, port):
     """Refuse early, in one line, when another program holds the port (before any file is
     made), rather than with waitress's traceback."""
@@ -156,8 +162,39 @@ def serve(host, port, threads, durability, max_body, quiet, db_path):
     click.echo(f"opensync-lite {__version__} listening on {url} (database: {db_path})")
     click.echo(f"Point claude-code-sync at it (key from `{me} keys create{db_arg}`):")
     click.echo(f"  export CLAUDE_SYNC_CONVEX_URL={url} CLAUDE_SYNC_API_KEY=osk_...")
+    with app.app_context():
+        link = _signin_link(url, config.DEFAULT_USER)
+    click.echo(f"Dashboard (this sign-in link works once, for 10 minutes; `{me} open{db_arg}` makes another):")
+    click.echo(f"  {link}")
     sys.stdout.flush()
     _serve_until_stopped(server, stopping)
+
+
+def _signin_link(url, user_name):
+    from urllib.parse import urlencode
+
+    return f"{url}/signin?{urlencode({'token': auth.create_signin_token(user_name)})}"
+
+
+@main.command("open")
+@click.option("--url", envvar="OPENSYNC_URL", show_envvar=True, default=None,
+              help="The running server's address [default: http://OPENSYNC_HOST:OPENSYNC_PORT].")
+@click.option("--user", "user_name", default=config.DEFAULT_USER, show_default=True, callback=_user_name)
+@click.option("--no-browser", is_flag=True, help="Only print the link.")
+@db_option
+def open_dashboard(url, user_name, no_browser, db_path):
+    """Open the dashboard of a running server with a new one-time sign-in link."""
+    import webbrowser
+
+    if url is None:
+        host = os.environ.get("OPENSYNC_HOST", config.DEFAULT_HOST)
+        url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{os.environ.get('OPENSYNC_PORT', config.DEFAULT_PORT)}"
+    app = _app(db_path)
+    with app.app_context():
+        link = _signin_link(url.rstrip("/"), user_name)
+    click.echo(f"Sign-in link (works once, for 10 minutes):\n  {link}")
+    if not no_browser and not webbrowser.open(link):
+        click.echo("No browser could be started here: open the link yourself.", err=True)
 
 
 def _stop_on_signals(server):
@@ -203,12 +240,6 @@ def _serve_until_stopped(server, stopping, grace_seconds=30):
 @main.group()
 def keys():
     """Create, list and revoke API keys."""
-
-
-def _user_name(ctx, param, value):
-    if not value.strip():
-        raise click.BadParameter("must not be empty.")
-    return value
 
 
 @keys.command("create")

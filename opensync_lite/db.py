@@ -16,7 +16,7 @@ from pathlib import Path
 
 from weakref import WeakKeyDictionary
 
-from flask import current_app
+from flask import current_app, request
 from peewee import DatabaseProxy, SqliteDatabase, Value
 
 EXTENSION = "opensync"
@@ -239,5 +239,12 @@ class SchemaTooNew(RuntimeError):
 
 
 def connect():
-    """Open this thread's connection if it has none (registered as a before_request hook)."""
+    """Open this thread's connection if it has none."""
     database.connect(reuse_if_open=True)
+
+
+def prepare_request():
+    """before_request hook of every opensync-lite blueprint: the body limit, and this
+    thread's connection."""
+    request.max_content_length = current_app.config["OPENSYNC_MAX_BODY"]
+    connect()

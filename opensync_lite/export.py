@@ -6,6 +6,9 @@ import io
 import json
 import re
 from datetime import datetime, timezone
+from urllib.parse import quote
+
+from flask import Response, stream_with_context
 
 from . import responses
 
@@ -122,3 +125,32 @@ def sessions_json(rows):
     for index, row in enumerate(rows):
         yield ("," if index else "") + to_json(responses.session_out.dump(row))
     yield "]"
+
+
+# --- downloads (the JSON API and the dashboard answer the same files) -------------------------------
+
+SESSION_FORMATS = {
+    "json": (session_json, "application/json", "json"),
+    "jsonl": (session_jsonl, "application/x-ndjson", "jsonl"),
+    "markdown": (session_markdown, "text/markdown", "md"),
+}
+
+
+def attachment(name):
+    """Content-Disposition for a download: an ASCII ``filename`` for old clients and the
+    exact name as RFC 5987 ``filename*`` (headers must be Latin-1; names may be any text)."""
+    safe = "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in name)[:120]
+    exact = quote(printable(name)[:120], safe="")
+    return {"Content-Disposition": f"attachment; filename=\"{safe}\"; filename*=UTF-8''{exact}"}
+
+
+def session_download(session, messages, fmt):
+    render, mimetype, suffix = SESSION_FORMATS[fmt]
+    return Response(render(session, messages), mimetype=mimetype,
+                    headers=attachment(f"session-{session['external_id']}.{suffix}"))
+
+
+def sessions_download(rows, fmt):
+    """Sessions streamed as CSV or a JSON array (Flask adds the charset to text types)."""
+    chunks, mimetype = (sessions_csv(rows), "text/csv") if fmt == "csv" else (sessions_json(rows), "application/json")
+    return Response(stream_with_context(chunks), mimetype=mimetype, headers=attachment(f"sessions.{fmt}"))

@@ -121,10 +121,12 @@ class AmbiguousSession(Exception):
         self.rows = (by_id, by_external_id)
 
 
-def find_session(user_id, ident=None, external_id=None):
-    """A session of this user by ``external_id``, or by ``ident`` (an id or an externalId),
-    or None. Raises AmbiguousSession when ``ident`` names two different sessions."""
+def find_session(user_id, ident=None, external_id=None, session_id=None):
+    """A session of this user by ``session_id``, by ``external_id``, or by ``ident`` (an id or
+    an externalId), or None. Raises AmbiguousSession when ``ident`` names two sessions."""
     query = Session.select().where(Session.user == user_id)
+    if session_id is not None:
+        return query.where(Session.id == session_id).dicts().first()
     if external_id is not None:
         return query.where(Session.external_id == external_id).dicts().first()
     by_external_id = query.where(Session.external_id == ident).dicts().first()

@@ -1,0 +1,55 @@
+"""How numbers and times read on the pages (template filters, prefixed `os_`)."""
+
+from datetime import datetime, timezone
+
+
+def tokens(value):
+    """12 345 → 12.3k; 4 500 000 → 4.5M (the exact figure is in the title attribute)."""
+    value = value or 0
+    for limit, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= limit:
+            return f"{value / limit:.1f}".rstrip("0").rstrip(".") + suffix
+    return str(int(value))
+
+
+def cost(value):
+    value = value or 0
+    if value == 0:
+        return "$0"
+    return f"${value:,.2f}" if value >= 0.01 else "<$0.01"
+
+
+def duration(ms):
+    """1h 02m, 4m 05s, 12s."""
+    seconds = int((ms or 0) // 1000)
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{minutes}m {seconds:02d}s"
+    return f"{seconds}s"
+
+
+def when(ms):
+    """UTC date and time, minute precision (pages turn it into local time when scripts run)."""
+    if ms is None:
+        return "–"
+    return datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def iso(ms):
+    if ms is None:
+        return ""
+    return datetime.fromtimestamp(ms / 1000, timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def number(value):
+    return f"{value or 0:,}"
+
+
+def percent(part, whole):
+    return 100 * part / whole if whole else 0
+
+
+FILTERS = {"tokens": tokens, "cost": cost, "duration": duration, "when": when, "iso": iso, "number": number}

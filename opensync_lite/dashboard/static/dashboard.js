@@ -1,0 +1,74 @@
+// opensync-lite dashboard: small enhancements; every page works without this file.
+(function () {
+  "use strict";
+
+  // Filter forms submit as soon as a choice changes (the Apply button stays for typing).
+  document.querySelectorAll("form[data-autosubmit]").forEach(function (form) {
+    form.addEventListener("change", function (event) {
+      if (event.target.matches("select, input[type=date]")) form.requestSubmit();
+    });
+  });
+
+  // A one-time sign-in link goes straight through.
+  var now = document.querySelector("form[data-submit-now]");
+  if (now) now.submit();
+
+  // Copy buttons.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-copy]");
+    if (!button) return;
+    var text = document.getElementById(button.dataset.copy).textContent;
+    navigator.clipboard.writeText(text).then(function () {
+      var label = button.textContent;
+      button.textContent = "Copied";
+      setTimeout(function () { button.textContent = label; }, 1500);
+    });
+  });
+
+  // Times in the reader's own time zone.
+  function localTimes(root) {
+    root.querySelectorAll("time[datetime]").forEach(function (node) {
+      var date = new Date(node.getAttribute("datetime"));
+      if (!isNaN(date)) {
+        node.title = node.textContent;
+        node.textContent = date.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+      }
+    });
+  }
+  localTimes(document);
+
+  // Live pages poll a cheap version endpoint (304 while nothing changed) and, when the data
+  // changed, fetch the same URL and swap the live regions: filters and scroll stay as they are.
+  var liveUrl = document.body.dataset.live;
+  if (!liveUrl) return;
+  var version = document.body.dataset.version || null;
+  function refresh() {
+    return fetch(location.href, { credentials: "same-origin" }).then(function (response) {
+      if (!response.ok) return;
+      return response.text().then(function (html) {
+        var fresh = new DOMParser().parseFromString(html, "text/html");
+        document.querySelectorAll("[data-live-region]").forEach(function (region) {
+          var replacement = fresh.getElementById(region.id);
+          if (replacement) {
+            localTimes(replacement);
+            region.replaceWith(document.adoptNode(replacement));
+          }
+        });
+      });
+    });
+  }
+  function poll() {
+    if (document.hidden) return;
+    var headers = version ? { "If-None-Match": '"' + version + '"' } : {};
+    fetch(liveUrl, { credentials: "same-origin", headers: headers, cache: "no-store" }).then(function (response) {
+      if (response.status !== 200) return;
+      return response.json().then(function (body) {
+        var changed = body.version !== version;
+        version = body.version;
+        if (changed) return refresh();
+      });
+    }).catch(function () {});
+  }
+  poll();
+  setInterval(poll, 3000);
+})();

@@ -1,0 +1,254 @@
+"""The dashboard's pages. Each view loads its query string through a schema, reads through
+``queries`` and renders a template; writes go through ``ingest`` and ``auth``. No SQL here."""
+
+import json
+
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from werkzeug.exceptions import HTTPException
+
+from .. import auth, db, export, ingest, queries, schemas
+from ..errors import ApiError
+from . import charts, login
+from . import sources as src
+from .formatting import FILTERS, percent
+
+bp = Blueprint("dashboard", __name__, template_folder="templates", static_folder="static",
+               static_url_path="/assets")
+bp.before_request(db.prepare_request)
+bp.before_request(login.guard)
+for _name, _filter in FILTERS.items():
+    bp.add_app_template_filter(_filter, f"os_{_name}")
+
+PAGE_SIZE = 50
+LIVE_PAGES = {"dashboard.overview", "dashboard.sessions"}
+# Defence in depth behind escaping: no inline script, nothing from elsewhere, no framing.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+       "frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+
+
+@bp.after_request
+def _headers(response):
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    if response.mimetype == "text/html":
+        response.headers.setdefault("Cache-Control", "no-store")  # pages hold private data
+    return response
+
+
+@bp.context_processor
+def _globals():
+    return {"csrf_token": login.csrf_token, "describe_source": src.describe, "known_sources": src.KNOWN,
+            "signed_in": g.get("user_id") is not None, "live": request.endpoint in LIVE_PAGES,
+            "page_url": _page_url, "percent": percent, "live_version": _live_version}
+
+
+def _live_version():
+    latest, count = queries.latest_change(g.user_id)
+    return f"{latest or 0}-{count}"
+
+
+def _query(schema):
+    """The query string through ``schema``; empty form fields count as not given."""
+    raw = {key: value for key, value in request.args.items() if value.strip()}
+    return schemas.load(schema, raw)
+
+
+def _page_url(**changes):
+    """This page's URL with some parameters changed (None removes one)."""
+    merged = {key: value for key, value in request.args.items() if value.strip()}
+    merged.update(changes)
+    return url_for(request.endpoint, **{**request.view_args, **{k: v for k, v in merged.items() if v is not None}})
+
+
+def _error_page(status, message, fields=None):
+    return render_template("dashboard/error.html", status=status, message=message, fields=fields or {}), status
+
+
+@bp.errorhandler(ApiError)
+def _api_error(err):
+    return _error_page(err.status, err.message, err.fields)
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(err):
+    if request.endpoint == "dashboard.live":
+        return jsonify(error=err.description), err.code
+    return _error_page(err.code, err.description)
+
+
+# --- sign-in ----------------------------------------------------------------------------------
+
+@bp.route("/signin", methods=["GET", "POST"])
+def signin():
+    """GET shows the form (a one-time link's token pre-filled, sent by script or by the
+    button); POST signs in with a key or a token. GET never signs anyone in."""
+    target = login.safe_next(request.values.get("next")) or url_for("dashboard.overview")
+    error, status = None, 200
+    if request.method == "POST":
+        token, key = request.form.get("token", ""), request.form.get("key", "")
+        if token:
+            user_id = auth.redeem_signin_token(token)
+            if user_id is not None:
+                login.sign_in(user_id)
+                return redirect(target)
+            error = ("This sign-in link has expired or was already used. Run `opensync-lite open` for a new one, "
+                     "or sign in with an API key.")
+        else:
+            found = auth.key_user(key) if key else None
+            if found is not None:
+                login.sign_in(found[1], found[0])
+                return redirect(target)
+            error = "That key is unknown or revoked." if key else "Enter an API key."
+        status = 401
+    token = request.args.get("token", "") if request.method == "GET" else ""
+    return render_template("dashboard/signin.html", next=target, token=token, error=error), status
+
+
+
+@bp.post("/signout")
+def signout():
+    login.sign_out()
+    return redirect(url_for("dashboard.signin"))
+
+
+# --- overview ---------------------------------------------------------------------------------
+
+@bp.get("/")
+def overview():
+    args = _query(schemas.overview_query)
+    user_id = g.user_id
+    totals = queries.summary(user_id, args)
+    by_source = queries.grouped_stats(user_id, args, "source")
+    dates, series = queries.daily_by_source(user_id, args, args["days"])
+    models = sorted(totals["model_usage"].items(), key=lambda item: (-item[1]["sessions"], item[0]))[:8]
+    projects = [row for row in queries.grouped_stats(user_id, args, "project") if row["key"] is not None][:8]
+    recent, _, _, _ = queries.list_sessions(user_id, args, limit=8)
+    return render_template(
+        "dashboard/overview.html", args=args, totals=totals, by_source=by_source, models=models,
+        projects=projects, recent=recent, chart=charts.stacked_days(dates, series, args["metric"]),
+        options=queries.filter_options(user_id),
+    )
+
+
+# --- sessions ---------------------------------------------------------------------------------
+
+def _cursor(args, key):
+    return key and schemas.encode_cursor(args["sort"], args["descending"], key)
+
+
+@bp.get("/sessions")
+def sessions():
+    args = _query(schemas.sessions_query)
+    rows, total, next_key, previous_key = queries.list_sessions(
+        g.user_id, args, sort=args["sort"], descending=args["descending"], limit=args["limit"],
+        after=args["after"], before=args["before"],
+    )
+    return render_template(
+        "dashboard/sessions.html", args=args, rows=rows, total=total, options=queries.filter_options(g.user_id),
+        next_cursor=_cursor(args, next_key), previous_cursor=_cursor(args, previous_key),
+        sort_names={v: k for k, v in schemas.SORTS.items()},
+    )
+
+
+@bp.get("/sessions/export.<any(csv, json):fmt>")
+def export_sessions(fmt):
+    """Exactly the filtered list the page shows, every page of it."""
+    args = _query(schemas.sessions_query)
+    rows = queries.iter_sessions(g.user_id, args, sort=args["sort"], descending=args["descending"])
+    return export.sessions_download(rows, fmt)
+
+
+def _own_session(session_id):
+    row = queries.find_session(g.user_id, session_id=session_id)
+    if row is None:
+        abort(404, "No such session.")
+    return row
+
+
+@bp.get("/sessions/<int:session_id>")
+def session_detail(session_id):
+    row = _own_session(session_id)
+    messages = queries.session_messages(session_id)
+    return render_template("dashboard/session.html", session=row, messages=messages, to_json=_pretty_json)
+
+
+def _pretty_json(value):
+    return json.dumps(value, ensure_ascii=False, indent=2)
+
+
+@bp.get("/sessions/<int:session_id>/download.<any(markdown, json):fmt>")
+def download_session(session_id, fmt):
+    row = _own_session(session_id)
+    return export.session_download(row, queries.session_messages(session_id), fmt)
+
+
+@bp.post("/sessions/<int:session_id>/delete")
+def delete_session(session_id):
+    row = _own_session(session_id)
+    ingest.delete_session(g.user_id, session_id)
+    flash(f"Deleted “{row['title'] or row['external_id']}” and its {row['message_count']} messages.")
+    return redirect(url_for("dashboard.sessions"))
+
+
+# --- search -----------------------------------------------------------------------------------
+
+@bp.get("/search")
+def search():
+    raw = {key: value for key, value in request.args.items() if value.strip()}
+    hits, args = [], {}
+    if raw.get("q"):
+        args = schemas.load(schemas.search_query, raw)
+        hits = queries.search(g.user_id, args["q"], limit=args["limit"], source=args.get("source"))
+    return render_template("dashboard/search.html", args=args, q=raw.get("q", ""), hits=hits,
+                           options=queries.filter_options(g.user_id))
+
+
+# --- settings ---------------------------------------------------------------------------------
+
+def _server_url():
+    return url_for("opensync.health", _external=True).removesuffix("/health")
+
+
+@bp.get("/settings")
+def settings(new_key=None, status=200):
+    return render_template("dashboard/settings.html", keys=auth.user_keys(g.user_id), new_key=new_key,
+                           server_url=_server_url()), status
+
+
+@bp.post("/settings/keys")
+def create_key():
+    label = request.form.get("label", "").strip()[:100]
+    key, _ = auth.create_key(auth.user_name(g.user_id), label)
+    # Shown on this answer only (no redirect): a key must never travel in a cookie or a URL.
+    return settings(new_key=key, status=201)
+
+
+@bp.post("/settings/keys/<int:key_id>/revoke")
+def revoke_key(key_id):
+    if not auth.revoke_user_key(g.user_id, key_id):
+        abort(404, "No such active key.")
+    flash("Key revoked: plugins using it are refused from their next request.")
+    return redirect(url_for("dashboard.settings"))
+
+
+# --- live refresh -----------------------------------------------------------------------------
+
+@bp.get("/live")
+def live():
+    """The user's data version; 304 while it is unchanged, so polling costs one index read."""
+    version = _live_version()
+    response = jsonify(version=version)
+    response.set_etag(version)
+    response.headers["Cache-Control"] = "no-cache"
+    return response.make_conditional(request)

@@ -1,0 +1,267 @@
+"""The dashboard in a real browser (Debian's Chromium driven by Playwright) against a live
+`opensync-lite serve`: sign-in by the printed link, filtering by source with and without
+JavaScript, reading a session, live arrival, delete, axe-core, phone width. Screenshots of
+every page, light, dark and phone, go to tests/artifacts/."""
+
+import json
+import os
+import re
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import LiveServer
+
+CHROMIUM = os.environ.get("OPENSYNC_CHROMIUM", "/usr/bin/chromium")
+AXE = Path(__file__).parent / "node_modules" / "axe-core" / "axe.min.js"
+ARTIFACTS = Path(__file__).parent / "artifacts"
+REQUIRED = os.environ.get("OPENSYNC_REQUIRE_BROWSER") == "1"
+
+
+def _missing():
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the playwright package is not installed"
+    if not Path(CHROMIUM).exists():
+        return f"no Chromium at {CHROMIUM} (apt-get install chromium)"
+    if not AXE.exists():
+        return "axe-core is not installed (make install-test)"
+    return None
+
+
+if _missing():
+    if REQUIRED:
+        raise RuntimeError(f"OPENSYNC_REQUIRE_BROWSER=1 but {_missing()}")
+    pytest.skip(_missing(), allow_module_level=True)
+
+from playwright.sync_api import expect, sync_playwright  # noqa: E402
+
+SOURCES = ["claude-code", "opencode", "cursor", None]
+
+
+def post(server, key, path, body):
+    request = urllib.request.Request(server.url + path, data=json.dumps(body).encode(), method="POST", headers={
+        "Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def seed(server, key):
+    """Sessions from three sources and source-less ones, over the last days, with messages."""
+    now = int(time.time() * 1000)
+    sessions = []
+    for i in range(16):
+        source = SOURCES[i % 4]
+        body = {"externalId": f"b{i:02d}", "title": f"Session {i}: {'fix the parser' if i % 3 else 'tidy <b>widgets</b>'}",
+                "projectName": f"project-{i % 3}", "projectPath": f"/home/dev/project-{i % 3}",
+                "model": ["claude-sonnet-4", "gpt-5", "gemini-2.5-pro"][i % 3], "provider": ["anthropic", "openai", "google"][i % 3],
+                "promptTokens": 1000 * (i + 1), "completionTokens": 150 * (i + 1), "cost": round(0.05 * (i + 1), 2),
+                "durationMs": 60_000 * (i + 1), "createdAt": now - (i % 12) * 86_400_000 - 3_600_000}
+        if source:
+            body["source"] = source
+        sessions.append(body)
+    messages = []
+    for s in sessions:
+        messages += [
+            {"sessionExternalId": s["externalId"], "externalId": f"{s['externalId']}-u", "role": "user",
+             "textContent": "Please fix the tokenizer in src/parse.py", "createdAt": s["createdAt"]},
+            {"sessionExternalId": s["externalId"], "externalId": f"{s['externalId']}-a", "role": "assistant",
+             "textContent": "Reading the file first.", "createdAt": s["createdAt"] + 5000,
+             "parts": [{"type": "text", "content": "Reading the file first."},
+                       {"type": "tool-call", "content": {"name": "Read", "input": {"file_path": "src/parse.py"}}},
+                       {"type": "tool-result", "content": {"output": "def tokenize(text): ..."}},
+                       {"type": "thinking", "content": "The off-by-one is in the loop bound."}]},
+            {"sessionExternalId": s["externalId"], "externalId": f"{s['externalId']}-b", "role": "assistant",
+             "textContent": "Fixed.\n" + "The loop now stops at len(text). " * 80, "createdAt": s["createdAt"] + 9000},
+        ]
+    post(server, key, "/sync/batch", {"sessions": sessions, "messages": messages})
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    server = LiveServer(str(tmp_path_factory.mktemp("browser") / "browser.db"))
+    key = server.create_key()
+    seed(server, key)
+    server.key = key
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+def signin_link(server):
+    for _ in range(50):
+        for line in server.banner:
+            if "/signin?token=" in line:
+                return line.strip()
+        time.sleep(0.1)
+    raise AssertionError(f"no sign-in link in {server.banner}")
+
+
+@pytest.fixture(scope="module")
+def signed_in_state(server, browser):
+    """Sign in once through the link `serve` printed, as a new user would."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(signin_link(server))
+    expect(page).to_have_url(server.url + "/")
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    state = context.storage_state()
+    context.close()
+    return state
+
+
+def new_page(browser, state, **options):
+    context = browser.new_context(storage_state=state, **options)
+    return context, context.new_page()
+
+
+def shoot(page, name):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def test_the_printed_link_works_once(server, browser, signed_in_state):
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(signin_link(server))  # the same link again
+    expect(page.get_by_role("alert")).to_contain_text("expired or was already used")
+    assert "/signin" in page.url
+    context.close()
+
+
+def test_sign_in_with_a_key_and_come_back(server, browser):
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(server.url + "/sessions?source=cursor")
+    assert "/signin?next=" in page.url
+    page.get_by_label("API key").fill(server.key)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(re.compile(r"/sessions\?source=cursor$"))
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    page.goto(server.url + "/")
+    assert "/signin" in page.url
+    context.close()
+
+
+def badges(page):
+    return page.locator("table.sessions tbody td:first-child .badge").all_inner_texts()
+
+
+def test_source_filter_in_the_dropdown(server, browser, signed_in_state):
+    context, page = new_page(browser, signed_in_state)
+    page.goto(server.url + "/sessions")
+    shown = {name for name in ("claude-code", "opencode", "cursor", "unknown") if any(t.endswith(name) for t in badges(page))}
+    assert shown == {"claude-code", "opencode", "cursor", "unknown"}
+    page.get_by_label("Source").select_option("cursor")  # submits itself
+    expect(page).to_have_url(re.compile(r"source=cursor"))
+    texts = badges(page)
+    assert len(texts) == 4 and all(t.endswith("cursor") for t in texts)
+    page.reload()  # the filtered view is a URL that survives reload
+    assert len(badges(page)) == 4
+    page.get_by_label("Source").select_option("unknown")
+    expect(page).to_have_url(re.compile(r"source=unknown"))
+    texts = badges(page)
+    assert len(texts) == 4 and all(t.endswith("unknown") for t in texts)
+    context.close()
+
+
+def test_source_filter_without_javascript(server, browser, signed_in_state):
+    context, page = new_page(browser, signed_in_state, java_script_enabled=False)
+    page.goto(server.url + "/sessions")
+    page.get_by_label("Source").select_option("opencode")
+    assert "source=" not in page.url  # nothing happens without a submit
+    page.get_by_role("button", name="Apply").click()
+    expect(page).to_have_url(re.compile(r"source=opencode"))
+    texts = badges(page)
+    assert len(texts) == 4 and all(t.endswith("opencode") for t in texts)
+    context.close()
+
+
+def test_read_a_session_and_expand_a_tool_call(server, browser, signed_in_state):
+    context, page = new_page(browser, signed_in_state)
+    page.goto(server.url + "/sessions?source=claude-code")
+    page.locator("table.sessions tbody td.title a").first.click()
+    expect(page.locator(".session-head .badge")).to_contain_text("Claude Code")
+    tool = page.locator("details.part.tool").first
+    expect(tool.locator("pre")).to_be_hidden()
+    tool.locator("summary").click()
+    expect(tool.locator("pre")).to_contain_text('"file_path": "src/parse.py"')
+    expect(page.locator("details.thinking").first.locator(".text")).to_be_hidden()  # folded by default
+    fold = page.locator(".fold").first
+    assert fold.locator(".text").bounding_box()["height"] < 400
+    fold.locator("label").click()
+    assert fold.locator(".text").bounding_box()["height"] > 400
+    shoot(page, "session-light")
+    context.close()
+
+
+def test_a_session_synced_while_the_list_is_open_appears_without_reload(server, browser, signed_in_state):
+    context, page = new_page(browser, signed_in_state)
+    page.goto(server.url + "/sessions?source=opencode")
+    page.evaluate("window.__sameDocument = true")
+    page.mouse.wheel(0, 200)
+    post(server, server.key, "/sync/session", {"externalId": "live-1", "source": "opencode", "title": "Arrived live"})
+    expect(page.get_by_role("link", name="Arrived live")).to_be_visible(timeout=8000)
+    assert page.evaluate("window.__sameDocument") is True  # no reload
+    assert "source=opencode" in page.url
+    post(server, server.key, "/sync/session", {"externalId": "live-2", "source": "cursor", "title": "Other source"})
+    page.wait_for_timeout(4000)
+    expect(page.get_by_role("link", name="Other source")).to_have_count(0)  # the filter still holds
+    context.close()
+
+
+def test_delete_a_session(server, browser, signed_in_state):
+    post(server, server.key, "/sync/session", {"externalId": "doomed", "source": "cursor", "title": "Delete me"})
+    context, page = new_page(browser, signed_in_state)
+    page.goto(server.url + "/sessions")
+    page.get_by_role("link", name="Delete me").click()
+    page.get_by_text("Delete…").click()
+    page.get_by_role("button", name="Delete permanently").click()
+    expect(page.get_by_role("status")).to_contain_text("Deleted “Delete me”")
+    expect(page.get_by_role("link", name="Delete me")).to_have_count(0)
+    context.close()
+
+
+PAGES = {"overview": "/", "sessions": "/sessions", "search": "/search?q=tokenizer", "settings": "/settings"}
+
+
+def _session_path(page, server):
+    page.goto(server.url + "/sessions?source=claude-code")
+    return page.locator("table.sessions tbody td.title a").first.get_attribute("href")
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_axe_finds_no_serious_violation(server, browser, signed_in_state, scheme):
+    context, page = new_page(browser, signed_in_state, color_scheme=scheme, bypass_csp=True)
+    paths = {**PAGES, "session": _session_path(page, server)}
+    for name, path in paths.items():
+        page.goto(server.url + path)
+        page.add_script_tag(path=str(AXE))
+        result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+        serious = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3]) for v in result["violations"]
+                   if v["impact"] in ("serious", "critical")]
+        assert serious == [], (name, scheme, serious)
+        shoot(page, f"{name}-{scheme}")
+    context.close()
+
+
+def test_phone_width_scrolls_only_inside_tables(server, browser, signed_in_state):
+    context, page = new_page(browser, signed_in_state, viewport={"width": 390, "height": 844}, is_mobile=True)
+    paths = {**PAGES, "session": _session_path(page, server)}
+    for name, path in paths.items():
+        page.goto(server.url + path)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, (name, width)
+        shoot(page, f"{name}-phone")
+    context.close()
