@@ -1,0 +1,350 @@
+"""The dashboard through Flask's test client: sign-in, links, CSRF, escaping, isolation, each
+filter, exports, keys, live refresh."""
+
+import csv
+import io
+import re
+import subprocess
+
+import pytest
+from flask import Flask
+
+from opensync_lite import auth, create_app, init_app
+
+from conftest import CLI, Api, make_key
+from factories import make_sessions, post_all
+
+
+def csrf_of(response):
+    return re.search(r'name="csrf" value="([^"]+)"', response.get_data(as_text=True)).group(1)
+
+
+def sign_in(client, key):
+    page = client.get("/signin")
+    response = client.post("/signin", data={"csrf": csrf_of(page), "key": key, "next": "/"})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return response
+
+
+@pytest.fixture
+def browser(app, api):
+    """A second test client (its own cookie jar) signed in as the api fixture's user."""
+    client = app.test_client()
+    sign_in(client, api.headers["Authorization"].removeprefix("Bearer "))
+    return client
+
+
+@pytest.fixture
+def data(api):
+    sessions = make_sessions(24)
+    post_all(api, sessions)
+    return sessions
+
+
+def html(response):
+    assert response.status_code == 200, response.status_code
+    return response.get_data(as_text=True)
+
+
+def row_badges(page):
+    """The source label of each row of the sessions table."""
+    body = page.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    return re.findall(r'<td><span class="badge [^"]+" title="[^"]*"><span class="mono" aria-hidden="true">[^<]*</span>([^<]+)</span></td>', body)
+
+
+# --- sign-in ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("path", ["/", "/sessions?source=cursor", "/sessions/1", "/search?q=x", "/settings"])
+def test_pages_need_sign_in_and_come_back_after(app, api, path):
+    client = app.test_client()
+    response = client.get(path)
+    assert response.status_code == 302 and "/signin?next=" in response.headers["Location"]
+    page = client.get(response.headers["Location"])
+    key = api.headers["Authorization"].removeprefix("Bearer ")
+    back = client.post("/signin", data={"csrf": csrf_of(page), "key": key, "next": path})
+    assert back.headers["Location"] == path
+
+
+def test_wrong_key_and_sign_out(app, api):
+    client = app.test_client()
+    page = client.get("/signin")
+    wrong = client.post("/signin", data={"csrf": csrf_of(page), "key": "osk_nope"})
+    assert wrong.status_code == 401 and "unknown or revoked" in wrong.get_data(as_text=True)
+    sign_in(client, api.headers["Authorization"].removeprefix("Bearer "))
+    assert client.get("/").status_code == 200
+    client.post("/signout", data={"csrf": csrf_of(client.get("/"))})
+    assert client.get("/").status_code == 302
+
+
+def test_next_never_leaves_the_server(app, api):
+    key = api.headers["Authorization"].removeprefix("Bearer ")
+    for target in ("//evil.example/", "https://evil.example/", "/\\evil.example"):
+        client = app.test_client()
+        page = client.get("/signin")
+        response = client.post("/signin", data={"csrf": csrf_of(page), "key": key, "next": target})
+        assert response.headers["Location"] == "/"
+
+
+def test_session_cookie_is_httponly_and_samesite_lax(app, api):
+    client = app.test_client()
+    page = client.get("/signin")
+    response = client.post("/signin", data={"csrf": csrf_of(page), "key": api.headers["Authorization"][7:]})
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_one_time_link(app, api):
+    with app.app_context():
+        token = auth.create_signin_token("local")
+        expired = auth.create_signin_token("local", ttl_ms=-1)
+    client = app.test_client()
+    page = client.get(f"/signin?token={token}")
+    assert client.get("/").status_code == 302  # a GET signs nobody in
+    assert f'value="{token}"' in page.get_data(as_text=True)
+    assert client.post("/signin", data={"csrf": csrf_of(page), "token": token}).status_code == 302
+    assert client.get("/").status_code == 200
+    other = app.test_client()
+    page = other.get(f"/signin?token={token}")
+    reused = other.post("/signin", data={"csrf": csrf_of(page), "token": token})
+    assert reused.status_code == 401 and "expired or was already used" in reused.get_data(as_text=True)
+    late = other.post("/signin", data={"csrf": csrf_of(page), "token": expired})
+    assert late.status_code == 401 and other.get("/").status_code == 302
+
+
+def test_revoking_the_key_signs_the_browser_out(app, api, browser):
+    assert browser.get("/").status_code == 200
+    with app.app_context():
+        (key,) = auth.user_keys(1)
+        auth.revoke_user_key(1, key.id)
+    assert browser.get("/").status_code == 302
+
+
+def test_secret_is_kept_with_the_database(db_path, tmp_path):
+    first = create_app({"OPENSYNC_DB": db_path})
+    second = create_app({"OPENSYNC_DB": db_path})
+    other = create_app({"OPENSYNC_DB": str(tmp_path / "other.db")})
+    try:
+        assert first.secret_key == second.secret_key != other.secret_key
+        assert len(first.secret_key) >= 32
+    finally:
+        for app in (first, second, other):
+            app.extensions["opensync"].close()
+
+
+# --- CSRF and GET ---------------------------------------------------------------------------
+
+def test_state_changing_forms_need_the_csrf_token(app, api, browser, data):
+    session_id = api.session("s001")["session"]["id"]
+    for path in (f"/sessions/{session_id}/delete", "/settings/keys", "/settings/keys/1/revoke", "/signout"):
+        response = browser.post(path, data={"csrf": "forged"})
+        assert response.status_code == 400, path
+        assert browser.post(path).status_code == 400, path
+    assert api.get(f"/api/sessions/get?id={session_id}").status_code == 200
+    with app.app_context():
+        assert len(auth.user_keys(1)) == 1 and auth.user_keys(1)[0].revoked_at is None
+    assert browser.get(f"/sessions/{session_id}/delete").status_code == 405  # GET never deletes
+
+
+def test_delete_from_the_page(api, browser, data):
+    session_id = api.session("s001")["session"]["id"]
+    page = browser.get(f"/sessions/{session_id}")
+    response = browser.post(f"/sessions/{session_id}/delete", data={"csrf": csrf_of(page)})
+    assert response.status_code == 302 and response.headers["Location"] == "/sessions"
+    assert "Deleted “Session 1 about widgets”" in html(browser.get("/sessions"))
+    assert api.get(f"/api/sessions/get?id={session_id}").status_code == 404
+
+
+# --- isolation and escaping -------------------------------------------------------------------
+
+def test_another_users_session_is_a_404(app, api, other_api, browser):
+    theirs = other_api.post("/sync/session", {"externalId": "x", "title": "Mallory's"}).get_json()["sessionId"]
+    page = browser.get("/sessions")
+    for path in (f"/sessions/{theirs}", f"/sessions/{theirs}/download.markdown"):
+        assert browser.get(path).status_code == 404
+    assert browser.post(f"/sessions/{theirs}/delete", data={"csrf": csrf_of(page)}).status_code == 404
+    assert other_api.get(f"/api/sessions/get?id={theirs}").status_code == 200
+    assert "Mallory" not in html(browser.get("/sessions")) + html(browser.get("/"))
+    assert "Nothing matches" in html(browser.get("/search?q=Mallory"))
+    with app.app_context():
+        their_key = auth.user_keys(2)[0].id
+    assert browser.post(f"/settings/keys/{their_key}/revoke", data={"csrf": csrf_of(page)}).status_code == 404
+
+
+def test_user_data_is_escaped_everywhere(api, browser):
+    evil = '<script>alert(1)</script><img src=x onerror=alert(2)>'
+    api.post("/sync/session", {"externalId": "e", "title": evil, "projectName": evil, "projectPath": f"/x/{evil}",
+                               "model": evil, "source": evil[:60]})
+    api.post("/sync/message", {"sessionExternalId": "e", "externalId": "m", "role": "user", "textContent": f"hello {evil}",
+                               "parts": [{"type": "tool-call", "content": {"name": evil, "input": evil}},
+                                         {"type": evil[:60], "content": evil}]})
+    session_id = api.session("e")["session"]["id"]
+    for path in ("/", "/sessions", f"/sessions/{session_id}", "/search?q=hello", "/search?q=alert"):
+        page = html(browser.get(path))
+        assert "<script>alert" not in page and "<img src=x" not in page, path
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page, path
+
+
+# --- pages and filters ------------------------------------------------------------------------
+
+def test_overview_shows_totals_sources_chart_and_recent(api, browser, data):
+    page = html(browser.get("/?from=2026-01-01&to=2026-01-06"))
+    assert '<span class="value">24</span>' in page
+    for source in ("claude-code", "opencode", "cursor", "unknown"):
+        assert f"{source}</span></a></td>" in page
+    assert page.count('class="day"') == 6 and 'class="seg src-claude-code"' in page
+    assert "Recent sessions" in page and "Session 23 about widgets" in page
+    cursor_only = html(browser.get("/?source=cursor&from=2026-01-01&to=2026-01-06&metric=cost"))
+    assert '<span class="value">6</span>' in cursor_only
+    assert 'class="seg src-opencode"' not in cursor_only and 'aria-current="true">Cost' in cursor_only
+
+
+@pytest.mark.parametrize("source", ["claude-code", "opencode", "cursor", "unknown"])
+def test_source_filter_shows_only_that_source(browser, data, source):
+    badges = row_badges(html(browser.get(f"/sessions?source={source}")))
+    assert badges == [source] * 6
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("model=gpt-5", {f"s{i:03d}" for i in range(1, 24, 3)}),
+    ("provider=google", {f"s{i:03d}" for i in range(2, 24, 3)}),
+    ("project=alpha", {f"s{i:03d}" for i in range(0, 24, 3)}),
+    ("q=parsers", {f"s{i:03d}" for i in range(0, 24, 4)}),
+    ("from=2026-01-06&to=2026-01-06", {f"s{i:03d}" for i in range(5, 24, 6)}),
+    ("source=cursor&model=claude-sonnet-4&q=&from=", {"s018", "s006"}),
+])
+def test_each_filter(api, browser, data, query, expected):
+    page = html(browser.get(f"/sessions?{query}&limit=100"))
+    titles = re.findall(r'<td class="title"><a href="/sessions/(\d+)">', page)
+    ids = {api.session(t)["session"]["externalId"] for t in titles}
+    assert ids == expected
+
+
+def test_filter_dropdowns_list_values_with_counts(browser, data):
+    page = html(browser.get("/sessions"))
+    assert '<option value="unknown">unknown (no source) (6)</option>' in page
+    assert '<option value="gpt-5">gpt-5 (8)</option>' in page
+    assert '<option value="cursor" selected>' in html(browser.get("/sessions?source=cursor"))
+
+
+def test_sorting_and_keyset_pages(api, browser, data):
+    first = html(browser.get("/sessions?sortBy=cost&sortOrder=asc&limit=10"))
+    costs = sorted(s["cost"] for s in make_sessions(24))
+    assert 'aria-sort="ascending"' in first
+    next_link = re.search(r'<a rel="next" href="([^"]+)"', first).group(1).replace("&amp;", "&")
+    second = html(browser.get(next_link))
+    back_link = re.search(r'<a rel="prev" href="([^"]+)"', second).group(1).replace("&amp;", "&")
+    assert html(browser.get(back_link)).split("<tbody>")[1] == first.split("<tbody>")[1]
+    shown = [float(c.replace("$", "")) for c in re.findall(r'<td class="num">(\$[\d.,]+)</td>', second)]
+    assert shown == [round(c, 2) for c in costs[10:20]]
+
+
+def test_export_is_exactly_the_filtered_list(browser, data):
+    response = browser.get("/sessions/export.csv?source=opencode&limit=2")
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    assert {r["Source"] for r in rows} == {"opencode"} and len(rows) == 6  # every page, not one
+    assert "attachment" in response.headers["Content-Disposition"]
+    as_json = browser.get("/sessions/export.json?source=unknown").get_json()
+    assert len(as_json) == 6 and {s["source"] for s in as_json} == {None}
+
+
+def test_session_page_and_downloads(api, browser):
+    api.post("/sync/session", {"externalId": "d", "title": "Detail", "source": "claude-code", "model": "m",
+                               "provider": "p", "endReason": "user_exit", "promptTokens": 10, "completionTokens": 5})
+    api.post("/sync/message", {"sessionExternalId": "d", "externalId": "a", "role": "assistant", "textContent": "x" * 3000,
+                               "parts": [{"type": "tool-call", "content": {"name": "Edit", "input": {"file": "a.py"}}},
+                                         {"type": "thinking", "content": "pondering"}]})
+    session_id = api.session("d")["session"]["id"]
+    page = html(browser.get(f"/sessions/{session_id}"))
+    assert "Claude Code" in page and "user_exit" in page and "(10 prompt, 5 completion)" in page
+    assert '<details class="part tool">' in page and "&#34;file&#34;: &#34;a.py&#34;" in page
+    assert '<details class="part thinking">' in page  # closed: folded by default
+    assert 'class="fold-toggle"' in page and "Show all 3,000 characters" in page
+    markdown = browser.get(f"/sessions/{session_id}/download.markdown")
+    assert markdown.get_data(as_text=True).startswith("# Detail")
+    assert browser.get(f"/sessions/{session_id}/download.json").get_json()["session"]["externalId"] == "d"
+
+
+def test_search_page_links_to_the_message(api, browser, data):
+    page = html(browser.get("/search?q=parsers"))
+    assert "<mark>parsers</mark>" in page
+    message = html(browser.get("/search?q=message%201%20of%20s005"))
+    session_id = api.session("s005")["session"]["id"]
+    message_id = next(m["id"] for m in api.session("s005")["messages"] if m["externalId"] == "s005-m1")
+    assert f'href="/sessions/{session_id}#m{message_id}"' in message
+    assert "Nothing matches" in html(browser.get("/search?q=zzzz"))
+    assert browser.get("/search?q=x&limit=0").status_code == 400
+
+
+def test_bad_query_is_a_page_naming_the_field(browser):
+    response = browser.get("/sessions?from=yesterday")
+    assert response.status_code == 400 and "<code>from</code>" in response.get_data(as_text=True)
+    assert browser.get("/sessions?sortBy=title").status_code == 400
+
+
+def test_settings_create_and_revoke_keys(app, browser):
+    page = browser.get("/settings")
+    created = browser.post("/settings/keys", data={"csrf": csrf_of(page), "label": "desk"})
+    text = created.get_data(as_text=True)
+    key = re.search(r'<code id="new-key">(osk_[\w-]+)</code>', text).group(1)
+    assert created.status_code == 201 and f"CLAUDE_SYNC_API_KEY={key}" in text
+    assert "CLAUDE_SYNC_CONVEX_URL=http://localhost" in text
+    assert key not in html(browser.get("/settings"))  # shown once
+    with app.app_context():
+        new = next(k for k in auth.user_keys(1) if k.label == "desk")
+    browser.post(f"/settings/keys/{new.id}/revoke", data={"csrf": csrf_of(page)})
+    with app.app_context():
+        assert auth.key_user(key) is None
+
+
+# --- live refresh -----------------------------------------------------------------------------
+
+def test_live_endpoint_is_conditional(api, browser, data):
+    first = browser.get("/live")
+    etag = first.headers["ETag"]
+    assert first.status_code == 200 and first.get_json()["version"] == etag.strip('"')
+    assert browser.get("/live", headers={"If-None-Match": etag}).status_code == 304
+    api.post("/sync/session", {"externalId": "new-one"})
+    changed = browser.get("/live", headers={"If-None-Match": etag})
+    assert changed.status_code == 200 and changed.headers["ETag"] != etag
+    api.delete("/api/sessions/new-one")
+    assert browser.get("/live", headers={"If-None-Match": changed.headers["ETag"]}).status_code == 200
+    page = html(browser.get("/sessions"))
+    assert f'data-version="{browser.get("/live").get_json()["version"]}"' in page
+
+
+def test_live_without_sign_in_is_401_not_a_redirect(client):
+    assert client.get("/live").status_code == 401
+
+
+# --- embedding and the command line ---------------------------------------------------------
+
+def test_embedded_under_a_prefix_with_the_hosts_secret(db_path):
+    host = Flask("host")
+    host.config.update(OPENSYNC_DB=db_path, SECRET_KEY="the host's own secret")
+    init_app(host, url_prefix="/opensync")
+    try:
+        assert host.secret_key == "the host's own secret"
+        client = host.test_client()
+        key = make_key(host)
+        assert client.get("/opensync/").headers["Location"].startswith("/opensync/signin?next=/opensync/")
+        page = client.get("/opensync/signin")
+        client.post("/opensync/signin", data={"csrf": csrf_of(page), "key": key})
+        text = html(client.get("/opensync/sessions"))
+        assert 'href="/opensync/assets/dashboard.css"' in text and 'href="/opensync/settings"' in text
+        assert client.get("/opensync/assets/dashboard.js").status_code == 200
+    finally:
+        host.extensions["opensync"].close()
+
+
+def test_open_prints_a_fresh_link(tmp_path):
+    db = str(tmp_path / "open.db")
+    out = subprocess.run(CLI + ["open", "--no-browser", "--url", "http://127.0.0.1:9", "--db", db],
+                         capture_output=True, text=True, timeout=60).stdout
+    token = re.search(r"http://127\.0\.0\.1:9/signin\?token=([\w-]+)", out).group(1)
+    app = create_app({"OPENSYNC_DB": db})
+    try:
+        with app.app_context():
+            assert auth.redeem_signin_token(token) == 1
+            assert auth.redeem_signin_token(token) is None
+    finally:
+        app.extensions["opensync"].close()
