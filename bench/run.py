@@ -175,6 +175,57 @@ def raw_batch(db_path, user_id, batches, size):
     return batches * size / elapsed
 
 
+def dashboard_pages(db_path, key, deep_page, report, results):
+    """6 + 7. Each dashboard page's server time (Flask's test client on the same file, so no
+    network in the figure): warm = the same page again with no write in between (it reuses
+    what the last view read), cold = the first view after a sync changed the data."""
+    from dataset import WORDS
+
+    app = create_app({"OPENSYNC_DB": db_path})
+    client = app.test_client()
+    page = client.get("/signin").get_data(as_text=True)
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    assert client.post("/signin", data={"csrf": csrf, "key": key}).status_code == 302
+    headers = {"Authorization": f"Bearer {key}"}
+    messages = [{"sessionExternalId": "bench-long", "externalId": f"long-{i}", "role": "user" if i % 2 else "assistant",
+                 "textContent": f"step {i}: " + " ".join(WORDS[(i + j) % len(WORDS)] for j in range(40)),
+                 "parts": [{"type": "tool-call", "content": {"name": "Edit", "input": {"path": f"src/f{i}.py"}}}]}
+                for i in range(500)]
+    client.post("/sync/batch", json={"sessions": [{"externalId": "bench-long", "source": "claude-code",
+                                                   "title": "A 500-message session"}], "messages": messages},
+                headers=headers)
+    long_id = client.get("/api/sessions/get?externalId=bench-long", headers=headers).get_json()["session"]["id"]
+    writes = iter(range(10**6))
+
+    def touch():  # a sync that changes the data version
+        client.post("/sync/session", json={"externalId": f"bench-touch-{next(writes)}"}, headers=headers)
+
+    def view(path):
+        response = client.get(path)
+        assert response.status_code == 200, (path, response.status_code)
+
+    pages = [("overview", "/"), ("overview, source=cursor", "/?source=cursor"), ("sessions page 1", "/sessions"),
+             ("sessions page 1000 (source, sortBy=cost)", deep_page), ("sessions, source=cursor", "/sessions?source=cursor"),
+             ("session of 500 messages", f"/sessions/{long_id}")]
+    for name, path in pages:
+        view(path)
+        warm = median_ms(lambda: view(path))
+        cold = []
+        for _ in range(5):
+            touch()
+            began = time.perf_counter()
+            view(path)
+            cold.append((time.perf_counter() - began) * 1000)
+        report(f"6 dashboard {name}: median ms (cold after a sync)", f"{warm:.1f} ({statistics.median(cold):.0f})",
+               "", None, "<= 50", warm <= 50)
+    for name, path in (("a word in 40% of messages", "/search?q=parser"), ("three common words", "/search?q=parser+cache+index"),
+                       ("a rare word", "/search?q=migrat")):
+        view(path)
+        ms = median_ms(lambda: view(path))
+        report(f"7 dashboard search, {name} (ms)", f"{ms:.1f}", "", None, "<= 150", ms <= 150)
+    app.extensions["opensync"].close()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=100_000)
@@ -223,6 +274,8 @@ def main():
         report(f"2 /api/sessions?source&sortBy=cost page 1000 vs page 1 (ms, limit {limit})",
                f"{p1000:.2f}", f"{p1:.2f}", p1000 / p1, "<= 2", p1000 / p1 <= 2)
         client.close()
+        dashboard_pages(db_path, key, f"/sessions?source={source}&sortBy=cost&limit={limit}&cursor={cursor}", report,
+                        results)
 
         # 3 + 5. /sync/message throughput with 8 keep-alive clients, and the server's peak RSS.
         n = opts.requests

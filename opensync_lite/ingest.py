@@ -7,6 +7,17 @@ rendered once, then executed with new values on every call.
 """
 
 from .auth import now_ms
+
+_last_stamp = 0
+
+
+def _stamp():
+    """The time a write records as updated_at: now in ms, but always later than this process's
+    previous write (called under the write lock), so every write moves the user's latest
+    updated_at on, which is what ``queries.data_version`` watches."""
+    global _last_stamp
+    _last_stamp = max(now_ms(), _last_stamp + 1)
+    return _last_stamp
 from .db import prepared, prepared_many, slot, write_transaction
 from .models import JSONText, Message, Part, Session
 
@@ -22,21 +33,21 @@ ROW_ID = "__row_id"  # the slot for the row an UPDATE targets, apart from any co
 def upsert_session(user_id, data):
     """Create or partially update the session ``data['external_id']``; returns its id."""
     with write_transaction():
-        return _upsert_session(user_id, data, now_ms())
+        return _upsert_session(user_id, data, _stamp())
 
 
 def upsert_message(user_id, data):
     """Create or replace a message (and its parts); returns its id."""
     with write_transaction():
-        (message_id,) = _upsert_messages(user_id, [data], now_ms())
+        (message_id,) = _upsert_messages(user_id, [data], _stamp())
     return message_id
 
 
 def ingest_batch(user_id, sessions, messages):
     """Write already-validated sessions, then messages, in one transaction.
     Returns (sessions stored, messages stored)."""
-    now = now_ms()
     with write_transaction():
+        now = _stamp()
         for data in sessions:
             _upsert_session(user_id, data, now)
         _upsert_messages(user_id, messages, now)

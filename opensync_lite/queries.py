@@ -27,6 +27,8 @@ DIMENSIONS = {
     "model": Session.model,
     "provider": Session.provider,
     "project": fn.COALESCE(Session.project_name, Session.project_path),
+    "project_name": Session.project_name,
+    "project_path": Session.project_path,
     "day": (Session.created_at - _mod(_mod(Session.created_at, DAY_MS) + DAY_MS, DAY_MS)) / DAY_MS,
 }
 
@@ -174,13 +176,15 @@ def _metrics():
     ]
 
 
-def stats_query(user_id, filters, *dimensions):
+def stats_query(user_id, filters, *dimensions, counts_only=False):
     """THE stats query builder: one GROUP BY over the filtered sessions, by one dimension
-    (its value as ``key``) or several (each under its own name)."""
+    (its value as ``key``) or several (each under its own name); every metric, or only the
+    number of sessions."""
     keys = [DIMENSIONS[d] for d in dimensions]
     aliases = ["key"] if len(keys) == 1 else list(dimensions)
+    metrics = [fn.COUNT(Session.id).alias("sessions")] if counts_only else _metrics()
     query = (
-        Session.select(*(k.alias(a) for k, a in zip(keys, aliases)), *_metrics())
+        Session.select(*(k.alias(a) for k, a in zip(keys, aliases)), *metrics)
         .where(*conditions(user_id, filters))
         .group_by(*keys)
     )
@@ -253,56 +257,64 @@ def _ms_of(day):
     return int(datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp() * 1000)
 
 
+BREAKDOWN = ("source", "model", "provider", "project_name", "project_path")  # the covering index's order
+
+
+def breakdown(user_id, filters, counts_only=False):
+    """The filtered sessions' totals and their metrics per source, model, provider and
+    project, from ONE scan: grouped by all four in the order of the covering (user, source,
+    model, ...) index, then added up here (a user has hundreds of such groups, not the
+    hundred thousands of sessions). Returns (totals, {dimension: rows like grouped_stats'}),
+    rows with the most sessions first."""
+    totals = _empty_day()
+    per = {dimension: {} for dimension in ("source", "model", "provider", "project")}
+    for row in stats_query(user_id, filters, *BREAKDOWN, counts_only=counts_only).dicts():
+        row["project"] = row["project_name"] if row["project_name"] is not None else row["project_path"]
+        _add(totals, row)
+        for dimension, rows in per.items():
+            value = row[dimension]
+            _add(rows.setdefault(value, {"key": value, **_empty_day()}), row)
+    order = lambda row: (-row["sessions"], row["key"] is not None, row["key"] or "")  # noqa: E731 (SQL's order)
+    return totals, {dimension: sorted(rows.values(), key=order) for dimension, rows in per.items()}
+
+
+def _add(into, row):
+    for name in _METRIC_NAMES:
+        into[name] += row.get(name, 0)
+    if row.get("last_active") is not None and (into["last_active"] is None or row["last_active"] > into["last_active"]):
+        into["last_active"] = row["last_active"]
+
+
 def summary(user_id, filters):
-    """Totals, distinct counts and per-model usage (two queries)."""
-    where = conditions(user_id, filters)
-    project = DIMENSIONS["project"]
-    totals = (
-        Session.select(
-            *_metrics(),
-            fn.COUNT(Session.model.distinct()).alias("unique_models"),
-            fn.COUNT(project.distinct()).alias("unique_projects"),
-        )
-        .where(*where)
-        .dicts()
-        .get()
-    )
+    """Totals, distinct counts, per-model usage, and under ``by`` the per-source, model,
+    provider and project rows (one scan: ``breakdown``)."""
+    totals, by = breakdown(user_id, filters)
     sessions = totals["sessions"]
+    totals["unique_models"] = sum(1 for row in by["model"] if row["key"] is not None)
+    totals["unique_projects"] = sum(1 for row in by["project"] if row["key"] is not None)
     totals["avg_tokens_per_session"] = totals["total_tokens"] / sessions if sessions else 0
     totals["avg_cost_per_session"] = totals["cost"] / sessions if sessions else 0
-    totals["model_usage"] = {
-        row["key"]: row for row in grouped_stats(user_id, filters, "model") if row["key"] is not None
-    }
+    totals["model_usage"] = {row["key"]: row for row in by["model"] if row["key"] is not None}
+    totals["by"] = by
     return totals
 
 
-def filter_options(user_id):
-    """The distinct values of each filterable dimension, with their session counts, most
-    sessions first. One pass: the (source, model, provider, project) groups are read in the
-    order of the covering (user, source, ...) index and summed up per dimension here."""
-    query = (
-        Session.select(Session.source, Session.model, Session.provider, DIMENSIONS["project"].alias("project"),
-                       fn.COUNT(Session.id).alias("sessions"))
-        .where(Session.user == user_id)
-        .group_by(Session.source, Session.model, Session.provider, Session.project_name, Session.project_path)
-    )
-    counts = {dimension: {} for dimension in ("source", "model", "provider", "project")}
-    for row in query.dicts():
-        for dimension, by_value in counts.items():
-            by_value[row[dimension]] = by_value.get(row[dimension], 0) + row["sessions"]
-    return {
-        dimension: [{"value": value, "count": count}
-                    for value, count in sorted(by_value.items(), key=lambda item: (-item[1], item[0] is not None, str(item[0])))]
-        for dimension, by_value in counts.items()
-    }
+def filter_options(user_id, by=None):
+    """The distinct values of each filterable dimension with their session counts, most
+    sessions first; ``by`` is an unfiltered ``summary``'s, when the caller has one."""
+    by = by or breakdown(user_id, {}, counts_only=True)[1]
+    return {dimension: [{"value": row["key"], "count": row["sessions"]} for row in rows] for dimension, rows in by.items()}
 
 
-def latest_change(user_id):
-    """(latest updated_at, number of sessions) of the user: any sync, resend or delete
-    changes it, so it is the version a live page polls for (both read from one index)."""
-    return Session.select(fn.MAX(Session.updated_at), fn.COUNT(Session.id)).where(Session.user == user_id).scalar(
-        as_tuple=True
-    )
+def data_version(user_id):
+    """A text that changes whenever the user's sessions do: every write stamps the sessions it
+    touches with a time later than any before it (``ingest``), and a delete changes the count.
+    Both come from one index. Live pages poll it; the dashboard keys remembered pages on it."""
+    mine = Session.select().where(Session.user == user_id)
+    # Two statements: SQLite answers MAX alone with one index seek, but not beside COUNT.
+    latest = mine.select(fn.MAX(Session.updated_at)).scalar()
+    count = mine.select(fn.COUNT(Session.id)).scalar()
+    return f"{latest or 0}-{count}"
 
 
 # --- search -----------------------------------------------------------------------------------

@@ -142,3 +142,23 @@ def test_stats_are_per_user(api, other_api, data):
     assert other_api.get("/api/stats/sources").get_json() == {"sources": []}
     assert other_api.get("/api/stats").get_json()["sessionCount"] == 0
     assert all(d["sessions"] == 0 for d in other_api.get("/api/stats/daily?from=2026-01-01&to=2026-01-07").get_json()["days"])
+
+
+@pytest.mark.parametrize("filters", [{}, {"source": "cursor"}, {"source": "unknown", "date_from": BASE + DAY}])
+def test_the_one_scan_breakdown_agrees_with_each_group_by(app, api, data, filters):
+    """The dashboard's breakdown (one GROUP BY over all four dimensions, added up in Python)
+    gives the same rows, in the same order, as the API's one GROUP BY per dimension."""
+    from opensync_lite import queries
+
+    with app.app_context():
+        totals, by = queries.breakdown(1, filters)
+        for dimension in ("source", "model", "provider", "project"):
+            expected = queries.grouped_stats(1, filters, dimension)
+            got = by[dimension]
+            assert [r["key"] for r in got] == [r["key"] for r in expected], dimension
+            for mine, theirs in zip(got, expected):
+                for name, value in theirs.items():
+                    assert mine[name] == pytest.approx(value), (dimension, name)
+        assert totals["sessions"] == sum(r["sessions"] for r in by["source"])
+        counts = queries.filter_options(1)
+        assert counts["model"] == [{"value": r["key"], "count": r["sessions"]} for r in queries.grouped_stats(1, {}, "model")]

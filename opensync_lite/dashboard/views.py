@@ -2,6 +2,7 @@
 ``queries`` and renders a template; writes go through ``ingest`` and ``auth``. No SQL here."""
 
 import json
+from datetime import date
 
 from flask import (
     Blueprint,
@@ -21,6 +22,7 @@ from ..errors import ApiError
 from . import charts, login
 from . import sources as src
 from .formatting import FILTERS, percent
+from .remember import remembered
 
 bp = Blueprint("dashboard", __name__, template_folder="templates", static_folder="static",
                static_url_path="/assets")
@@ -54,8 +56,21 @@ def _globals():
 
 
 def _live_version():
-    latest, count = queries.latest_change(g.user_id)
-    return f"{latest or 0}-{count}"
+    """The user's data version, read once per request."""
+    if "data_version" not in g:
+        g.data_version = queries.data_version(g.user_id)
+    return g.data_version
+
+
+def _remembered(page, args, compute):
+    """``compute()`` for this page, user and query, reused while the data is unchanged (and,
+    for pages that default to "the last N days", on the same day)."""
+    key = (page, g.user_id, tuple(sorted((k, repr(v)) for k, v in args.items())), date.today().isoformat())
+    return remembered(key, _live_version(), compute)
+
+
+def _filter_options():
+    return _remembered("options", {}, lambda: queries.filter_options(g.user_id))
 
 
 def _query(schema):
@@ -127,18 +142,31 @@ def signout():
 @bp.get("/")
 def overview():
     args = _query(schemas.overview_query)
+    return render_template("dashboard/overview.html", args=args, **_remembered("overview", args, lambda: _overview(args)))
+
+
+def _overview(args):
     user_id = g.user_id
     totals = queries.summary(user_id, args)
-    by_source = queries.grouped_stats(user_id, args, "source")
     dates, series = queries.daily_by_source(user_id, args, args["days"])
-    models = sorted(totals["model_usage"].items(), key=lambda item: (-item[1]["sessions"], item[0]))[:8]
-    projects = [row for row in queries.grouped_stats(user_id, args, "project") if row["key"] is not None][:8]
     recent, _, _, _ = queries.list_sessions(user_id, args, limit=8)
-    return render_template(
-        "dashboard/overview.html", args=args, totals=totals, by_source=by_source, models=models,
-        projects=projects, recent=recent, chart=charts.stacked_days(dates, series, args["metric"]),
-        options=queries.filter_options(user_id),
-    )
+    return {
+        "totals": totals,
+        "by_source": totals["by"]["source"],
+        "models": totals["by"]["model"][:8],
+        "projects": [row for row in totals["by"]["project"] if row["key"] is not None][:8],
+        "recent": recent,
+        "chart": charts.stacked_days(dates, series, args["metric"]),
+        # Unfiltered, the summary's own breakdown already holds the options' counts.
+        "options": queries.filter_options(user_id, totals["by"]) if _unfiltered(args) else _filter_options(),
+    }
+
+
+FILTER_NAMES = tuple(schemas.FiltersQuery._declared_fields)
+
+
+def _unfiltered(args):
+    return all(args.get(name) is None for name in FILTER_NAMES)
 
 
 # --- sessions ---------------------------------------------------------------------------------
@@ -155,7 +183,7 @@ def sessions():
         after=args["after"], before=args["before"],
     )
     return render_template(
-        "dashboard/sessions.html", args=args, rows=rows, total=total, options=queries.filter_options(g.user_id),
+        "dashboard/sessions.html", args=args, rows=rows, total=total, options=_filter_options(),
         next_cursor=_cursor(args, next_key), previous_cursor=_cursor(args, previous_key),
         sort_names={v: k for k, v in schemas.SORTS.items()},
     )
@@ -211,7 +239,7 @@ def search():
         args = schemas.load(schemas.search_query, raw)
         hits = queries.search(g.user_id, args["q"], limit=args["limit"], source=args.get("source"))
     return render_template("dashboard/search.html", args=args, q=raw.get("q", ""), hits=hits,
-                           options=queries.filter_options(g.user_id))
+                           options=_filter_options())
 
 
 # --- settings ---------------------------------------------------------------------------------
