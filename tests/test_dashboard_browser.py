@@ -53,13 +53,14 @@ def seed(server, key):
     """Sessions from three sources and source-less ones, over the last days, with messages."""
     now = int(time.time() * 1000)
     sessions = []
-    for i in range(16):
+    for i in range(32):
         source = SOURCES[i % 4]
         body = {"externalId": f"b{i:02d}", "title": f"Session {i}: {'fix the parser' if i % 3 else 'tidy <b>widgets</b>'}",
                 "projectName": f"project-{i % 3}", "projectPath": f"/home/dev/project-{i % 3}",
                 "model": ["claude-sonnet-4", "gpt-5", "gemini-2.5-pro"][i % 3], "provider": ["anthropic", "openai", "google"][i % 3],
-                "promptTokens": 1000 * (i + 1), "completionTokens": 150 * (i + 1), "cost": round(0.05 * (i + 1), 2),
-                "durationMs": 60_000 * (i + 1), "createdAt": now - (i % 12) * 86_400_000 - 3_600_000}
+                "promptTokens": 1000 * (i % 7 + 1) * (i % 4 + 2), "completionTokens": 150 * (i + 1),
+                "cost": round(0.05 * (i % 9 + 1), 2),
+                "durationMs": 60_000 * (i + 1), "createdAt": now - (i * 5 % 21) * 86_400_000 - 3_600_000}
         if source:
             body["source"] = source
         sessions.append(body)
@@ -166,13 +167,13 @@ def test_source_filter_in_the_dropdown(server, browser, signed_in_state):
     page.get_by_label("Source").select_option("cursor")  # submits itself
     expect(page).to_have_url(re.compile(r"source=cursor"))
     texts = badges(page)
-    assert len(texts) == 4 and all(t.endswith("cursor") for t in texts)
+    assert len(texts) == 8 and all(t.endswith("cursor") for t in texts)
     page.reload()  # the filtered view is a URL that survives reload
-    assert len(badges(page)) == 4
+    assert len(badges(page)) == 8
     page.get_by_label("Source").select_option("unknown")
     expect(page).to_have_url(re.compile(r"source=unknown"))
     texts = badges(page)
-    assert len(texts) == 4 and all(t.endswith("unknown") for t in texts)
+    assert len(texts) == 8 and all(t.endswith("unknown") for t in texts)
     context.close()
 
 
@@ -184,7 +185,7 @@ def test_source_filter_without_javascript(server, browser, signed_in_state):
     page.get_by_role("button", name="Apply").click()
     expect(page).to_have_url(re.compile(r"source=opencode"))
     texts = badges(page)
-    assert len(texts) == 4 and all(t.endswith("opencode") for t in texts)
+    assert len(texts) == 8 and all(t.endswith("opencode") for t in texts)
     context.close()
 
 
@@ -203,33 +204,6 @@ def test_read_a_session_and_expand_a_tool_call(server, browser, signed_in_state)
     fold.locator("label").click()
     assert fold.locator(".text").bounding_box()["height"] > 400
     shoot(page, "session-light")
-    context.close()
-
-
-def test_a_session_synced_while_the_list_is_open_appears_without_reload(server, browser, signed_in_state):
-    context, page = new_page(browser, signed_in_state)
-    page.goto(server.url + "/sessions?source=opencode")
-    page.evaluate("window.__sameDocument = true")
-    page.mouse.wheel(0, 200)
-    post(server, server.key, "/sync/session", {"externalId": "live-1", "source": "opencode", "title": "Arrived live"})
-    expect(page.get_by_role("link", name="Arrived live")).to_be_visible(timeout=8000)
-    assert page.evaluate("window.__sameDocument") is True  # no reload
-    assert "source=opencode" in page.url
-    post(server, server.key, "/sync/session", {"externalId": "live-2", "source": "cursor", "title": "Other source"})
-    page.wait_for_timeout(4000)
-    expect(page.get_by_role("link", name="Other source")).to_have_count(0)  # the filter still holds
-    context.close()
-
-
-def test_delete_a_session(server, browser, signed_in_state):
-    post(server, server.key, "/sync/session", {"externalId": "doomed", "source": "cursor", "title": "Delete me"})
-    context, page = new_page(browser, signed_in_state)
-    page.goto(server.url + "/sessions")
-    page.get_by_role("link", name="Delete me").click()
-    page.get_by_text("Delete…").click()
-    page.get_by_role("button", name="Delete permanently").click()
-    expect(page.get_by_role("status")).to_contain_text("Deleted “Delete me”")
-    expect(page.get_by_role("link", name="Delete me")).to_have_count(0)
     context.close()
 
 
@@ -264,4 +238,31 @@ def test_phone_width_scrolls_only_inside_tables(server, browser, signed_in_state
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 390, (name, width)
         shoot(page, f"{name}-phone")
+    context.close()
+
+
+def test_a_session_synced_while_the_list_is_open_appears_without_reload(server, browser, signed_in_state):
+    context, page = new_page(browser, signed_in_state)
+    page.goto(server.url + "/sessions?source=opencode")
+    page.evaluate("window.__sameDocument = true")
+    page.mouse.wheel(0, 200)
+    post(server, server.key, "/sync/session", {"externalId": "live-1", "source": "opencode", "title": "Arrived live"})
+    expect(page.get_by_role("link", name="Arrived live")).to_be_visible(timeout=8000)
+    assert page.evaluate("window.__sameDocument") is True  # no reload
+    assert "source=opencode" in page.url
+    post(server, server.key, "/sync/session", {"externalId": "live-2", "source": "cursor", "title": "Other source"})
+    page.wait_for_timeout(4000)
+    expect(page.get_by_role("link", name="Other source")).to_have_count(0)  # the filter still holds
+    context.close()
+
+
+def test_delete_a_session(server, browser, signed_in_state):
+    post(server, server.key, "/sync/session", {"externalId": "doomed", "source": "cursor", "title": "Delete me"})
+    context, page = new_page(browser, signed_in_state)
+    page.goto(server.url + "/sessions")
+    page.get_by_role("link", name="Delete me").click()
+    page.get_by_text("Delete…").click()
+    page.get_by_role("button", name="Delete permanently").click()
+    expect(page.get_by_role("status")).to_contain_text("Deleted “Delete me”")
+    expect(page.get_by_role("link", name="Delete me")).to_have_count(0)
     context.close()

@@ -7,11 +7,12 @@ from . import sources as src
 
 
 def nice_ceiling(value):
-    """The smallest 1, 2, 2.5 or 5 x 10^n at or above ``value`` (axis tops people can read)."""
+    """The smallest 1, 2, 2.5, 4, 5, 6 or 8 x 10^n at or above ``value`` (axis tops people
+    can read, halved for the middle tick)."""
     if value <= 0:
         return 1
     power = 10 ** math.floor(math.log10(value))
-    for step in (1, 2, 2.5, 5, 10):
+    for step in (1, 2, 2.5, 4, 5, 6, 8, 10):
         if value <= step * power:
             return step * power
     return 10 * power

@@ -153,7 +153,7 @@ def _overview(args):
     return {
         "totals": totals,
         "by_source": totals["by"]["source"],
-        "models": totals["by"]["model"][:8],
+        "models": [row for row in totals["by"]["model"] if row["key"] is not None][:8],
         "projects": [row for row in totals["by"]["project"] if row["key"] is not None][:8],
         "recent": recent,
         "chart": charts.stacked_days(dates, series, args["metric"]),
