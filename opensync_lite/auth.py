@@ -40,14 +40,16 @@ def get_or_create_user(name):
     return user
 
 
-def create_key(user_name, label=""):
+def create_key(user_name, label="", default_source=None):
     """Create a key for ``user_name`` (made if missing). Returns (key, ApiKey); the clear key
-    exists only in the return value."""
+    exists only in the return value. ``default_source`` is the source of the sessions synced
+    with this key that name none (e.g. "opencode", whose plugin sends no source)."""
     user = get_or_create_user(user_name)
     key = generate_key()
     with write_transaction():
         row = ApiKey.create(
-            user=user, key_hash=hash_key(key), prefix=key[:DISPLAY_CHARS], label=label, created_at=now_ms()
+            user=user, key_hash=hash_key(key), prefix=key[:DISPLAY_CHARS], label=label, created_at=now_ms(),
+            default_source=None if default_source in (None, "", "unknown") else default_source,
         )
     return key, row
 
@@ -72,25 +74,26 @@ def revoke_key(key_row):
 
 
 def key_user(key):
-    """(key id, user id) for an active key, or None. Records when the key was last used."""
+    """(key id, user id, default source) for an active key, or None. Records when the key
+    was last used."""
     key = key.strip()
     if not key.startswith(KEY_PREFIX) or len(key) > 256:
         return None
     row = prepared(
         "find_key",
-        lambda: ApiKey.select(ApiKey.id, ApiKey.user, ApiKey.last_used_at)
+        lambda: ApiKey.select(ApiKey.id, ApiKey.user, ApiKey.last_used_at, ApiKey.default_source)
         .where(ApiKey.key_hash == slot("hash"), ApiKey.revoked_at.is_null())
         .limit(1),
         {"hash": hash_key(key)},
     ).fetchone()
     if row is None:
         return None
-    key_id, user_id, last_used_at = row
+    key_id, user_id, last_used_at, default_source = row
     now = now_ms()
     if last_used_at is None or now - last_used_at > LAST_USED_RESOLUTION_MS:
         with write_transaction():
             ApiKey.update(last_used_at=now).where(ApiKey.id == key_id).execute()
-    return key_id, user_id
+    return key_id, user_id, default_source
 
 
 def key_is_active(key_id):
@@ -111,7 +114,7 @@ def require_user():
     found = key_user(key)
     if found is None:
         raise ApiError(401, "Unknown or revoked API key.")
-    g.user_id = found[1]
+    _, g.user_id, g.default_source = found
 
 
 def user_keys(user_id):

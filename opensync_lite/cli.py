@@ -245,12 +245,14 @@ def keys():
 @keys.command("create")
 @click.option("--user", "user_name", default=config.DEFAULT_USER, show_default=True, callback=_user_name)
 @click.option("--label", default="", help="A note to tell keys apart.")
+@click.option("--source", default=None,
+              help="Source of the sessions synced with this key that name none (e.g. opencode, whose plugin sends none).")
 @db_option
-def keys_create(user_name, label, db_path):
+def keys_create(user_name, label, source, db_path):
     """Create a key. It is printed once, alone on the last line, and never stored in clear."""
     app = _app(db_path)
     with app.app_context():
-        key, row = auth.create_key(user_name, label)
+        key, row = auth.create_key(user_name, label, source)
     click.echo(f"Created key {row.prefix}… for user {user_name!r}. Store it now: it is not shown again.")
     click.echo(key)
 
@@ -264,11 +266,11 @@ def keys_list(db_path):
     app = _app(db_path)
     with app.app_context():
         rows = list(ApiKey.select(ApiKey, User).join(User).order_by(ApiKey.id))
-    click.echo(f"{'ID':>4}  {'PREFIX':<14}{'USER':<12}{'LABEL':<20}{'CREATED (UTC)':<18}{'LAST USED (UTC)':<18}"
-               "REVOKED (UTC)")
+    click.echo(f"{'ID':>4}  {'PREFIX':<14}{'USER':<12}{'LABEL':<20}{'SOURCE':<14}{'CREATED (UTC)':<18}"
+               f"{'LAST USED (UTC)':<18}REVOKED (UTC)")
     for r in rows:
         click.echo(
-            f"{r.id:>4}  {r.prefix:<14}{r.user.name:<12}{r.label[:19]:<20}"
+            f"{r.id:>4}  {r.prefix:<14}{r.user.name:<12}{r.label[:19]:<20}{(r.default_source or '-')[:13]:<14}"
             f"{_when(r.created_at):<18}{_when(r.last_used_at):<18}{_when(r.revoked_at)}"
         )
 

@@ -22,7 +22,7 @@ from peewee import DatabaseProxy, SqliteDatabase, Value
 EXTENSION = "opensync"
 SCHEMA_VERSION = 2
 FTS_TRIGGERS = [f"{t}_fts_{op}" for t in ("sessions", "messages") for op in ("insert", "delete", "update")]
-SESSION_INDEXES = ["sessions_by_user_source", "sessions_by_user_updated", "sessions_by_user_created",
+SESSION_INDEXES = ["sessions_by_user_source", "sessions_by_user_parent", "sessions_by_user_updated", "sessions_by_user_created",
                    "sessions_by_user_tokens", "sessions_by_user_cost", "sessions_by_user_duration",
                    "sessions_by_user_messages"]
 V1_SESSION_COLUMNS = ("id, user_id, external_id, source, title, project_path, project_name, model, provider, "
@@ -36,12 +36,14 @@ V1_MESSAGE_COLUMNS = ("id, session_id, external_id, role, text_content, model, p
 # and filled from the old one after (the search triggers re-index every row on the way).
 MIGRATIONS = {
     2: (
-        # Ids are never reused (AUTOINCREMENT); sessions learn created_from_message; a source
-        # of "unknown" is stored as no source, which is what the `unknown` filter selects.
+        # Ids are never reused (AUTOINCREMENT); sessions learn created_from_message, their
+        # parent and the four token kinds (messages too); keys learn a default source; a
+        # source of "unknown" is stored as no source, which is what the `unknown` filter selects.
         "".join(f"DROP TRIGGER IF EXISTS {name};\n" for name in FTS_TRIGGERS)
         + "".join(f"DROP INDEX IF EXISTS {name};\n" for name in [*SESSION_INDEXES, "messages_by_session_created"])
         + "DROP TABLE IF EXISTS sessions_fts;\nDROP TABLE IF EXISTS messages_fts;\n"
-        "ALTER TABLE sessions RENAME TO sessions_v1;\nALTER TABLE messages RENAME TO messages_v1;\n",
+        "ALTER TABLE sessions RENAME TO sessions_v1;\nALTER TABLE messages RENAME TO messages_v1;\n"
+        "ALTER TABLE api_keys ADD COLUMN default_source TEXT;\n",
         f"INSERT INTO sessions ({V1_SESSION_COLUMNS}) SELECT {V1_SESSION_COLUMNS} FROM sessions_v1;\n"
         f"INSERT INTO messages ({V1_MESSAGE_COLUMNS}) SELECT {V1_MESSAGE_COLUMNS} FROM messages_v1;\n"
         "DROP TABLE messages_v1;\nDROP TABLE sessions_v1;\n"

@@ -16,7 +16,8 @@ CSV_COLUMNS = [
     ("ID", "id"), ("External ID", "externalId"), ("Source", "source"), ("Title", "title"),
     ("Project", "projectName"), ("Project Path", "projectPath"), ("Model", "model"),
     ("Provider", "provider"), ("Prompt Tokens", "promptTokens"), ("Completion Tokens", "completionTokens"),
-    ("Total Tokens", "totalTokens"), ("Cost", "cost"), ("Duration (ms)", "durationMs"),
+    ("Total Tokens", "totalTokens"), ("Cache Write Tokens", "cacheWriteTokens"),
+    ("Cache Read Tokens", "cacheReadTokens"), ("Cost", "cost"), ("Duration (ms)", "durationMs"),
     ("Messages", "messageCount"), ("Tool Calls", "toolCallCount"), ("Created", "createdAt"), ("Updated", "updatedAt"),
 ]
 

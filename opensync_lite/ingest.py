@@ -23,34 +23,36 @@ from .models import JSONText, Message, Part, Session
 
 # A zero here never overwrites a stored non-zero value: the claude-code plugin sends zeros at
 # SessionEnd when it has no transcript, which would otherwise wipe the real totals.
-KEEP_IF_ZERO = ("prompt_tokens", "completion_tokens", "cost")
+TOKEN_KINDS = ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens")
+KEEP_IF_ZERO = ("prompt_tokens", "completion_tokens", "total_tokens", "cost", *TOKEN_KINDS)
 SESSION_COLUMNS = [f for f in Session._meta.sorted_fields if f is not Session.id]
 MESSAGE_COLUMNS = [f for f in Message._meta.sorted_fields if f is not Message.id]
 PART_COLUMNS = [f for f in Part._meta.sorted_fields if f is not Part.id]
 ROW_ID = "__row_id"  # the slot for the row an UPDATE targets, apart from any column name
 
 
-def upsert_session(user_id, data):
-    """Create or partially update the session ``data['external_id']``; returns its id."""
+def upsert_session(user_id, data, default_source=None):
+    """Create or partially update the session ``data['external_id']``; returns its id.
+    ``default_source`` (the key's) is the source of a session that has none and is sent none."""
     with write_transaction():
-        return _upsert_session(user_id, data, _stamp())
+        return _upsert_session(user_id, data, _stamp(), default_source)
 
 
-def upsert_message(user_id, data):
+def upsert_message(user_id, data, default_source=None):
     """Create or replace a message (and its parts); returns its id."""
     with write_transaction():
-        (message_id,) = _upsert_messages(user_id, [data], _stamp())
+        (message_id,) = _upsert_messages(user_id, [data], _stamp(), default_source)
     return message_id
 
 
-def ingest_batch(user_id, sessions, messages):
+def ingest_batch(user_id, sessions, messages, default_source=None):
     """Write already-validated sessions, then messages, in one transaction.
     Returns (sessions stored, messages stored)."""
     with write_transaction():
         now = _stamp()
         for data in sessions:
-            _upsert_session(user_id, data, now)
-        _upsert_messages(user_id, messages, now)
+            _upsert_session(user_id, data, now, default_source)
+        _upsert_messages(user_id, messages, now, default_source)
     return len(sessions), len(messages)
 
 
@@ -130,7 +132,17 @@ def _merge_extra(fields, stored_extra):
         fields["extra"] = {**stored_extra, **fields["extra"]}
 
 
-def _upsert_session(user_id, data, now):
+def _total(fields, prompt_tokens, completion_tokens):
+    """total_tokens is prompt + completion, or the client's own total when that is larger
+    (the pi plugin sends only a total)."""
+    claimed = fields.pop("total_tokens", None)
+    if claimed is None and "prompt_tokens" not in fields and "completion_tokens" not in fields:
+        return
+    split = fields.get("prompt_tokens", prompt_tokens) + fields.get("completion_tokens", completion_tokens)
+    fields["total_tokens"] = split if claimed is None else max(split, claimed)
+
+
+def _upsert_session(user_id, data, now, default_source=None):
     fields = dict(data)
     external_id = fields.pop("external_id")
     created_at = fields.pop("created_at", None)
@@ -139,24 +151,24 @@ def _upsert_session(user_id, data, now):
         fields["extra"] = {**fields.get("extra", {}), "messageCount": fields.pop("message_count")}
     stored = _find_session(user_id, external_id)
     if stored is None:
-        fields["total_tokens"] = fields.get("prompt_tokens", 0) + fields.get("completion_tokens", 0)
+        _total(fields, 0, 0)
+        fields.setdefault("source", default_source)
         return _insert(
             Session,
             SESSION_COLUMNS,
             {**fields, "user": user_id, "external_id": external_id, "created_at": now if created_at is None else created_at, "updated_at": now},
         )
 
-    session_id, _, prompt_tokens, completion_tokens, extra, from_message = stored
+    session_id, source, prompt_tokens, completion_tokens, extra, from_message = stored
     if from_message and created_at is not None:
         # The session was made by an early message; its own createdAt is the true start.
         fields.update(created_at=created_at, created_from_message=False)
+    if source is None and "source" not in fields and default_source is not None:
+        fields["source"] = default_source
     for name in KEEP_IF_ZERO:
         if fields.get(name) == 0:
             del fields[name]
-    if "prompt_tokens" in fields or "completion_tokens" in fields:
-        fields["total_tokens"] = fields.get("prompt_tokens", prompt_tokens) + fields.get(
-            "completion_tokens", completion_tokens
-        )
+    _total(fields, prompt_tokens, completion_tokens)
     _merge_extra(fields, extra)
     _update(Session, session_id, {**fields, "updated_at": now})
     return session_id
@@ -202,14 +214,14 @@ def _find_messages(session_id, external_ids):
     return found
 
 
-def _upsert_messages(user_id, messages, now):
+def _upsert_messages(user_id, messages, now, default_source=None):
     """Create or replace messages, grouped by session; returns the id of each, in order."""
     by_session = {}
     for data in messages:
         by_session.setdefault(data["session_external_id"], []).append(data)
     ids = {}  # (session externalId, message externalId) -> id
     for session_external_id, items in by_session.items():
-        source = next((d["source"] for d in items if d.get("source") is not None), None)
+        source = next((d["source"] for d in items if d.get("source") is not None), default_source)
         times = [d["created_at"] for d in items if d.get("created_at") is not None]
         session_id = _session_for_message(user_id, session_external_id, source, min(times, default=None), now)
         for external_id, message_id in _upsert_session_messages(session_id, items, now).items():

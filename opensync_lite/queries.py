@@ -47,6 +47,8 @@ def conditions(user_id, filters):
         where.append(Session.provider == filters["provider"])
     if filters.get("project"):
         where.append((Session.project_name == filters["project"]) | (Session.project_path == filters["project"]))
+    if filters.get("parent"):
+        where.append(Session.parent_external_id == filters["parent"])
     if filters.get("date_from") is not None:
         where.append(Session.created_at >= filters["date_from"])
     if filters.get("date_to") is not None:
@@ -170,6 +172,8 @@ def _metrics():
         fn.COALESCE(fn.SUM(Session.prompt_tokens), 0).alias("prompt_tokens"),
         fn.COALESCE(fn.SUM(Session.completion_tokens), 0).alias("completion_tokens"),
         fn.COALESCE(fn.SUM(Session.total_tokens), 0).alias("total_tokens"),
+        fn.COALESCE(fn.SUM(Session.cache_write_tokens), 0).alias("cache_write_tokens"),
+        fn.COALESCE(fn.SUM(Session.cache_read_tokens), 0).alias("cache_read_tokens"),
         fn.COALESCE(fn.SUM(Session.cost), 0).alias("cost"),
         fn.COALESCE(fn.SUM(Session.duration_ms), 0).alias("duration_ms"),
         fn.MAX(Session.updated_at).alias("last_active"),
@@ -246,7 +250,8 @@ def daily_by_source(user_id, filters, days):
 
 
 MAX_DAYS = 3660
-_METRIC_NAMES = ("sessions", "messages", "prompt_tokens", "completion_tokens", "total_tokens", "cost", "duration_ms")
+_METRIC_NAMES = ("sessions", "messages", "prompt_tokens", "completion_tokens", "total_tokens", "cache_write_tokens",
+                 "cache_read_tokens", "cost", "duration_ms")
 
 
 def _day_of(ms):

@@ -17,7 +17,8 @@ CREATE TABLE IF NOT EXISTS api_keys (
     label         TEXT    NOT NULL DEFAULT '',
     created_at    INTEGER NOT NULL,
     last_used_at  INTEGER,
-    revoked_at    INTEGER
+    revoked_at    INTEGER,
+    default_source TEXT                      -- the source of sessions synced with it that name none
 );
 CREATE INDEX IF NOT EXISTS api_keys_user ON api_keys (user_id);
 
@@ -50,14 +51,20 @@ CREATE TABLE IF NOT EXISTS sessions (
     project_name       TEXT,
     model              TEXT,
     provider           TEXT,
-    prompt_tokens      INTEGER NOT NULL DEFAULT 0,
+    prompt_tokens      INTEGER NOT NULL DEFAULT 0,   -- input + cache write + cache read, as plugins send it
     completion_tokens  INTEGER NOT NULL DEFAULT 0,
-    total_tokens       INTEGER NOT NULL DEFAULT 0,
+    total_tokens       INTEGER NOT NULL DEFAULT 0,   -- prompt + completion, or a client's own total if larger
+    -- The four kinds apart, when a client or an importer knows them (0 = not told).
+    input_tokens       INTEGER NOT NULL DEFAULT 0,
+    output_tokens      INTEGER NOT NULL DEFAULT 0,
+    cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+    cache_read_tokens  INTEGER NOT NULL DEFAULT 0,
     cost               REAL    NOT NULL DEFAULT 0,
     duration_ms        INTEGER NOT NULL DEFAULT 0,
     message_count      INTEGER NOT NULL DEFAULT 0,
     tool_call_count    INTEGER NOT NULL DEFAULT 0,
     end_reason         TEXT,
+    parent_external_id TEXT,                -- a subagent's session: the externalId of the one that ran it
     extra              TEXT,
     created_at         INTEGER NOT NULL,
     updated_at         INTEGER NOT NULL,
@@ -70,8 +77,10 @@ CREATE TABLE IF NOT EXISTS sessions (
 -- reads this narrow index instead of the table rows (titles, extra JSON).
 CREATE INDEX IF NOT EXISTS sessions_by_user_source ON sessions (
     user_id, source, model, provider, project_name, project_path, created_at, updated_at,
-    message_count, prompt_tokens, completion_tokens, total_tokens, cost, duration_ms
+    message_count, prompt_tokens, completion_tokens, total_tokens, cost, duration_ms,
+    cache_write_tokens, cache_read_tokens
 );
+CREATE INDEX IF NOT EXISTS sessions_by_user_parent ON sessions (user_id, parent_external_id);
 CREATE INDEX IF NOT EXISTS sessions_by_user_updated ON sessions (user_id, updated_at);
 -- Keyset pagination walks one of these per sort column (the rowid breaks ties).
 CREATE INDEX IF NOT EXISTS sessions_by_user_created ON sessions (user_id, created_at);
@@ -89,6 +98,10 @@ CREATE TABLE IF NOT EXISTS messages (
     model              TEXT,
     prompt_tokens      INTEGER NOT NULL DEFAULT 0,
     completion_tokens  INTEGER NOT NULL DEFAULT 0,
+    input_tokens       INTEGER NOT NULL DEFAULT 0,
+    output_tokens      INTEGER NOT NULL DEFAULT 0,
+    cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+    cache_read_tokens  INTEGER NOT NULL DEFAULT 0,
     duration_ms        INTEGER NOT NULL DEFAULT 0,
     extra              TEXT,
     created_at         INTEGER NOT NULL,

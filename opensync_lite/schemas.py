@@ -232,7 +232,11 @@ class _Body(Schema):
             except ValidationError as err:
                 raise ValidationError({k: err.messages for k in extra}) from None
             out[EXTRA] = extra
-        return out
+        return self._finish(out)
+
+    def _finish(self, data):
+        """What a schema derives from the loaded body (after `extra` is gathered)."""
+        return data
 
 
 class SessionIn(_Body):
@@ -245,11 +249,17 @@ class SessionIn(_Body):
     provider = Text(256)
     prompt_tokens = Count(data_key="promptTokens")
     completion_tokens = Count(data_key="completionTokens")
+    total_tokens = Count(data_key="totalTokens")  # counts when larger than prompt + completion
+    input_tokens = Count(data_key="inputTokens")
+    output_tokens = Count(data_key="outputTokens")
+    cache_write_tokens = Count(data_key="cacheWriteTokens")
+    cache_read_tokens = Count(data_key="cacheReadTokens")
     cost = Amount()
     duration_ms = Count(data_key="durationMs")
     message_count = Count(data_key="messageCount")
     tool_call_count = Count(data_key="toolCallCount")
     end_reason = Text(256, data_key="endReason")
+    parent_external_id = Text(256, 1, data_key="parentExternalId")
     created_at = EpochMs(data_key="createdAt", allow_none=True)
 
     def _prepare(self, data):
@@ -273,10 +283,27 @@ class MessageIn(_Body):
     model = Text(256)
     prompt_tokens = Count(data_key="promptTokens")
     completion_tokens = Count(data_key="completionTokens")
+    input_tokens = Count(data_key="inputTokens")
+    output_tokens = Count(data_key="outputTokens")
+    cache_write_tokens = Count(data_key="cacheWriteTokens")
+    cache_read_tokens = Count(data_key="cacheReadTokens")
     duration_ms = Count(data_key="durationMs")
     source = Source()
     created_at = EpochMs(data_key="createdAt", allow_none=True)
     parts = fields.List(fields.Nested(PartIn), validate=validate.Length(max=MAX_PARTS), allow_none=True)
+
+    def _finish(self, data):
+        # The cursor plugin says when a message happened as `timestamp` (kept in extra, as
+        # sent): without createdAt that is its time, never the arrival time.
+        stamp = data.get("extra", {}).get("timestamp")
+        if "created_at" not in data and stamp is not None:
+            if type(stamp) in (int, float) and 0 < stamp < 10**11:
+                stamp *= 1000  # seconds
+            try:
+                data["created_at"] = EpochMs().deserialize(stamp)
+            except ValidationError:
+                pass  # not a time: it stays in extra only
+        return data
 
     def _prepare(self, data):
         # Count before validating each part: a million parts would cost seconds to refuse.
@@ -416,6 +443,7 @@ class FiltersQuery(Schema):
     model = Text(256, 1)
     provider = Text(256, 1)
     project = Text(4096, 1)
+    parent = Text(256, 1, metadata={"description": "externalId of a session: its subagents' sessions"})
     q = Text(500)
     date_from = DateParam(data_key="from")
     date_to = DateParam(end=True, data_key="to")
@@ -469,6 +497,16 @@ class SessionsQuery(FiltersQuery):
         return data
 
 
+class KeyForm(Schema):
+    """The settings page's new key: a label and the default source of its sessions."""
+
+    class Meta:
+        unknown = EXCLUDE  # the form's csrf field
+
+    label = Text(100, load_default="")
+    source = Source(allow_none=True)
+
+
 class OverviewQuery(StatsQuery):
     """The dashboard overview: the filters, and what its chart shows."""
 
@@ -519,3 +557,4 @@ export_query = ExportQuery()
 stats_query = StatsQuery()
 search_query = SearchQuery()
 overview_query = OverviewQuery()
+key_form = KeyForm()

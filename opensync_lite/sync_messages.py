@@ -13,7 +13,7 @@ bp.before_request(require_user)
 @bp.post("/sync/message")
 def sync_message():
     data = schemas.read(schemas.message_in)
-    message_id = ingest.upsert_message(g.user_id, data)
+    message_id = ingest.upsert_message(g.user_id, data, g.default_source)
     return {"ok": True, "messageId": str(message_id)}
 
 
@@ -31,5 +31,7 @@ def sync_batch():
                 valid[kind].append(schemas.load(schema, item))
             except ApiError as err:
                 errors.append({"index": index, "kind": kind, "error": err.message, "fields": err.fields})
-    stored_sessions, stored_messages = ingest.ingest_batch(g.user_id, valid["session"], valid["message"])
+    stored_sessions, stored_messages = ingest.ingest_batch(
+        g.user_id, valid["session"], valid["message"], g.default_source
+    )
     return {"ok": True, "sessions": stored_sessions, "messages": stored_messages, "errors": errors}

@@ -12,7 +12,7 @@ bp.before_request(require_user)
 @bp.post("/sync/session")
 def sync_session():
     data = schemas.read(schemas.session_in)
-    session_id = ingest.upsert_session(g.user_id, data)
+    session_id = ingest.upsert_session(g.user_id, data, g.default_source)
     return {"ok": True, "sessionId": str(session_id)}
 
 

@@ -104,3 +104,12 @@ def test_empty_text_and_missing_role(api):
 def test_unknown_message_keys_are_kept(api):
     api.post("/sync/message", {"sessionExternalId": "s", "externalId": "m", "role": "tool", "timestamp": 1700000000})
     assert api.session("s")["messages"][0]["extra"] == {"timestamp": 1700000000}
+
+
+def test_a_numeric_timestamp_is_the_message_time_without_created_at(api):
+    api.post("/sync/message", {"sessionExternalId": "c", "externalId": "s", "role": "user", "timestamp": 1700000000})
+    api.post("/sync/message", {"sessionExternalId": "c", "externalId": "ms", "role": "user", "timestamp": 1700000001234})
+    api.post("/sync/message", {"sessionExternalId": "c", "externalId": "both", "role": "user", "timestamp": 5,
+                               "createdAt": 1700000009000})
+    times = {m["externalId"]: m["createdAt"] for m in api.session("c")["messages"]}
+    assert times == {"s": 1700000000000, "ms": 1700000001234, "both": 1700000009000}

@@ -123,3 +123,38 @@ def test_extra_keeps_any_json_string_exactly(api):
 def test_created_at_of_zero_is_kept(api):
     api.post("/sync/session", {"externalId": "epoch", "createdAt": 0})
     assert api.session("epoch")["session"]["createdAt"] == 0
+
+
+def test_token_kinds_parent_and_a_clients_own_total(api):
+    api.post("/sync/session", {"externalId": "k", "promptTokens": 600, "completionTokens": 40, "inputTokens": 100,
+                               "outputTokens": 40, "cacheWriteTokens": 200, "cacheReadTokens": 300})
+    session = api.session("k")["session"]
+    assert (session["inputTokens"], session["outputTokens"], session["cacheWriteTokens"], session["cacheReadTokens"]) == (
+        100, 40, 200, 300)
+    assert session["totalTokens"] == 640
+    stats = api.get("/api/stats").get_json()
+    assert (stats["cacheWriteTokens"], stats["cacheReadTokens"]) == (200, 300)
+    # The pi plugin sends only a total: it counts, and never goes below prompt + completion.
+    api.post("/sync/session", {"externalId": "pi", "source": "pi", "totalTokens": 5000, "messageCount": 3})
+    assert api.session("pi")["session"]["totalTokens"] == 5000
+    api.post("/sync/session", {"externalId": "k", "totalTokens": 10})
+    assert api.session("k")["session"]["totalTokens"] == 640
+    assert api.get("/api/stats").get_json()["totalTokens"] == 5640
+    api.post("/sync/session", {"externalId": "child", "parentExternalId": "k", "title": "subagent"})
+    assert api.session("child")["session"]["parentExternalId"] == "k"
+    assert [s["externalId"] for s in api.get("/api/sessions?parent=k").get_json()["sessions"]] == ["child"]
+
+
+def test_a_keys_default_source_fills_only_what_names_none(app, client):
+    from conftest import Api
+    from opensync_lite import auth
+
+    with app.app_context():
+        key, _ = auth.create_key("local", "oc", "opencode")
+    api = Api(client, key)
+    api.post("/sync/session", {"externalId": "plain"})
+    api.post("/sync/session", {"externalId": "named", "source": "cursor"})
+    api.post("/sync/message", {"sessionExternalId": "by-message", "externalId": "m", "role": "user"})
+    api.post("/sync/batch", {"sessions": [{"externalId": "in-batch"}], "messages": []})
+    got = {s: api.session(s)["session"]["source"] for s in ("plain", "named", "by-message", "in-batch")}
+    assert got == {"plain": "opencode", "named": "cursor", "by-message": "opencode", "in-batch": "opencode"}

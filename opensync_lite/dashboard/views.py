@@ -122,7 +122,8 @@ def signin():
         else:
             found = auth.key_user(key) if key else None
             if found is not None:
-                login.sign_in(found[1], found[0])
+                key_id, user_id, _ = found
+                login.sign_in(user_id, key_id)
                 return redirect(target)
             error = "That key is unknown or revoked." if key else "Enter an API key."
         status = 401
@@ -208,7 +209,10 @@ def _own_session(session_id):
 def session_detail(session_id):
     row = _own_session(session_id)
     messages = queries.session_messages(session_id)
-    return render_template("dashboard/session.html", session=row, messages=messages, to_json=_pretty_json)
+    children, child_count, _, _ = queries.list_sessions(g.user_id, {"parent": row["external_id"]}, limit=50)
+    parent = row["parent_external_id"] and queries.find_session(g.user_id, external_id=row["parent_external_id"])
+    return render_template("dashboard/session.html", session=row, messages=messages, to_json=_pretty_json,
+                           children=children, child_count=child_count, parent=parent)
 
 
 def _pretty_json(value):
@@ -256,8 +260,8 @@ def settings(new_key=None, status=200):
 
 @bp.post("/settings/keys")
 def create_key():
-    label = request.form.get("label", "").strip()[:100]
-    key, _ = auth.create_key(auth.user_name(g.user_id), label)
+    form = schemas.load(schemas.key_form, {k: v.strip() for k, v in request.form.items() if v.strip()})
+    key, _ = auth.create_key(auth.user_name(g.user_id), form["label"], form.get("source"))
     # Shown on this answer only (no redirect): a key must never travel in a cookie or a URL.
     return settings(new_key=key, status=201)
 
