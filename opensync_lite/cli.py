@@ -314,6 +314,60 @@ def backup(out, force, db_path):
     click.echo(f"Backed up {db_path} to {out}: {sessions} sessions, {messages} messages.")
 
 
+@main.command("import")
+@click.argument("kind", type=click.Choice(["claude-code"]))
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--user", "user_name", default=config.DEFAULT_USER, show_default=True, callback=_user_name)
+@click.option("--dry-run", is_flag=True, help="Read and report; write nothing.")
+@click.option("--watch", is_flag=True, help="Keep importing new lines every few seconds until Ctrl-C.")
+@db_option
+def import_history(kind, paths, user_name, dry_run, watch, db_path):
+    """Import history already on disk: Claude Code's transcripts (default: the projects/ folder
+    under $CLAUDE_CONFIG_DIR, ~/.claude and ~/.config/claude). Re-runs read only what is new."""
+    from .importers import claude_code
+
+    roots = list(paths) or claude_code.default_roots()
+    if not roots:
+        raise click.ClickException("no Claude Code transcripts found (~/.claude/projects); give the folder as PATH.")
+    app = _app(db_path)
+    with app.app_context():
+        user_id = auth.get_or_create_user(user_name).id
+        while True:
+            files = [f for root in roots for f in claude_code.transcripts(root)]
+            if sys.stdout.isatty() and not watch:
+                with click.progressbar(length=len(files), label="Importing", file=sys.stderr) as bar:
+                    report = claude_code.run(user_id, roots, dry_run, progress=lambda _: bar.update(1))
+            else:
+                report = claude_code.run(user_id, roots, dry_run)
+            for problem in report.problems[:50]:
+                click.echo(f"skipped {problem}", err=True)
+            if len(report.problems) > 50:
+                click.echo(f"… and {len(report.problems) - 50} more skipped lines", err=True)
+            if not watch or report.messages or report.sessions_created:
+                click.echo(report.summary(dry_run))
+            if not watch:
+                return
+            sys.stdout.flush()
+            try:
+                time.sleep(3)
+            except KeyboardInterrupt:
+                return
+
+
+@main.command()
+@click.option("--user", "user_name", default=config.DEFAULT_USER, show_default=True, callback=_user_name)
+@db_option
+def reprice(user_name, db_path):
+    """Price estimated and unpriced sessions again with the installed price data
+    (`pip install -U genai-prices` brings new prices); clients' own costs are never touched."""
+    from . import ingest
+
+    app = _app(db_path)
+    with app.app_context():
+        count = ingest.reprice(auth.get_or_create_user(user_name).id)
+    click.echo(f"Repriced {count} sessions.")
+
+
 SYSTEMD_UNIT = """\
 # opensync-lite as a systemd user service. Install:
 #   {me} service > ~/.config/systemd/user/opensync-lite.service

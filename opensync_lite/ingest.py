@@ -19,7 +19,7 @@ def _stamp():
     _last_stamp = max(now_ms(), _last_stamp + 1)
     return _last_stamp
 from .db import prepared, prepared_many, slot, write_transaction
-from .models import JSONText, Message, Part, Session
+from .models import ImportResponse, JSONText, Message, Part, Session
 
 # A zero here never overwrites a stored non-zero value: the claude-code plugin sends zeros at
 # SessionEnd when it has no transcript, which would otherwise wipe the real totals.
@@ -153,11 +153,13 @@ def _upsert_session(user_id, data, now, default_source=None):
     if stored is None:
         _total(fields, 0, 0)
         fields.setdefault("source", default_source)
-        return _insert(
+        session_id = _insert(
             Session,
             SESSION_COLUMNS,
             {**fields, "user": user_id, "external_id": external_id, "created_at": now if created_at is None else created_at, "updated_at": now},
         )
+        _price_if_unpriced(user_id, session_id, external_id, fields)
+        return session_id
 
     session_id, source, prompt_tokens, completion_tokens, extra, from_message = stored
     if from_message and created_at is not None:
@@ -170,8 +172,59 @@ def _upsert_session(user_id, data, now, default_source=None):
             del fields[name]
     _total(fields, prompt_tokens, completion_tokens)
     _merge_extra(fields, extra)
+    if fields.get("cost"):
+        fields["cost_status"] = None  # a client's cost always wins over an estimate
     _update(Session, session_id, {**fields, "updated_at": now})
+    _price_if_unpriced(user_id, session_id, external_id, fields)
     return session_id
+
+
+PRICED_BY = ("model", "prompt_tokens", "completion_tokens", *TOKEN_KINDS)
+
+
+def _price_if_unpriced(user_id, session_id, external_id, fields):
+    """A session with a model and tokens but no cost from its client gets an estimate
+    (cost_status 'estimated'), or is marked 'unpriced' when the model has no known price.
+    Imported sessions are priced per response (_total_from_responses) instead."""
+    if fields.get("cost") or not any(name in fields for name in PRICED_BY):
+        return
+    row = Session.select(Session.model, Session.cost, Session.cost_status, Session.prompt_tokens,
+                         Session.completion_tokens, *(getattr(Session, k) for k in TOKEN_KINDS)).where(
+        Session.id == session_id).dicts().get()
+    if (row["cost"] and row["cost_status"] is None) or not row["model"] or not (row["prompt_tokens"] or row["completion_tokens"]):
+        return
+    if ImportResponse.select().where(ImportResponse.user == user_id,
+                                     ImportResponse.session_external_id == external_id).exists():
+        return
+    _update(Session, session_id, _estimate(row))
+
+
+def _estimate(row):
+    """cost and cost_status for a session from its own token counts: the four kinds when
+    known, else its prompt as input and its completion as output."""
+    from .pricing import price  # the price data loads only when something needs a price
+
+    kinds = [row[k] for k in TOKEN_KINDS]
+    if not any(kinds):
+        kinds = [row["prompt_tokens"], row["completion_tokens"], 0, 0]
+    estimate = price(row["model"], *kinds)
+    return {"cost": estimate or 0.0, "cost_status": "unpriced" if estimate is None else "estimated"}
+
+
+def reprice(user_id):
+    """Price every estimated or unpriced session again (after `pip install -U genai-prices`);
+    returns how many sessions were looked at."""
+    with write_transaction():
+        imported = {r.session_external_id for r in ImportResponse.select(ImportResponse.session_external_id)
+                    .where(ImportResponse.user == user_id).distinct()}
+        _total_from_responses(user_id, imported)
+        rows = list(Session.select(Session.id, Session.external_id, Session.model, Session.prompt_tokens,
+                                   Session.completion_tokens, *(getattr(Session, k) for k in TOKEN_KINDS))
+                    .where(Session.user == user_id, Session.cost_status.is_null(False)).dicts())
+        for row in rows:
+            if row["external_id"] not in imported and row["model"]:
+                _update(Session, row["id"], _estimate(row))
+    return len(imported | {r["external_id"] for r in rows})
 
 
 def _session_for_message(user_id, external_id, source, created_at, now):
@@ -275,3 +328,96 @@ def _upsert_session_messages(session_id, items, now):
 def _insert_parts(message_id, parts):
     if parts:
         _insert_many(Part, PART_COLUMNS, [{**part, "message": message_id, "order": i} for i, part in enumerate(parts)])
+
+
+# --- importers ----------------------------------------------------------------------------------
+
+def ingest_import(user_id, sessions, messages, responses):
+    """An importer's batch in one transaction: sessions, messages, and the model responses
+    they hold. A response (keyed like ccusage: message.id + requestId) is counted once; when a
+    later copy carries more tokens it replaces the earlier count. Its tokens sit on the row of
+    the message that first carried it, and each touched session's token kinds and cost are
+    the sum of its responses. Returns the number of sessions created."""
+    with write_transaction():
+        now = _stamp()
+        holders = _count_responses(user_id, responses)
+        by_message = {(d["session_external_id"], d["external_id"]): d for d in messages}
+        extra = []
+        for (session_external_id, message_external_id), tokens in holders.items():
+            target = by_message.get((session_external_id, message_external_id))
+            if target is None:  # the holder was imported earlier: update its counts only
+                target = {"session_external_id": session_external_id, "external_id": message_external_id}
+                extra.append(target)
+            target.update(tokens)
+        created = sum(1 for d in sessions if _find_session(user_id, d["external_id"]) is None)
+        for data in sessions:
+            _upsert_session(user_id, data, now)
+        _upsert_messages(user_id, messages + extra, now)
+        _total_from_responses(user_id, {d["session_external_id"] for d in responses} | {d["external_id"] for d in sessions})
+    return created
+
+
+def _message_tokens(r):
+    return {
+        "input_tokens": r["input_tokens"], "output_tokens": r["output_tokens"],
+        "cache_write_tokens": r["cache_write_tokens"], "cache_read_tokens": r["cache_read_tokens"],
+        "prompt_tokens": r["input_tokens"] + r["cache_write_tokens"] + r["cache_read_tokens"],
+        "completion_tokens": r["output_tokens"],
+    }
+
+
+def _size(r):
+    return r["input_tokens"] + r["output_tokens"] + r["cache_write_tokens"] + r["cache_read_tokens"]
+
+
+def _count_responses(user_id, responses):
+    """Record each response once (the largest copy wins); returns {(session externalId,
+    message externalId): token fields} for the messages whose counts change."""
+    changes = {}
+    for r in responses:
+        stored = ImportResponse.get_or_none(ImportResponse.user == user_id, ImportResponse.response_key == r["key"])
+        if stored is None:
+            ImportResponse.insert(user=user_id, response_key=r["key"], **{k: v for k, v in r.items() if k != "key"}).execute()
+            holder = (r["session_external_id"], r["message_external_id"])
+        elif _size(r) > _size(stored.__data__):
+            ImportResponse.update(**{k: r[k] for k in (*TOKEN_KINDS, "cost_usd", "model")}).where(
+                ImportResponse.user == user_id, ImportResponse.response_key == r["key"]).execute()
+            holder = (stored.session_external_id, stored.message_external_id)
+        else:
+            continue
+        changes[holder] = _message_tokens(r)
+    return changes
+
+
+def _total_from_responses(user_id, session_external_ids):
+    """Each session's token kinds and cost from its counted responses: a transcript's own
+    costUSD where it has one, else the price of the tokens (pricing); a model without a known
+    price leaves the session 'unpriced' rather than $0."""
+    from .pricing import price  # the price data loads only when something is imported
+
+    for external_id in session_external_ids:
+        rows = list(ImportResponse.select().where(
+            ImportResponse.user == user_id, ImportResponse.session_external_id == external_id).dicts())
+        if not rows:
+            continue
+        stored = _find_session(user_id, external_id)
+        if stored is None:
+            continue
+        kinds = {name: sum(r[name] for r in rows) for name in TOKEN_KINDS}
+        cost, statuses = 0.0, set()
+        for r in rows:
+            if r["cost_usd"] is not None:
+                cost += r["cost_usd"]
+                continue
+            estimate = price(r["model"], *(r[name] for name in TOKEN_KINDS))
+            if estimate is None:
+                statuses.add("unpriced")
+            else:
+                cost += estimate
+                statuses.add("estimated")
+        prompt = kinds["input_tokens"] + kinds["cache_write_tokens"] + kinds["cache_read_tokens"]
+        _update(Session, stored[0], {
+            **kinds, "prompt_tokens": prompt, "completion_tokens": kinds["output_tokens"],
+            "total_tokens": prompt + kinds["output_tokens"], "cost": cost,
+            "cost_status": "unpriced" if "unpriced" in statuses else ("estimated" if statuses else None),
+        })

@@ -4,6 +4,7 @@ import json
 
 from peewee import (
     BooleanField,
+    CompositeKey,
     FloatField,
     ForeignKeyField,
     IntegerField,
@@ -90,6 +91,7 @@ class Session(BaseModel):
     cache_write_tokens = IntegerField(default=0)
     cache_read_tokens = IntegerField(default=0)
     cost = FloatField(default=0)
+    cost_status = TextField(null=True)
     duration_ms = IntegerField(default=0)
     message_count = IntegerField(default=0)
     tool_call_count = IntegerField(default=0)
@@ -133,3 +135,33 @@ class Part(BaseModel):
 
     class Meta:
         table_name = "parts"
+
+
+class ImportFile(BaseModel):
+    user = ForeignKeyField(User, column_name="user_id", on_delete="CASCADE")
+    path = TextField()
+    size = IntegerField()
+    mtime_ns = IntegerField()
+    offset = IntegerField()
+
+    class Meta:
+        table_name = "import_files"
+        primary_key = CompositeKey("user", "path")
+
+
+class ImportResponse(BaseModel):
+    user = ForeignKeyField(User, column_name="user_id", on_delete="CASCADE")
+    response_key = TextField()
+    session_external_id = TextField()
+    message_external_id = TextField()
+    model = TextField(null=True)
+    input_tokens = IntegerField()
+    output_tokens = IntegerField()
+    cache_write_tokens = IntegerField()
+    cache_read_tokens = IntegerField()
+    cost_usd = FloatField(null=True)
+    created_at = IntegerField()
+
+    class Meta:
+        table_name = "import_responses"
+        primary_key = CompositeKey("user", "response_key")

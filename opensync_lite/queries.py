@@ -8,7 +8,7 @@ q, date_from, date_to (epoch ms; from inclusive, to exclusive), each optional.
 
 from datetime import datetime, timedelta, timezone
 
-from peewee import Expression, Tuple, fn
+from peewee import Case, Expression, Tuple, fn
 
 from . import search as fts
 from .models import Message, Part, Session
@@ -175,6 +175,7 @@ def _metrics():
         fn.COALESCE(fn.SUM(Session.cache_write_tokens), 0).alias("cache_write_tokens"),
         fn.COALESCE(fn.SUM(Session.cache_read_tokens), 0).alias("cache_read_tokens"),
         fn.COALESCE(fn.SUM(Session.cost), 0).alias("cost"),
+        fn.COALESCE(fn.SUM(Case(None, [(Session.cost_status == "unpriced", 1)], 0)), 0).alias("unpriced_sessions"),
         fn.COALESCE(fn.SUM(Session.duration_ms), 0).alias("duration_ms"),
         fn.MAX(Session.updated_at).alias("last_active"),
     ]
@@ -251,7 +252,7 @@ def daily_by_source(user_id, filters, days):
 
 MAX_DAYS = 3660
 _METRIC_NAMES = ("sessions", "messages", "prompt_tokens", "completion_tokens", "total_tokens", "cache_write_tokens",
-                 "cache_read_tokens", "cost", "duration_ms")
+                 "cache_read_tokens", "cost", "unpriced_sessions", "duration_ms")
 
 
 def _day_of(ms):

@@ -54,6 +54,10 @@ class SessionOut(Schema):
     cache_write_tokens = fields.Integer(data_key="cacheWriteTokens")
     cache_read_tokens = fields.Integer(data_key="cacheReadTokens")
     cost = fields.Float()
+    cost_estimated = fields.Function(lambda row: row.get("cost_status") == "estimated", data_key="costEstimated",
+                                     metadata={"type": "boolean", "description": "cost priced here, the client sent none"})
+    unpriced = fields.Function(lambda row: row.get("cost_status") == "unpriced",
+                               metadata={"type": "boolean", "description": "tokens of a model with no known price"})
     duration_ms = fields.Integer(data_key="durationMs")
     message_count = fields.Integer(data_key="messageCount")
     tool_call_count = fields.Integer(data_key="toolCallCount")
@@ -79,6 +83,7 @@ class _Metrics(Schema):
     cache_write_tokens = fields.Integer(data_key="cacheWriteTokens")
     cache_read_tokens = fields.Integer(data_key="cacheReadTokens")
     cost = fields.Float()
+    unpriced_sessions = fields.Integer(data_key="unpricedSessions")
     duration_ms = fields.Integer(data_key="durationMs")
     last_active = fields.Integer(data_key="lastActive", allow_none=True)
 
@@ -109,6 +114,8 @@ class Summary(Schema):
     cache_write_tokens = fields.Integer(data_key="cacheWriteTokens")
     cache_read_tokens = fields.Integer(data_key="cacheReadTokens")
     total_cost = fields.Float(attribute="cost", data_key="totalCost")
+    unpriced_sessions = fields.Integer(data_key="unpricedSessions",
+                                       metadata={"description": "sessions with tokens of a model that has no known price"})
     total_duration_ms = fields.Integer(attribute="duration_ms", data_key="totalDurationMs")
     unique_models = fields.Integer(data_key="uniqueModels")
     unique_projects = fields.Integer(data_key="uniqueProjects")

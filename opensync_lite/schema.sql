@@ -60,6 +60,9 @@ CREATE TABLE IF NOT EXISTS sessions (
     cache_write_tokens INTEGER NOT NULL DEFAULT 0,
     cache_read_tokens  INTEGER NOT NULL DEFAULT 0,
     cost               REAL    NOT NULL DEFAULT 0,
+    -- NULL: the client's cost (or nothing to price); 'estimated': priced here from the tokens;
+    -- 'unpriced': tokens of a model with no known price (its cost is not 0, it is unknown).
+    cost_status        TEXT,
     duration_ms        INTEGER NOT NULL DEFAULT 0,
     message_count      INTEGER NOT NULL DEFAULT 0,
     tool_call_count    INTEGER NOT NULL DEFAULT 0,
@@ -78,7 +81,7 @@ CREATE TABLE IF NOT EXISTS sessions (
 CREATE INDEX IF NOT EXISTS sessions_by_user_source ON sessions (
     user_id, source, model, provider, project_name, project_path, created_at, updated_at,
     message_count, prompt_tokens, completion_tokens, total_tokens, cost, duration_ms,
-    cache_write_tokens, cache_read_tokens
+    cache_write_tokens, cache_read_tokens, cost_status
 );
 CREATE INDEX IF NOT EXISTS sessions_by_user_parent ON sessions (user_id, parent_external_id);
 CREATE INDEX IF NOT EXISTS sessions_by_user_updated ON sessions (user_id, updated_at);
@@ -118,6 +121,36 @@ CREATE TABLE IF NOT EXISTS parts (
     "order"     INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS parts_by_message ON parts (message_id, "order");
+
+-- What the importers read, so a re-run reads only what is new: each file's size, modification
+-- time and the offset after its last whole line.
+CREATE TABLE IF NOT EXISTS import_files (
+    user_id   INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    path      TEXT    NOT NULL,
+    size      INTEGER NOT NULL,
+    mtime_ns  INTEGER NOT NULL,
+    "offset"  INTEGER NOT NULL,
+    PRIMARY KEY (user_id, path)
+);
+
+-- Each model response an importer counted, once: Claude Code repeats a response's usage on
+-- every line of it (message.id + requestId), so tokens are kept per response, the largest copy
+-- winning, and a session's totals are the sum of its responses.
+CREATE TABLE IF NOT EXISTS import_responses (
+    user_id            INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    response_key       TEXT    NOT NULL,
+    session_external_id TEXT   NOT NULL,
+    message_external_id TEXT   NOT NULL,   -- the message whose row carries the tokens
+    model              TEXT,
+    input_tokens       INTEGER NOT NULL,
+    output_tokens      INTEGER NOT NULL,
+    cache_write_tokens INTEGER NOT NULL,
+    cache_read_tokens  INTEGER NOT NULL,
+    cost_usd           REAL,               -- what the transcript recorded, when it did
+    created_at         INTEGER NOT NULL,
+    PRIMARY KEY (user_id, response_key)
+);
+CREATE INDEX IF NOT EXISTS import_responses_by_session ON import_responses (user_id, session_external_id);
 
 -- Full-text search (SQLite FTS5, external content: the text is stored once, in its table).
 -- Triggers keep the index in the same transaction as every write, cascade deletes included.
