@@ -315,34 +315,42 @@ def backup(out, force, db_path):
 
 
 @main.command("import")
-@click.argument("kind", type=click.Choice(["claude-code"]))
+@click.argument("kind", type=click.Choice(["claude-code", "opencode"]))
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option("--user", "user_name", default=config.DEFAULT_USER, show_default=True, callback=_user_name)
 @click.option("--dry-run", is_flag=True, help="Read and report; write nothing.")
-@click.option("--watch", is_flag=True, help="Keep importing new lines every few seconds until Ctrl-C.")
+@click.option("--watch", is_flag=True, help="Keep importing what is new every few seconds until Ctrl-C.")
 @db_option
 def import_history(kind, paths, user_name, dry_run, watch, db_path):
-    """Import history already on disk: Claude Code's transcripts (default: the projects/ folder
-    under $CLAUDE_CONFIG_DIR, ~/.claude and ~/.config/claude). Re-runs read only what is new."""
-    from .importers import claude_code
+    """Import history already on disk. claude-code: the transcripts under $CLAUDE_CONFIG_DIR,
+    ~/.claude and ~/.config/claude (projects/). opencode: $XDG_DATA_HOME/opencode (opencode.db
+    and the older storage/ folders). Re-runs read only what is new."""
+    from .importers import claude_code, opencode
 
-    roots = list(paths) or claude_code.default_roots()
-    if not roots:
-        raise click.ClickException("no Claude Code transcripts found (~/.claude/projects); give the folder as PATH.")
+    if kind == "claude-code":
+        roots = list(paths) or claude_code.default_roots()
+        if not roots:
+            raise click.ClickException("no Claude Code transcripts found (~/.claude/projects); give the folder as PATH.")
+        count = lambda: sum(len(claude_code.transcripts(root)) for root in roots)  # noqa: E731
+        run = lambda progress: claude_code.run(user_id, roots, dry_run, progress)  # noqa: E731
+    else:
+        root = paths[0] if paths else opencode.default_root()
+        if not root.is_dir():
+            raise click.ClickException(f"no OpenCode data at {root}; give its folder as PATH.")
+        count, run = None, lambda progress: opencode.run(user_id, root, dry_run, progress)
     app = _app(db_path)
     with app.app_context():
         user_id = auth.get_or_create_user(user_name).id
         while True:
-            files = [f for root in roots for f in claude_code.transcripts(root)]
-            if sys.stdout.isatty() and not watch:
-                with click.progressbar(length=len(files), label="Importing", file=sys.stderr) as bar:
-                    report = claude_code.run(user_id, roots, dry_run, progress=lambda _: bar.update(1))
+            if sys.stderr.isatty() and count and not watch:
+                with click.progressbar(length=count(), label="Importing", file=sys.stderr) as bar:
+                    report = run(lambda _: bar.update(1))
             else:
-                report = claude_code.run(user_id, roots, dry_run)
+                report = run(None)
             for problem in report.problems[:50]:
                 click.echo(f"skipped {problem}", err=True)
             if len(report.problems) > 50:
-                click.echo(f"… and {len(report.problems) - 50} more skipped lines", err=True)
+                click.echo(f"… and {len(report.problems) - 50} more skipped", err=True)
             if not watch or report.messages or report.sessions_created:
                 click.echo(report.summary(dry_run))
             if not watch:
