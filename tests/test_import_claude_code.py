@@ -136,10 +136,15 @@ def test_a_live_session_and_its_import_are_one(api, history, db_path):
     api.post("/sync/session", {"externalId": "alpha-session-0", "source": "claude-code", "title": "live title"})
     api.post("/sync/message", {"sessionExternalId": "alpha-session-0", "externalId": assistant["uuid"],
                                "role": "assistant", "textContent": "live copy", "source": "claude-code"})
+    prompt = next(line for line in lines if line.get("type") == "user" and not line.get("isMeta"))
+    api.post("/sync/message", {"sessionExternalId": "alpha-session-0", "externalId": "alpha-session-0-user-1767225600123",
+                               "role": "user", "textContent": prompt["message"]["content"], "source": "claude-code"})
     run_import(db_path, history["root"])
     detail = api.session("alpha-session-0")
     ids = [m["externalId"] for m in detail["messages"]]
     assert len(ids) == len(set(ids)) and assistant["uuid"] in ids
+    prompts = [m for m in detail["messages"] if m["textContent"] == prompt["message"]["content"]]
+    assert [m["externalId"] for m in prompts] == ["alpha-session-0-user-1767225600123"]  # one copy
     assert rows(db_path, "SELECT COUNT(*) FROM sessions WHERE external_id = 'alpha-session-0'") == [(1,)]
     assert detail["session"]["title"] == "Alpha work 0"
 
@@ -173,3 +178,27 @@ def test_watch_picks_up_an_appended_line(history, db_path):
         proc.send_signal(signal.SIGINT)
         proc.wait(10)
         proc.stdout.close()
+
+
+def test_a_progress_bar_on_a_terminal_and_none_when_piped(history, db_path, tmp_path):
+    import pty
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(CLI + ["import", "claude-code", str(history["root"]), "--db", db_path, "--dry-run"],
+                            stdout=subprocess.PIPE, stderr=follower, text=True)
+    out, _ = proc.communicate(timeout=120)
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(leader)
+    assert proc.returncode == 0 and out.startswith("Would import")
+    assert b"Importing" in shown and b"100%" in shown
+    piped = run_import(db_path, history["root"], "--dry-run")
+    assert "Importing" not in piped.stderr and "%" not in piped.stderr

@@ -109,6 +109,21 @@ class _Session:
         self.external_id, self.parent, self.existed = external_id, parent, existed
         self.first = self.last = None
         self.cwd = self.model = self.title = self.prompt = None
+        self.live_prompts = None  # {text: externalId} of prompts the live plugin sent
+
+    def live_prompt(self, user_id, text):
+        """The id under which claude-code-sync already stored this prompt, if it did: it names
+        prompts `<session>-user-<time of the hook>`, which a transcript cannot reproduce, so
+        the text decides (each live prompt is matched once)."""
+        if not self.existed:
+            return None
+        if self.live_prompts is None:
+            row = queries.find_session(user_id, external_id=self.external_id)
+            prefix = f"{self.external_id}-user-"
+            self.live_prompts = {} if row is None else {
+                m["text_content"]: m["external_id"] for m in queries.session_messages(row["id"])
+                if m["external_id"].startswith(prefix)}
+        return self.live_prompts.pop(text, None)
 
     def saw(self, line, message):
         stamp = line.get("timestamp")
@@ -200,6 +215,8 @@ class Importer:
         if not isinstance(uuid, str) or not uuid:
             self.report.problem(path, number, "a message without uuid")
             return
+        if _is_prompt(line, message):
+            uuid = session.live_prompt(self.user_id, _text(message.get("content"))) or uuid
         wire = {"sessionExternalId": session.external_id, "externalId": uuid, "source": SOURCE,
                 "role": message.get("role") if message.get("role") in schemas.ROLES else kind,
                 "textContent": _text(message.get("content")), "createdAt": line.get("timestamp"),

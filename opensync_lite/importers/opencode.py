@@ -31,59 +31,86 @@ def _json(path):
         return json.load(f)
 
 
-# --- the two layouts, read into one shape: {id: {"info": {...}, "messages": {id: {"info", "parts"}}}} ---
+# --- the two layouts, one session at a time: {"info": {...}, "messages": {id: {"info", "parts"}}} ---
 
-def _from_folders(root, report):
-    storage = Path(root) / "storage"
-    sessions = {}
-    for path in sorted((storage / "session").glob("*/*.json")):
+class Folders:
+    """storage/session/<project>/<id>.json, storage/message/<session>/…, storage/part/<message>/…"""
+
+    def __init__(self, root, report):
+        self.storage, self.report = Path(root) / "storage", report
+        self.ids = {}
+        for path in sorted((self.storage / "session").glob("*/*.json")):
+            self.ids[path.stem] = path
+
+    def session(self, session_id):
+        path = self.ids.get(session_id)
+        if path is None:
+            return None
         try:
-            info = _json(path)
-            sessions[info["id"]] = {"info": info, "messages": {}}
-        except (OSError, ValueError, KeyError, TypeError) as err:
-            report.problem(path, 0, f"unreadable session ({err})")
-    for session_id, session in sessions.items():
-        for path in sorted((storage / "message" / session_id).glob("*.json")):
+            session = {"info": _json(path), "messages": {}}
+        except (OSError, ValueError) as err:
+            self.report.problem(path, 0, f"unreadable session ({err})")
+            return None
+        for message_path in sorted((self.storage / "message" / session_id).glob("*.json")):
             try:
-                info = _json(path)
-                parts = []
-                for part_path in sorted((storage / "part" / info["id"]).glob("*.json")):
-                    parts.append(_json(part_path))
+                info = _json(message_path)
+                parts = [_json(p) for p in sorted((self.storage / "part" / info["id"]).glob("*.json"))]
                 session["messages"][info["id"]] = {"info": info, "parts": parts}
             except (OSError, ValueError, KeyError, TypeError) as err:
-                report.problem(path, 0, f"unreadable message ({err})")
-    return sessions
+                self.report.problem(message_path, 0, f"unreadable message ({err})")
+        return session
 
 
-def _from_database(path, report):
-    sessions = {}
-    try:
-        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
-    except sqlite3.Error as err:
-        report.problem(path, 0, f"unreadable database ({err})")
-        return sessions
-    conn.row_factory = sqlite3.Row
-    try:
-        for row in conn.execute("SELECT * FROM session"):
-            info = dict(row)
-            if "data" in info and info["data"]:
+class Database:
+    """opencode.db (OpenCode >= 1.2), opened read-only."""
+
+    def __init__(self, path, report):
+        self.path, self.report, self.conn, self.ids = path, report, None, {}
+        try:
+            self.conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+            self.conn.row_factory = sqlite3.Row
+            self.ids = {row["id"]: row["id"] for row in self.conn.execute("SELECT id FROM session")}
+        except sqlite3.Error as err:
+            report.problem(path, 0, f"unreadable database ({err})")
+
+    def session(self, session_id):
+        if session_id not in self.ids:
+            return None
+        try:
+            info = dict(self.conn.execute("SELECT * FROM session WHERE id = ?", (session_id,)).fetchone())
+            if info.get("data"):
                 info = {**info, **json.loads(info["data"])}
             info.setdefault("parentID", info.get("parent_id"))
             info.setdefault("time", {"created": info.get("time_created"), "updated": info.get("time_updated")})
-            sessions[info["id"]] = {"info": info, "messages": {}}
-        for row in conn.execute("SELECT id, session_id, data FROM message ORDER BY time_created, id"):
-            if row["session_id"] in sessions:
-                info = {**json.loads(row["data"]), "id": row["id"], "sessionID": row["session_id"]}
-                sessions[row["session_id"]]["messages"][row["id"]] = {"info": info, "parts": []}
-        for row in conn.execute("SELECT id, message_id, session_id, data FROM part ORDER BY time_created, id"):
-            message = sessions.get(row["session_id"], {}).get("messages", {}).get(row["message_id"])
-            if message is not None:
-                message["parts"].append({**json.loads(row["data"]), "id": row["id"]})
-    except (sqlite3.Error, ValueError, KeyError) as err:
-        report.problem(path, 0, f"unexpected layout ({err})")
-    finally:
-        conn.close()
-    return sessions
+            session = {"info": info, "messages": {}}
+            for row in self.conn.execute(
+                    "SELECT id, data FROM message WHERE session_id = ? ORDER BY time_created, id", (session_id,)):
+                session["messages"][row["id"]] = {"info": {**json.loads(row["data"]), "id": row["id"]}, "parts": []}
+            for row in self.conn.execute(
+                    "SELECT id, message_id, data FROM part WHERE session_id = ? ORDER BY time_created, id", (session_id,)):
+                message = session["messages"].get(row["message_id"])
+                if message is not None:
+                    message["parts"].append({**json.loads(row["data"]), "id": row["id"]})
+            return session
+        except (sqlite3.Error, ValueError, KeyError, TypeError) as err:
+            self.report.problem(self.path, 0, f"session {session_id}: unexpected layout ({err})")
+            return None
+
+    def close(self):
+        if self.conn is not None:
+            self.conn.close()
+
+
+def _merged(sources, session_id):
+    """The session as every layout holding it has it: one session, every message once."""
+    found = [s for s in (source.session(session_id) for source in sources) if s is not None]
+    if not found:
+        return None
+    merged = found[0]
+    for other in found[1:]:
+        merged["info"] = {**merged["info"], **other["info"]}
+        merged["messages"].update(other["messages"])
+    return merged
 
 
 # --- one session as sync bodies -------------------------------------------------------------------
@@ -179,45 +206,50 @@ def _version(session):
 
 
 def run(user_id, root=None, dry_run=False, progress=None):
-    """Import both layouts under ``root`` (default: $XDG_DATA_HOME/opencode)."""
+    """Import both layouts under ``root`` (default: $XDG_DATA_HOME/opencode), one session at
+    a time, so memory holds one session however long the history."""
     root = Path(root or default_root()).expanduser()
     report = Report()
-    sessions = _from_folders(root, report) if (root / "storage").is_dir() else {}
+    sources = [Folders(root, report)]
     if (root / "opencode.db").is_file():
-        for session_id, session in _from_database(root / "opencode.db", report).items():
-            known = sessions.setdefault(session_id, session)
-            if known is not session:  # in both layouts: one session, every message once
-                known["messages"].update(session["messages"])
-                known["info"] = {**known["info"], **session["info"]}
-    for session_id, session in sessions.items():
-        report.lines += len(session["messages"])
-        state_key = f"opencode:{root}:{session_id}"
-        version = _version(session)
-        if file_state(user_id, state_key) == (*version, 0):
-            report.files_unchanged += 1
+        sources.append(Database(root / "opencode.db", report))
+    try:
+        for session_id in sorted({sid for source in sources for sid in source.ids}):
+            session = _merged(sources, session_id)
+            if session is not None:
+                _import_session(user_id, root, session_id, session, dry_run, report)
             if progress:
                 progress(session_id)
-            continue
-        report.files += 1
-        body, messages = _bodies(session)
-        try:
-            session_data = schemas.session_in.load({k: v for k, v in body.items() if v is not None})
-        except ValidationError as err:
-            report.problem(session_id, 0, f"invalid session ({', '.join(map(str, err.messages))})")
-            continue
-        loaded = []
-        for message in messages:
-            try:
-                loaded.append(schemas.message_in.load({k: v for k, v in message.items() if v is not None}))
-            except ValidationError as err:
-                report.problem(session_id, 0, f"invalid message {message.get('externalId')} ({', '.join(map(str, err.messages))})")
-        existed = queries.find_session(user_id, external_id=session_id) is not None
-        report.sessions_updated += existed
-        report.sessions_created += not existed
-        report.messages += len(loaded)
-        if not dry_run:
-            ingest.ingest_import(user_id, [session_data], loaded, [])
-            save_file_state(user_id, state_key, *version, 0)
-        if progress:
-            progress(session_id)
+    finally:
+        for source in sources[1:]:
+            source.close()
     return report
+
+
+def _import_session(user_id, root, session_id, session, dry_run, report):
+    report.lines += len(session["messages"])
+    state_key = f"opencode:{root}:{session_id}"
+    version = _version(session)
+    if file_state(user_id, state_key) == (*version, 0):
+        report.files_unchanged += 1
+        return
+    report.files += 1
+    body, messages = _bodies(session)
+    try:
+        session_data = schemas.session_in.load({k: v for k, v in body.items() if v is not None})
+    except ValidationError as err:
+        report.problem(session_id, 0, f"invalid session ({', '.join(map(str, err.messages))})")
+        return
+    loaded = []
+    for message in messages:
+        try:
+            loaded.append(schemas.message_in.load({k: v for k, v in message.items() if v is not None}))
+        except ValidationError as err:
+            report.problem(session_id, 0, f"invalid message {message.get('externalId')} ({', '.join(map(str, err.messages))})")
+    existed = queries.find_session(user_id, external_id=session_id) is not None
+    report.sessions_updated += existed
+    report.sessions_created += not existed
+    report.messages += len(loaded)
+    if not dry_run:
+        ingest.ingest_import(user_id, [session_data], loaded, [])
+        save_file_state(user_id, state_key, *version, 0)
