@@ -226,11 +226,48 @@ def dashboard_pages(db_path, key, deep_page, report, results):
     app.extensions["opensync"].close()
 
 
+def import_figures(workdir, transcripts, report, results):
+    """8. `opensync-lite import claude-code` on a generated history of ``transcripts`` files,
+    beside `ccusage session --json --offline` reading the same files."""
+    import resource
+
+    sys.path.insert(0, str(HERE.parent / "tests"))
+    from claude_history import make_bulk
+
+    home = workdir / "home"
+    began = time.perf_counter()
+    root = make_bulk(home, transcripts)
+    size = sum(f.stat().st_size for f in root.rglob("*.jsonl"))
+    print(f"history: {transcripts:,} transcripts, {size / 1e6:.0f} MB, written in {time.perf_counter() - began:.1f} s",
+          flush=True)
+    db_path = str(workdir / "import.db")
+    new_db(db_path)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    began = time.perf_counter()
+    out = subprocess.run([sys.executable, "-m", "opensync_lite.cli", "import", "claude-code", str(root), "--db", db_path],
+                         capture_output=True, text=True, check=True).stdout
+    ours = time.perf_counter() - began
+    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    ccusage_bin = HERE.parent / "tests" / "node_modules" / ".bin" / "ccusage"
+    env = {k: v for k, v in os.environ.items() if k != "CLAUDE_CONFIG_DIR"}
+    began = time.perf_counter()
+    subprocess.run([str(ccusage_bin), "session", "--json", "--offline"], env={**env, "HOME": str(home)},
+                   capture_output=True, check=True)
+    theirs = time.perf_counter() - began
+    print(out.strip(), flush=True)
+    report(f"8 import claude-code, {transcripts:,} transcripts: seconds vs ccusage session --offline",
+           f"{ours:.1f}", f"{theirs:.1f}", ours / theirs, "<= 2", ours / theirs <= 2)
+    results.append(("  import sessions/s", f"{transcripts / ours:.0f}", "", None, "", ""))
+    report("  import peak RSS (MB; max over child processes so far)", f"{max(rss, before / 1024):.0f}", "", None,
+           "<= 150", max(rss, before / 1024) <= 150)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=600, help="per client thread")
     parser.add_argument("--batches", type=int, default=20)
+    parser.add_argument("--transcripts", type=int, default=5000, help="import benchmark history size")
     opts = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="opensync-bench-"))
     results = []
@@ -322,6 +359,7 @@ def main():
     report("4 /sync/batch messages/s vs raw executemany (500 per batch)", f"{batch_rate:.0f}", f"{raw_rate:.0f}",
            batch_rate / raw_rate, ">= 0.3", batch_rate / raw_rate >= 0.3)
     report("5 server peak RSS during 3 (MB)", f"{rss:.1f}", "", None, "<= 80", rss <= 80)
+    import_figures(workdir, opts.transcripts, report, results)
 
     width = max(len(r[0]) for r in results)
     print(f"\n{'measure':<{width}}  {'opensync-lite':>14}  {'baseline':>14}  {'ratio':>6}  {'target':>7}  result")

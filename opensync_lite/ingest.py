@@ -370,22 +370,35 @@ def _size(r):
     return r["input_tokens"] + r["output_tokens"] + r["cache_write_tokens"] + r["cache_read_tokens"]
 
 
+def _stored_responses(user_id, keys):
+    """{response key: stored row} for those of ``keys`` already counted."""
+    found, keys = {}, list(keys)
+    for start in range(0, len(keys), IN_SIZES[-1]):
+        chunk = keys[start:start + IN_SIZES[-1]]
+        for row in ImportResponse.select().where(ImportResponse.user == user_id, ImportResponse.response_key.in_(chunk)).dicts():
+            found[row["response_key"]] = row
+    return found
+
+
 def _count_responses(user_id, responses):
     """Record each response once (the largest copy wins); returns {(session externalId,
     message externalId): token fields} for the messages whose counts change."""
-    changes = {}
+    changes, new = {}, []
+    stored = _stored_responses(user_id, [r["key"] for r in responses])
     for r in responses:
-        stored = ImportResponse.get_or_none(ImportResponse.user == user_id, ImportResponse.response_key == r["key"])
-        if stored is None:
-            ImportResponse.insert(user=user_id, response_key=r["key"], **{k: v for k, v in r.items() if k != "key"}).execute()
+        row = stored.get(r["key"])
+        if row is None:
+            new.append({"user": user_id, "response_key": r["key"], **{k: v for k, v in r.items() if k != "key"}})
             holder = (r["session_external_id"], r["message_external_id"])
-        elif _size(r) > _size(stored.__data__):
+        elif _size(r) > _size(row):
             ImportResponse.update(**{k: r[k] for k in (*TOKEN_KINDS, "cost_usd", "model")}).where(
                 ImportResponse.user == user_id, ImportResponse.response_key == r["key"]).execute()
-            holder = (stored.session_external_id, stored.message_external_id)
+            holder = (row["session_external_id"], row["message_external_id"])
         else:
             continue
         changes[holder] = _message_tokens(r)
+    for start in range(0, len(new), 200):
+        ImportResponse.insert_many(new[start:start + 200]).execute()
     return changes
 
 
@@ -395,11 +408,13 @@ def _total_from_responses(user_id, session_external_ids):
     price leaves the session 'unpriced' rather than $0."""
     from .pricing import price  # the price data loads only when something is imported
 
-    for external_id in session_external_ids:
-        rows = list(ImportResponse.select().where(
-            ImportResponse.user == user_id, ImportResponse.session_external_id == external_id).dicts())
-        if not rows:
-            continue
+    by_session, ids = {}, list(session_external_ids)
+    for start in range(0, len(ids), IN_SIZES[-1]):
+        query = ImportResponse.select().where(
+            ImportResponse.user == user_id, ImportResponse.session_external_id.in_(ids[start:start + IN_SIZES[-1]]))
+        for r in query.dicts():
+            by_session.setdefault(r["session_external_id"], []).append(r)
+    for external_id, rows in by_session.items():
         stored = _find_session(user_id, external_id)
         if stored is None:
             continue

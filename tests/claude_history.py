@@ -111,3 +111,23 @@ def make_history(home, seed=3):
     inline += w.user("gamma-session-2", later, [{"type": "tool_result", "tool_use_id": "t", "content": "x" * 1_500_000}], "/home/dev/gamma")
     write(projects / "-home-dev-gamma" / "gamma-session-2.jsonl", inline)
     return {"root": projects, "sessions": sessions, "writer": w}
+
+
+def make_bulk(home, sessions, seed=11, responses=8):
+    """``sessions`` transcripts over 20 projects, each a prompt and ``responses`` split
+    responses: the benchmark's history. Returns the projects folder."""
+    rng = random.Random(seed)
+    w = Writer(rng)
+    projects = home / ".claude" / "projects"
+    for i in range(sessions):
+        project = f"project-{i % 20}"
+        cwd = f"/home/dev/{project}"
+        session = f"bulk-{i:06d}"
+        t = START + timedelta(minutes=7 * i)
+        lines = w.user(session, t, f"Task {i}: improve the {project} build", cwd)
+        for k in range(responses):
+            lines += w.response(session, t + timedelta(seconds=30 * k), cwd, MODELS[(i + k) % 3],
+                                [{"type": "text", "text": f"step {k} " + "detail " * 40},
+                                 {"type": "tool_use", "id": w.uid("toolu_"), "name": "Bash", "input": {"command": "make"}}])
+        write(projects / f"-home-dev-{project}" / f"{session}.jsonl", lines)
+    return projects

@@ -64,3 +64,20 @@ def test_reprice_recomputes_estimates_only(api, db_path):
     assert out.returncode == 0 and "Repriced" in out.stdout
     assert rows(db_path, "SELECT external_id, cost FROM sessions ORDER BY external_id") == [
         ("est", pytest.approx(price(SONNET, 1000, 100))), ("mine", 123)]
+
+
+@pytest.mark.parametrize("model", ["claude-sonnet-4-20250514", "claude-sonnet-4-5-20250929", "claude-opus-4-1-20250805",
+                                   "claude-3-5-haiku-20241022", "gemini-2.5-pro", "gpt-5", "gpt-4o"])
+def test_the_fast_path_agrees_with_genai_prices(model):
+    import random
+
+    from genai_prices import Usage, calc_price
+
+    rng = random.Random(model)
+    for _ in range(200):
+        kinds = [rng.randint(0, 150_000), rng.randint(0, 30_000), rng.randint(0, 60_000), rng.randint(0, 120_000)]
+        if rng.random() < 0.2:
+            kinds[3] += 200_000  # past the long-context threshold
+        usage = Usage(input_tokens=kinds[0] + kinds[2] + kinds[3], output_tokens=kinds[1],
+                      cache_write_tokens=kinds[2], cache_read_tokens=kinds[3])
+        assert price(model, *kinds) == pytest.approx(float(calc_price(usage, model).total_price), rel=1e-9, abs=1e-12)

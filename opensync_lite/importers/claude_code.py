@@ -145,6 +145,7 @@ class Importer:
         self.sessions = {}
         self.file_titles = {}  # a summary line names no session: its file's stem does
         self.messages, self.responses = [], {}
+        self.read_files = []  # (path, size, mtime_ns, offset) to record once their lines are written
 
     # --- reading ---
 
@@ -172,9 +173,7 @@ class Importer:
             offset = offset_after
             if len(self.messages) >= BATCH_LINES:
                 self.flush()
-        self.flush()
-        if not self.dry_run:
-            save_file_state(self.user_id, str(path), stat.st_size, stat.st_mtime_ns, offset)
+        self.read_files.append((str(path), stat.st_size, stat.st_mtime_ns, offset))
 
     def _session_of(self, path, line):
         session_id = line.get("sessionId")
@@ -256,12 +255,14 @@ class Importer:
     # --- writing ---
 
     def flush(self):
-        if not self.messages and not self.responses:
-            return
+        """Write what was read so far; then remember how far each finished file was read."""
         self.report.messages += len(self.messages)
         if not self.dry_run:
-            ingest.ingest_import(self.user_id, [], self.messages, list(self.responses.values()))
-        self.messages, self.responses = [], {}
+            if self.messages or self.responses:
+                ingest.ingest_import(self.user_id, [], self.messages, list(self.responses.values()))
+            for state in self.read_files:
+                save_file_state(self.user_id, *state)
+        self.messages, self.responses, self.read_files = [], {}, []
 
     def finish(self):
         """Write what the run learnt about each session (its title, project, model, times)."""
