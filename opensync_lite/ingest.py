@@ -188,13 +188,15 @@ def _price_if_unpriced(user_id, session_id, external_id, fields):
     Imported sessions are priced per response (_total_from_responses) instead."""
     if fields.get("cost") or not any(name in fields for name in PRICED_BY):
         return
-    row = Session.select(Session.model, Session.cost, Session.cost_status, Session.prompt_tokens,
-                         Session.completion_tokens, *(getattr(Session, k) for k in TOKEN_KINDS)).where(
-        Session.id == session_id).dicts().get()
+    columns = ("model", "cost", "cost_status", "prompt_tokens", "completion_tokens", *TOKEN_KINDS)
+    values = prepared("pricing_fields", lambda: Session.select(*(getattr(Session, c) for c in columns)).where(
+        Session.id == slot("id")), {"id": session_id}).fetchone()
+    row = dict(zip(columns, values))
     if (row["cost"] and row["cost_status"] is None) or not row["model"] or not (row["prompt_tokens"] or row["completion_tokens"]):
         return
-    if ImportResponse.select().where(ImportResponse.user == user_id,
-                                     ImportResponse.session_external_id == external_id).exists():
+    if prepared("has_responses", lambda: ImportResponse.select(ImportResponse.response_key).where(
+            ImportResponse.user == slot("user"), ImportResponse.session_external_id == slot("session")).limit(1),
+            {"user": user_id, "session": external_id}).fetchone():
         return
     _update(Session, session_id, _estimate(row))
 
@@ -382,7 +384,8 @@ def _stored_responses(user_id, keys):
 
 def _count_responses(user_id, responses):
     """Record each response once (the largest copy wins); returns {(session externalId,
-    message externalId): token fields} for the messages whose counts change."""
+    message externalId): token fields} for the messages whose counts change. The keys of one
+    call are unique (the importer keeps the largest copy of each while it reads)."""
     changes, new = {}, []
     stored = _stored_responses(user_id, [r["key"] for r in responses])
     for r in responses:
@@ -397,8 +400,10 @@ def _count_responses(user_id, responses):
         else:
             continue
         changes[holder] = _message_tokens(r)
-    for start in range(0, len(new), 200):
-        ImportResponse.insert_many(new[start:start + 200]).execute()
+    if new:
+        columns = [f for f in ImportResponse._meta.sorted_fields]
+        prepared_many(("insert", ImportResponse), lambda: ImportResponse.insert({f: slot(f.name) for f in columns}),
+                      [{f.name: row[f.name] for f in columns} for row in new])
     return changes
 
 

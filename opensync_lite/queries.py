@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 from peewee import Case, Expression, Tuple, fn
 
 from . import search as fts
+from .db import prepared, slot
 from .models import Message, Part, Session
 from .schemas import UNKNOWN_SOURCE  # the filter value that selects sessions with no source
 DAY_MS = 86_400_000
@@ -140,6 +141,21 @@ def find_session(user_id, ident=None, external_id=None, session_id=None):
             raise AmbiguousSession(by_id, by_external_id)
         return by_id or by_external_id
     return by_external_id
+
+
+def session_by_external_id(user_id, external_id):
+    """find_session by externalId alone, as a prepared statement (importers ask it for every
+    session they meet)."""
+    cursor = prepared(
+        "session_by_external_id",
+        lambda: Session.select().where(Session.user == slot("user"), Session.external_id == slot("external_id")).limit(1),
+        {"user": user_id, "external_id": external_id},
+    )
+    row = cursor.fetchone()
+    if row is None:
+        return None
+    names = [d[0] for d in cursor.description]
+    return {name: Session._meta.columns[name].python_value(value) for name, value in zip(names, row)}
 
 
 def session_messages(session_id):

@@ -105,8 +105,9 @@ def _is_prompt(line, message):
 class _Session:
     """What a run learns about one session from its lines."""
 
-    def __init__(self, external_id, parent=None, existed=False):
-        self.external_id, self.parent, self.existed = external_id, parent, existed
+    def __init__(self, external_id, parent=None, stored=None):
+        self.external_id, self.parent, self.stored = external_id, parent, stored  # stored: before this run
+        self.existed = stored is not None
         self.first = self.last = None
         self.cwd = self.model = self.title = self.prompt = None
         self.live_prompts = None  # {text: externalId} of prompts the live plugin sent
@@ -118,10 +119,9 @@ class _Session:
         if not self.existed:
             return None
         if self.live_prompts is None:
-            row = queries.find_session(user_id, external_id=self.external_id)
             prefix = f"{self.external_id}-user-"
-            self.live_prompts = {} if row is None else {
-                m["text_content"]: m["external_id"] for m in queries.session_messages(row["id"])
+            self.live_prompts = {
+                m["text_content"]: m["external_id"] for m in queries.session_messages(self.stored["id"])
                 if m["external_id"].startswith(prefix)}
         return self.live_prompts.pop(text, None)
 
@@ -186,8 +186,7 @@ class Importer:
         else:
             key, parent = session_id, None
         if key not in self.sessions:
-            existed = queries.find_session(self.user_id, external_id=key) is not None
-            self.sessions[key] = _Session(key, parent, existed)
+            self.sessions[key] = _Session(key, parent, queries.session_by_external_id(self.user_id, key))
         return self.sessions[key]
 
     def _line(self, path, number, line):
@@ -269,7 +268,7 @@ class Importer:
         self.flush()
         rows = []
         for s in self.sessions.values():
-            stored = queries.find_session(self.user_id, external_id=s.external_id)
+            stored = s.stored
             title = s.title or self.file_titles.get(s.external_id) or (
                 s.prompt if stored is None or not stored["title"] else None)
             wire = {"externalId": s.external_id, "source": SOURCE, "title": title, "projectPath": s.cwd,
