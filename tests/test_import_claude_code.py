@@ -136,6 +136,11 @@ def test_a_live_session_and_its_import_are_one(api, history, db_path):
     api.post("/sync/session", {"externalId": "alpha-session-0", "source": "claude-code", "title": "live title"})
     api.post("/sync/message", {"sessionExternalId": "alpha-session-0", "externalId": assistant["uuid"],
                                "role": "assistant", "textContent": "live copy", "source": "claude-code"})
+    tool_line = next(line for line in lines if line.get("type") == "assistant"
+                     and line["message"]["content"][0]["type"] == "tool_use")
+    tool_id = tool_line["message"]["content"][0]["id"]
+    api.post("/sync/message", {"sessionExternalId": "alpha-session-0", "externalId": tool_id, "role": "assistant",
+                               "source": "claude-code", "parts": [{"type": "tool-call", "content": {"toolName": "Edit"}}]})
     prompt = next(line for line in lines if line.get("type") == "user" and not line.get("isMeta"))
     api.post("/sync/message", {"sessionExternalId": "alpha-session-0", "externalId": "alpha-session-0-user-1767225600123",
                                "role": "user", "textContent": prompt["message"]["content"], "source": "claude-code"})
@@ -145,6 +150,9 @@ def test_a_live_session_and_its_import_are_one(api, history, db_path):
     assert len(ids) == len(set(ids)) and assistant["uuid"] in ids
     prompts = [m for m in detail["messages"] if m["textContent"] == prompt["message"]["content"]]
     assert [m["externalId"] for m in prompts] == ["alpha-session-0-user-1767225600123"]  # one copy
+    calls = [p for m in detail["messages"] for p in m["parts"] if p["type"] == "tool-call"
+             and (p["content"].get("id") == tool_id or m["externalId"] == tool_id)]
+    assert len(calls) == 1  # the live plugin's copy of the tool call, not a second one
     assert rows(db_path, "SELECT COUNT(*) FROM sessions WHERE external_id = 'alpha-session-0'") == [(1,)]
     assert detail["session"]["title"] == "Alpha work 0"
 

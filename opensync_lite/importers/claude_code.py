@@ -111,19 +111,28 @@ class _Session:
         self.first = self.last = None
         self.cwd = self.model = self.title = self.prompt = None
         self.live_prompts = None  # {text: externalId} of prompts the live plugin sent
+        self.live_ids = set()  # every externalId stored before this run (tool calls are theirs)
 
-    def live_prompt(self, user_id, text):
+    def _load_live(self):
+        if self.live_prompts is None:
+            prefix = f"{self.external_id}-user-"
+            messages = queries.session_messages(self.stored["id"]) if self.existed else []
+            self.live_prompts = {m["text_content"]: m["external_id"] for m in messages
+                                 if m["external_id"].startswith(prefix)}
+            self.live_ids = {m["external_id"] for m in messages}
+
+    def live_prompt(self, text):
         """The id under which claude-code-sync already stored this prompt, if it did: it names
         prompts `<session>-user-<time of the hook>`, which a transcript cannot reproduce, so
         the text decides (each live prompt is matched once)."""
-        if not self.existed:
-            return None
-        if self.live_prompts is None:
-            prefix = f"{self.external_id}-user-"
-            self.live_prompts = {
-                m["text_content"]: m["external_id"] for m in queries.session_messages(self.stored["id"])
-                if m["external_id"].startswith(prefix)}
+        self._load_live()
         return self.live_prompts.pop(text, None)
+
+    def live_tool(self, tool_use_id):
+        """Whether the live plugin stored this tool call (and its result) as a message of its
+        own, named by the tool_use id: the transcript's copy is then left out."""
+        self._load_live()
+        return tool_use_id in self.live_ids
 
     def saw(self, line, message):
         stamp = line.get("timestamp")
@@ -214,7 +223,15 @@ class Importer:
             self.report.problem(path, number, "a message without uuid")
             return
         if _is_prompt(line, message):
-            uuid = session.live_prompt(self.user_id, _text(message.get("content"))) or uuid
+            uuid = session.live_prompt(_text(message.get("content"))) or uuid
+        content = message.get("content")
+        if session.existed and isinstance(content, list):
+            content = [b for b in content if not (isinstance(b, dict) and (
+                (b.get("type") == "tool_use" and session.live_tool(b.get("id")))
+                or (b.get("type") == "tool_result" and session.live_tool(b.get("tool_use_id")))))]
+            if not content and not isinstance(message.get("usage"), dict):
+                return  # all of it is already there, as the live plugin sent it
+            message = {**message, "content": content}
         wire = {"sessionExternalId": session.external_id, "externalId": uuid, "source": SOURCE,
                 "role": message.get("role") if message.get("role") in schemas.ROLES else kind,
                 "textContent": _text(message.get("content")), "createdAt": line.get("timestamp"),
