@@ -208,10 +208,11 @@ def _own_session(session_id):
 @bp.get("/sessions/<int:session_id>")
 def session_detail(session_id):
     row = _own_session(session_id)
-    messages = queries.session_messages(session_id)
+    conversation = _remembered("conversation", {"id": session_id}, lambda: render_template(
+        "dashboard/_conversation.html", messages=queries.session_messages(session_id), to_json=_pretty_json))
     children, child_count, _, _ = queries.list_sessions(g.user_id, {"parent": row["external_id"]}, limit=50)
     parent = row["parent_external_id"] and queries.find_session(g.user_id, external_id=row["parent_external_id"])
-    return render_template("dashboard/session.html", session=row, messages=messages, to_json=_pretty_json,
+    return render_template("dashboard/session.html", session=row, conversation=conversation,
                            children=children, child_count=child_count, parent=parent)
 
 
