@@ -143,3 +143,25 @@ def test_dry_run_and_a_broken_file(api, db_path, opencode_root):
     result = run_import(db_path, opencode_root, "--dry-run")
     assert result.stdout.startswith("Would import") and "broken.json" in result.stderr
     assert snapshot(db_path) == before
+
+
+def test_watch_picks_up_a_new_session(api, db_path, opencode_root):
+    import signal
+    import time
+
+    proc = subprocess.Popen(CLI + ["import", "opencode", str(opencode_root), "--db", db_path, "--watch"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stdout.readline().startswith("Imported")
+        write_database(opencode_root, "ses_new", "Arrived while watching")
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if rows(db_path, "SELECT COUNT(*) FROM sessions WHERE external_id = 'ses_new'") == [(1,)]:
+                break
+            time.sleep(0.3)
+        else:
+            raise AssertionError("the new session was not imported")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(10)
+        proc.stdout.close()
