@@ -216,10 +216,11 @@ class _Body(Schema):
         if not isinstance(data, dict):
             return data  # marshmallow answers "Invalid input type."
         data = self._prepare(data)
-        known = {k: v for k, v in data.items() if k in self._wire_names}
-        extra = {k: v for k, v in data.items() if k not in self._wire_names}
-        if extra:
-            known[EXTRA] = extra
+        wire = self._wire_names
+        if wire.issuperset(data):
+            return data  # the usual case: nothing to gather
+        known = {k: v for k, v in data.items() if k in wire}
+        known[EXTRA] = {k: v for k, v in data.items() if k not in wire}
         return known
 
     @post_load
