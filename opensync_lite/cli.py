@@ -25,7 +25,7 @@ db_option = click.option(
     show_envvar=True,
     default=config.default_db_path,
     show_default="$XDG_DATA_HOME/opensync-lite/opensync.db",
-    help="SQLite database file.",
+    help="SQLite database file (a path or sqlite:///path).",
 )
 
 
@@ -56,7 +56,10 @@ def _missing_ancestor(path):
 def _app(db_path, **settings):
     """The app on ``db_path``; a file that cannot be opened is one line naming it and the fix,
     and whatever this attempt created is removed again."""
-    created = _missing_ancestor(db_path)
+    try:
+        created = _missing_ancestor(db.sqlite_path(db_path))
+    except db.UnsupportedDatabase as err:
+        raise click.ClickException(f"{err}.") from None
     try:
         return create_app({"OPENSYNC_DB": db_path, **settings})
     except db.SchemaTooNew as err:

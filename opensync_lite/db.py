@@ -69,12 +69,32 @@ class AppDatabase(DatabaseProxy):
 database = AppDatabase()
 
 
+class UnsupportedDatabase(ValueError):
+    """A database URL of a kind this opensync-lite cannot open."""
+
+
+def sqlite_path(value):
+    """The SQLite file a setting names: a path, or a ``sqlite:///relative`` /
+    ``sqlite:////absolute`` URL (peewee's and SQLAlchemy's form). Any other URL is refused
+    rather than taken for a file name."""
+    if "://" not in value:
+        return value
+    scheme, _, rest = value.partition("://")
+    if scheme.lower() == "sqlite" and rest.startswith("/"):
+        return rest[1:] or ":memory:"
+    raise UnsupportedDatabase(
+        f"{scheme}:// databases are not supported by this opensync-lite (it keeps its data in SQLite): "
+        "give a file path or sqlite:///path"
+    )
+
+
 def open_database(path, durability="normal"):
-    """A peewee database for ``path`` with our pragmas; transactions take the write lock
-    up front (BEGIN IMMEDIATE) so concurrent writers queue on the busy timeout instead of
-    failing with "database is locked" on lock upgrade."""
+    """A peewee database for ``path`` (a file or a sqlite:/// URL) with our pragmas;
+    transactions take the write lock up front (BEGIN IMMEDIATE) so concurrent writers queue
+    on the busy timeout instead of failing with "database is locked" on lock upgrade."""
     if durability not in ("normal", "full"):
         raise ValueError(f"durability must be 'normal' or 'full', not {durability!r}")
+    path = sqlite_path(path)
     if path != ":memory:":
         _create_private(Path(path).expanduser())
     db = SqliteDatabase(
@@ -110,7 +130,7 @@ def backup(source, target):
     snapshot, WAL included, while servers keep writing. The copy is written beside
     ``target`` and renamed into place, so there is never a half-written file there.
     Returns (sessions, messages) in the copy."""
-    source, target = Path(source).expanduser(), Path(target).expanduser()
+    source, target = Path(sqlite_path(str(source))).expanduser(), Path(target).expanduser()
     if not source.is_file():
         raise FileNotFoundError(f"no database at {source}")
     partial = target.with_name(target.name + ".partial")

@@ -241,3 +241,16 @@ def test_launchd_plist_is_valid(tmp_path):
     assert plist["Label"] == "dev.opensync-lite" and plist["RunAtLoad"] is True
     arguments = plist["ProgramArguments"]
     assert arguments[arguments.index("--db") + 1] == str(tmp_path / "a&b.db")
+
+
+def test_database_urls(tmp_path):
+    relative = run("keys", "create", "--db", "sqlite:///rel.db", cwd=tmp_path)
+    assert relative.returncode == 0 and (tmp_path / "rel.db").exists()
+    absolute = tmp_path / "abs" / "x.db"
+    assert run("keys", "create", "--db", f"sqlite:///{absolute}").returncode == 0 and absolute.exists()
+    for url in ("postgresql://user:pw@localhost:5432/opensync", "mysql://x/y"):
+        result = run("serve", "--port", "0", "--db", url, cwd=tmp_path)
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 1 and len(lines) == 1 and "not supported" in lines[0] and "sqlite:///" in lines[0]
+    made = [str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")]
+    assert not any(":" in name or "postgresql" in name or "mysql" in name for name in made), made  # never a file named after a URL
