@@ -436,8 +436,11 @@ def _total_from_responses(user_id, session_external_ids):
                 cost += estimate
                 statuses.add("estimated")
         prompt = kinds["input_tokens"] + kinds["cache_write_tokens"] + kinds["cache_read_tokens"]
-        _update(Session, stored[0], {
-            **kinds, "prompt_tokens": prompt, "completion_tokens": kinds["output_tokens"],
-            "total_tokens": prompt + kinds["output_tokens"], "cost": cost,
-            "cost_status": "unpriced" if "unpriced" in statuses else ("estimated" if statuses else None),
-        })
+        fields = {**kinds, "prompt_tokens": prompt, "completion_tokens": kinds["output_tokens"],
+                  "total_tokens": prompt + kinds["output_tokens"], "cost": cost,
+                  "cost_status": "unpriced" if "unpriced" in statuses else ("estimated" if statuses else None)}
+        client_cost, status = prepared("cost_of", lambda: Session.select(Session.cost, Session.cost_status).where(
+            Session.id == slot("id")), {"id": stored[0]}).fetchone()
+        if statuses and client_cost and status is None:
+            del fields["cost"], fields["cost_status"]  # a cost the client sent (live) wins over our estimate
+        _update(Session, stored[0], fields)

@@ -3,11 +3,12 @@
 import json
 import os
 import subprocess
+import urllib.parse
 import urllib.request
 
 import pytest
 
-from conftest import NODE_BIN
+from conftest import CLI, NODE_BIN
 
 CLIENT = NODE_BIN / "claude-code-sync"
 SESSION = "e2e-session-1"
@@ -87,7 +88,7 @@ def test_synctest_creates_a_session(env):
     assert sessions[0]["projectName"] == "synctest"
 
 
-def test_a_full_claude_code_session(env, tmp_path):
+def test_a_full_claude_code_session(env, tmp_path, live_server):
     cwd = str(tmp_path / "demo-proj")
     os.mkdir(cwd)
     transcript = tmp_path / "transcript.jsonl"
@@ -142,6 +143,34 @@ def test_a_full_claude_code_session(env, tmp_path):
     assert len(messages) == 4 and len({m["externalId"] for m in messages}) == 4
     assert session["messageCount"] == 4
     assert len(api_get(env, "/api/sessions")["sessions"]) == 1
+
+    # The dashboard shows it with its source, and the source filter keeps or drops it.
+    page = dashboard(env)
+    assert PROMPT in page("/sessions?source=claude-code") and ">claude-code</span>" in page("/sessions?source=claude-code")
+    assert PROMPT not in page("/sessions?source=opencode")
+
+    # Importing the same transcript later changes nothing: one session, one copy of each message.
+    subprocess.run([*CLI, "import", "claude-code", str(transcript), "--db", live_server.db_path],
+                   check=True, capture_output=True, timeout=60)
+    again = api_get(env, f"/api/sessions/get?id={SESSION}")
+    assert sorted(m["externalId"] for m in again["messages"]) == sorted(m["externalId"] for m in messages)
+    assert again["session"]["promptTokens"] == 6300 and again["session"]["completionTokens"] == 130
+    assert again["session"]["cacheReadTokens"] == 5000 and again["session"]["cacheWriteTokens"] == 1000
+    assert again["session"]["cost"] == pytest.approx(expected_cost) and again["session"]["costEstimated"] is False
+
+
+def dashboard(env):
+    """Sign in to the live server's dashboard with the key; returns a page getter."""
+    import http.cookiejar
+    import re
+
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    base = env["CLAUDE_SYNC_CONVEX_URL"]
+    form = opener.open(base + "/signin", timeout=10).read().decode()
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form).group(1)
+    body = urllib.parse.urlencode({"csrf": csrf, "key": env["CLAUDE_SYNC_API_KEY"]}).encode()
+    opener.open(urllib.request.Request(base + "/signin", data=body, method="POST"), timeout=10).read()
+    return lambda path: opener.open(base + path, timeout=10).read().decode()
 
 
 def test_synctest_with_the_config_file_instead_of_the_environment(env):
