@@ -132,11 +132,13 @@ def main():
 )
 @click.option("--max-body", envvar="OPENSYNC_MAX_BODY", show_envvar=True, default=config.DEFAULT_MAX_BODY,
               type=click.IntRange(1024), show_default=True, help="Largest request body, in bytes.")
+@click.option("--workers", envvar="OPENSYNC_WORKERS", show_envvar=True, default=1, type=click.IntRange(1, 64),
+              show_default=True, help="Server processes sharing the port (one core each).")
 @click.option("--quiet", "-q", is_flag=True, help="No line per request in the log.")
 @db_option
-def serve(host, port, threads, durability, max_body, quiet, db_path):
-    """Serve the sync API with waitress. Logs one line per request (method, path, status,
-    time, user id; never a key or a body) unless --quiet."""
+def serve(host, port, threads, durability, max_body, workers, quiet, db_path):
+    """Serve the sync API and the dashboard with waitress. Logs one line per request (method,
+    path, status, time, user id; never a key or a body) unless --quiet."""
     from waitress import create_server
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -152,16 +154,19 @@ def serve(host, port, threads, durability, max_body, quiet, db_path):
             err=True,
         )
     try:
-        server = create_server(app, host=host, port=port, threads=threads, ident="opensync-lite")
+        listener = socket.create_server((host, port))  # bound once, shared by every worker
     except OSError as err:  # taken between the check and now
         raise click.ClickException(f"cannot listen on {host}:{port}: {err.strerror or err}; try --port N.") from None
-    stopping = _stop_on_signals(server)  # before we announce ourselves: an early stop drains too
+    settings = {"OPENSYNC_DURABILITY": durability, "OPENSYNC_MAX_BODY": max_body}
+    if workers == 1:
+        server = create_server(app, sockets=[listener], threads=threads, ident="opensync-lite")
+        stopping = _stop_on_signals(server)  # before we announce ourselves: an early stop drains too
     me = _command()
     db_arg = "" if "OPENSYNC_DB" in os.environ or db_path == config.default_db_path() else f" --db {shlex.quote(db_path)}"
     with app.app_context():
         if not auth.has_active_key():
             click.echo(f"No API key yet: create one with `{me} keys create{db_arg}`.", err=True)
-    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{server.effective_port}"
+    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{listener.getsockname()[1]}"
     click.echo(f"opensync-lite {__version__} listening on {url} (database: {db_path})")
     click.echo(f"Point claude-code-sync at it (key from `{me} keys create{db_arg}`):")
     click.echo(f"  export CLAUDE_SYNC_CONVEX_URL={url} CLAUDE_SYNC_API_KEY=osk_...")
@@ -170,7 +175,51 @@ def serve(host, port, threads, durability, max_body, quiet, db_path):
     click.echo(f"Dashboard (this sign-in link works once, for 10 minutes; `{me} open{db_arg}` makes another):")
     click.echo(f"  {link}")
     sys.stdout.flush()
-    _serve_until_stopped(server, stopping)
+    if workers == 1:
+        _serve_until_stopped(server, stopping)
+    else:
+        app.extensions[db.EXTENSION].close()  # no connection crosses a fork
+        _prefork(listener, workers, lambda: create_server(_app(db_path, **settings), sockets=[listener],
+                                                           threads=threads, ident="opensync-lite"))
+
+
+def _prefork(listener, workers, make_server):
+    """Run ``workers`` processes that accept on the one listening socket (the kernel hands each
+    connection to one of them), each with its own app and database connections, opened after
+    the fork. SQLite's WAL and BEGIN IMMEDIATE serialise their writes. SIGTERM or Ctrl-C
+    reaches every worker, which drains its requests in flight; the parent waits for all."""
+    children = set()
+    for _ in range(workers):
+        pid = os.fork()
+        if pid == 0:  # a worker
+            code = 0
+            try:
+                server = make_server()
+                _serve_until_stopped(server, _stop_on_signals(server))
+            except BaseException:  # noqa: BLE001 - a worker reports and exits; the parent carries on
+                logging.getLogger("opensync_lite").exception("worker failed")
+                code = 1
+            finally:
+                os._exit(code)
+        children.add(pid)
+    listener.close()
+
+    def forward(signum, frame):
+        for pid in list(children):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, forward)
+    failed = 0
+    while children:
+        pid, status = os.wait()
+        children.discard(pid)
+        failed += os.waitstatus_to_exitcode(status) != 0
+    if failed:
+        raise SystemExit(1)
 
 
 def _signin_link(url, user_name):

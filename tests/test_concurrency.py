@@ -57,3 +57,46 @@ def test_two_server_processes_on_one_database_file(tmp_path):
     for session, messages in found.items():
         assert sorted(messages) == sorted(want[session]), session  # each once
     assert miscounted == []
+
+
+def test_serve_with_two_worker_processes(tmp_path):
+    """`serve --workers 2`: two processes accept on one port; every write lands once, the
+    counts stay exact, and SIGTERM stops them all cleanly."""
+    import os
+    import signal
+    from pathlib import Path
+
+    from conftest import LiveServer
+
+    import time
+
+    def children_of(pid):
+        found = []
+        for p in Path("/proc").iterdir():
+            try:
+                if p.name.isdigit() and (p / "stat").read_text().rsplit(") ", 1)[1].split()[1] == str(pid):
+                    found.append(p)
+            except OSError:
+                pass  # gone meanwhile
+        return found
+
+    server = LiveServer(str(tmp_path / "workers.db"), args=["--workers", "2", "--quiet"])
+    try:
+        deadline = time.time() + 10
+        while len(children := children_of(server.proc.pid)) < 2 and time.time() < deadline:
+            time.sleep(0.1)
+        assert len(children) == 2
+        key = server.create_key()
+        plans = [workload.plan("w-", t, 150) for t in range(8)]
+        statuses, _, _ = workload.run(server.url, key, plans)
+        assert statuses == {200: 8 * 150}, statuses
+        want = workload.expected(plans)
+        found, miscounted = workload.stored(server.db_path, "w-")
+        assert workload.lost_writes(want, found) == [] and miscounted == []
+        for session, messages in found.items():
+            assert sorted(messages) == sorted(want[session]), session
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.proc.wait(20) == 0
+        assert not any(os.path.exists(f"/proc/{p.name}") for p in children)
+    finally:
+        server.stop()
