@@ -158,3 +158,24 @@ def live_server(tmp_path):
 
 
 NODE_BIN = Path(__file__).parent / "node_modules" / ".bin"
+
+
+def watch_import(kind, root, db_path, change, until_sql, seconds=20):
+    """Run `opensync-lite import KIND ROOT --watch`, make ``change()`` once its first pass is
+    done, and wait until ``until_sql`` counts one row; then stop it with Ctrl-C."""
+    import signal
+    import time
+
+    proc = subprocess.Popen(CLI + ["import", kind, str(root), "--db", db_path, "--watch"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stdout.readline().startswith("Imported")
+        change()
+        deadline = time.time() + seconds
+        while rows(db_path, until_sql) != [(1,)]:
+            assert time.time() < deadline, f"--watch did not import the change ({until_sql})"
+            time.sleep(0.3)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(10)
+        proc.stdout.close()

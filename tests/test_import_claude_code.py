@@ -4,16 +4,13 @@ linked, re-runs incremental and idempotent, a live session and its import merged
 
 import json
 import os
-import signal
 import subprocess
-import time
 from collections import defaultdict
-from pathlib import Path
 
 import pytest
 
-from claude_history import MODELS, START, make_history, stamp, write
-from conftest import CLI, NODE_BIN, rows, snapshot
+from claude_history import MODELS, START, make_history, write
+from conftest import CLI, NODE_BIN, rows, snapshot, watch_import
 
 KINDS = ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens")
 CCUSAGE_KINDS = ("inputTokens", "outputTokens", "cacheCreationTokens", "cacheReadTokens")
@@ -168,24 +165,11 @@ def test_unknown_model_is_unpriced_not_free(api, tmp_path, db_path):
 
 
 def test_watch_picks_up_an_appended_line(history, db_path):
-    proc = subprocess.Popen(CLI + ["import", "claude-code", str(history["root"]), "--db", db_path, "--watch"],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        assert proc.stdout.readline().startswith("Imported")
-        w = history["writer"]
-        write(history["root"] / "-home-dev-gamma" / "gamma-session-0.jsonl",
-              w.user("gamma-session-0", START, "one more thing", "/home/dev/gamma"))
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            if rows(db_path, "SELECT COUNT(*) FROM messages WHERE text_content = 'one more thing'") == [(1,)]:
-                break
-            time.sleep(0.3)
-        else:
-            raise AssertionError("the appended line was not imported")
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(10)
-        proc.stdout.close()
+    w = history["writer"]
+    watch_import("claude-code", history["root"], db_path,
+                 lambda: write(history["root"] / "-home-dev-gamma" / "gamma-session-0.jsonl",
+                               w.user("gamma-session-0", START, "one more thing", "/home/dev/gamma")),
+                 "SELECT COUNT(*) FROM messages WHERE text_content = 'one more thing'")
 
 
 def test_a_progress_bar_on_a_terminal_and_none_when_piped(history, db_path, tmp_path):

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from conftest import CLI, rows, snapshot
+from conftest import CLI, rows, snapshot, watch_import
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 
@@ -146,22 +146,5 @@ def test_dry_run_and_a_broken_file(api, db_path, opencode_root):
 
 
 def test_watch_picks_up_a_new_session(api, db_path, opencode_root):
-    import signal
-    import time
-
-    proc = subprocess.Popen(CLI + ["import", "opencode", str(opencode_root), "--db", db_path, "--watch"],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        assert proc.stdout.readline().startswith("Imported")
-        write_database(opencode_root, "ses_new", "Arrived while watching")
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            if rows(db_path, "SELECT COUNT(*) FROM sessions WHERE external_id = 'ses_new'") == [(1,)]:
-                break
-            time.sleep(0.3)
-        else:
-            raise AssertionError("the new session was not imported")
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(10)
-        proc.stdout.close()
+    watch_import("opencode", opencode_root, db_path, lambda: write_database(opencode_root, "ses_new", "Arrived while watching"),
+                 "SELECT COUNT(*) FROM sessions WHERE external_id = 'ses_new'")
