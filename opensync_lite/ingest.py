@@ -7,17 +7,6 @@ rendered once, then executed with new values on every call.
 """
 
 from .auth import now_ms
-
-_last_stamp = 0
-
-
-def _stamp():
-    """The time a write records as updated_at: now in ms, but always later than this process's
-    previous write (called under the write lock), so every write moves the user's latest
-    updated_at on, which is what ``queries.data_version`` watches."""
-    global _last_stamp
-    _last_stamp = max(now_ms(), _last_stamp + 1)
-    return _last_stamp
 from .db import prepared, prepared_many, slot, write_transaction
 from .models import ImportResponse, JSONText, Message, Part, Session
 
@@ -29,6 +18,17 @@ SESSION_COLUMNS = [f for f in Session._meta.sorted_fields if f is not Session.id
 MESSAGE_COLUMNS = [f for f in Message._meta.sorted_fields if f is not Message.id]
 PART_COLUMNS = [f for f in Part._meta.sorted_fields if f is not Part.id]
 ROW_ID = "__row_id"  # the slot for the row an UPDATE targets, apart from any column name
+
+_last_stamp = 0
+
+
+def _stamp():
+    """The time a write records as updated_at: now in ms, but always later than this process's
+    previous write (called under the write lock), so every write moves the user's latest
+    updated_at on, which is what ``queries.data_version`` watches."""
+    global _last_stamp
+    _last_stamp = max(now_ms(), _last_stamp + 1)
+    return _last_stamp
 
 
 def upsert_session(user_id, data, default_source=None):
@@ -339,7 +339,7 @@ def ingest_import(user_id, sessions, messages, responses):
     they hold. A response (keyed like ccusage: message.id + requestId) is counted once; when a
     later copy carries more tokens it replaces the earlier count. Its tokens sit on the row of
     the message that first carried it, and each touched session's token kinds and cost are
-    the sum of its responses. Returns the number of sessions created."""
+    the sum of its responses."""
     with write_transaction():
         now = _stamp()
         holders = _count_responses(user_id, responses)
@@ -351,32 +351,34 @@ def ingest_import(user_id, sessions, messages, responses):
                 target = {"session_external_id": session_external_id, "external_id": message_external_id}
                 extra.append(target)
             target.update(tokens)
-        created = sum(1 for d in sessions if _find_session(user_id, d["external_id"]) is None)
         for data in sessions:
             _upsert_session(user_id, data, now)
         _upsert_messages(user_id, messages + extra, now)
         _total_from_responses(user_id, {d["session_external_id"] for d in responses} | {d["external_id"] for d in sessions})
-    return created
 
 
-def _message_tokens(r):
-    return {
-        "input_tokens": r["input_tokens"], "output_tokens": r["output_tokens"],
-        "cache_write_tokens": r["cache_write_tokens"], "cache_read_tokens": r["cache_read_tokens"],
-        "prompt_tokens": r["input_tokens"] + r["cache_write_tokens"] + r["cache_read_tokens"],
-        "completion_tokens": r["output_tokens"],
-    }
+def _token_fields(r):
+    """The four kinds of ``r``, and prompt and completion as plugins count them: the prompt
+    is input + cache write + cache read, the completion the output."""
+    kinds = {name: r[name] for name in TOKEN_KINDS}
+    prompt = kinds["input_tokens"] + kinds["cache_write_tokens"] + kinds["cache_read_tokens"]
+    return {**kinds, "prompt_tokens": prompt, "completion_tokens": kinds["output_tokens"]}
 
 
 def _size(r):
     return r["input_tokens"] + r["output_tokens"] + r["cache_write_tokens"] + r["cache_read_tokens"]
 
 
+def _chunks(items):
+    """``items`` in lists short enough for one IN (...)."""
+    items = list(items)
+    return (items[start:start + IN_SIZES[-1]] for start in range(0, len(items), IN_SIZES[-1]))
+
+
 def _stored_responses(user_id, keys):
     """{response key: stored row} for those of ``keys`` already counted."""
-    found, keys = {}, list(keys)
-    for start in range(0, len(keys), IN_SIZES[-1]):
-        chunk = keys[start:start + IN_SIZES[-1]]
+    found = {}
+    for chunk in _chunks(keys):
         for row in ImportResponse.select().where(ImportResponse.user == user_id, ImportResponse.response_key.in_(chunk)).dicts():
             found[row["response_key"]] = row
     return found
@@ -399,7 +401,7 @@ def _count_responses(user_id, responses):
             holder = (row["session_external_id"], row["message_external_id"])
         else:
             continue
-        changes[holder] = _message_tokens(r)
+        changes[holder] = _token_fields(r)
     if new:
         columns = [f for f in ImportResponse._meta.sorted_fields]
         prepared_many(("insert", ImportResponse), lambda: ImportResponse.insert({f: slot(f.name) for f in columns}),
@@ -413,10 +415,10 @@ def _total_from_responses(user_id, session_external_ids):
     price leaves the session 'unpriced' rather than $0."""
     from .pricing import price  # the price data loads only when something is imported
 
-    by_session, ids = {}, list(session_external_ids)
-    for start in range(0, len(ids), IN_SIZES[-1]):
+    by_session = {}
+    for chunk in _chunks(session_external_ids):
         query = ImportResponse.select().where(
-            ImportResponse.user == user_id, ImportResponse.session_external_id.in_(ids[start:start + IN_SIZES[-1]]))
+            ImportResponse.user == user_id, ImportResponse.session_external_id.in_(chunk))
         for r in query.dicts():
             by_session.setdefault(r["session_external_id"], []).append(r)
     for external_id, rows in by_session.items():
@@ -435,10 +437,9 @@ def _total_from_responses(user_id, session_external_ids):
             else:
                 cost += estimate
                 statuses.add("estimated")
-        prompt = kinds["input_tokens"] + kinds["cache_write_tokens"] + kinds["cache_read_tokens"]
-        fields = {**kinds, "prompt_tokens": prompt, "completion_tokens": kinds["output_tokens"],
-                  "total_tokens": prompt + kinds["output_tokens"], "cost": cost,
-                  "cost_status": "unpriced" if "unpriced" in statuses else ("estimated" if statuses else None)}
+        fields = _token_fields(kinds)
+        fields.update(total_tokens=fields["prompt_tokens"] + fields["completion_tokens"], cost=cost,
+                      cost_status="unpriced" if "unpriced" in statuses else ("estimated" if statuses else None))
         client_cost, status = prepared("cost_of", lambda: Session.select(Session.cost, Session.cost_status).where(
             Session.id == slot("id")), {"id": stored[0]}).fetchone()
         if statuses and client_cost and status is None:

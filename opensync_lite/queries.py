@@ -129,11 +129,11 @@ class AmbiguousSession(Exception):
 def find_session(user_id, ident=None, external_id=None, session_id=None):
     """A session of this user by ``session_id``, by ``external_id``, or by ``ident`` (an id or
     an externalId), or None. Raises AmbiguousSession when ``ident`` names two sessions."""
+    if external_id is not None:
+        return _by_external_id(user_id, external_id)
     query = Session.select().where(Session.user == user_id)
     if session_id is not None:
         return query.where(Session.id == session_id).dicts().first()
-    if external_id is not None:
-        return query.where(Session.external_id == external_id).dicts().first()
     by_external_id = query.where(Session.external_id == ident).dicts().first()
     if ident.isascii() and ident.isdigit() and len(ident) < 19:
         by_id = query.where(Session.id == int(ident)).dicts().first()
@@ -143,9 +143,9 @@ def find_session(user_id, ident=None, external_id=None, session_id=None):
     return by_external_id
 
 
-def session_by_external_id(user_id, external_id):
-    """find_session by externalId alone, as a prepared statement (importers ask it for every
-    session they meet)."""
+def _by_external_id(user_id, external_id):
+    """A session by externalId, as a prepared statement: importers ask for every session
+    they meet, and Peewee would render the SQL anew each time."""
     cursor = prepared(
         "session_by_external_id",
         lambda: Session.select().where(Session.user == slot("user"), Session.external_id == slot("external_id")).limit(1),

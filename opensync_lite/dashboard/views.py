@@ -2,7 +2,7 @@
 ``queries`` and renders a template; writes go through ``ingest`` and ``auth``. No SQL here."""
 
 import json
-from datetime import date
+from datetime import datetime, timezone
 
 from flask import (
     Blueprint,
@@ -31,7 +31,6 @@ bp.before_request(login.guard)
 for _name, _filter in FILTERS.items():
     bp.add_app_template_filter(_filter, f"os_{_name}")
 
-PAGE_SIZE = 50
 LIVE_PAGES = {"dashboard.overview", "dashboard.sessions"}
 # Defence in depth behind escaping: no inline script, nothing from elsewhere, no framing.
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
@@ -64,8 +63,9 @@ def _live_version():
 
 def _remembered(page, args, compute):
     """``compute()`` for this page, user and query, reused while the data is unchanged (and,
-    for pages that default to "the last N days", on the same day)."""
-    key = (page, g.user_id, tuple(sorted((k, repr(v)) for k, v in args.items())), date.today().isoformat())
+    for pages that default to "the last N days", on the same UTC day, as the stats count days)."""
+    today = datetime.now(timezone.utc).date().isoformat()
+    key = (page, g.user_id, tuple(sorted((k, repr(v)) for k, v in args.items())), today)
     return remembered(key, _live_version(), compute)
 
 
@@ -73,16 +73,19 @@ def _filter_options():
     return _remembered("options", {}, lambda: queries.filter_options(g.user_id))
 
 
+def _given(values, strip=False):
+    """The fields a GET or POST form really filled in: an empty one counts as not given."""
+    return {key: value.strip() if strip else value for key, value in values.items() if value.strip()}
+
+
 def _query(schema):
-    """The query string through ``schema``; empty form fields count as not given."""
-    raw = {key: value for key, value in request.args.items() if value.strip()}
-    return schemas.load(schema, raw)
+    """The query string through ``schema``."""
+    return schemas.load(schema, _given(request.args))
 
 
 def _page_url(**changes):
     """This page's URL with some parameters changed (None removes one)."""
-    merged = {key: value for key, value in request.args.items() if value.strip()}
-    merged.update(changes)
+    merged = {**_given(request.args), **changes}
     return url_for(request.endpoint, **{**request.view_args, **{k: v for k, v in merged.items() if v is not None}})
 
 
@@ -238,7 +241,7 @@ def delete_session(session_id):
 
 @bp.get("/search")
 def search():
-    raw = {key: value for key, value in request.args.items() if value.strip()}
+    raw = _given(request.args)
     hits, args = [], {}
     if raw.get("q"):
         args = schemas.load(schemas.search_query, raw)
@@ -261,7 +264,7 @@ def settings(new_key=None, status=200):
 
 @bp.post("/settings/keys")
 def create_key():
-    form = schemas.load(schemas.key_form, {k: v.strip() for k, v in request.form.items() if v.strip()})
+    form = schemas.load(schemas.key_form, _given(request.form, strip=True))
     key, _ = auth.create_key(auth.user_name(g.user_id), form["label"], form.get("source"))
     # Shown on this answer only (no redirect): a key must never travel in a cookie or a URL.
     return settings(new_key=key, status=201)

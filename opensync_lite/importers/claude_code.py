@@ -195,7 +195,7 @@ class Importer:
         else:
             key, parent = session_id, None
         if key not in self.sessions:
-            self.sessions[key] = _Session(key, parent, queries.session_by_external_id(self.user_id, key))
+            self.sessions[key] = _Session(key, parent, queries.find_session(self.user_id, external_id=key))
         return self.sessions[key]
 
     def _line(self, path, number, line):
