@@ -383,22 +383,25 @@ def import_history(kind, paths, user_name, dry_run, watch, db_path):
         roots = list(paths) or claude_code.default_roots()
         if not roots:
             raise click.ClickException("no Claude Code transcripts found (~/.claude/projects); give the folder as PATH.")
-        count = lambda: sum(len(claude_code.transcripts(root)) for root in roots)  # noqa: E731
-        run = lambda progress: claude_code.run(user_id, roots, dry_run, progress)  # noqa: E731
+
+        def run(bar):  # the folders are walked once per pass, also for the progress bar
+            files = claude_code.transcripts(roots)
+            if not bar:
+                return claude_code.run(user_id, files, dry_run)
+            with click.progressbar(length=len(files), label="Importing", file=sys.stderr) as bar:
+                return claude_code.run(user_id, files, dry_run, lambda _: bar.update(1))
     else:
         root = paths[0] if paths else opencode.default_root()
         if not root.is_dir():
             raise click.ClickException(f"no OpenCode data at {root}; give its folder as PATH.")
-        count, run = None, lambda progress: opencode.run(user_id, root, dry_run, progress)
+
+        def run(bar):  # OpenCode's sessions are not counted ahead: no bar
+            return opencode.run(user_id, root, dry_run)
     app = _app(db_path)
     with app.app_context():
         user_id = auth.get_or_create_user(user_name).id
         while True:
-            if sys.stderr.isatty() and count and not watch:
-                with click.progressbar(length=count(), label="Importing", file=sys.stderr) as bar:
-                    report = run(lambda _: bar.update(1))
-            else:
-                report = run(None)
+            report = run(bar=sys.stderr.isatty() and not watch)
             for problem in report.problems[:50]:
                 click.echo(f"skipped {problem}", err=True)
             if len(report.problems) > 50:

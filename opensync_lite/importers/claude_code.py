@@ -30,11 +30,12 @@ def default_roots():
     return [Path(b).expanduser() / "projects" for b in bases if (Path(b).expanduser() / "projects").is_dir()]
 
 
-def transcripts(root):
-    root = Path(root).expanduser()
-    if root.is_file():
-        return [root]
-    return sorted(root.rglob("*.jsonl"))
+def transcripts(roots):
+    """Every transcript under ``roots`` (folders or single files), in a stable order."""
+    found = []
+    for root in (Path(r).expanduser() for r in roots):
+        found += [root] if root.is_file() else sorted(root.rglob("*.jsonl"))
+    return found
 
 
 def read_lines(path, offset):
@@ -310,10 +311,10 @@ class Importer:
         return self.report
 
 
-def run(user_id, roots, dry_run=False, progress=None):
-    """Import every transcript under ``roots``; ``progress(path)`` is called per file."""
+def run(user_id, files, dry_run=False, progress=None):
+    """Import the transcripts ``files`` (from ``transcripts``); ``progress(path)`` is called
+    per file."""
     importer = Importer(user_id, dry_run)
-    files = [f for root in roots for f in transcripts(root)]
     for path in files:
         try:
             importer.import_file(path)
