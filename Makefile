@@ -35,7 +35,7 @@ $(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed
-	$(PIP) install -e '.[test]'
+	$(PIP) install -e '.[test,postgres]'
 	touch $@
 
 # The real sync client the end-to-end tests drive, pinned in tests/package-lock.json.
@@ -47,7 +47,7 @@ clean:
 	rm -rf $(VENV) tests/node_modules .pytest_cache *.egg-info build
 
 # Benchmark (not part of the tests): prints each figure against its target.
-bench: venv-check $(VENV)/.installed
+bench: venv-check $(VENV)/.installed-test
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 # Soak (not part of the tests): the concurrency workload for SOAK_SECONDS against a real server.

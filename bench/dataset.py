@@ -1,5 +1,6 @@
-"""A deterministic data set for the benchmark: written with raw sqlite3 into a database
-that opensync-lite created (so the schema, indexes and search triggers are the real ones)."""
+"""A deterministic data set for the benchmark: written raw (sqlite3 executemany, or
+PostgreSQL's COPY) into a database that opensync-lite created, so the schema, indexes and
+search machinery are the real ones."""
 
 import random
 import sqlite3
@@ -14,14 +15,55 @@ DAY_MS = 86_400_000
 START = 1_764_547_200_000  # 2025-12-01T00:00:00Z
 
 
+SESSION_COLUMNS = ("id, user_id, external_id, source, title, project_path, project_name, model, provider, prompt_tokens,"
+                   " completion_tokens, total_tokens, cost, duration_ms, message_count, tool_call_count, end_reason,"
+                   " created_at, updated_at")
+MESSAGE_COLUMNS = "id, session_id, external_id, role, text_content, model, created_at"
+
+
 def generate(db_path, user_id, sessions=100_000, messages_per_session=10, seed=42):
-    """Fill ``db_path`` for ``user_id``; returns (sessions, messages, seconds)."""
-    rng = random.Random(seed)
+    """Fill ``db_path`` (a SQLite file or a postgresql:// URL) for ``user_id``; returns
+    (sessions, messages, seconds)."""
+    if db_path.startswith("postgresql://"):
+        return _generate_postgres(db_path, user_id, sessions, messages_per_session, seed)
     started = time.perf_counter()
     conn = sqlite3.connect(db_path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=OFF")
     conn.execute("BEGIN")
+    count = 0
+    for session_rows, message_rows in _rows(user_id, sessions, messages_per_session, seed):
+        _flush(conn, session_rows, message_rows)
+        count += len(message_rows)
+    conn.execute("COMMIT")
+    conn.execute("ANALYZE")
+    conn.close()
+    return sessions, count, time.perf_counter() - started
+
+
+def _generate_postgres(url, user_id, sessions, messages_per_session, seed):
+    import psycopg
+
+    started = time.perf_counter()
+    count = 0
+    with psycopg.connect(url) as conn:
+        for session_rows, message_rows in _rows(user_id, sessions, messages_per_session, seed):
+            for table, columns, rows in (("sessions", SESSION_COLUMNS, session_rows),
+                                         ("messages", MESSAGE_COLUMNS, message_rows)):
+                with conn.cursor().copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            count += len(message_rows)
+        for table in ("sessions", "messages"):  # explicit ids: move the identity past them
+            conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT MAX(id) FROM {table}))")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+    return sessions, count, time.perf_counter() - started
+
+
+def _rows(user_id, sessions, messages_per_session, seed):
+    """(session rows, message rows) in chunks of about 50,000 messages."""
+    rng = random.Random(seed)
     span = 90 * DAY_MS
     session_rows, message_rows = [], []
     message_id = 0
@@ -43,25 +85,11 @@ def generate(db_path, user_id, sessions=100_000, messages_per_session=10, seed=4
                 " ".join(rng.choices(WORDS, k=12)), MODELS[i * 7 % 12], created + j * 1000,
             ))
         if len(message_rows) >= 50_000:
-            _flush(conn, session_rows, message_rows)
-    _flush(conn, session_rows, message_rows)
-    conn.execute("COMMIT")
-    conn.execute("ANALYZE")
-    conn.close()
-    return sessions, message_id, time.perf_counter() - started
+            yield session_rows, message_rows
+            session_rows, message_rows = [], []
+    yield session_rows, message_rows
 
 
 def _flush(conn, session_rows, message_rows):
-    conn.executemany(
-        "INSERT INTO sessions (id, user_id, external_id, source, title, project_path, project_name, model,"
-        " provider, prompt_tokens, completion_tokens, total_tokens, cost, duration_ms, message_count,"
-        " tool_call_count, end_reason, created_at, updated_at) VALUES (" + ",".join("?" * 19) + ")",
-        session_rows,
-    )
-    conn.executemany(
-        "INSERT INTO messages (id, session_id, external_id, role, text_content, model, created_at)"
-        " VALUES (?,?,?,?,?,?,?)",
-        message_rows,
-    )
-    session_rows.clear()
-    message_rows.clear()
+    conn.executemany(f"INSERT INTO sessions ({SESSION_COLUMNS}) VALUES (" + ",".join("?" * 19) + ")", session_rows)
+    conn.executemany(f"INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?,?,?,?,?,?,?)", message_rows)

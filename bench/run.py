@@ -1,7 +1,8 @@
-"""`make bench`: opensync-lite against raw SQLite and bare Flask on this machine, one run.
+"""`make bench`: opensync-lite against the bare database driver and bare Flask on this machine.
 
-Prints a table of the five figures with their targets. Options: --sessions N (default
-100 000; messages are 10 per session), --requests N (per client thread, default 600).
+Runs every figure on SQLite and on PostgreSQL (a throwaway local server), and prints them side
+by side with their targets. Options: --sessions N (default 100 000; messages are 10 per
+session), --requests N (per client thread, default 600), --databases sqlite,postgresql.
 """
 
 import argparse
@@ -51,8 +52,8 @@ def stop(proc):
     proc.wait(10)
 
 
-def serve(db_path):
-    return start([sys.executable, "-m", "opensync_lite.cli", "serve", "--port", "0",
+def serve(db_path, workers=1):
+    return start([sys.executable, "-m", "opensync_lite.cli", "serve", "--port", "0", "--workers", str(workers),
                   "--threads", str(SERVER_THREADS), "--quiet", "--db", db_path])
 
 
@@ -147,25 +148,36 @@ def batch_rows(n, offset=0):
 
 
 def raw_batch(db_path, user_id, batches, size):
-    """The same rows written by raw sqlite3 executemany, one transaction per batch."""
-    conn = sqlite3.connect(db_path, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
+    """The same rows written through the bare driver's executemany, one transaction per batch."""
+    postgres = db_path.startswith("postgresql://")
+    if postgres:
+        import psycopg
+
+        conn = psycopg.connect(db_path, autocommit=True)
+        mark, ignore = "%s", " ON CONFLICT DO NOTHING"
+    else:
+        conn = sqlite3.connect(db_path, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        mark, ignore = "?", ""
     began = time.perf_counter()
     for b in range(batches):
         rows = batch_rows(size, b * size)
-        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("BEGIN" if postgres else "BEGIN IMMEDIATE")
         sessions = sorted({r["sessionExternalId"] for r in rows})
-        conn.executemany(
-            "INSERT OR IGNORE INTO sessions (user_id, external_id, created_at, updated_at) VALUES (?, ?, 0, 0)",
+        cursor = conn.cursor()
+        cursor.executemany(
+            f"INSERT {'' if postgres else 'OR IGNORE '}INTO sessions (user_id, external_id, created_at, updated_at)"
+            f" VALUES ({mark}, {mark}, 0, 0){ignore}",
             [(user_id, s) for s in sessions],
         )
         ids = dict(conn.execute(
-            f"SELECT external_id, id FROM sessions WHERE user_id = ? AND external_id IN ({','.join('?' * len(sessions))})",
+            f"SELECT external_id, id FROM sessions WHERE user_id = {mark} AND external_id IN ({','.join([mark] * len(sessions))})",
             [user_id, *sessions],
         ).fetchall())
-        conn.executemany(
-            "INSERT INTO messages (session_id, external_id, role, text_content, model, created_at) VALUES (?,?,?,?,?,?)",
+        cursor.executemany(
+            "INSERT INTO messages (session_id, external_id, role, text_content, model, created_at)"
+            f" VALUES ({','.join([mark] * 6)})",
             [(ids[r["sessionExternalId"]], r["externalId"], r["role"], r["textContent"], r["model"], r["createdAt"])
              for r in rows],
         )
@@ -262,36 +274,44 @@ def import_figures(workdir, transcripts, report, results):
            "<= 150", max(rss, before / 1024) <= 150)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sessions", type=int, default=100_000)
-    parser.add_argument("--requests", type=int, default=600, help="per client thread")
-    parser.add_argument("--batches", type=int, default=20)
-    parser.add_argument("--transcripts", type=int, default=5000, help="import benchmark history size")
-    opts = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="opensync-bench-"))
+def raw_stats_ms(db_path, user_id):
+    """The stats query straight to the database driver (no Flask, no Peewee)."""
+    if db_path.startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(db_path, autocommit=True) as raw:
+            sql = STATS_SQL.replace("?", "%s")
+            raw.execute(sql, (user_id,)).fetchall()
+            return median_ms(lambda: raw.execute(sql, (user_id,)).fetchall())
+    raw = sqlite3.connect(db_path)
+    try:
+        raw.execute(STATS_SQL, (user_id,)).fetchall()
+        return median_ms(lambda: raw.execute(STATS_SQL, (user_id,)).fetchall())
+    finally:
+        raw.close()
+
+
+def measure(kind, fresh, opts, workdir, echo):
+    """Figures 1-6 (and 7, 8 on SQLite) on one database; ``fresh(name)`` makes a new empty
+    one and returns its path or URL. Returns the report rows."""
     results = []
 
     def report(name, ours, baseline, ratio, target, ok, unit=""):
         results.append((name, ours, baseline, ratio, target, "met" if ok else "MISSED"))
 
-    db_path = str(workdir / "bench.db")
+    db_path = fresh("bench")
     key, user_id = new_db(db_path)
     n_sessions, n_messages, seconds = generate(db_path, user_id, sessions=opts.sessions)
-    print(f"data set: {n_sessions:,} sessions, {n_messages:,} messages, {len(SOURCES)} sources, "
-          f"12 models, 200 projects, 90 days; generated in {seconds:.1f} s "
-          f"({os.path.getsize(db_path) / 1e6:.0f} MB)", flush=True)
+    print(f"[{kind}] data set: {n_sessions:,} sessions, {n_messages:,} messages, {len(SOURCES)} sources, "
+          f"12 models, 200 projects, 90 days; generated in {seconds:.1f} s", flush=True)
 
     proc, port = serve(db_path)
     try:
         client = Client(port, key)
-        # 1. GROUP BY source through the whole stack vs the same query in raw sqlite3.
+        # 1. GROUP BY source through the whole stack vs the same query to the bare driver.
         get_ok(client, "/api/stats/sources")  # warm the thread's connection and the page cache
         api_ms = median_ms(lambda: get_ok(client, "/api/stats/sources"))
-        raw = sqlite3.connect(db_path)
-        raw.execute(STATS_SQL, (user_id,)).fetchall()
-        raw_ms = median_ms(lambda: raw.execute(STATS_SQL, (user_id,)).fetchall())
-        raw.close()
+        raw_ms = raw_stats_ms(db_path, user_id)
         report("1 /api/stats/sources median (ms) vs raw SQL", f"{api_ms:.2f}", f"{raw_ms:.2f}",
                api_ms / raw_ms, "<= 1.5", api_ms / raw_ms <= 1.5)
 
@@ -322,14 +342,7 @@ def main():
         rss = peak_rss_mb(proc.pid)
     finally:
         stop(proc)
-    echo_proc, echo_port = start([sys.executable, str(HERE / "echo_server.py"), str(SERVER_THREADS)])
-    try:
-        cpu = cpu_seconds(echo_proc.pid)
-        echo_rate, echo_lat, echo_errors = load(
-            echo_port, "/echo", lambda t: [message_body(t, k) for k in range(n)])
-        echo_cpu_ms = (cpu_seconds(echo_proc.pid) - cpu) / len(echo_lat) * 1000
-    finally:
-        stop(echo_proc)
+    echo_rate, echo_lat, echo_errors, echo_cpu_ms = echo
     report(f"3 /sync/message req/s vs bare Flask echo ({THREADS} threads x {n})", f"{rate:.0f}",
            f"{echo_rate:.0f}", rate / echo_rate, ">= 0.7", rate / echo_rate >= 0.7)
     results.append(("  latency p50 / p99 (ms): ours | echo", f"{percentile(lat, 50):.1f} / {percentile(lat, 99):.1f}",
@@ -339,8 +352,8 @@ def main():
     results.append(("  non-200 answers: ours | echo", str(len(errors)), str(len(echo_errors)), None, "0",
                     "met" if not errors and not echo_errors else "MISSED"))
 
-    # 4. /sync/batch of 500 messages vs raw executemany of the same rows, each on a fresh database.
-    batch_db = str(workdir / "batch.db")
+    # 4. /sync/batch of 500 messages vs the driver's executemany of the same rows, each on a fresh database.
+    batch_db = fresh("batch")
     batch_key, _ = new_db(batch_db)
     proc, port = serve(batch_db)
     try:
@@ -353,28 +366,117 @@ def main():
         client.close()
     finally:
         stop(proc)
-    raw_db = str(workdir / "raw.db")
+    raw_db = fresh("raw")
     _, raw_user = new_db(raw_db)
     raw_rate = raw_batch(raw_db, raw_user, opts.batches, 500)
     report("4 /sync/batch messages/s vs raw executemany (500 per batch)", f"{batch_rate:.0f}", f"{raw_rate:.0f}",
            batch_rate / raw_rate, ">= 0.3", batch_rate / raw_rate >= 0.3)
     report("5 server peak RSS during 3 (MB)", f"{rss:.1f}", "", None, "<= 80", rss <= 80)
-    import_figures(workdir, opts.transcripts, report, results)
 
-    width = max(len(r[0]) for r in results)
-    print(f"\n{'measure':<{width}}  {'opensync-lite':>14}  {'baseline':>14}  {'ratio':>6}  {'target':>7}  result")
-    for name, ours, baseline, ratio, target, verdict in results:
-        ratio_text = f"{ratio:.2f}" if ratio is not None else ""
-        print(f"{name:<{width}}  {ours:>14}  {baseline:>14}  {ratio_text:>6}  {target:>7}  {verdict}")
-    missed = [r[0] for r in results if r[5] == "MISSED"]
+    # 9. /sync/message req/s with 1, 2 and 4 server processes (serve --workers N).
+    rates = {}
+    for workers in (1, 2, 4):
+        workers_db = fresh(f"workers{workers}")
+        workers_key, _ = new_db(workers_db)
+        proc, port = serve(workers_db, workers)
+        try:
+            rates[workers], _, errors = load(port, "/sync/message",
+                                             lambda t: [message_body(t, k) for k in range(n)], workers_key)
+        finally:
+            stop(proc)
+        scale = rates[workers] / rates[1]
+        report(f"9 /sync/message req/s, serve --workers {workers} ({os.cpu_count()} cores), vs 1 worker",
+               f"{rates[workers]:.0f}", f"{rates[1]:.0f}", scale,
+               f">= {0.8 * min(workers, os.cpu_count()):.1f}" if workers > 1 else "",
+               scale >= 0.8 * min(workers, os.cpu_count()) and not errors)
+    if kind == "sqlite":
+        import_figures(workdir, opts.transcripts, report, results)
+    return results
+
+
+def echo_baseline(n):
+    """The bare Flask echo server under the same load as figure 3."""
+    echo_proc, echo_port = start([sys.executable, str(HERE / "echo_server.py"), str(SERVER_THREADS)])
+    try:
+        cpu = cpu_seconds(echo_proc.pid)
+        rate, lat, errors = load(echo_port, "/echo", lambda t: [message_body(t, k) for k in range(n)])
+        return rate, lat, errors, (cpu_seconds(echo_proc.pid) - cpu) / len(lat) * 1000
+    finally:
+        stop(echo_proc)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=100_000)
+    parser.add_argument("--requests", type=int, default=600, help="per client thread")
+    parser.add_argument("--batches", type=int, default=20)
+    parser.add_argument("--transcripts", type=int, default=5000, help="import benchmark history size")
+    parser.add_argument("--databases", default="sqlite,postgresql",
+                        help="comma-separated: sqlite, postgresql (a throwaway local server)")
+    opts = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="opensync-bench-"))
+    kinds = opts.databases.split(",")
+    echo = echo_baseline(opts.requests)
+    columns, cluster = {}, None
+    try:
+        for kind in kinds:
+            if kind == "sqlite":
+                fresh = lambda name: str(workdir / f"{name}.db")  # noqa: E731
+            else:
+                cluster = cluster or start_postgres()
+                fresh = lambda name: new_postgres_database(cluster, name)  # noqa: E731
+            columns[kind] = measure(kind, fresh, opts, workdir, echo)
+    finally:
+        if cluster is not None:
+            cluster.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    print_table(columns)
+    if echo[0] and any(r[0].startswith("3 ") and r[5] == "MISSED" for rows in columns.values() for r in rows):
+        print("what limits 3: each server is one Python process whose threads share one core (the GIL); "
+              "a /sync/message costs the server CPU shown (key check, validation, a write transaction with "
+              "search indexing) against the bare echo's, so one process stays near their ratio; figure 9 "
+              "shows what more processes add.")
+
+
+def start_postgres():
+    sys.path.insert(0, str(HERE.parent / "tests"))
+    import pgcluster
+
+    if pgcluster.binaries() is None:
+        raise SystemExit("no PostgreSQL binaries (apt-get install postgresql), or pass --databases sqlite")
+    return pgcluster.Cluster(pgcluster.binaries())
+
+
+def new_postgres_database(cluster, name):
+    import psycopg
+
+    with psycopg.connect(cluster.url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return cluster.database_url(name)
+
+
+def print_table(columns):
+    """One row per figure: each database's value, baseline and ratio side by side."""
+    kinds = list(columns)
+    names = list(dict.fromkeys(r[0] for rows in columns.values() for r in rows))
+    by = {kind: {r[0]: r for r in rows} for kind, rows in columns.items()}
+    width = max(len(n) for n in names)
+    head = "".join(f"  {kind + ' ours':>16} {'baseline':>10} {'ratio':>6} {'result':>6}" for kind in kinds)
+    print(f"\n{'measure':<{width}}{head}  target")
+    for name in names:
+        cells, target = "", ""
+        for kind in kinds:
+            row = by[kind].get(name)
+            if row is None:
+                cells += f"  {'-':>16} {'':>10} {'':>6} {'':>6}"
+                continue
+            _, ours, baseline, ratio, target, verdict = row
+            ratio_text = f"{ratio:.2f}" if ratio is not None else ""
+            cells += f"  {ours:>16} {baseline:>10} {ratio_text:>6} {verdict:>6}"
+        print(f"{name:<{width}}{cells}  {target}")
+    missed = sorted({f"{r[0].strip()} [{kind}]" for kind, rows in columns.items() for r in rows if r[5] == "MISSED"})
     if missed:
-        print("\nmissed targets: " + "; ".join(m.strip() for m in missed))
-    if rate / echo_rate < 0.7:
-        print(f"what limits 3: each server is one Python process whose threads share one core (the GIL); "
-              f"a /sync/message costs {cpu_ms:.2f} ms of server CPU (key check, validation, a write "
-              f"transaction with search indexing) against {echo_cpu_ms:.2f} ms for the bare echo, so in one "
-              f"process the ratio stays near {echo_cpu_ms / cpu_ms:.2f}.")
-    shutil.rmtree(workdir, ignore_errors=True)
+        print("\nmissed targets: " + "; ".join(missed))
 
 
 if __name__ == "__main__":

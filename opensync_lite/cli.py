@@ -21,11 +21,11 @@ from . import __version__, auth, config, create_app, db
 db_option = click.option(
     "--db",
     "db_path",
-    envvar="OPENSYNC_DB",
+    envvar=["OPENSYNC_DB", "DATABASE_URL"],
     show_envvar=True,
     default=config.default_db_path,
     show_default="$XDG_DATA_HOME/opensync-lite/opensync.db",
-    help="SQLite database file (a path or sqlite:///path).",
+    help="SQLite database file (a path or sqlite:///path), or postgresql://user:pass@host:5432/name.",
 )
 
 
@@ -54,16 +54,17 @@ def _missing_ancestor(path):
 
 
 def _app(db_path, **settings):
-    """The app on ``db_path``; a file that cannot be opened is one line naming it and the fix,
-    and whatever this attempt created is removed again."""
+    """The app on ``db_path``; a database that cannot be opened is one line naming it and the
+    fix, and whatever this attempt created (a SQLite file, its folders) is removed again."""
+    shown = db.display_url(db_path)
     try:
-        created = _missing_ancestor(db.sqlite_path(db_path))
+        created = None if db.is_postgres_url(db_path) else _missing_ancestor(db.sqlite_path(db_path))
     except db.UnsupportedDatabase as err:
         raise click.ClickException(f"{err}.") from None
     try:
         return create_app({"OPENSYNC_DB": db_path, **settings})
-    except db.SchemaTooNew as err:
-        raise click.ClickException(f"{db_path}: {err}.") from None
+    except (db.SchemaTooNew, db.MissingDriver) as err:
+        raise click.ClickException(f"{shown}: {err}.") from None
     except (OSError, sqlite3.Error, peewee.DatabaseError) as err:
         if created is not None:
             for leftover in (created, *(Path(f"{created}{s}") for s in ("-wal", "-shm"))):
@@ -71,13 +72,12 @@ def _app(db_path, **settings):
                     shutil.rmtree(leftover, ignore_errors=True)
                 elif leftover.exists():
                     leftover.unlink()
-        reason = str(err)
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         if isinstance(err, OSError) and err.strerror:
             reason = f"{err.strerror} ({err.filename})" if err.filename else err.strerror
-        raise click.ClickException(
-            f"cannot open the database {db_path}: {reason}. "
-            "Give a writable SQLite file with --db PATH (or OPENSYNC_DB)."
-        ) from None
+        fix = ("Check the server, user, password and database name in the URL" if db.is_postgres_url(db_path)
+               else "Give a writable SQLite file with --db PATH (or OPENSYNC_DB)")
+        raise click.ClickException(f"cannot open the database {shown}: {reason}. {fix}.") from None
 
 
 def _when(ms):
@@ -162,12 +162,12 @@ def serve(host, port, threads, durability, max_body, workers, quiet, db_path):
         server = create_server(app, sockets=[listener], threads=threads, ident="opensync-lite")
         stopping = _stop_on_signals(server)  # before we announce ourselves: an early stop drains too
     me = _command()
-    db_arg = "" if "OPENSYNC_DB" in os.environ or db_path == config.default_db_path() else f" --db {shlex.quote(db_path)}"
+    db_arg = "" if "OPENSYNC_DB" in os.environ or db_path == config.default_db_path() else f" --db {shlex.quote(db.display_url(db_path))}"
     with app.app_context():
         if not auth.has_active_key():
             click.echo(f"No API key yet: create one with `{me} keys create{db_arg}`.", err=True)
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{listener.getsockname()[1]}"
-    click.echo(f"opensync-lite {__version__} listening on {url} (database: {db_path})")
+    click.echo(f"opensync-lite {__version__} listening on {url} (database: {db.display_url(db_path)})")
     click.echo(f"Point claude-code-sync at it (key from `{me} keys create{db_arg}`):")
     click.echo(f"  export CLAUDE_SYNC_CONVEX_URL={url} CLAUDE_SYNC_API_KEY=osk_...")
     with app.app_context():
@@ -431,6 +431,28 @@ def reprice(user_name, db_path):
     click.echo(f"Repriced {count} sessions.")
 
 
+@main.command("migrate")
+@click.option("--from", "source", required=True, metavar="DB",
+              help="The store to copy: a SQLite file / sqlite:///path (or a postgresql:// URL).")
+@click.option("--to", "target", required=True, metavar="DB",
+              help="Where to copy it: postgresql://user:pass@host:5432/name (or a SQLite file).")
+def migrate(source, target):
+    """Copy a store into another: users, keys (their hashes), sessions with their sources,
+    messages, parts and import state. Rows the target has are kept as they are, so running it
+    again copies nothing; the server can keep running on either side meanwhile."""
+    from . import transfer
+
+    if db.display_url(source) == db.display_url(target) or source == target:
+        raise click.ClickException("--from and --to name the same database.")
+    source_app, target_app = _app(source), _app(target)
+    with click.progressbar(length=transfer.work(source_app), label="Copying", file=sys.stderr) as bar:
+        counts = transfer.copy(source_app, target_app, bar.update)
+    click.echo(f"Copied {db.display_url(source)} to {db.display_url(target)}:")
+    for table in counts.source:
+        click.echo(f"  {table:<17} {counts.copied[table]:>9} copied; {counts.source[table]:>9} in the source, "
+                   f"{counts.target[table]:>9} in the target")
+
+
 SYSTEMD_UNIT = """\
 # opensync-lite as a systemd user service. Install:
 #   {me} service > ~/.config/systemd/user/opensync-lite.service
@@ -487,13 +509,16 @@ def service(kind, host, port, db_path):
         argv = [sys.executable, "-m", "opensync_lite.cli"]
     else:
         argv = [os.path.abspath(exe)]
-    argv += ["serve", "--host", host, "--port", str(port), "--db", os.path.abspath(os.path.expanduser(db_path))]
+    if not db.is_postgres_url(db_path):
+        db_path = os.path.abspath(os.path.expanduser(db.sqlite_path(db_path)))
+    argv += ["serve", "--host", host, "--port", str(port), "--db", db_path]
     me = _command()
     if kind == "systemd":
         click.echo(SYSTEMD_UNIT.format(me=me, command=shlex.join(argv)), nl=False)
     else:
         arguments = "\n".join(f"    <string>{escape(a)}</string>" for a in argv)
-        log = escape(str(Path(db_path).expanduser().absolute().with_name("opensync-lite.log")))
+        beside = config.default_db_path() if db.is_postgres_url(db_path) else db_path
+        log = escape(str(Path(beside).with_name("opensync-lite.log")))
         click.echo(LAUNCHD_PLIST.format(arguments=arguments, log=log), nl=False)
         # An XML comment cannot hold "--", so the way to install it goes to stderr.
         click.echo(f"Install: {me} service --launchd > ~/Library/LaunchAgents/dev.opensync-lite.plist\n"

@@ -20,7 +20,8 @@ DEFAULT_MAX_BODY = 16 * 1024 * 1024
 def defaults() -> dict:
     """Settings read at app creation; an explicit config passed to create_app wins."""
     return {
-        "OPENSYNC_DB": os.environ.get("OPENSYNC_DB") or default_db_path(),
+        # A file path or sqlite:/// URL, or a postgresql:// URL (DATABASE_URL, as hosts set it).
+        "OPENSYNC_DB": os.environ.get("OPENSYNC_DB") or os.environ.get("DATABASE_URL") or default_db_path(),
         # "normal" = WAL + synchronous=NORMAL (a power cut may lose the last commits, never
         # corrupts); "full" = synchronous=FULL (every acknowledged write survives a power cut).
         "OPENSYNC_DURABILITY": os.environ.get("OPENSYNC_DURABILITY", "normal"),

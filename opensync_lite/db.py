@@ -1,23 +1,26 @@
-"""The database handle: one SQLite file per app, one connection per server thread.
+"""The database handle: a SQLite file (the default) or a PostgreSQL server, one connection
+per server thread.
 
 Models are bound to ``database``, a proxy that resolves to the current Flask app's database,
 so a host app embedding opensync-lite, and several test apps in one process, each keep their
-own file. Peewee keeps connections thread-local; we open one on a thread's first request and
+own. Peewee keeps connections thread-local; we open one on a thread's first request and
 keep it (reopening and re-running the pragmas per request costs more than the request itself).
+What differs between the two databases lives here (opening, the write lock, the schema and its
+version) and in the ``search`` package; every query is Peewee's, rendered in either dialect.
 """
 
 import errno
 import os
 import sqlite3
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from importlib import resources
 from pathlib import Path
 
 from weakref import WeakKeyDictionary
 
 from flask import current_app, request
-from peewee import DatabaseProxy, SqliteDatabase, Value
+from peewee import DatabaseProxy, PostgresqlDatabase, SqliteDatabase, Value
 
 EXTENSION = "opensync"
 SCHEMA_VERSION = 2
@@ -30,11 +33,11 @@ V1_SESSION_COLUMNS = ("id, user_id, external_id, source, title, project_path, pr
                       "tool_call_count, end_reason, extra, created_at, updated_at")
 V1_MESSAGE_COLUMNS = ("id, session_id, external_id, role, text_content, model, prompt_tokens, completion_tokens, "
                       "duration_ms, extra, created_at")
-# How to take a database from version N-1 to N, as (SQL before schema.sql, SQL after it).
+# How to take a SQLite database from version N-1 to N, as (SQL before schema.sql, SQL after it).
 # schema.sql always holds the latest tables; a table whose definition changed is renamed
 # away first (with its indexes, triggers and search index dropped), made anew by schema.sql,
 # and filled from the old one after (the search triggers re-index every row on the way).
-MIGRATIONS = {
+SQLITE_MIGRATIONS = {
     2: (
         # Ids are never reused (AUTOINCREMENT); sessions learn created_from_message, their
         # parent and the four token kinds (messages too); keys learn a default source; a
@@ -73,6 +76,30 @@ class UnsupportedDatabase(ValueError):
     """A database URL of a kind this opensync-lite cannot open."""
 
 
+class MissingDriver(RuntimeError):
+    """A PostgreSQL URL, and no driver installed for it."""
+
+
+POSTGRES_SCHEMES = ("postgres", "postgresql", "postgres+pool", "postgresql+pool")
+
+
+def is_postgres_url(value):
+    return value.partition("://")[0].lower() in POSTGRES_SCHEMES and "://" in value
+
+
+def display_url(value):
+    """``value`` fit to print: a URL's password replaced by ***."""
+    if not is_postgres_url(value):
+        return value
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(value)
+    if parts.password is None:
+        return value
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 def sqlite_path(value):
     """The SQLite file a setting names: a path, or a ``sqlite:///relative`` /
     ``sqlite:////absolute`` URL (peewee's and SQLAlchemy's form). Any other URL is refused
@@ -83,18 +110,25 @@ def sqlite_path(value):
     if scheme.lower() == "sqlite" and rest.startswith("/"):
         return rest[1:] or ":memory:"
     raise UnsupportedDatabase(
-        f"{scheme}:// databases are not supported by this opensync-lite (it keeps its data in SQLite): "
-        "give a file path or sqlite:///path"
+        f"{scheme}:// databases are not supported: give a file path, sqlite:///path or postgresql://user@host/name"
     )
 
 
-def open_database(path, durability="normal"):
-    """A peewee database for ``path`` (a file or a sqlite:/// URL) with our pragmas;
-    transactions take the write lock up front (BEGIN IMMEDIATE) so concurrent writers queue
-    on the busy timeout instead of failing with "database is locked" on lock upgrade."""
+def open_database(url, durability="normal"):
+    """A peewee database for ``url``: a file path or sqlite:/// URL (SQLite), or a
+    postgresql:// URL (``+pool`` for a connection pool). Nothing connects yet, so a server
+    can open it before it forks its workers."""
     if durability not in ("normal", "full"):
         raise ValueError(f"durability must be 'normal' or 'full', not {durability!r}")
-    path = sqlite_path(path)
+    if is_postgres_url(url):
+        return _open_postgres(url)
+    return _open_sqlite(sqlite_path(url), durability)
+
+
+def _open_sqlite(path, durability):
+    """Our pragmas; transactions take the write lock up front (BEGIN IMMEDIATE) so concurrent
+    writers queue on the busy timeout instead of failing with "database is locked" on lock
+    upgrade."""
     if path != ":memory:":
         _create_private(Path(path).expanduser())
     db = SqliteDatabase(
@@ -114,6 +148,27 @@ def open_database(path, durability="normal"):
     return db
 
 
+def _open_postgres(url):
+    """PostgreSQL through psycopg 3 (the ``postgres`` extra). Durability is the server's."""
+    try:
+        import psycopg  # noqa: F401  (peewee picks the driver up by itself; we check it is there)
+    except ImportError:
+        raise MissingDriver(
+            "PostgreSQL needs its driver: pip install 'opensync-lite[postgres]' (psycopg 3)"
+        ) from None
+    from playhouse.db_url import connect
+
+    db = connect(url, prefer_psycopg3=True)
+    # Writers of different users run side by side; one user's writers queue on a lock in
+    # the database (write_transaction), which every process sees.
+    db.write_lock = nullcontext()
+    return db
+
+
+def is_postgres(db=None):
+    return isinstance(database.obj if db is None else db, PostgresqlDatabase)
+
+
 def _create_private(file):
     """Transcripts are private: a new folder is 0700 and a new database file 0600 (SQLite
     gives its -wal and -shm files the database file's mode)."""
@@ -130,6 +185,8 @@ def backup(source, target):
     snapshot, WAL included, while servers keep writing. The copy is written beside
     ``target`` and renamed into place, so there is never a half-written file there.
     Returns (sessions, messages) in the copy."""
+    if is_postgres_url(str(source)):
+        raise UnsupportedDatabase("backup copies a SQLite file; back up a PostgreSQL database with pg_dump")
     source, target = Path(sqlite_path(str(source))).expanduser(), Path(target).expanduser()
     if not source.is_file():
         raise FileNotFoundError(f"no database at {source}")
@@ -153,13 +210,27 @@ def backup(source, target):
     return counts
 
 
+USER_LOCKS = 0x05C0  # the first key of our advisory locks, so they cannot meet another app's
+
+
 @contextmanager
-def write_transaction():
-    """THE way to write: the process's write lock, then one BEGIN IMMEDIATE transaction
-    (other processes on the same file still queue on SQLite's busy timeout)."""
+def write_transaction(user_id=None):
+    """THE way to write: one transaction, in which the writes of ``user_id`` queue behind each
+    other (ingest reads what is stored, then writes, so two writers of one user must not
+    interleave). SQLite: the process's write lock, then BEGIN IMMEDIATE (other processes on
+    the file queue on SQLite's busy timeout), so every writer queues. PostgreSQL: an
+    advisory lock on the user held to the end of the transaction, in every process."""
     db = database.obj  # resolved once: peewee's transaction code would go through the proxy often
     with db.write_lock, db.atomic():
+        if user_id is not None and isinstance(db, PostgresqlDatabase):
+            db.execute_sql("SELECT pg_advisory_xact_lock(%s, %s)", (USER_LOCKS, user_id % 2**31))
         yield
+
+
+def inserted_id(cursor):
+    """The id of the row an INSERT made: SQLite's lastrowid; on PostgreSQL Peewee renders
+    the INSERT with RETURNING id."""
+    return cursor.fetchone()[0] if isinstance(database.obj, PostgresqlDatabase) else cursor.lastrowid
 
 
 class Slot:
@@ -221,39 +292,85 @@ def prepared_many(key, build, rows):
     db.cursor().executemany(sql, [_bind(params, holes, values) for values in rows])
 
 
-def schema_sql():
-    return resources.files(__package__).joinpath("schema.sql").read_text(encoding="utf-8")
+def schema_sql(name="schema.sql"):
+    return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
 
 
 def migrate(db):
-    """Bring the file up to SCHEMA_VERSION. schema.sql is idempotent, so a new file gets it
-    whole; an older file runs each migration around it, in order."""
+    """Bring the database up to SCHEMA_VERSION. The schema files are idempotent, so a new
+    database gets one whole; an older one runs each migration around it, in order."""
     with db.connection_context():
-        conn = db.connection()
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise SchemaTooNew(
-                f"the database schema is version {version}, newer than this opensync-lite "
-                f"({SCHEMA_VERSION}): upgrade opensync-lite to open it"
-            )
-        if version == SCHEMA_VERSION:
-            return
-        steps = [MIGRATIONS[v] for v in range(version + 1, SCHEMA_VERSION + 1) if version and v in MIGRATIONS]
-        before = "".join(step[0] for step in steps)
-        after = "".join(step[1] for step in steps)
-        # One script, one transaction: a crash part-way leaves the old version intact. Tables
-        # are rebuilt with foreign keys off (dropping the old ones must not cascade), and
-        # with legacy renames, so tables that point at a renamed one keep pointing at its name.
-        conn.executescript(
-            "PRAGMA foreign_keys = OFF;\nPRAGMA legacy_alter_table = ON;\nBEGIN IMMEDIATE;\n"
-            + before
-            + schema_sql()
-            + after
-            + f"\nPRAGMA user_version = {SCHEMA_VERSION};\nCOMMIT;\n"
-            "PRAGMA legacy_alter_table = OFF;\nPRAGMA foreign_keys = ON;\n"
+        if isinstance(db, PostgresqlDatabase):
+            _migrate_postgres(db)
+        else:
+            _migrate_sqlite(db)
+
+
+def _check_version(version):
+    if version > SCHEMA_VERSION:
+        raise SchemaTooNew(
+            f"the database schema is version {version}, newer than this opensync-lite "
+            f"({SCHEMA_VERSION}): upgrade opensync-lite to open it"
         )
-        if steps and conn.execute("PRAGMA foreign_key_check").fetchone() is not None:
-            raise RuntimeError("migration left rows whose foreign keys point nowhere")
+    return version < SCHEMA_VERSION
+
+
+def _migrate_sqlite(db):
+    conn = db.connection()
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if not _check_version(version):
+        return
+    steps = [SQLITE_MIGRATIONS[v] for v in range(version + 1, SCHEMA_VERSION + 1) if version and v in SQLITE_MIGRATIONS]
+    before = "".join(step[0] for step in steps)
+    after = "".join(step[1] for step in steps)
+    # One script, one transaction: a crash part-way leaves the old version intact. Tables
+    # are rebuilt with foreign keys off (dropping the old ones must not cascade), and
+    # with legacy renames, so tables that point at a renamed one keep pointing at its name.
+    conn.executescript(
+        "PRAGMA foreign_keys = OFF;\nPRAGMA legacy_alter_table = ON;\nBEGIN IMMEDIATE;\n"
+        + before
+        + schema_sql()
+        + after
+        + f"\nPRAGMA user_version = {SCHEMA_VERSION};\nCOMMIT;\n"
+        "PRAGMA legacy_alter_table = OFF;\nPRAGMA foreign_keys = ON;\n"
+    )
+    if steps and conn.execute("PRAGMA foreign_key_check").fetchone() is not None:
+        raise RuntimeError("migration left rows whose foreign keys point nowhere")
+
+
+# Version 2 is the first schema PostgreSQL had; later versions add (before, after) SQL here.
+POSTGRES_MIGRATIONS = {}
+SCHEMA_LOCK = 0  # the second key of the advisory lock that start-ups take to migrate
+
+
+def _postgres_version(conn):
+    if conn.execute("SELECT to_regclass('settings')").fetchone()[0] is None:
+        return 0
+    row = conn.execute("SELECT value FROM settings WHERE name = 'schema_version'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _migrate_postgres(db):
+    """The same steps in one transaction. The version is the settings row 'schema_version';
+    several processes starting at once take turns on an advisory lock, and the ones after
+    the first find nothing left to do. Scripts go as literal SQL (psycopg binds parameters
+    on the server, which DDL and multi-statement scripts do not take)."""
+    conn = db.connection()  # the psycopg connection, so a whole script can run in one execute
+    if not _check_version(_postgres_version(conn)):
+        return
+    with conn.transaction():
+        conn.execute(f"SELECT pg_advisory_xact_lock({USER_LOCKS}, {SCHEMA_LOCK})")
+        version = _postgres_version(conn)
+        if not _check_version(version):
+            return
+        steps = [POSTGRES_MIGRATIONS[v] for v in range(version + 1, SCHEMA_VERSION + 1) if version and v in POSTGRES_MIGRATIONS]
+        conn.execute("".join(step[0] for step in steps) + schema_sql("schema_postgres.sql")
+                     + "".join(step[1] for step in steps))
+        conn.execute(
+            "INSERT INTO settings (name, value) VALUES ('schema_version', %s)"
+            " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            (str(SCHEMA_VERSION),),
+        )
 
 
 class SchemaTooNew(RuntimeError):

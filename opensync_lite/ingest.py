@@ -7,7 +7,7 @@ rendered once, then executed with new values on every call.
 """
 
 from .auth import now_ms
-from .db import prepared, prepared_many, slot, write_transaction
+from .db import inserted_id, prepared, prepared_many, slot, write_transaction
 from .models import ImportResponse, JSONText, Message, Part, Session
 
 # A zero here never overwrites a stored non-zero value: the claude-code plugin sends zeros at
@@ -34,13 +34,13 @@ def _stamp():
 def upsert_session(user_id, data, default_source=None):
     """Create or partially update the session ``data['external_id']``; returns its id.
     ``default_source`` (the key's) is the source of a session that has none and is sent none."""
-    with write_transaction():
+    with write_transaction(user_id):
         return _upsert_session(user_id, data, _stamp(), default_source)
 
 
 def upsert_message(user_id, data, default_source=None):
     """Create or replace a message (and its parts); returns its id."""
-    with write_transaction():
+    with write_transaction(user_id):
         (message_id,) = _upsert_messages(user_id, [data], _stamp(), default_source)
     return message_id
 
@@ -48,7 +48,7 @@ def upsert_message(user_id, data, default_source=None):
 def ingest_batch(user_id, sessions, messages, default_source=None):
     """Write already-validated sessions, then messages, in one transaction.
     Returns (sessions stored, messages stored)."""
-    with write_transaction():
+    with write_transaction(user_id):
         now = _stamp()
         for data in sessions:
             _upsert_session(user_id, data, now, default_source)
@@ -59,7 +59,7 @@ def ingest_batch(user_id, sessions, messages, default_source=None):
 def delete_session(user_id, session_id):
     """Delete a session of this user; its messages, parts and search rows go with it
     (foreign keys cascade, and the search triggers follow the cascade)."""
-    with write_transaction():
+    with write_transaction(user_id):
         return Session.delete().where(Session.user == user_id, Session.id == session_id).execute()
 
 
@@ -74,9 +74,7 @@ def _column_slot(field):
 def _insert(model, columns, values):
     """INSERT every column, absent values taking the model's defaults; returns the new id."""
     row = {f.name: values.get(f.name, f.default) for f in columns}
-    return prepared(
-        ("insert", model), lambda: model.insert({f: _column_slot(f) for f in columns}), row
-    ).lastrowid
+    return inserted_id(prepared(("insert", model), lambda: model.insert({f: _column_slot(f) for f in columns}), row))
 
 
 def _insert_many(model, columns, rows):
@@ -216,7 +214,7 @@ def _estimate(row):
 def reprice(user_id):
     """Price every estimated or unpriced session again (after `pip install -U genai-prices`);
     returns how many sessions were looked at."""
-    with write_transaction():
+    with write_transaction(user_id):
         imported = {r.session_external_id for r in ImportResponse.select(ImportResponse.session_external_id)
                     .where(ImportResponse.user == user_id).distinct()}
         _total_from_responses(user_id, imported)
@@ -340,7 +338,7 @@ def ingest_import(user_id, sessions, messages, responses):
     later copy carries more tokens it replaces the earlier count. Its tokens sit on the row of
     the message that first carried it, and each touched session's token kinds and cost are
     the sum of its responses."""
-    with write_transaction():
+    with write_transaction(user_id):
         now = _stamp()
         holders = _count_responses(user_id, responses)
         by_message = {(d["session_external_id"], d["external_id"]): d for d in messages}

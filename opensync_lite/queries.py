@@ -8,16 +8,19 @@ q, date_from, date_to (epoch ms; from inclusive, to exclusive), each optional.
 
 from datetime import datetime, timedelta, timezone
 
-from peewee import Case, Expression, Tuple, fn
+from peewee import SQL, Case, Tuple, fn
 
 from . import search as fts
 from .db import prepared, slot
 from .models import Message, Part, Session
 from .schemas import UNKNOWN_SOURCE  # the filter value that selects sessions with no source
 DAY_MS = 86_400_000
+DAY = SQL(str(DAY_MS))  # inline: GROUP BY must repeat the SELECT's expression, bound values would differ
 
 def _mod(a, b):
-    return Expression(a, "%", b)  # peewee's own `%` operator means GLOB on SQLite
+    # a % b, spelled so that every dialect reads it alike (peewee's `%` is LIKE, and a bare
+    # % would be a placeholder to psycopg): integer division truncates in SQLite and PostgreSQL.
+    return a - (a / b) * b
 
 
 # Every stats route groups by one of these. `day` is an integer day number, turned into a date
@@ -30,7 +33,7 @@ DIMENSIONS = {
     "project": fn.COALESCE(Session.project_name, Session.project_path),
     "project_name": Session.project_name,
     "project_path": Session.project_path,
-    "day": (Session.created_at - _mod(_mod(Session.created_at, DAY_MS) + DAY_MS, DAY_MS)) / DAY_MS,
+    "day": (Session.created_at - _mod(_mod(Session.created_at, DAY) + DAY, DAY)) / DAY,
 }
 
 
@@ -56,7 +59,7 @@ def conditions(user_id, filters):
         where.append(Session.created_at < filters["date_to"])
     match = fts.match_expression(filters.get("q"))
     if match:
-        where.append(Session.id.in_(fts.matching_session_ids(match)))
+        where.append(Session.id.in_(fts.matching_session_ids(match, user_id)))
     return where
 
 
@@ -181,18 +184,23 @@ def session_messages(session_id):
 
 # --- stats ------------------------------------------------------------------------------------
 
+def _sum(column):
+    # SUM of a BIGINT is NUMERIC (a Python Decimal) on PostgreSQL: cast back to whole numbers.
+    return fn.COALESCE(fn.SUM(column), 0).cast("BIGINT")
+
+
 def _metrics():
     return [
         fn.COUNT(Session.id).alias("sessions"),
-        fn.COALESCE(fn.SUM(Session.message_count), 0).alias("messages"),
-        fn.COALESCE(fn.SUM(Session.prompt_tokens), 0).alias("prompt_tokens"),
-        fn.COALESCE(fn.SUM(Session.completion_tokens), 0).alias("completion_tokens"),
-        fn.COALESCE(fn.SUM(Session.total_tokens), 0).alias("total_tokens"),
-        fn.COALESCE(fn.SUM(Session.cache_write_tokens), 0).alias("cache_write_tokens"),
-        fn.COALESCE(fn.SUM(Session.cache_read_tokens), 0).alias("cache_read_tokens"),
+        _sum(Session.message_count).alias("messages"),
+        _sum(Session.prompt_tokens).alias("prompt_tokens"),
+        _sum(Session.completion_tokens).alias("completion_tokens"),
+        _sum(Session.total_tokens).alias("total_tokens"),
+        _sum(Session.cache_write_tokens).alias("cache_write_tokens"),
+        _sum(Session.cache_read_tokens).alias("cache_read_tokens"),
         fn.COALESCE(fn.SUM(Session.cost), 0).alias("cost"),
-        fn.COALESCE(fn.SUM(Case(None, [(Session.cost_status == "unpriced", 1)], 0)), 0).alias("unpriced_sessions"),
-        fn.COALESCE(fn.SUM(Session.duration_ms), 0).alias("duration_ms"),
+        _sum(Case(None, [(Session.cost_status == "unpriced", 1)], 0)).alias("unpriced_sessions"),
+        _sum(Session.duration_ms).alias("duration_ms"),
         fn.MAX(Session.updated_at).alias("last_active"),
     ]
 
@@ -209,6 +217,8 @@ def stats_query(user_id, filters, *dimensions, counts_only=False):
         .where(*conditions(user_id, filters))
         .group_by(*keys)
     )
+    # Sessions with no source (model, ...) first among equals, as SQLite sorts NULL.
+    keys = [key.asc(nulls="first") for key in keys]
     if dimensions[0] == "day":
         return query.order_by(*keys)
     return query.order_by(fn.COUNT(Session.id).desc(), *keys)
@@ -356,7 +366,7 @@ def search(user_id, text, limit=20, source=None):
             fts.column("message_id"),
             fts.column("rank"),
         )
-        .from_(fts.hits(match), Session)
+        .from_(fts.hits(match, user_id), Session)
         .where(Session.id == fts.column("session_id"), *conditions(user_id, {"source": source}))
         .order_by(fts.column("rank"), Session.id, fts.column("message_id"))
         .limit(limit)

@@ -1,18 +1,25 @@
-"""Fixtures: a real SQLite file per test, the Flask test client with a key, and a live
-`opensync-lite serve` subprocess for tests that are about HTTP itself."""
+"""Fixtures: a real database per test (a SQLite file; and in the modules marked
+``both_databases`` also a fresh PostgreSQL database on a server the run starts itself), the
+Flask test client with a key, and a live `opensync-lite serve` subprocess for tests that are
+about HTTP itself."""
 
 import os
 import re
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
+
+import itertools
 
 import pytest
 from hypothesis import settings
 
+import pgcluster
 from opensync_lite import auth, create_app
+from opensync_lite.db import is_postgres_url
 
 # The suite generates the same examples on every run, so CI is repeatable; set
 # HYPOTHESIS_PROFILE=explore to search new ones on each run locally.
@@ -54,9 +61,68 @@ class Api:
         return response.get_json()
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "both_databases: run each test on SQLite and on PostgreSQL")
+
+
+def pytest_generate_tests(metafunc):
+    """Tests in modules marked ``both_databases`` run once per database; others on SQLite."""
+    if "database_kind" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_databases"):
+        metafunc.parametrize("database_kind", ["sqlite", "postgresql"])
+
+
 @pytest.fixture
-def db_path(tmp_path):
-    return str(tmp_path / "opensync.db")
+def database_kind():
+    return "sqlite"
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """One PostgreSQL server for the whole run. Without its binaries (or the driver) the
+    PostgreSQL half skips, unless OPENSYNC_REQUIRE_POSTGRES=1 (CI) makes that a failure."""
+    missing = None
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        missing = "psycopg is not installed (pip install -e '.[postgres]')"
+    if missing is None and pgcluster.binaries() is None:
+        missing = "no PostgreSQL binaries (apt-get install postgresql)"
+    if missing:
+        if os.environ.get("OPENSYNC_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"OPENSYNC_REQUIRE_POSTGRES=1 but {missing}")
+        pytest.skip(missing)
+    cluster = pgcluster.Cluster(pgcluster.binaries())
+    yield cluster
+    cluster.stop()
+
+
+_database_numbers = itertools.count()
+
+
+def _admin(url):
+    import psycopg
+
+    return psycopg.connect(url, autocommit=True)
+
+
+@pytest.fixture
+def pg_database(pg_cluster):
+    """The URL of a new, empty PostgreSQL database, dropped after the test."""
+    name = f"test_{os.getpid()}_{next(_database_numbers)}"
+    with _admin(pg_cluster.url) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    yield pg_cluster.database_url(name)
+    with _admin(pg_cluster.url) as conn:
+        conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def db_path(tmp_path, database_kind, request):
+    """Where the test's data lives: a SQLite file, or a new PostgreSQL database's URL.
+    Everything that takes ``--db`` takes either."""
+    if database_kind == "sqlite":
+        return str(tmp_path / "opensync.db")
+    return request.getfixturevalue("pg_database")
 
 
 @pytest.fixture
@@ -83,7 +149,12 @@ def other_api(app, client):
 
 
 def rows(db_path, sql, params=()):
-    """Read the database file directly, as a separate connection would."""
+    """Read the database directly, as a separate connection would (``?`` placeholders on
+    either database)."""
+    if is_postgres_url(db_path):
+        with _admin(db_path) as conn:
+            cursor = conn.execute(sql.replace("?", "%s"), params or None)
+            return [tuple(row) for row in cursor.fetchall()] if cursor.description else []
     conn = sqlite3.connect(db_path)
     try:
         return conn.execute(sql, params).fetchall()
@@ -102,7 +173,7 @@ class LiveServer:
 
     def __init__(self, db_path, env=None, args=()):
         self.db_path = db_path
-        self.log_path = db_path + ".log"
+        self.log_path = tempfile.mkstemp(prefix="opensync-serve-", suffix=".log")[1]
         self.log = open(self.log_path, "a")
         self.proc = subprocess.Popen(
             CLI + ["serve", "--port", "0", "--db", db_path, *args],
@@ -140,6 +211,8 @@ class LiveServer:
         return out.strip().splitlines()[-1]
 
     def stop(self):
+        if self.log.closed:
+            return
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -151,8 +224,8 @@ class LiveServer:
 
 
 @pytest.fixture
-def live_server(tmp_path):
-    server = LiveServer(str(tmp_path / "live.db"))
+def live_server(db_path):
+    server = LiveServer(db_path)
     yield server
     server.stop()
 

@@ -6,6 +6,8 @@ import pytest
 
 from conftest import snapshot
 
+pytestmark = pytest.mark.both_databases
+
 S = {"externalId": "s"}
 M = {"sessionExternalId": "s", "externalId": "m", "role": "user"}
 

@@ -1,4 +1,7 @@
+import pytest
 from conftest import rows, snapshot
+
+pytestmark = pytest.mark.both_databases
 
 
 def test_batch_stores_sessions_then_messages(api):

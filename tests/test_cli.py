@@ -42,7 +42,8 @@ def test_serve_says_when_there_is_no_key_yet(tmp_path):
     keyed.stop()
     again = LiveServer(keyed.db_path)
     again.stop()
-    assert again.logs().count("No API key yet") == 1  # the first start only, before the key
+    assert keyed.logs().count("No API key yet") == 1  # the first start only, before the key
+    assert "No API key yet" not in again.logs()
 
 
 def test_serve_warns_when_listening_on_all_interfaces(tmp_path):

@@ -4,7 +4,11 @@ and "database is locked" never reaches a client."""
 import threading
 from collections import Counter
 
+import pytest
+
 import workload
+
+pytestmark = pytest.mark.both_databases
 
 THREADS, REQUESTS = 16, 300
 
@@ -28,12 +32,13 @@ def test_concurrent_mixed_writes(live_server):
           f"{sum(len(m) for m in want.values())} messages in {len(want)} sessions")
 
 
-def test_two_server_processes_on_one_database_file(tmp_path):
-    """Two `serve` processes on one file (WAL, BEGIN IMMEDIATE): sessions shared by both get
-    every message once, and message counts stay exact."""
+def test_two_server_processes_on_one_database(db_path):
+    """Two `serve` processes on one database (SQLite: WAL, BEGIN IMMEDIATE; PostgreSQL: a
+    lock per user): sessions shared by both get every message once, and message counts stay
+    exact."""
     from conftest import LiveServer
 
-    first = LiveServer(str(tmp_path / "shared.db"))
+    first = LiveServer(db_path)
     second = LiveServer(first.db_path)
     try:
         key = first.create_key()
@@ -59,7 +64,7 @@ def test_two_server_processes_on_one_database_file(tmp_path):
     assert miscounted == []
 
 
-def test_serve_with_two_worker_processes(tmp_path):
+def test_serve_with_two_worker_processes(db_path):
     """`serve --workers 2`: two processes accept on one port; every write lands once, the
     counts stay exact, and SIGTERM stops them all cleanly."""
     import os
@@ -80,7 +85,7 @@ def test_serve_with_two_worker_processes(tmp_path):
                 pass  # gone meanwhile
         return found
 
-    server = LiveServer(str(tmp_path / "workers.db"), args=["--workers", "2", "--quiet"])
+    server = LiveServer(db_path, args=["--workers", "2", "--quiet"])
     try:
         deadline = time.time() + 10
         while len(children := children_of(server.proc.pid)) < 2 and time.time() < deadline:

@@ -14,6 +14,8 @@ from opensync_lite import auth, create_app, init_app
 from conftest import CLI, Api, make_key
 from factories import make_sessions, post_all
 
+pytestmark = pytest.mark.both_databases
+
 
 def csrf_of(response):
     return re.search(r'name="csrf" value="([^"]+)"', response.get_data(as_text=True)).group(1)

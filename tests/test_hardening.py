@@ -13,6 +13,8 @@ from opensync_lite import create_app, db
 
 from conftest import make_key, rows, snapshot, Api
 
+pytestmark = pytest.mark.both_databases
+
 V1_SCHEMA = Path(__file__).parent / "data" / "schema_v1.sql"
 
 

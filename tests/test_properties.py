@@ -1,6 +1,7 @@
 """Property tests: whatever a client sends, the answer is 200 with exactly that data stored, or
 a 4xx JSON error with the database unchanged; never a 5xx."""
 
+import pytest
 import itertools
 import json
 import math
@@ -10,6 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import snapshot
+
+pytestmark = pytest.mark.both_databases
 
 SETTINGS = settings(
     max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.data_too_large, HealthCheck.too_slow],

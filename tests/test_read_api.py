@@ -1,4 +1,7 @@
+import pytest
 import time
+
+pytestmark = pytest.mark.both_databases
 
 
 def test_list_is_newest_updated_first_with_source(api):

@@ -10,6 +10,8 @@ from opensync_lite import queries
 
 from conftest import snapshot
 
+pytestmark = pytest.mark.both_databases
+
 # Every route a key can reach, with how a second user tries to touch the first user's data.
 # {id} and {ext} are the first user's session id and externalId.
 ISOLATION = {

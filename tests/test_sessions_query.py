@@ -5,6 +5,8 @@ import pytest
 
 from factories import make_sessions, post_all
 
+pytestmark = pytest.mark.both_databases
+
 SORT_KEYS = {"updatedAt": None, "createdAt": "createdAt", "totalTokens": None, "cost": "cost",
              "durationMs": "durationMs", "messageCount": None}
 

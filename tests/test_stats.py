@@ -5,6 +5,8 @@ import pytest
 
 from factories import BASE, DAY, make_sessions, post_all
 
+pytestmark = pytest.mark.both_databases
+
 MESSAGES = 2
 
 

@@ -1,4 +1,7 @@
+import pytest
 from conftest import rows
+
+pytestmark = pytest.mark.both_databases
 
 TOOL_PARTS = [
     {"type": "tool-call", "content": {"toolName": "Bash", "args": {"command": "ls"}}},

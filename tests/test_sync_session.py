@@ -1,4 +1,7 @@
+import pytest
 from conftest import rows
+
+pytestmark = pytest.mark.both_databases
 
 
 def test_create_returns_id_and_stores_fields(api, db_path):

@@ -4,10 +4,11 @@ every thread shares, resending some ids; `expected` says what the database must 
 
 import http.client
 import json
-import sqlite3
 import threading
 import time
 from collections import defaultdict
+
+from conftest import rows
 
 SHARED = 4
 
@@ -95,20 +96,17 @@ def run(url, key, plans):
 
 def stored(db_path, prefix):
     """{session externalId: [message externalIds]} and the sessions whose message_count is off."""
-    conn = sqlite3.connect(db_path)
-    try:
-        rows = conn.execute(
-            "SELECT s.external_id, m.external_id FROM sessions s LEFT JOIN messages m ON m.session_id = s.id"
-            " WHERE s.external_id LIKE ? || '%'", (prefix,)
-        ).fetchall()
-        miscounted = conn.execute(
-            "SELECT s.external_id FROM sessions s WHERE s.external_id LIKE ? || '%' AND s.message_count !="
-            " (SELECT COUNT(*) FROM messages m WHERE m.session_id = s.id)", (prefix,)
-        ).fetchall()
-    finally:
-        conn.close()
+    pattern = prefix + "%"
+    found_rows = rows(
+        db_path,
+        "SELECT s.external_id, m.external_id FROM sessions s LEFT JOIN messages m ON m.session_id = s.id"
+        " WHERE s.external_id LIKE ?", (pattern,))
+    miscounted = rows(
+        db_path,
+        "SELECT s.external_id FROM sessions s WHERE s.external_id LIKE ? AND s.message_count !="
+        " (SELECT COUNT(*) FROM messages m WHERE m.session_id = s.id)", (pattern,))
     found = defaultdict(list)
-    for session, message in rows:
+    for session, message in found_rows:
         if message is not None:
             found[session].append(message)
         else:

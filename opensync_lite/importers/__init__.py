@@ -35,7 +35,7 @@ def file_state(user_id, path):
 
 
 def save_file_state(user_id, path, size, mtime_ns, offset):
-    with write_transaction():
+    with write_transaction(user_id):
         ImportFile.insert(user=user_id, path=path, size=size, mtime_ns=mtime_ns, offset=offset).on_conflict(
             conflict_target=[ImportFile.user, ImportFile.path],
             update={ImportFile.size: size, ImportFile.mtime_ns: mtime_ns, ImportFile.offset: offset},

@@ -1,0 +1,100 @@
+"""Search on PostgreSQL: tsvector expressions over the stored text, matched through the GIN
+indexes schema_postgres.sql makes on exactly these expressions, ranked by ts_rank and
+highlighted by ts_headline."""
+
+from peewee import SQL
+
+from ..db import database
+
+# PostgreSQL's parser keeps `a/b.py`, `x@y.com` and `v1.2` whole and drops `<tag>`s; FTS5 splits
+# them into words. Turning this punctuation into spaces first makes both find the same words.
+PUNCTUATION = "<>/\\.:@&;=?#~+-_"  # (a backslash among them)
+PLACEHOLDERS = "".join(chr(0xE010 + i) for i in range(len(PUNCTUATION)))  # private use
+
+
+def _words(text):
+    return f"to_tsvector('simple', translate({text}, '{PUNCTUATION}', '{' ' * (len(PUNCTUATION))}'))"
+
+
+def _vectors(t):
+    """Word for word the indexed expressions (schema_postgres.sql), or the planner cannot use
+    them: a session's title weighs more than its project name; a message's first 100,000
+    characters."""
+    return (f"(setweight({_words(f'coalesce({t}.title, {EMPTY})')}, 'A')"
+            f" || setweight({_words(f'coalesce({t}.project_name, {EMPTY})')}, 'B'))",
+            _words(f"left({t}.text_content, 100000)"))
+
+
+EMPTY = "''"
+SESSION_VECTOR, _ = _vectors("s")
+_, MESSAGE_VECTOR = _vectors("m")
+QUERY = "to_tsquery('simple', %s)"
+RANK_WINDOW = 2000  # as on SQLite: only the newest matches of each table are ranked
+
+
+def _term(term):
+    words, prefix = term
+    # Words are \w+ only, so inside single quotes they are plain operands; a word PostgreSQL's
+    # parser splits (snake_case) becomes a phrase of its pieces, as FTS5 makes it.
+    phrase = " <-> ".join(f"'{word}'" for word in words)
+    return phrase + ":*" if prefix else phrase
+
+
+def match_expression(clauses, excluded):
+    """A to_tsquery text: the clauses joined by &, alternatives by |, exclusions as & !."""
+    expression = " & ".join("(" + " | ".join(map(_term, alternatives)) + ")" for alternatives in clauses)
+    return expression + "".join(f" & !({_term(term)})" for term in excluded)
+
+
+def matching_session_ids(match, user_id):
+    """Ids of the user's sessions whose title, project or any message matches."""
+    return SQL(
+        f"(SELECT s.id FROM sessions AS s WHERE s.user_id = %s AND {SESSION_VECTOR} @@ {QUERY}"
+        " UNION SELECT m.session_id FROM messages AS m JOIN sessions AS ms ON ms.id = m.session_id"
+        f" WHERE ms.user_id = %s AND {MESSAGE_VECTOR} @@ {QUERY})",
+        (user_id, match, user_id, match),
+    )
+
+
+def hits(match, user_id):
+    """The user's matching sessions and messages (the newest RANK_WINDOW of each), rank =
+    minus ts_rank, so lower is better as with FTS5's bm25 (titles weigh most)."""
+    session_vector, message_vector = SESSION_VECTOR, MESSAGE_VECTOR
+    return SQL(
+        "(SELECT 'session' AS kind, w.id AS session_id, NULL::bigint AS message_id, w.rank FROM"
+        f" (SELECT s.id, -ts_rank({session_vector}, {QUERY}) AS rank FROM sessions AS s"
+        f"  WHERE s.user_id = %s AND {session_vector} @@ {QUERY} ORDER BY s.id DESC LIMIT %s) AS w"
+        " UNION ALL"
+        " SELECT 'message', w.session_id, w.id, w.rank FROM"
+        f" (SELECT m.id, m.session_id, -ts_rank({message_vector}, {QUERY}) AS rank"
+        "  FROM messages AS m JOIN sessions AS ms ON ms.id = m.session_id"
+        f"  WHERE ms.user_id = %s AND {message_vector} @@ {QUERY} ORDER BY m.id DESC LIMIT %s) AS w"
+        ") AS hits",
+        (match, user_id, match, RANK_WINDOW, match, user_id, match, RANK_WINDOW),
+    )
+
+
+def column(name):
+    return SQL(f"hits.{name}")
+
+
+def snippets(match, session_ids, message_ids, open_mark, close_mark):
+    """((kind, id), text with the hits between the marks) for the given hits. ts_headline
+    reads the text with the punctuation above swapped for placeholders (so it finds the
+    words the index found, and drops no `<tag>`), swapped back after."""
+    options = "StartSel={}, StopSel={}, MaxWords={}, MinWords={}, MaxFragments=1, FragmentDelimiter=\" … \""
+    for kind, ids, text, words in (
+        ("session", session_ids, "concat_ws(' · ', title, project_name)", 12),
+        ("message", message_ids, "left(text_content, 100000)", 16),
+    ):
+        if not ids:
+            continue
+        table = "sessions" if kind == "session" else "messages"
+        cursor = database.execute_sql(
+            f"SELECT id, translate(ts_headline('simple', translate({text}, %s, %s), {QUERY}, %s), %s, %s)"
+            f" FROM {table} WHERE id = ANY(%s)",
+            (PUNCTUATION, PLACEHOLDERS, match, options.format(open_mark, close_mark, words, words // 2),
+             PLACEHOLDERS, PUNCTUATION, list(ids)),
+        )
+        for row_id, snippet in cursor.fetchall():
+            yield (kind, row_id), snippet
