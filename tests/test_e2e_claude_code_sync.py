@@ -10,6 +10,8 @@ import pytest
 
 from conftest import CLI, NODE_BIN
 
+pytestmark = pytest.mark.both_databases
+
 CLIENT = NODE_BIN / "claude-code-sync"
 SESSION = "e2e-session-1"
 MODEL = "claude-sonnet-4-20250514"

@@ -12,6 +12,8 @@ import pytest
 from claude_history import MODELS, START, make_history, write
 from conftest import CLI, NODE_BIN, rows, snapshot, watch_import
 
+pytestmark = pytest.mark.both_databases
+
 KINDS = ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens")
 CCUSAGE_KINDS = ("inputTokens", "outputTokens", "cacheCreationTokens", "cacheReadTokens")
 

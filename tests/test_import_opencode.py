@@ -8,6 +8,8 @@ import pytest
 
 from conftest import CLI, rows, snapshot, watch_import
 
+pytestmark = pytest.mark.both_databases
+
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 
 
