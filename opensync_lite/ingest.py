@@ -6,6 +6,8 @@ written whole or not at all. The statements are Peewee queries run through ``pre
 rendered once, then executed with new values on every call.
 """
 
+from peewee import fn
+
 from .auth import now_ms
 from .db import inserted_id, prepared, prepared_many, slot, write_transaction
 from .models import ImportResponse, JSONText, Message, Part, Session
@@ -22,12 +24,15 @@ ROW_ID = "__row_id"  # the slot for the row an UPDATE targets, apart from any co
 _last_stamp = 0
 
 
-def _stamp():
-    """The time a write records as updated_at: now in ms, but always later than this process's
-    previous write (called under the write lock), so every write moves the user's latest
-    updated_at on, which is what ``queries.data_version`` watches."""
+def _stamp(user_id):
+    """The time a write records as updated_at: now in ms, but always later than the user's
+    latest updated_at (called under the user's write lock, one index seek), so every write
+    moves it on, which is what ``queries.data_version`` watches, also when several server
+    processes write in the same millisecond."""
     global _last_stamp
-    _last_stamp = max(now_ms(), _last_stamp + 1)
+    latest = prepared("latest_update", lambda: Session.select(fn.MAX(Session.updated_at)).where(
+        Session.user == slot("user")), {"user": user_id}).fetchone()[0] or 0
+    _last_stamp = max(now_ms(), _last_stamp + 1, latest + 1)
     return _last_stamp
 
 
@@ -35,13 +40,13 @@ def upsert_session(user_id, data, default_source=None):
     """Create or partially update the session ``data['external_id']``; returns its id.
     ``default_source`` (the key's) is the source of a session that has none and is sent none."""
     with write_transaction(user_id):
-        return _upsert_session(user_id, data, _stamp(), default_source)
+        return _upsert_session(user_id, data, _stamp(user_id), default_source)
 
 
 def upsert_message(user_id, data, default_source=None):
     """Create or replace a message (and its parts); returns its id."""
     with write_transaction(user_id):
-        (message_id,) = _upsert_messages(user_id, [data], _stamp(), default_source)
+        (message_id,) = _upsert_messages(user_id, [data], _stamp(user_id), default_source)
     return message_id
 
 
@@ -49,7 +54,7 @@ def ingest_batch(user_id, sessions, messages, default_source=None):
     """Write already-validated sessions, then messages, in one transaction.
     Returns (sessions stored, messages stored)."""
     with write_transaction(user_id):
-        now = _stamp()
+        now = _stamp(user_id)
         for data in sessions:
             _upsert_session(user_id, data, now, default_source)
         _upsert_messages(user_id, messages, now, default_source)
@@ -339,7 +344,7 @@ def ingest_import(user_id, sessions, messages, responses):
     the message that first carried it, and each touched session's token kinds and cost are
     the sum of its responses."""
     with write_transaction(user_id):
-        now = _stamp()
+        now = _stamp(user_id)
         holders = _count_responses(user_id, responses)
         by_message = {(d["session_external_id"], d["external_id"]): d for d in messages}
         extra = []

@@ -155,7 +155,7 @@ def rows(db_path, sql, params=()):
         with _admin(db_path) as conn:
             cursor = conn.execute(sql.replace("?", "%s"), params or None)
             return [tuple(row) for row in cursor.fetchall()] if cursor.description else []
-    conn = sqlite3.connect(db_path)
+    conn = sqlite3.connect(db_path, isolation_level=None)  # autocommit, as on PostgreSQL
     try:
         return conn.execute(sql, params).fetchall()
     finally:

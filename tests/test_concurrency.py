@@ -7,6 +7,7 @@ from collections import Counter
 import pytest
 
 import workload
+from conftest import rows
 
 pytestmark = pytest.mark.both_databases
 
@@ -105,3 +106,20 @@ def test_serve_with_two_worker_processes(db_path):
         assert not any(os.path.exists(f"/proc/{p.name}") for p in children)
     finally:
         server.stop()
+
+
+def test_every_write_moves_the_data_version_on_whoever_stamped_last(app, api, db_path):
+    """Another server process may have stamped the user's latest write later than this
+    process's clock reads (same millisecond, or a clock a little ahead): a write still moves
+    the data version on, so no dashboard page is remembered past it."""
+    from opensync_lite import queries
+
+    api.post("/sync/session", {"externalId": "a"})
+    (user_id, stamped) = rows(db_path, "SELECT user_id, updated_at FROM sessions")[0]
+    rows(db_path, "UPDATE sessions SET updated_at = ?", (stamped + 60_000,))  # the other process
+    with app.app_context():
+        before = queries.data_version(user_id)
+        api.post("/sync/message", {"sessionExternalId": "a", "externalId": "m", "role": "user"})
+        after = queries.data_version(user_id)
+    assert after != before
+    assert rows(db_path, "SELECT updated_at FROM sessions") == [(stamped + 60_001,)]
