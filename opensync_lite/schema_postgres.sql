@@ -1,9 +1,9 @@
 -- opensync-lite on PostgreSQL: schema.sql (the canonical schema, SQLite's) in PostgreSQL's
 -- types: the same tables, columns, keys and indexes (tests/test_postgres.py fails when the two
--- drift). BIGINT where SQLite says INTEGER (epoch ms and token counts outgrow 32 bits),
+-- drift), and a search_vector column where SQLite has its FTS5 tables. BIGINT where SQLite says
+-- INTEGER (epoch ms and token counts outgrow 32 bits),
 -- identity columns where it says AUTOINCREMENT (ids are never reused), DOUBLE PRECISION for
--- REAL, BOOLEAN for the one flag. Full-text search is two GIN expression indexes instead of
--- FTS5 tables and triggers; queried only through opensync_lite/search/postgres.py.
+-- REAL, BOOLEAN for the one flag.
 -- The settings row 'schema_version' records the version (SQLite keeps it in user_version).
 
 CREATE TABLE IF NOT EXISTS users (
@@ -67,6 +67,11 @@ CREATE TABLE IF NOT EXISTS sessions (
     created_at         BIGINT NOT NULL,
     updated_at         BIGINT NOT NULL,
     created_from_message BOOLEAN NOT NULL DEFAULT FALSE,
+    -- Search (the one column SQLite does not have; see the end of this file).
+    search_vector      TSVECTOR GENERATED ALWAYS AS (
+        setweight(to_tsvector('simple', translate(coalesce(title, ''), '<>/\.:@&;=?#~+-_', '                ')), 'A')
+        || setweight(to_tsvector('simple', translate(coalesce(project_name, ''), '<>/\.:@&;=?#~+-_', '                ')), 'B')
+    ) STORED,
     UNIQUE (user_id, external_id)
 );
 CREATE INDEX IF NOT EXISTS sessions_by_user_source ON sessions (
@@ -98,6 +103,7 @@ CREATE TABLE IF NOT EXISTS messages (
     duration_ms        BIGINT NOT NULL DEFAULT 0,
     extra              TEXT,
     created_at         BIGINT NOT NULL,
+    search_vector      TSVECTOR GENERATED ALWAYS AS (to_tsvector('simple', translate(left(text_content, 100000), '<>/\.:@&;=?#~+-_', '                '))) STORED,
     UNIQUE (session_id, external_id)
 );
 CREATE INDEX IF NOT EXISTS messages_by_session_created ON messages (session_id, created_at);
@@ -137,17 +143,12 @@ CREATE TABLE IF NOT EXISTS import_responses (
 );
 CREATE INDEX IF NOT EXISTS import_responses_by_session ON import_responses (user_id, session_external_id);
 
--- Full-text search: the same text FTS5 indexes (titles weigh more than project names), as
--- expressions search/postgres.py repeats word for word so the planner uses these indexes.
--- 'simple' neither stems nor drops stop words, like FTS5's unicode61, and translate() turns
--- the punctuation inside URLs, paths, e-mails, tags and snake_case into spaces first, so they
--- split into words as FTS5 splits them (PostgreSQL's parser would keep `a/b.py` as one token
--- and drop `<tag>`). A message is indexed up to its first 100,000 characters (a tsvector
--- holds at most 1 MB).
-CREATE INDEX IF NOT EXISTS sessions_search ON sessions USING gin ((
-    setweight(to_tsvector('simple', translate(coalesce(title, ''), '<>/\.:@&;=?#~+-_', '                ')), 'A')
-    || setweight(to_tsvector('simple', translate(coalesce(project_name, ''), '<>/\.:@&;=?#~+-_', '                ')), 'B')
-));
-CREATE INDEX IF NOT EXISTS messages_search ON messages USING gin ((
-    to_tsvector('simple', translate(left(text_content, 100000), '<>/\.:@&;=?#~+-_', '                '))
-));
+-- Full-text search: each row's words, made once when it is written (the search_vector columns
+-- above), in GIN indexes; queried only through opensync_lite/search/postgres.py. The words are
+-- those FTS5 indexes (titles weigh more than project names). 'simple' neither stems nor drops
+-- stop words, like FTS5's unicode61, and translate() turns the punctuation inside URLs, paths,
+-- e-mails, tags and snake_case into spaces first, so they split into words as FTS5 splits them
+-- (PostgreSQL's parser would keep `a/b.py` as one token and drop `<tag>`). A message is indexed
+-- up to its first 100,000 characters (a tsvector holds at most 1 MB).
+CREATE INDEX IF NOT EXISTS sessions_search ON sessions USING gin (search_vector);
+CREATE INDEX IF NOT EXISTS messages_search ON messages USING gin (search_vector);

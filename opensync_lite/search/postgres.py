@@ -1,33 +1,16 @@
-"""Search on PostgreSQL: tsvector expressions over the stored text, matched through the GIN
-indexes schema_postgres.sql makes on exactly these expressions, ranked by ts_rank and
-highlighted by ts_headline."""
+"""Search on PostgreSQL: each row's tsvector (made when it is written), matched through GIN
+indexes, ranked by ts_rank and highlighted by ts_headline."""
 
 from peewee import SQL
 
 from ..db import database
 
-# PostgreSQL's parser keeps `a/b.py`, `x@y.com` and `v1.2` whole and drops `<tag>`s; FTS5 splits
-# them into words. Turning this punctuation into spaces first makes both find the same words.
-PUNCTUATION = "<>/\\.:@&;=?#~+-_"  # (a backslash among them)
+# The words of each row are its search_vector column (schema_postgres.sql), indexed with GIN.
+SESSION_VECTOR, MESSAGE_VECTOR = "s.search_vector", "m.search_vector"
+# Those columns read the text with this punctuation as spaces (PostgreSQL's parser would keep
+# `a/b.py` whole and drop `<tag>`s); snippets swap it for placeholders instead (below).
+PUNCTUATION = "<>/\\.:@&;=?#~+-_"
 PLACEHOLDERS = "".join(chr(0xE010 + i) for i in range(len(PUNCTUATION)))  # private use
-
-
-def _words(text):
-    return f"to_tsvector('simple', translate({text}, '{PUNCTUATION}', '{' ' * (len(PUNCTUATION))}'))"
-
-
-def _vectors(t):
-    """Word for word the indexed expressions (schema_postgres.sql), or the planner cannot use
-    them: a session's title weighs more than its project name; a message's first 100,000
-    characters."""
-    return (f"(setweight({_words(f'coalesce({t}.title, {EMPTY})')}, 'A')"
-            f" || setweight({_words(f'coalesce({t}.project_name, {EMPTY})')}, 'B'))",
-            _words(f"left({t}.text_content, 100000)"))
-
-
-EMPTY = "''"
-SESSION_VECTOR, _ = _vectors("s")
-_, MESSAGE_VECTOR = _vectors("m")
 QUERY = "to_tsquery('simple', %s)"
 RANK_WINDOW = 2000  # as on SQLite: only the newest matches of each table are ranked
 
