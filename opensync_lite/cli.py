@@ -178,7 +178,10 @@ def serve(host, port, threads, durability, max_body, workers, quiet, db_path):
     if workers == 1:
         _serve_until_stopped(server, stopping)
     else:
-        app.extensions[db.EXTENSION].close()  # no connection crosses a fork
+        database = app.extensions[db.EXTENSION]
+        database.close()  # no connection crosses a fork (nor sits in a pool that would)
+        if hasattr(database, "close_all"):
+            database.close_all()
         _prefork(listener, workers, lambda: create_server(_app(db_path, **settings), sockets=[listener],
                                                            threads=threads, ident="opensync-lite"))
 

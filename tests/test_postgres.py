@@ -1,8 +1,10 @@
 """What is PostgreSQL's own: the schema kept in step with SQLite's, its version record, its
 search indexes in use, URLs on the command line, and `migrate` between the two."""
 
+import json
 import os
 import subprocess
+import urllib.request
 
 import pytest
 
@@ -164,6 +166,17 @@ def test_every_command_takes_a_postgres_url(pg_database):
         assert "database: postgresql://" in server.banner[0]
     finally:
         server.stop()
+    # A pooled URL, with worker processes that each open their own pool after the fork.
+    pooled = LiveServer(pg_database.replace("postgresql://", "postgresql+pool://"), args=["--workers", "2"])
+    try:
+        key = pooled.create_key()
+        for n in range(20):
+            request = urllib.request.Request(pooled.url + "/sync/session", data=json.dumps({"externalId": f"p{n}"}).encode(),
+                                             headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+            assert urllib.request.urlopen(request).status == 200
+    finally:
+        pooled.stop()
+    assert rows(pg_database, "SELECT COUNT(*) FROM sessions WHERE external_id LIKE 'p%'") == [(20,)]
 
 
 def test_a_password_is_never_printed(pg_database):
