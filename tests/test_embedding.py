@@ -1,15 +1,22 @@
 """Another Flask app mounts opensync-lite under a prefix with its own database path."""
 
+import pytest
 from flask import Flask
 
 import opensync_lite
 
 from conftest import make_key, rows
 
+pytestmark = pytest.mark.both_databases
 
-def test_host_app_mounts_opensync_under_a_prefix(tmp_path):
+
+def test_host_app_mounts_opensync_under_a_prefix(db_path, monkeypatch):
+    """On a file the host names, or on PostgreSQL through OPENSYNC_DB in the environment."""
     host = Flask("host")
-    host.config["OPENSYNC_DB"] = str(tmp_path / "host-owned.db")
+    if "://" in db_path:
+        monkeypatch.setenv("OPENSYNC_DB", db_path)
+    else:
+        host.config["OPENSYNC_DB"] = db_path
 
     @host.get("/")
     def home():
@@ -30,7 +37,7 @@ def test_host_app_mounts_opensync_under_a_prefix(tmp_path):
     assert bad.status_code == 400 and "externalId" in bad.get_json()["fields"]
     assert client.post("/opensync/sync/session", json={"externalId": "x"}).status_code == 401
     assert client.get("/sync/session").status_code == 404  # nothing leaks to the root
-    assert rows(str(tmp_path / "host-owned.db"), "SELECT external_id, source FROM sessions") == [("e1", "cursor")]
+    assert rows(db_path, "SELECT external_id, source FROM sessions") == [("e1", "cursor")]
     host.extensions["opensync"].close()
 
 
