@@ -38,7 +38,7 @@ def list_sessions():
     )
     cursor = lambda key: key and schemas.encode_cursor(args["sort"], args["descending"], key)  # noqa: E731
     return {
-        "sessions": responses.session_out.dump(rows, many=True),
+        "sessions": responses.session_out.dump(queries.with_curation(rows), many=True),
         "total": total,
         "nextCursor": cursor(next_key),
         "previousCursor": cursor(previous_key),
@@ -55,7 +55,7 @@ def session_filters():
 def get_session():
     row = _session_from_query(schemas.read_query(schemas.session_query))
     return {
-        "session": responses.session_out.dump(row),
+        "session": responses.session_out.dump(queries.with_curation([row])[0]),
         "messages": responses.message_out.dump(queries.session_messages(row["id"]), many=True),
     }
 
@@ -74,6 +74,24 @@ def delete_session(ident):
 def delete_session_by_query():
     """The same, by ``?id=`` or ``?externalId=`` (any externalId, slashes included)."""
     return _delete(_session_from_query(schemas.read_query(schemas.session_query)))
+
+
+def _curate(row):
+    ingest.curate(g.user_id, row["id"], schemas.read(schemas.session_patch))
+    return {"session": responses.session_out.dump(queries.with_curation([queries.find_session(
+        g.user_id, session_id=row["id"])])[0])}
+
+
+@bp.patch("/sessions/<ident>")
+def curate_session(ident):
+    """Star, tag, annotate or grade a session."""
+    return _curate(_session_or_404(ident))
+
+
+@bp.patch("/sessions")
+def curate_session_by_query():
+    """The same, by ``?id=`` or ``?externalId=``."""
+    return _curate(_session_from_query(schemas.read_query(schemas.session_query)))
 
 
 @bp.get("/search")

@@ -23,7 +23,7 @@ from flask import current_app, request
 from peewee import DatabaseProxy, PostgresqlDatabase, SqliteDatabase, Value
 
 EXTENSION = "opensync"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3: curations, tags and session_tags (new tables only: schema.sql makes them)
 FTS_TRIGGERS = [f"{t}_fts_{op}" for t in ("sessions", "messages") for op in ("insert", "delete", "update")]
 SESSION_INDEXES = ["sessions_by_user_source", "sessions_by_user_parent", "sessions_by_user_updated", "sessions_by_user_created",
                    "sessions_by_user_tokens", "sessions_by_user_cost", "sessions_by_user_duration",

@@ -10,7 +10,7 @@ from peewee import fn
 
 from .auth import now_ms
 from .db import inserted_id, prepared, prepared_many, slot, write_transaction
-from .models import ImportResponse, JSONText, Message, Part, Session
+from .models import Curation, ImportResponse, JSONText, Message, Part, Session, SessionTag, Tag
 
 # A zero here never overwrites a stored non-zero value: the claude-code plugin sends zeros at
 # SessionEnd when it has no transcript, which would otherwise wipe the real totals.
@@ -66,6 +66,29 @@ def delete_session(user_id, session_id):
     (foreign keys cascade, and the search triggers follow the cascade)."""
     with write_transaction(user_id):
         return Session.delete().where(Session.user == user_id, Session.id == session_id).execute()
+
+
+def curate(user_id, session_id, fields):
+    """Set what the user says of one of their sessions: any of ``starred``, ``note``,
+    ``eval_status`` (the others stay), and ``tags`` (the whole set, replaced). Each change
+    stamps the session's curation row later than the user's last one, which is what
+    ``queries.data_version`` watches for these."""
+    with write_transaction(user_id):
+        latest = (Curation.select(fn.MAX(Curation.updated_at)).join(Session)
+                  .where(Session.user == user_id).scalar()) or 0
+        now = max(now_ms(), latest + 1)
+        values = {k: fields[k] for k in ("starred", "note", "eval_status") if k in fields}
+        Curation.insert(session=session_id, updated_at=now, **values).on_conflict(
+            conflict_target=[Curation.session],
+            update={**{getattr(Curation, k): v for k, v in values.items()}, Curation.updated_at: now},
+        ).execute()
+        if "tags" in fields:
+            names = list(dict.fromkeys(fields["tags"]))
+            SessionTag.delete().where(SessionTag.session == session_id).execute()
+            if names:
+                Tag.insert_many([{"user": user_id, "name": n} for n in names]).on_conflict_ignore().execute()
+                ids = [t for (t,) in Tag.select(Tag.id).where(Tag.user == user_id, Tag.name.in_(names)).tuples()]
+                SessionTag.insert_many([{"session": session_id, "tag": t} for t in ids]).execute()
 
 
 # --- statements -------------------------------------------------------------------------------

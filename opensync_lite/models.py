@@ -137,6 +137,34 @@ class Part(BaseModel):
         table_name = "parts"
 
 
+class Curation(BaseModel):
+    session = ForeignKeyField(Session, column_name="session_id", primary_key=True, on_delete="CASCADE")
+    starred = BooleanField(default=False)
+    note = TextField(null=True)
+    eval_status = TextField(null=True)
+    updated_at = IntegerField()
+
+    class Meta:
+        table_name = "curations"
+
+
+class Tag(BaseModel):
+    user = ForeignKeyField(User, column_name="user_id", on_delete="CASCADE")
+    name = TextField()
+
+    class Meta:
+        table_name = "tags"
+
+
+class SessionTag(BaseModel):
+    session = ForeignKeyField(Session, column_name="session_id", on_delete="CASCADE")
+    tag = ForeignKeyField(Tag, column_name="tag_id", on_delete="CASCADE")
+
+    class Meta:
+        table_name = "session_tags"
+        primary_key = CompositeKey("session", "tag")
+
+
 class ImportFile(BaseModel):
     user = ForeignKeyField(User, column_name="user_id", on_delete="CASCADE")
     path = TextField()

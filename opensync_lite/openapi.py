@@ -65,15 +65,21 @@ def build(server_url="/"):
         "delete": _operation(
             "Delete a session by `id` or `externalId`", responses.Deleted, query=schemas.SessionQuery,
             errors=("400", "401", "404", "409")),
+        "patch": _operation(
+            "Star, tag, annotate or grade a session by `id` or `externalId`", responses.CuratedSession,
+            query=schemas.SessionQuery, body=schemas.SessionPatch, errors=("400", "401", "404", "409")),
     })
     spec.path("/api/sessions/filters", operations={"get": _operation(
         "Distinct sources, models, providers and projects with counts", responses.FilterOptions, errors=("401",))})
     spec.path("/api/sessions/get", operations={"get": _operation(
         "One session with its messages", responses.SessionDetail, query=schemas.SessionQuery,
         errors=("400", "401", "404", "409"))})
-    spec.path("/api/sessions/{ident}", operations={"delete": _operation(
-        "Delete a session with its messages", responses.Deleted, errors=("401", "404", "409"),
-        path_params=("ident",))})
+    spec.path("/api/sessions/{ident}", operations={
+        "delete": _operation("Delete a session with its messages", responses.Deleted, errors=("401", "404", "409"),
+                             path_params=("ident",)),
+        "patch": _operation("Star, tag, annotate or grade a session", responses.CuratedSession, body=schemas.SessionPatch,
+                            errors=("400", "401", "404", "409"), path_params=("ident",)),
+    })
     spec.path("/api/search", operations={"get": _operation(
         "Full-text search over titles, projects and messages", responses.SearchResults, query=schemas.SearchQuery)})
     spec.path("/api/export", operations={"get": _operation(

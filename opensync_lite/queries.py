@@ -12,7 +12,7 @@ from peewee import SQL, Case, Tuple, fn
 
 from . import search as fts
 from .db import prepared, slot
-from .models import Message, Part, Session
+from .models import Curation, Message, Part, Session, SessionTag, Tag
 from .schemas import UNKNOWN_SOURCE  # the filter value that selects sessions with no source
 DAY_MS = 86_400_000
 DAY = SQL(str(DAY_MS))  # inline: GROUP BY must repeat the SELECT's expression, bound values would differ
@@ -53,6 +53,14 @@ def conditions(user_id, filters):
         where.append((Session.project_name == filters["project"]) | (Session.project_path == filters["project"]))
     if filters.get("parent"):
         where.append(Session.parent_external_id == filters["parent"])
+    if filters.get("starred") is not None:
+        starred = Curation.select(Curation.session).where(Curation.starred == True)  # noqa: E712 (SQL)
+        where.append(Session.id.in_(starred) if filters["starred"] else Session.id.not_in(starred))
+    if filters.get("eval_status"):
+        where.append(Session.id.in_(Curation.select(Curation.session).where(Curation.eval_status == filters["eval_status"])))
+    if filters.get("tag"):
+        where.append(Session.id.in_(SessionTag.select(SessionTag.session).join(Tag).where(
+            Tag.user == user_id, Tag.name == filters["tag"])))
     if filters.get("date_from") is not None:
         where.append(Session.created_at >= filters["date_from"])
     if filters.get("date_to") is not None:
@@ -159,6 +167,24 @@ def _by_external_id(user_id, external_id):
         return None
     names = [d[0] for d in cursor.description]
     return {name: Session._meta.columns[name].python_value(value) for name, value in zip(names, row)}
+
+
+def with_curation(rows):
+    """``rows`` (session dicts) with what the user said of each: starred, note, eval_status
+    and tags (sorted). Two queries for any number of rows."""
+    by_id = {row["id"]: row for row in rows}
+    for row in rows:
+        row.update(starred=False, note=None, eval_status=None, tags=[])
+    ids = list(by_id)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        for c in Curation.select().where(Curation.session.in_(chunk)).dicts():
+            by_id[c["session"]].update(starred=c["starred"], note=c["note"], eval_status=c["eval_status"])
+        tags = (SessionTag.select(SessionTag.session, Tag.name).join(Tag).where(SessionTag.session.in_(chunk))
+                .order_by(Tag.name).tuples())
+        for session_id, name in tags:
+            by_id[session_id]["tags"].append(name)
+    return rows
 
 
 def session_messages(session_id):
@@ -340,13 +366,15 @@ def filter_options(user_id, by=None):
 
 def data_version(user_id):
     """A text that changes whenever the user's sessions do: every write stamps the sessions it
-    touches with a time later than any before it (``ingest``), and a delete changes the count.
-    Both come from one index. Live pages poll it; the dashboard keys remembered pages on it."""
+    touches with a time later than any before it (``ingest``), and a delete changes the count;
+    what the user says of them (stars, tags, ...) is stamped the same way on its own rows.
+    Live pages poll it; the dashboard keys remembered pages on it."""
     mine = Session.select().where(Session.user == user_id)
-    # Two statements: SQLite answers MAX alone with one index seek, but not beside COUNT.
+    # Separate statements: SQLite answers MAX alone with one index seek, but not beside COUNT.
     latest = mine.select(fn.MAX(Session.updated_at)).scalar()
     count = mine.select(fn.COUNT(Session.id)).scalar()
-    return f"{latest or 0}-{count}"
+    curated = Curation.select(fn.MAX(Curation.updated_at)).join(Session).where(Session.user == user_id).scalar()
+    return f"{latest or 0}-{count}-{curated or 0}"
 
 
 # --- search -----------------------------------------------------------------------------------

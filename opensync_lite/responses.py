@@ -66,6 +66,11 @@ class SessionOut(Schema):
     extra = fields.Dict(allow_none=True)
     created_at = fields.Integer(data_key="createdAt")
     updated_at = fields.Integer(data_key="updatedAt")
+    # What the user said of it (in lists and single sessions).
+    starred = fields.Boolean()
+    note = fields.String(allow_none=True)
+    eval_status = fields.String(data_key="evalStatus", allow_none=True)
+    tags = fields.List(fields.String())
 
 
 session_out = SessionOut()
@@ -185,6 +190,10 @@ class SessionPage(Schema):
     total = fields.Integer(required=True)
     next_cursor = fields.String(data_key="nextCursor", allow_none=True, required=True)
     previous_cursor = fields.String(data_key="previousCursor", allow_none=True, required=True)
+
+
+class CuratedSession(Schema):
+    session = fields.Nested(SessionOut, required=True)
 
 
 class SessionDetail(Schema):

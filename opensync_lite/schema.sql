@@ -122,6 +122,28 @@ CREATE TABLE IF NOT EXISTS parts (
 );
 CREATE INDEX IF NOT EXISTS parts_by_message ON parts (message_id, "order");
 
+-- What the user says of a session: a star, a note, an eval status, tags. Apart from the
+-- session row, so a plugin's re-sync never touches them; gone with the session.
+CREATE TABLE IF NOT EXISTS curations (
+    session_id   INTEGER PRIMARY KEY REFERENCES sessions (id) ON DELETE CASCADE,
+    starred      INTEGER NOT NULL DEFAULT 0,
+    note         TEXT,
+    eval_status  TEXT,                     -- golden, correct, incorrect, needs-review
+    updated_at   INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tags (
+    id       INTEGER PRIMARY KEY,
+    user_id  INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    name     TEXT    NOT NULL,
+    UNIQUE (user_id, name)
+);
+CREATE TABLE IF NOT EXISTS session_tags (
+    session_id  INTEGER NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+    tag_id      INTEGER NOT NULL REFERENCES tags (id) ON DELETE CASCADE,
+    PRIMARY KEY (session_id, tag_id)
+);
+CREATE INDEX IF NOT EXISTS session_tags_by_tag ON session_tags (tag_id);
+
 -- What the importers read, so a re-run reads only what is new: each file's size, modification
 -- time and the offset after its last whole line.
 CREATE TABLE IF NOT EXISTS import_files (

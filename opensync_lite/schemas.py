@@ -40,6 +40,7 @@ UNKNOWN_SOURCE = "unknown"  # the filter value for sessions with no source
 MAX_PARTS = 10_000
 MAX_DEPTH = 64
 MAX_TEXT = 16 * 1024 * 1024
+EVAL_STATUSES = ("golden", "correct", "incorrect", "needs-review")
 
 
 # --- fields ---------------------------------------------------------------------------------
@@ -448,6 +449,9 @@ class FiltersQuery(Schema):
     q = Text(500)
     date_from = DateParam(data_key="from")
     date_to = DateParam(end=True, data_key="to")
+    starred = fields.Boolean(metadata={"description": "true: starred sessions only; false: the others"})
+    tag = Text(64, 1)
+    eval_status = fields.String(data_key="evalStatus", validate=validate.OneOf(EVAL_STATUSES))
 
     @post_load
     def _range(self, data, **kwargs):
@@ -521,6 +525,27 @@ class ExportSessionsQuery(SessionsQuery):
     limit = fields.Integer(load_default=None, validate=validate.Range(1, MAX_COUNT))
 
 
+class SessionPatch(Schema):
+    """What the user says of a session (PATCH /api/sessions/<id>): the fields sent are set,
+    the others kept; ``tags`` replaces the session's whole set."""
+
+    class Meta:
+        unknown = RAISE  # our own API, not a plugin's: a misspelt field is an error
+
+    starred = fields.Boolean(truthy={True}, falsy={False})  # JSON true or false, nothing else
+    note = Text(10_000, allow_none=True)
+    eval_status = fields.String(data_key="evalStatus", allow_none=True, validate=validate.OneOf(EVAL_STATUSES))
+    tags = fields.List(Text(64, 1), validate=validate.Length(max=50))
+
+    @post_load
+    def _something(self, data, **kwargs):
+        if not data:
+            raise ValidationError("Send at least one of starred, note, evalStatus, tags.", "starred")
+        if "tags" in data:
+            data["tags"] = [tag.strip() for tag in data["tags"] if tag.strip()]
+        return data
+
+
 class SessionQuery(Schema):
     """One session: ``id`` is its id or, failing that, its externalId (what scripts and clients
     have at hand); ``externalId`` only ever means the externalId. Give exactly one."""
@@ -554,6 +579,7 @@ class SearchQuery(Schema):
 sessions_query = SessionsQuery()
 export_sessions_query = ExportSessionsQuery()
 session_query = SessionQuery()
+session_patch = SessionPatch()
 export_query = ExportQuery()
 stats_query = StatsQuery()
 search_query = SearchQuery()

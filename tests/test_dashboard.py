@@ -350,3 +350,40 @@ def test_open_prints_a_fresh_link(tmp_path):
             assert auth.redeem_signin_token(token) is None
     finally:
         app.extensions["opensync"].close()
+
+
+# --- curation ---------------------------------------------------------------------------------
+
+def test_star_grade_tag_and_note_from_the_session_page(api, browser, data):
+    session_id = api.session("s001")["session"]["id"]
+    page = browser.get(f"/sessions/{session_id}")
+    response = browser.post(f"/sessions/{session_id}/curate", data={
+        "csrf": csrf_of(page), "starred": "on", "evalStatus": "golden", "tags": "parser, <b>x</b>, parser",
+        "note": "the one to keep"})
+    assert response.status_code == 302 and response.headers["Location"] == f"/sessions/{session_id}"
+    session = api.session("s001")["session"]
+    assert (session["starred"], session["evalStatus"], session["tags"], session["note"]) == (
+        True, "golden", ["<b>x</b>", "parser"], "the one to keep")
+    shown = html(browser.get(f"/sessions/{session_id}"))
+    assert "#&lt;b&gt;x&lt;/b&gt;" in shown and "<b>x</b>" not in shown and "the one to keep" in shown
+    # The list shows the star, and its filters find it (also after a remembered first view).
+    listed = html(browser.get("/sessions?starred=true"))
+    assert "Session 1 about widgets" in listed and "★" in listed
+    assert "Session 1 about widgets" in html(browser.get("/sessions?tag=parser&evalStatus=golden"))
+    # Unstarring with no tags: the list filtered on stars no longer holds it.
+    unstar = browser.post(f"/sessions/{session_id}/curate", data={"csrf": csrf_of(page), "tags": "", "note": ""})
+    assert unstar.status_code == 302, unstar.get_data(as_text=True)[-600:]
+    assert "Session 1 about widgets" not in html(browser.get("/sessions?starred=true"))
+    session = api.session("s001")["session"]
+    assert (session["starred"], session["evalStatus"], session["tags"], session["note"]) == (False, None, [], None)
+
+
+def test_curating_is_checked_like_the_api(api, other_api, browser, data):
+    session_id = api.session("s001")["session"]["id"]
+    page = browser.get(f"/sessions/{session_id}")
+    bad = browser.post(f"/sessions/{session_id}/curate", data={"csrf": csrf_of(page), "evalStatus": "great"})
+    assert bad.status_code == 400 and api.session("s001")["session"]["evalStatus"] is None
+    theirs = other_api.post("/sync/session", {"externalId": "x"}).get_json()["sessionId"]
+    assert browser.post(f"/sessions/{theirs}/curate", data={"csrf": csrf_of(page), "starred": "on"}).status_code == 404
+    assert browser.post(f"/sessions/{session_id}/curate", data={"starred": "on"}).status_code == 400  # no CSRF token
+    assert api.session("s001")["session"]["starred"] is False

@@ -207,6 +207,33 @@ def test_read_a_session_and_expand_a_tool_call(server, browser, signed_in_state)
     context.close()
 
 
+def test_star_grade_and_tag_a_session_then_filter_on_them(server, browser, signed_in_state):
+    context, page = new_page(browser, signed_in_state, bypass_csp=True)
+    post(server, server.key, "/sync/session", {"externalId": "keeper", "source": "opencode", "title": "Worth keeping"})
+    page.goto(server.url + "/sessions?q=keeping")
+    page.get_by_role("link", name="Worth keeping").click()
+    page.locator("details.curate summary").click()
+    page.get_by_label("Starred").check()
+    page.get_by_label("Eval status").select_option("golden")
+    page.get_by_label("Tags, separated by commas").fill("parser, regression")
+    page.get_by_label("Note").fill("The fix that finally held.")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator(".session-head .star")).to_be_visible()
+    expect(page.locator(".session-head .tag")).to_have_text(["#parser", "#regression"])
+    expect(page.locator("details.curate")).to_have_attribute("open", "")  # a note keeps it open
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    assert [v["id"] for v in result["violations"] if v["impact"] in ("serious", "critical")] == []
+    shoot(page, "session-curated-light")
+    page.goto(server.url + "/sessions")
+    page.get_by_label("Starred").select_option("true")
+    page.get_by_role("button", name="Apply").click()
+    expect(page.locator("table.sessions tbody td.title a").first).to_have_text("Worth keeping")
+    expect(page.locator("table.sessions tbody tr")).to_have_count(1)
+    shoot(page, "sessions-starred-light")
+    context.close()
+
+
 PAGES = {"overview": "/", "sessions": "/sessions", "search": "/search?q=tokenizer", "settings": "/settings"}
 
 

@@ -21,6 +21,8 @@ ISOLATION = {
                                    "/api/sessions/get?externalId={ext}"],
     ("DELETE", "/api/sessions/<ident>"): ["/api/sessions/{id}", "/api/sessions/{ext}"],
     ("DELETE", "/api/sessions"): ["/api/sessions?id={id}", "/api/sessions?externalId={ext}"],
+    ("PATCH", "/api/sessions/<ident>"): ["/api/sessions/{id}", "/api/sessions/{ext}"],
+    ("PATCH", "/api/sessions"): ["/api/sessions?id={id}", "/api/sessions?externalId={ext}"],
     ("GET", "/api/search"): ["/api/search?q=secret"],
     ("GET", "/api/export"): ["/api/export?id={id}", "/api/export?id={ext}&format=markdown",
                              "/api/export?externalId={ext}"],
@@ -68,6 +70,9 @@ def test_a_second_user_cannot_read_change_or_delete(api, other_api, victim, db_p
             assert not leaks(response.get_data(as_text=True)), path
         elif method == "DELETE":
             assert other_api.delete(path).status_code == 404
+        elif method == "PATCH":
+            response = other_api.client.patch(path, json={"starred": True, "tags": ["hijack"]}, headers=other_api.headers)
+            assert response.status_code == 404, path
         else:
             # Writing with the victim's externalIds creates the second user's own rows.
             body = {"/sync/session": {"externalId": "victim-1", "title": "hijack", "promptTokens": 1},
@@ -80,6 +85,7 @@ def test_a_second_user_cannot_read_change_or_delete(api, other_api, victim, db_p
     assert mine["session"]["title"] == "secret plans" and mine["session"]["promptTokens"] == 77
     assert [m["textContent"] for m in mine["messages"]] == ["the secret is 42"]
     assert snapshot(db_path)["sessions"][0] == victim["before"]["sessions"][0]
+    assert mine["session"]["starred"] is False and mine["session"]["tags"] == []
 
 
 def test_error_bodies_never_show_internals(api, monkeypatch):

@@ -51,7 +51,8 @@ def _headers(response):
 def _globals():
     return {"csrf_token": login.csrf_token, "describe_source": src.describe, "known_sources": src.KNOWN,
             "signed_in": g.get("user_id") is not None, "live": request.endpoint in LIVE_PAGES,
-            "page_url": _page_url, "percent": percent, "live_version": _live_version}
+            "page_url": _page_url, "percent": percent, "live_version": _live_version,
+            "eval_statuses": schemas.EVAL_STATUSES}
 
 
 def _live_version():
@@ -187,7 +188,7 @@ def sessions():
         after=args["after"], before=args["before"],
     )
     return render_template(
-        "dashboard/sessions.html", args=args, rows=rows, total=total, options=_filter_options(),
+        "dashboard/sessions.html", args=args, rows=queries.with_curation(rows), total=total, options=_filter_options(),
         next_cursor=_cursor(args, next_key), previous_cursor=_cursor(args, previous_key),
         sort_names={v: k for k, v in schemas.SORTS.items()},
     )
@@ -215,8 +216,24 @@ def session_detail(session_id):
         "dashboard/_conversation.html", messages=queries.session_messages(session_id), to_json=_pretty_json))
     children, child_count, _, _ = queries.list_sessions(g.user_id, {"parent": row["external_id"]}, limit=50)
     parent = row["parent_external_id"] and queries.find_session(g.user_id, external_id=row["parent_external_id"])
-    return render_template("dashboard/session.html", session=row, conversation=conversation,
-                           children=children, child_count=child_count, parent=parent)
+    return render_template("dashboard/session.html", session=queries.with_curation([row])[0],
+                           conversation=conversation, children=children, child_count=child_count, parent=parent)
+
+
+@bp.post("/sessions/<int:session_id>/curate")
+def curate_session(session_id):
+    """The session page's star, eval status, tags (comma-separated) and note, all at once."""
+    _own_session(session_id)
+    form = request.form
+    fields = schemas.load(schemas.session_patch, {
+        "starred": form.get("starred") == "on",
+        "evalStatus": form.get("evalStatus") or None,
+        "tags": [tag.strip() for tag in form.get("tags", "").split(",") if tag.strip()],
+        "note": form.get("note", "").strip() or None,
+    })
+    ingest.curate(g.user_id, session_id, fields)
+    flash("Saved.")
+    return redirect(url_for("dashboard.session_detail", session_id=session_id))
 
 
 def _pretty_json(value):
