@@ -1,7 +1,7 @@
 """`opensync-lite migrate`: copy one store into another (a user's SQLite file into the team's
 PostgreSQL, or back). Rows get the target's own ids: users are matched by name, keys by their
-hash, sessions by (user, externalId), messages by (session, externalId), so a second run finds
-everything there and writes nothing. What the target already holds is never overwritten;
+hash, sessions by (user, externalId), messages by (session, externalId), tags by (user, name),
+so a second run finds everything there and writes nothing. What the target already holds is never overwritten;
 sessions that gain messages get their messageCount recounted."""
 
 from dataclasses import dataclass, field
@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from peewee import fn
 
 from .db import write_transaction
-from .models import ApiKey, ImportFile, ImportResponse, Message, Part, Session, User
+from .models import ApiKey, Curation, ImportFile, ImportResponse, Message, Part, Session, SessionTag, Tag, User
 
 BATCH = 500
 
@@ -22,6 +22,7 @@ class Counts:
 
 
 TABLES = (("users", User), ("api_keys", ApiKey), ("sessions", Session), ("messages", Message), ("parts", Part),
+          ("curations", Curation), ("tags", Tag), ("session_tags", SessionTag),
           ("import_files", ImportFile), ("import_responses", ImportResponse))
 
 
@@ -79,6 +80,7 @@ def _copy_user(source, target, user, copied, advance):
         session_ids, _ = _insert_missing(target, user_id, Session, sessions, lambda r: r["external_id"],
                                       Session.external_id, copied, "sessions", [Session.user == user_id])
         advance(len(sessions))
+        _copy_curation(source, target, user_id, session_ids, copied)
         _copy_messages(source, target, user_id, session_ids, copied, advance)
     for model, name, key in ((ImportFile, "import_files", ImportFile.path),
                              (ImportResponse, "import_responses", ImportResponse.response_key)):
@@ -110,6 +112,33 @@ def _ids_by_key(model, key_column, keys, where):
         return {row[0]: None for row in model.select(key_column).where(*where, key_column.in_(keys)).tuples()}
     query = model.select(key_column, model.id).where(*where, key_column.in_(keys))
     return dict(query.tuples())
+
+
+def _copy_curation(source, target, user_id, session_ids, copied):
+    """Stars, notes, eval statuses and tags of these sessions, where the target has none."""
+    curations = _rows(source, Curation.select().where(Curation.session.in_(list(session_ids))))
+    tagged = _rows(source, SessionTag.select(SessionTag.session, Tag.name).join(Tag)
+                   .where(SessionTag.session.in_(list(session_ids))))
+    with target.app_context(), write_transaction(user_id):
+        targets = list(session_ids.values())
+        have = {s for (s,) in Curation.select(Curation.session).where(Curation.session.in_(targets)).tuples()}
+        new = [{**c, "session": session_ids[c["session"]]} for c in curations if session_ids[c["session"]] not in have]
+        if new:
+            Curation.insert_many(new).execute()
+            copied["curations"] += len(new)
+        names = sorted({t["name"] for t in tagged})
+        if names:
+            before = Tag.select().where(Tag.user == user_id).count()
+            Tag.insert_many([{"user": user_id, "name": n} for n in names]).on_conflict_ignore().execute()
+            copied["tags"] += Tag.select().where(Tag.user == user_id).count() - before
+            ids = dict(Tag.select(Tag.name, Tag.id).where(Tag.user == user_id, Tag.name.in_(names)).tuples())
+            pairs = {(session_ids[t["session"]], ids[t["name"]]) for t in tagged}
+            present = set(SessionTag.select(SessionTag.session, SessionTag.tag)
+                          .where(SessionTag.session.in_(targets)).tuples())
+            missing = sorted(pairs - present)
+            if missing:
+                SessionTag.insert_many([{"session": s, "tag": t} for s, t in missing]).execute()
+                copied["session_tags"] += len(missing)
 
 
 def _copy_messages(source, target, user_id, session_ids, copied, advance):

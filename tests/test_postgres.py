@@ -219,6 +219,9 @@ def _fill(database):
             {"sessionExternalId": f"s{i}", "externalId": f"m{j}", "role": "user", "textContent": f"tokenizer {i} {j}",
              "parts": [{"type": "text", "content": f"p{j}"}, {"type": "tool-call", "content": {"n": j}}]}
             for j in range(3)]}, headers=headers)
+    client.patch("/api/sessions/s1", json={"starred": True, "tags": ["parser", "kept"], "note": "n", "evalStatus": "golden"},
+                 headers=headers)
+    client.patch("/api/sessions/s2", json={"tags": ["parser"]}, headers=headers)
     app.extensions["opensync"].close()
     return key
 
@@ -232,6 +235,10 @@ def _everything(database):
                                    " ORDER BY s.external_id"),
         "messages": rows(database, "SELECT s.external_id, m.external_id, m.text_content, m.created_at FROM messages m"
                                    " JOIN sessions s ON s.id = m.session_id ORDER BY 1, 2"),
+        "curations": rows(database, "SELECT s.external_id, c.starred, c.note, c.eval_status FROM curations c"
+                                    " JOIN sessions s ON s.id = c.session_id ORDER BY 1"),
+        "tags": rows(database, "SELECT s.external_id, t.name FROM session_tags st JOIN tags t ON t.id = st.tag_id"
+                               " JOIN sessions s ON s.id = st.session_id ORDER BY 1, 2"),
         "parts": rows(database, 'SELECT m.external_id, p.type, p.content, p."order" FROM parts p'
                                 " JOIN messages m ON m.id = p.message_id JOIN sessions s ON s.id = m.session_id"
                                 ' ORDER BY s.external_id, m.external_id, p."order"'),
@@ -247,6 +254,9 @@ def test_migrate_copies_a_local_store_once(tmp_path, pg_database):
     assert _everything(pg_database) == _everything(local)
     again = _cli("migrate", "--from", local, "--to", pg_database)
     assert again.returncode == 0 and "messages                  0 copied;        12 in the source,        12 in the target" in again.stdout
+    assert "curations                 0 copied;         2 in the source,         2 in the target" in again.stdout
+    assert "session_tags              0 copied;         3 in the source,         3 in the target" in again.stdout
+    assert "session_tags              3 copied" in first.stdout
     assert _everything(pg_database) == _everything(local)
 
     # The same key works against the server, and the copied sessions search and page there.
