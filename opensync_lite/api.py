@@ -78,8 +78,7 @@ def delete_session_by_query():
 
 def _curate(row):
     ingest.curate(g.user_id, row["id"], schemas.read(schemas.session_patch))
-    return {"session": responses.session_out.dump(queries.with_curation([queries.find_session(
-        g.user_id, session_id=row["id"])])[0])}
+    return {"session": responses.session_out.dump(queries.with_curation([row])[0])}
 
 
 @bp.patch("/sessions/<ident>")

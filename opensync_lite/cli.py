@@ -448,8 +448,10 @@ def migrate(source, target):
     if db.display_url(source) == db.display_url(target) or source == target:
         raise click.ClickException("--from and --to name the same database.")
     source_app, target_app = _app(source), _app(target)
-    with click.progressbar(length=transfer.work(source_app), label="Copying", file=sys.stderr) as bar:
-        counts = transfer.copy(source_app, target_app, bar.update)
+    source_totals = transfer.totals(source_app)
+    with click.progressbar(length=source_totals["sessions"] + source_totals["messages"], label="Copying",
+                           file=sys.stderr) as bar:
+        counts = transfer.copy(source_app, target_app, source_totals, bar.update)
     click.echo(f"Copied {db.display_url(source)} to {db.display_url(target)}:")
     for table in counts.source:
         click.echo(f"  {table:<17} {counts.copied[table]:>9} copied; {counts.source[table]:>9} in the source, "

@@ -222,7 +222,7 @@ def write_transaction(user_id=None):
     advisory lock on the user held to the end of the transaction, in every process."""
     db = database.obj  # resolved once: peewee's transaction code would go through the proxy often
     with db.write_lock, db.atomic():
-        if user_id is not None and isinstance(db, PostgresqlDatabase):
+        if user_id is not None and is_postgres(db):
             db.execute_sql("SELECT pg_advisory_xact_lock(%s, %s)", (USER_LOCKS, user_id % 2**31))
         yield
 
@@ -230,7 +230,7 @@ def write_transaction(user_id=None):
 def inserted_id(cursor):
     """The id of the row an INSERT made: SQLite's lastrowid; on PostgreSQL Peewee renders
     the INSERT with RETURNING id."""
-    return cursor.fetchone()[0] if isinstance(database.obj, PostgresqlDatabase) else cursor.lastrowid
+    return cursor.fetchone()[0] if is_postgres() else cursor.lastrowid
 
 
 class Slot:
@@ -300,7 +300,7 @@ def migrate(db):
     """Bring the database up to SCHEMA_VERSION. The schema files are idempotent, so a new
     database gets one whole; an older one runs each migration around it, in order."""
     with db.connection_context():
-        if isinstance(db, PostgresqlDatabase):
+        if is_postgres(db):
             _migrate_postgres(db)
         else:
             _migrate_sqlite(db)

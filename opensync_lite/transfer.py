@@ -31,15 +31,11 @@ def totals(app):
         return {name: model.select().count() for name, model in TABLES}
 
 
-def work(source):
-    """How many rows ``copy`` walks (for a progress bar): sessions and messages."""
-    counts = totals(source)
-    return counts["sessions"] + counts["messages"]
-
-
-def copy(source, target, advance=lambda n: None):
-    """Copy every user of the app ``source`` into the app ``target``; returns Counts."""
-    counts = Counts(source=totals(source))
+def copy(source, target, source_totals, advance=lambda n: None):
+    """Copy every user of the app ``source`` (whose ``totals`` are given: the caller sizes its
+    progress bar on sessions + messages, which ``advance`` is told of) into the app
+    ``target``; returns Counts."""
+    counts = Counts(source=source_totals)
     counts.copied = dict.fromkeys(counts.source, 0)
     with source.app_context():
         users = list(User.select().order_by(User.id).dicts())

@@ -21,8 +21,9 @@ def _sqlite_schema(path):
               if not t.startswith(("sqlite_", *SEARCH_ONLY["sqlite"]))]
     schema = {}
     for table in tables:
-        columns = [(name, bool(notnull or pk)) for _, name, _, notnull, _, pk in rows(path, f"PRAGMA table_info({table})")]
-        primary = tuple(name for _, name, *_, pk in sorted(rows(path, f"PRAGMA table_info({table})"), key=lambda r: r[5]) if pk)
+        info = rows(path, f"PRAGMA table_info({table})")
+        columns = [(name, bool(notnull or pk)) for _, name, _, notnull, _, pk in info]
+        primary = tuple(name for _, name, *_, pk in sorted(info, key=lambda r: r[5]) if pk)
         unique, indexes = set(), {}
         for _, name, is_unique, origin, _ in rows(path, f"PRAGMA index_list({table})"):
             cols = tuple(c for _, _, c in rows(path, f"PRAGMA index_info({name})"))

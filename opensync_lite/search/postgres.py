@@ -42,16 +42,15 @@ def matching_session_ids(match, user_id):
 def hits(match, user_id):
     """The user's matching sessions and messages (the newest RANK_WINDOW of each), rank =
     minus ts_rank, so lower is better as with FTS5's bm25 (titles weigh most)."""
-    session_vector, message_vector = SESSION_VECTOR, MESSAGE_VECTOR
     return SQL(
         "(SELECT 'session' AS kind, w.id AS session_id, NULL::bigint AS message_id, w.rank FROM"
-        f" (SELECT s.id, -ts_rank({session_vector}, {QUERY}) AS rank FROM sessions AS s"
-        f"  WHERE s.user_id = %s AND {session_vector} @@ {QUERY} ORDER BY s.id DESC LIMIT %s) AS w"
+        f" (SELECT s.id, -ts_rank({SESSION_VECTOR}, {QUERY}) AS rank FROM sessions AS s"
+        f"  WHERE s.user_id = %s AND {SESSION_VECTOR} @@ {QUERY} ORDER BY s.id DESC LIMIT %s) AS w"
         " UNION ALL"
         " SELECT 'message', w.session_id, w.id, w.rank FROM"
-        f" (SELECT m.id, m.session_id, -ts_rank({message_vector}, {QUERY}) AS rank"
+        f" (SELECT m.id, m.session_id, -ts_rank({MESSAGE_VECTOR}, {QUERY}) AS rank"
         "  FROM messages AS m JOIN sessions AS ms ON ms.id = m.session_id"
-        f"  WHERE ms.user_id = %s AND {message_vector} @@ {QUERY} ORDER BY m.id DESC LIMIT %s) AS w"
+        f"  WHERE ms.user_id = %s AND {MESSAGE_VECTOR} @@ {QUERY} ORDER BY m.id DESC LIMIT %s) AS w"
         ") AS hits",
         (match, user_id, match, RANK_WINDOW, match, user_id, match, RANK_WINDOW),
     )
