@@ -32,17 +32,34 @@ def _session_from_query(args):
 @bp.get("/sessions")
 def list_sessions():
     args = schemas.read_query(schemas.sessions_query)
+    rows, page = _page(args)
+    return {"sessions": responses.session_out.dump(rows, many=True), **page}
+
+
+def _page(args):
+    """A page of the sessions ``args`` select (with their curation), and its total and cursors."""
     rows, total, next_key, previous_key = queries.list_sessions(
         g.user_id, args, sort=args["sort"], descending=args["descending"], limit=args["limit"],
         after=args["after"], before=args["before"],
     )
     cursor = lambda key: key and schemas.encode_cursor(args["sort"], args["descending"], key)  # noqa: E731
-    return {
-        "sessions": responses.session_out.dump(queries.with_curation(rows), many=True),
-        "total": total,
-        "nextCursor": cursor(next_key),
-        "previousCursor": cursor(previous_key),
-    }
+    return queries.with_curation(rows), {"total": total, "nextCursor": cursor(next_key),
+                                         "previousCursor": cursor(previous_key)}
+
+
+@bp.get("/files")
+def touched_files():
+    """The files at ``path`` (or all), and the sessions that read or changed them, newest first."""
+    args = schemas.read_query(schemas.files_query)
+    path, prefix = args.get("file"), args["file_prefix"]
+    listing = responses.TouchedFile(many=True).dump(queries.touched_files(g.user_id, path, prefix, args["files_limit"]))
+    if not path:
+        return {"files": listing}
+    rows, page = _page(args)
+    found = queries.files_of([row["id"] for row in rows], g.user_id, path, prefix)
+    for row in rows:
+        row["files"] = found[row["id"]]
+    return {"files": listing, "sessions": responses.session_with_files_out.dump(rows, many=True), **page}
 
 
 @bp.get("/sessions/filters")
@@ -57,6 +74,7 @@ def get_session():
     return {
         "session": responses.session_out.dump(queries.with_curation([row])[0]),
         "messages": responses.message_out.dump(queries.session_messages(row["id"]), many=True),
+        "files": responses.SessionFile(many=True).dump(queries.files_of([row["id"]], g.user_id)[row["id"]]),
     }
 
 

@@ -5,7 +5,7 @@ import time
 
 from flask import Blueprint, Flask, current_app, g, request, url_for
 
-from . import api, auth, config, dashboard, db, errors, openapi, stats, sync_messages, sync_sessions
+from . import api, auth, config, dashboard, db, errors, ingest, openapi, stats, sync_messages, sync_sessions
 
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
@@ -84,6 +84,7 @@ def init_app(app, url_prefix=None):
     app.extensions[db.EXTENSION] = database
     db.migrate(database)
     with app.app_context(), database.connection_context():
+        ingest.index_files_once()
         auth.get_or_create_user(config.DEFAULT_USER)
         if not app.secret_key:  # a host's own SECRET_KEY signs the dashboard's cookie when it has one
             app.secret_key = auth.secret_key()

@@ -8,9 +8,15 @@ rendered once, then executed with new values on every call.
 
 from peewee import fn
 
+from . import files
+
 from .auth import now_ms
-from .db import inserted_id, prepared, prepared_many, slot, write_transaction
-from .models import Curation, ImportResponse, JSONText, Message, Part, Session, SessionTag, Tag
+from .db import (
+    SCHEMA_LOCK, USER_LOCKS, database, inserted_id, is_postgres, prepared, prepared_many, slot, write_transaction,
+)
+from .models import (
+    Curation, FileTouch, ImportResponse, JSONText, Message, Part, Session, SessionTag, Setting, Tag,
+)
 
 # A zero here never overwrites a stored non-zero value: the claude-code plugin sends zeros at
 # SessionEnd when it has no transcript, which would otherwise wipe the real totals.
@@ -19,6 +25,7 @@ KEEP_IF_ZERO = ("prompt_tokens", "completion_tokens", "total_tokens", "cost", *T
 SESSION_COLUMNS = [f for f in Session._meta.sorted_fields if f is not Session.id]
 MESSAGE_COLUMNS = [f for f in Message._meta.sorted_fields if f is not Message.id]
 PART_COLUMNS = [f for f in Part._meta.sorted_fields if f is not Part.id]
+TOUCH_COLUMNS = FileTouch._meta.sorted_fields
 ROW_ID = "__row_id"  # the slot for the row an UPDATE targets, apart from any column name
 
 _last_stamp = 0
@@ -126,16 +133,17 @@ def _update(model, row_id, values):
 
 
 def _find_session(user_id, external_id):
-    """(id, source, prompt_tokens, completion_tokens, extra, created_from_message) or None."""
+    """(id, source, prompt_tokens, completion_tokens, extra, created_from_message, project_path)
+    or None."""
     row = prepared(
         "find_session",
         lambda: Session.select(
             Session.id, Session.source, Session.prompt_tokens, Session.completion_tokens, Session.extra,
-            Session.created_from_message,
+            Session.created_from_message, Session.project_path,
         ).where(Session.user == slot("user"), Session.external_id == slot("external_id")).limit(1),
         {"user": user_id, "external_id": external_id},
     ).fetchone()
-    return row and (*row[:4], Session.extra.python_value(row[4]), bool(row[5]))
+    return row and (*row[:4], Session.extra.python_value(row[4]), bool(row[5]), row[6])
 
 
 def _count_messages(session_id, added, now):
@@ -187,7 +195,7 @@ def _upsert_session(user_id, data, now, default_source=None):
         _price_if_unpriced(user_id, session_id, external_id, fields)
         return session_id
 
-    session_id, source, prompt_tokens, completion_tokens, extra, from_message = stored
+    session_id, source, prompt_tokens, completion_tokens, extra, from_message, project_path = stored
     if from_message and created_at is not None:
         # The session was made by an early message; its own createdAt is the true start.
         fields.update(created_at=created_at, created_from_message=False)
@@ -201,6 +209,8 @@ def _upsert_session(user_id, data, now, default_source=None):
     if fields.get("cost"):
         fields["cost_status"] = None  # a client's cost always wins over an estimate
     _update(Session, session_id, {**fields, "updated_at": now})
+    if fields.get("project_path", project_path) != project_path:
+        _index_files(session_id)  # relative paths now point elsewhere
     _price_if_unpriced(user_id, session_id, external_id, fields)
     return session_id
 
@@ -256,7 +266,7 @@ def reprice(user_id):
 
 
 def _session_for_message(user_id, external_id, source, created_at, now):
-    """The id of the message's session, created if it does not exist yet (a later
+    """(id, project path) of the message's session, created if it does not exist yet (a later
     /sync/session fills it in), starting when its first message was written.
     A message's source fills an unknown session source."""
     stored = _find_session(user_id, external_id)
@@ -266,10 +276,10 @@ def _session_for_message(user_id, external_id, source, created_at, now):
             SESSION_COLUMNS,
             {"user": user_id, "external_id": external_id, "source": source, "updated_at": now,
              "created_at": now if created_at is None else created_at, "created_from_message": True},
-        )
+        ), None
     if source is not None and stored[1] is None:
         _update(Session, stored[0], {"source": source})
-    return stored[0]
+    return stored[0], stored[6]
 
 
 IN_SIZES = (1, 8, 64, 512)  # IN lists are padded to one of these, so their SQL is prepared once
@@ -304,16 +314,18 @@ def _upsert_messages(user_id, messages, now, default_source=None):
     for session_external_id, items in by_session.items():
         source = next((d["source"] for d in items if d.get("source") is not None), default_source)
         times = [d["created_at"] for d in items if d.get("created_at") is not None]
-        session_id = _session_for_message(user_id, session_external_id, source, min(times, default=None), now)
-        for external_id, message_id in _upsert_session_messages(session_id, items, now).items():
+        session = _session_for_message(user_id, session_external_id, source, min(times, default=None), now)
+        for external_id, message_id in _upsert_session_messages(user_id, session, items, now).items():
             ids[session_external_id, external_id] = message_id
     return [ids[d["session_external_id"], d["external_id"]] for d in messages]
 
 
-def _upsert_session_messages(session_id, items, now):
+def _upsert_session_messages(user_id, session, items, now):
     """One session's messages in bulk: one lookup, then one executemany for the new rows and
-    one for their parts. A message sent twice in one call is merged as a resend.
-    Returns {externalId: id}."""
+    one for their parts (and one for the files they touched). A message sent twice in one
+    call is merged as a resend. Returns {externalId: id}."""
+    session_id, project_path = session
+    touches = []
     found = _find_messages(session_id, {d["external_id"] for d in items})
     stored = {ext: message_id for ext, (message_id, _) in found.items()}
     extras = {ext: extra for ext, (_, extra) in found.items()}
@@ -332,7 +344,10 @@ def _upsert_session_messages(session_id, items, now):
             if parts is not None:
                 prepared("delete_parts", lambda: Part.delete().where(Part.message == slot("message")),
                          {"message": message_id})
+                prepared("delete_touches", lambda: FileTouch.delete().where(FileTouch.message == slot("message")),
+                         {"message": message_id})
                 _insert_parts(message_id, parts)
+                touches += files.rows(message_id, session_id, user_id, parts, project_path)
         elif external_id in new:
             row, old_parts = new[external_id]
             _merge_extra(fields, row.get("extra"))
@@ -348,6 +363,9 @@ def _upsert_session_messages(session_id, items, now):
         stored.update({ext: message_id for ext, (message_id, _) in _find_messages(session_id, new).items()})
     for external_id, (_, parts) in new.items():
         _insert_parts(stored[external_id], parts)
+        touches += files.rows(stored[external_id], session_id, user_id, parts, project_path)
+    if touches:
+        _insert_many(FileTouch, TOUCH_COLUMNS, touches)
     if new:
         _count_messages(session_id, len(new), now)
     return stored
@@ -356,6 +374,53 @@ def _upsert_session_messages(session_id, items, now):
 def _insert_parts(message_id, parts):
     if parts:
         _insert_many(Part, PART_COLUMNS, [{**part, "message": message_id, "order": i} for i, part in enumerate(parts)])
+
+
+# --- the file index ---------------------------------------------------------------------------
+
+def _tool_parts(where):
+    """(message id, session id, user id, project path, part) of the tool calls ``where`` selects."""
+    query = (Part.select(Part.message, Message.session, Session.user, Session.project_path, Part.type, Part.content)
+             .join(Message).join(Session).where(Part.type.in_(files.TOOL_PART_TYPES), *where)
+             .order_by(Part.message, Part.order).tuples())
+    for message_id, session_id, user_id, project_path, kind, content in query.iterator():
+        yield message_id, session_id, user_id, project_path, {"type": kind, "content": content}
+
+
+def _index_from(parts):
+    """Insert the file_touches rows of the tool-call parts from ``_tool_parts``."""
+    by_message = {}
+    for message_id, session_id, user_id, project_path, part in parts:
+        by_message.setdefault((message_id, session_id, user_id, project_path), []).append(part)
+    touches = [row for key, found in by_message.items() for row in files.rows(*key[:3], found, key[3])]
+    for start in range(0, len(touches), 500):
+        _insert_many(FileTouch, TOUCH_COLUMNS, touches[start:start + 500])
+    return len(touches)
+
+
+def _index_files(session_id):
+    """Index a session's files again (its project folder changed, so relative paths did)."""
+    FileTouch.delete().where(FileTouch.session == session_id).execute()
+    _index_from(_tool_parts([Message.session == session_id]))
+
+
+FILE_INDEX = "file_index"  # the settings row saying the index covers the messages stored before it
+
+
+def index_files_once():
+    """Build the file index from the stored parts, once per database (one made before the
+    index existed has its history indexed at the first start). Returns rows written, or None."""
+    if Setting.get_or_none(Setting.name == FILE_INDEX):
+        return None
+    with write_transaction():
+        if is_postgres():  # processes starting together: one builds, the others find it done
+            database.execute_sql("SELECT pg_advisory_xact_lock(%s, %s)", (USER_LOCKS, SCHEMA_LOCK))
+        if Setting.get_or_none(Setting.name == FILE_INDEX):
+            return None
+        FileTouch.delete().execute()
+        written = _index_from(_tool_parts([]))
+        Setting.insert(name=FILE_INDEX, value="1").execute()
+    return written
 
 
 # --- importers ----------------------------------------------------------------------------------

@@ -165,6 +165,19 @@ class SessionTag(BaseModel):
         primary_key = CompositeKey("session", "tag")
 
 
+class FileTouch(BaseModel):
+    message = ForeignKeyField(Message, column_name="message_id", on_delete="CASCADE")
+    session = ForeignKeyField(Session, column_name="session_id", on_delete="CASCADE")
+    user = ForeignKeyField(User, column_name="user_id", on_delete="CASCADE")
+    path = TextField()
+    rel_path = TextField(null=True)
+    changed = BooleanField(default=False)
+
+    class Meta:
+        table_name = "file_touches"
+        primary_key = CompositeKey("message", "path")
+
+
 class ImportFile(BaseModel):
     user = ForeignKeyField(User, column_name="user_id", on_delete="CASCADE")
     path = TextField()

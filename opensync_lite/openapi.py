@@ -80,6 +80,9 @@ def build(server_url="/"):
         "patch": _operation("Star, tag, annotate or grade a session", responses.CuratedSession, body=schemas.SessionPatch,
                             errors=("400", "401", "404", "409"), path_params=("ident",)),
     })
+    spec.path("/api/files", operations={"get": _operation(
+        "Files the sessions' tool calls read or changed, and the sessions that touched `path`",
+        responses.FilesPage, query=schemas.FilesQuery)})
     spec.path("/api/search", operations={"get": _operation(
         "Full-text search over titles, projects and messages", responses.SearchResults, query=schemas.SearchQuery)})
     spec.path("/api/export", operations={"get": _operation(

@@ -10,9 +10,10 @@ from datetime import datetime, timedelta, timezone
 
 from peewee import SQL, Case, Tuple, fn
 
+from . import files
 from . import search as fts
 from .db import prepared, slot
-from .models import Curation, Message, Part, Session, SessionTag, Tag
+from .models import Curation, FileTouch, Message, Part, Session, SessionTag, Tag
 from .schemas import UNKNOWN_SOURCE  # the filter value that selects sessions with no source
 DAY_MS = 86_400_000
 DAY = SQL(str(DAY_MS))  # inline: GROUP BY must repeat the SELECT's expression, bound values would differ
@@ -61,6 +62,9 @@ def conditions(user_id, filters):
     if filters.get("tag"):
         where.append(Session.id.in_(SessionTag.select(SessionTag.session).join(Tag).where(
             Tag.user == user_id, Tag.name == filters["tag"])))
+    if filters.get("file"):
+        matching = FileTouch.select(FileTouch.session).where(_file_match(user_id, filters["file"], filters.get("file_prefix")))
+        where.append(Session.id.in_(matching))
     if filters.get("date_from") is not None:
         where.append(Session.created_at >= filters["date_from"])
     if filters.get("date_to") is not None:
@@ -69,6 +73,61 @@ def conditions(user_id, filters):
     if match:
         where.append(Session.id.in_(fts.matching_session_ids(match, user_id)))
     return where
+
+
+# --- files ------------------------------------------------------------------------------------
+
+def _file_match(user_id, path, prefix=False):
+    """The file_touches of this user at ``path``: absolute paths are matched as stored, relative
+    ones against the path inside each session's project. A path ending in `/` (or ``prefix``)
+    matches every path that starts with it."""
+    prefix = prefix or path.rstrip().endswith(("/", "\\"))
+    wanted = files.normal(path)
+    column = FileTouch.path if files.is_absolute(wanted) else FileTouch.rel_path
+    if prefix and path.rstrip().endswith(("/", "\\")) and not wanted.endswith("/"):
+        wanted += "/"
+    match = fn.SUBSTR(column, 1, len(wanted)) == wanted if prefix else column == wanted
+    return (FileTouch.user == user_id) & match
+
+
+CHANGED = fn.MAX(Case(None, [(FileTouch.changed == True, 1)], 0))  # noqa: E712 (SQL); MAX of a boolean is not portable
+
+
+def touched_files(user_id, path=None, prefix=False, limit=200):
+    """The user's files (those at ``path`` when given), the most sessions first: each with
+    its path inside the project (when it is in one), how many sessions read or changed it,
+    how many changed it, and when the last of them was active."""
+    where = [_file_match(user_id, path, prefix)] if path else [FileTouch.user == user_id]
+    per_session = (FileTouch.select(FileTouch.path, FileTouch.session, fn.MAX(FileTouch.rel_path).alias("rel_path"),
+                                    CHANGED.alias("changed"))
+                   .where(*where).group_by(FileTouch.path, FileTouch.session).alias("t"))
+    return list(
+        FileTouch.select(per_session.c.path, fn.MAX(per_session.c.rel_path).alias("rel_path"),
+                         fn.COUNT(per_session.c.session_id).alias("sessions"),
+                         _sum(per_session.c.changed).alias("changed_sessions"),
+                         fn.MAX(Session.updated_at).alias("last_active"))
+        .from_(per_session).join(Session, on=(Session.id == per_session.c.session_id))
+        .group_by(per_session.c.path)
+        .order_by(fn.COUNT(per_session.c.session_id).desc(), per_session.c.path)
+        .limit(limit).dicts()
+    )
+
+
+def files_of(session_ids, user_id, path=None, prefix=False):
+    """{session id: [its files (at ``path`` when given): path, rel_path, changed, messages]},
+    each session's files by path."""
+    out = {session_id: [] for session_id in session_ids}
+    where = [_file_match(user_id, path, prefix)] if path else [FileTouch.user == user_id]
+    ids = list(out)
+    for start in range(0, len(ids), 500):
+        query = (FileTouch.select(FileTouch.session, FileTouch.path, fn.MAX(FileTouch.rel_path).alias("rel_path"),
+                                  CHANGED.alias("changed"), fn.COUNT(FileTouch.message).alias("messages"))
+                 .where(FileTouch.session.in_(ids[start:start + 500]), *where)
+                 .group_by(FileTouch.session, FileTouch.path).order_by(FileTouch.session, FileTouch.path).dicts())
+        for row in query:
+            row["changed"] = bool(row["changed"])
+            out[row.pop("session")].append(row)
+    return out
 
 
 # --- session lists ----------------------------------------------------------------------------

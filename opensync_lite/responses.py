@@ -196,9 +196,42 @@ class CuratedSession(Schema):
     session = fields.Nested(SessionOut, required=True)
 
 
+class SessionFile(Schema):
+    path = fields.String(required=True)
+    rel_path = fields.String(data_key="relPath", allow_none=True,
+                             metadata={"description": "inside the session's project; null when outside it"})
+    changed = fields.Boolean(required=True, metadata={"description": "written, edited or patched (else only read)"})
+    messages = fields.Integer(required=True, metadata={"description": "tool calls of the session on it"})
+
+
 class SessionDetail(Schema):
     session = fields.Nested(SessionOut, required=True)
     messages = fields.List(fields.Nested(MessageOut), required=True)
+    files = fields.List(fields.Nested(SessionFile), required=True,
+                        metadata={"description": "the files its tool calls read or changed"})
+
+
+class TouchedFile(Schema):
+    path = fields.String(required=True)
+    rel_path = fields.String(data_key="relPath", allow_none=True)
+    sessions = fields.Integer(required=True, metadata={"description": "sessions that read or changed it"})
+    changed_sessions = fields.Integer(data_key="changedSessions", required=True)
+    last_active = fields.Integer(data_key="lastActive", allow_none=True)
+
+
+class SessionWithFiles(SessionOut):
+    files = fields.List(fields.Nested(SessionFile), metadata={"description": "its files at the path asked for"})
+
+
+session_with_files_out = SessionWithFiles()
+
+
+class FilesPage(Schema):
+    files = fields.List(fields.Nested(TouchedFile), required=True)
+    sessions = fields.List(fields.Nested(SessionWithFiles), metadata={"description": "only when `path` is given"})
+    total = fields.Integer()
+    next_cursor = fields.String(data_key="nextCursor", allow_none=True)
+    previous_cursor = fields.String(data_key="previousCursor", allow_none=True)
 
 
 class FilterOption(Schema):

@@ -144,6 +144,22 @@ CREATE TABLE IF NOT EXISTS session_tags (
 );
 CREATE INDEX IF NOT EXISTS session_tags_by_tag ON session_tags (tag_id);
 
+-- The file index: each file a message's tool calls read or changed (opensync_lite/files.py
+-- reads them from the parts). Rows go with their message, so a resend that replaces the
+-- parts replaces them, and a deleted session takes its rows along.
+CREATE TABLE IF NOT EXISTS file_touches (
+    message_id  INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+    session_id  INTEGER NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+    user_id     INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    path        TEXT    NOT NULL,          -- absolute when the tool or the project told us where
+    rel_path    TEXT,                      -- inside the session's project folder; NULL = outside
+    changed     INTEGER NOT NULL DEFAULT 0,   -- 1: written, edited or patched; 0: read
+    PRIMARY KEY (message_id, path)
+);
+CREATE INDEX IF NOT EXISTS file_touches_by_path ON file_touches (user_id, path);
+CREATE INDEX IF NOT EXISTS file_touches_by_rel_path ON file_touches (user_id, rel_path);
+CREATE INDEX IF NOT EXISTS file_touches_by_session ON file_touches (session_id);
+
 -- What the importers read, so a re-run reads only what is new: each file's size, modification
 -- time and the offset after its last whole line.
 CREATE TABLE IF NOT EXISTS import_files (

@@ -138,6 +138,19 @@ CREATE TABLE IF NOT EXISTS session_tags (
 );
 CREATE INDEX IF NOT EXISTS session_tags_by_tag ON session_tags (tag_id);
 
+CREATE TABLE IF NOT EXISTS file_touches (
+    message_id  BIGINT  NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+    session_id  BIGINT  NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+    user_id     BIGINT  NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    path        TEXT    NOT NULL,
+    rel_path    TEXT,
+    changed     BOOLEAN NOT NULL DEFAULT FALSE,
+    PRIMARY KEY (message_id, path)
+);
+CREATE INDEX IF NOT EXISTS file_touches_by_path ON file_touches (user_id, path);
+CREATE INDEX IF NOT EXISTS file_touches_by_rel_path ON file_touches (user_id, rel_path);
+CREATE INDEX IF NOT EXISTS file_touches_by_session ON file_touches (session_id);
+
 CREATE TABLE IF NOT EXISTS import_files (
     user_id   BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     path      TEXT   NOT NULL,

@@ -452,6 +452,11 @@ class FiltersQuery(Schema):
     starred = fields.Boolean(metadata={"description": "true: starred sessions only; false: the others"})
     tag = Text(64, 1)
     eval_status = fields.String(data_key="evalStatus", validate=validate.OneOf(EVAL_STATUSES))
+    file = Text(4096, 1, metadata={"description": (
+        "sessions whose tool calls read or changed this file: an absolute path, or one inside the "
+        "session's project (`src/parser.py`); ending in `/`, any file under that folder")})
+    file_prefix = fields.Boolean(data_key="filePrefix", load_default=False,
+                                 metadata={"description": "true: `file` matches every path that starts with it"})
 
     @post_load
     def _range(self, data, **kwargs):
@@ -499,6 +504,23 @@ class SessionsQuery(FiltersQuery):
             raise ValidationError("Give `cursor` or `before`, not both.", "before")
         data["after"] = _decode_cursor(cursor, data["sort"], data["descending"]) if cursor else None
         data["before"] = _decode_cursor(before, data["sort"], data["descending"], "before") if before else None
+        return data
+
+
+class FilesQuery(SessionsQuery):
+    """GET /api/files: the files at ``path`` (all files without it) and the sessions that
+    touched them; the session filters and paging apply to those sessions."""
+
+    path = Text(4096, 1)
+    prefix = fields.Boolean(load_default=False, metadata={"description": "true: every path that starts with `path`"})
+    files_limit = fields.Integer(data_key="filesLimit", load_default=200, validate=validate.Range(1, 1000))
+
+    @post_load
+    def _path_is_the_file_filter(self, data, **kwargs):
+        if "path" in data:
+            data["file"], data["file_prefix"] = data.pop("path"), data.pop("prefix")
+        else:
+            data.pop("prefix")
         return data
 
 
@@ -577,6 +599,7 @@ class SearchQuery(Schema):
 
 
 sessions_query = SessionsQuery()
+files_query = FilesQuery()
 export_sessions_query = ExportSessionsQuery()
 session_query = SessionQuery()
 session_patch = SessionPatch()

@@ -234,7 +234,28 @@ def test_star_grade_and_tag_a_session_then_filter_on_them(server, browser, signe
     context.close()
 
 
-PAGES = {"overview": "/", "sessions": "/sessions", "search": "/search?q=tokenizer", "settings": "/settings"}
+def test_from_a_sessions_file_to_every_session_that_touched_it(server, browser, signed_in_state):
+    context, page = new_page(browser, signed_in_state)
+    page.goto(server.url + _session_path(page, server))
+    files = page.locator("ul.files li")
+    expect(files).to_have_count(1)
+    expect(files).to_contain_text("read")
+    files.get_by_role("link", name="src/parse.py").click()
+    expect(page.get_by_label("File or folder")).to_have_value(
+        re.compile(r"/home/dev/project-\d/src/parse\.py"))
+    # Each project has its own src/parse.py: the absolute path finds that project's sessions.
+    count = page.locator("table.sessions tbody tr").count()
+    assert 0 < count < 32
+    page.get_by_label("File or folder").fill("src/")
+    page.get_by_role("button", name="Find").click()
+    expect(page.locator("#sessions-head")).to_contain_text("32 sessions")
+    expect(page.locator("table.files tbody tr")).to_have_count(3)
+    shoot(page, "files-folder-light")
+    context.close()
+
+
+PAGES = {"overview": "/", "sessions": "/sessions", "search": "/search?q=tokenizer", "settings": "/settings",
+         "files": "/files?path=src/parse.py", "files-all": "/files"}
 
 
 def _session_path(page, server):

@@ -184,3 +184,21 @@ def test_synctest_with_the_config_file_instead_of_the_environment(env):
     file_only = {"PATH": env["PATH"], "HOME": env["HOME"]}
     assert "Test session created successfully" in run_client(file_only, "synctest").stdout
     assert api_get(env, "/api/sessions")["sessions"][0]["source"] == "claude-code"
+
+
+def test_the_files_its_tool_calls_touched_are_found_by_path(env, tmp_path):
+    cwd = str(tmp_path / "parser-proj")
+    os.mkdir(cwd)
+    base = {"session_id": "e2e-files", "transcript_path": str(tmp_path / "none.jsonl"), "cwd": cwd}
+    hook(env, "SessionStart", {**base, "hook_event_name": "SessionStart", "source": "startup", "model": MODEL})
+    for n, (tool, args) in enumerate([("Read", {"file_path": f"{cwd}/src/parser.py"}),
+                                      ("Edit", {"file_path": f"{cwd}/src/parser.py", "old_string": "a", "new_string": "b"}),
+                                      ("Write", {"file_path": f"{cwd}/tests/test_parser.py", "content": "x"})]):
+        hook(env, "PostToolUse", {**base, "hook_event_name": "PostToolUse", "tool_name": tool, "tool_use_id": f"toolu_f{n}",
+                                  "tool_input": args, "tool_response": {"ok": True}})
+    found = api_get(env, "/api/files?path=src/parser.py")
+    assert [s["externalId"] for s in found["sessions"]] == ["e2e-files"]
+    assert found["sessions"][0]["files"] == [
+        {"path": f"{cwd}/src/parser.py", "relPath": "src/parser.py", "changed": True, "messages": 2}]
+    files = api_get(env, "/api/sessions/get?id=e2e-files")["files"]
+    assert [(f["relPath"], f["changed"]) for f in files] == [("src/parser.py", True), ("tests/test_parser.py", True)]

@@ -196,3 +196,28 @@ def test_a_progress_bar_on_a_terminal_and_none_when_piped(history, db_path, tmp_
     assert b"Importing" in shown and b"100%" in shown
     piped = run_import(db_path, history["root"], "--dry-run")
     assert "Importing" not in piped.stderr and "%" not in piped.stderr
+
+
+def test_the_files_its_tool_calls_edited_are_indexed(api, history, imported):
+    # What the transcripts say each session edited, read from the files themselves.
+    expected = defaultdict(set)
+    for transcript in history["root"].rglob("*.jsonl"):
+        for line in transcript.read_text().splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            content = entry.get("message", {}).get("content") if isinstance(entry.get("message"), dict) else None
+            for block in content if isinstance(content, list) else []:
+                if block.get("type") == "tool_use" and block.get("name") == "Edit" and not entry.get("isSidechain"):
+                    expected[entry["sessionId"], block["input"]["file_path"]].add(entry["cwd"])
+    assert expected, "the history holds Edit calls"
+    by_file = defaultdict(set)
+    for session, path in expected:
+        by_file[path].add(session)
+    for path, sessions in by_file.items():
+        found = api.get(f"/api/files?path={path}").get_json()
+        assert {s["externalId"] for s in found["sessions"]} == sessions, path
+        assert all(f["changed"] for s in found["sessions"] for f in s["files"])
+    files = api.session("alpha-session-0")["files"]
+    assert {f["relPath"] for f in files} == {p for (s, p) in expected if s == "alpha-session-0"}

@@ -150,3 +150,12 @@ def test_dry_run_and_a_broken_file(api, db_path, opencode_root):
 def test_watch_picks_up_a_new_session(api, db_path, opencode_root):
     watch_import("opencode", opencode_root, db_path, lambda: write_database(opencode_root, "ses_new", "Arrived while watching"),
                  "SELECT COUNT(*) FROM sessions WHERE external_id = 'ses_new'")
+
+
+def test_the_files_its_tools_read_are_indexed(api, db_path, opencode_root):
+    run_import(db_path, opencode_root)
+    found = api.get("/api/files?path=cart.py").get_json()
+    sessions = {s["externalId"] for s in api.get("/api/sessions").get_json()["sessions"]}
+    # Every imported session's assistant read cart.py in its project folder.
+    assert {s["externalId"] for s in found["sessions"]} == sessions
+    assert found["files"][0]["path"] == "/home/dev/shop/cart.py" and found["files"][0]["changedSessions"] == 0

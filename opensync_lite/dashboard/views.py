@@ -217,7 +217,8 @@ def session_detail(session_id):
     children, child_count, _, _ = queries.list_sessions(g.user_id, {"parent": row["external_id"]}, limit=50)
     parent = row["parent_external_id"] and queries.find_session(g.user_id, external_id=row["parent_external_id"])
     return render_template("dashboard/session.html", session=queries.with_curation([row])[0],
-                           conversation=conversation, children=children, child_count=child_count, parent=parent)
+                           conversation=conversation, children=children, child_count=child_count, parent=parent,
+                           files=queries.files_of([session_id], g.user_id)[session_id])
 
 
 @bp.post("/sessions/<int:session_id>/curate")
@@ -252,6 +253,25 @@ def delete_session(session_id):
     ingest.delete_session(g.user_id, session_id)
     flash(f"Deleted “{row['title'] or row['external_id']}” and its {row['message_count']} messages.")
     return redirect(url_for("dashboard.sessions"))
+
+
+# --- files ------------------------------------------------------------------------------------
+
+@bp.get("/files")
+def files():
+    """The most touched files, or the files at ``path`` and the sessions that touched them."""
+    args = _query(schemas.files_query)
+    path, prefix = args.get("file"), args["file_prefix"]
+    page = {"rows": [], "total": 0, "next_cursor": None, "previous_cursor": None, "touched": {}}
+    if path:
+        rows, total, next_key, previous_key = queries.list_sessions(
+            g.user_id, args, sort=args["sort"], descending=args["descending"], limit=args["limit"],
+            after=args["after"], before=args["before"])
+        page = {"rows": queries.with_curation(rows), "total": total, "next_cursor": _cursor(args, next_key),
+                "previous_cursor": _cursor(args, previous_key),
+                "touched": queries.files_of([row["id"] for row in rows], g.user_id, path, prefix)}
+    return render_template("dashboard/files.html", path=path, prefix=prefix, files_limit=args["files_limit"],
+                           files=queries.touched_files(g.user_id, path, prefix, args["files_limit"]), **page)
 
 
 # --- search -----------------------------------------------------------------------------------
