@@ -1,0 +1,192 @@
+"""THE redaction step: every export and share passes what it writes through here.
+
+Secrets are found by detect-secrets (Yelp's maintained scanner): its provider detectors (AWS,
+GitHub, Slack, Stripe, OpenAI, JWT, private keys, basic-auth URLs, ...), its keyword detector
+in its config-file mode (``.env``-style ``KEY=value``), its high-entropy detectors, and its
+false-positive filters (UUIDs, sequences, templates, indirect references). A few keys it does
+not know are added as detectors of its own kind: ours (``osk_``), Anthropic's, Google's,
+npm's, and bearer tokens. Each secret found is replaced, whole, by ``[REDACTED]``; a private
+key block loses every line up to its END line. Scanning goes line by line, as detect-secrets
+does, calling the detectors directly (its ad-hoc scan would run its settings machinery, which
+is process-global, on every line).
+"""
+
+import re
+from collections import Counter
+
+from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
+from detect_secrets.filters import heuristic
+from detect_secrets.plugins.base import RegexBasedDetector
+from detect_secrets.plugins.high_entropy_strings import HighEntropyStringsPlugin
+from detect_secrets.plugins.keyword import KeywordDetector
+
+MASK = "[REDACTED]"
+# The keyword detector's rules depend on the file type: in code a value must be quoted
+# (`password = "..."`, as `password = other_variable` is no secret); in config files it may
+# be bare. Lines shaped like config (`.env`'s `NAME=value`, YAML's `name: value`) get the
+# config rules, every other line the code rules.
+CODE_FILENAME, CONFIG_FILENAME = "session.py", "session.ini"
+CONFIG_LINE = re.compile(r"^\s*(?:export\s+)?(?:[A-Z][A-Z0-9_]*\s*=|[\w.-]+:[ \t]+)\s*\S+\s*$")
+SKIPPED = {"Public IP (ipv4)"}  # an address is not a secret, and sessions are full of them
+# Filters from detect-secrets' defaults that look at the secret or the line (the others are
+# about files). Its allowlist comment is not honoured: an export should not trust the text.
+FILTERS = (
+    lambda secret, line, plugin: heuristic.is_sequential_string(secret),
+    lambda secret, line, plugin: heuristic.is_potential_uuid(secret),
+    lambda secret, line, plugin: heuristic.is_likely_id_string(secret, line, plugin),
+    lambda secret, line, plugin: heuristic.is_templated_secret(secret),
+    lambda secret, line, plugin: heuristic.is_prefixed_with_dollar_sign(secret),
+    lambda secret, line, plugin: heuristic.is_not_alphanumeric_string(secret),
+    # `password = get_password()`: unless the secret is a quoted literal on that line.
+    lambda secret, line, plugin: heuristic.is_indirect_reference(line) and not _quoted(secret, line),
+)
+# Detectors of a key's own shape are trusted as they are; the filters are for the general ones.
+GENERAL = ("Secret Keyword", "Token Keyword", "Base64 High Entropy String", "Hex High Entropy String")
+
+
+def _quoted(secret, line):
+    return f'"{secret}"' in line or f"'{secret}'" in line
+# A secret a detector points into extends over these characters on both sides (a token's
+# alphabet), so the whole token goes, also when a detector's pattern captures only its head.
+TOKEN_CHAR = re.compile(r"[A-Za-z0-9_\-+/.~]")
+PADDING = re.compile(r"[A-Za-z0-9_\-+/.~=]")  # a token may end in base64's `=` padding
+PEM_END = re.compile(r"-----END [A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----")
+
+
+def _detector(name, secret_type, pattern):
+    """A detect-secrets detector for one more kind of key."""
+    return type(name, (RegexBasedDetector,), {"secret_type": secret_type, "denylist": [re.compile(pattern)]})
+
+
+# Keys detect-secrets 1.5 does not know by their shape.
+OURS = [
+    _detector("OpenSyncKeyDetector", "opensync-lite API Key", r"\bosk_[A-Za-z0-9_-]{16,}"),
+    _detector("AnthropicKeyDetector", "Anthropic API Key", r"\bsk-ant-[a-z]+\d{2}-[A-Za-z0-9_-]{20,}"),
+    # OpenAI's project and service-account keys no longer all carry the T3BlbkFJ marker.
+    _detector("OpenAIProjectKeyDetector", "OpenAI API Key", r"\bsk-(?:proj|svcacct|admin)-[A-Za-z0-9_-]{20,}"),
+    _detector("GoogleApiKeyDetector", "Google API Key", r"\bAIza[0-9A-Za-z_-]{35}"),
+    _detector("HuggingFaceTokenDetector", "Hugging Face Token", r"\bhf_[A-Za-z0-9]{30,}"),
+    _detector("NpmAccessTokenDetector", "npm Access Token", r"\bnpm_[A-Za-z0-9]{36}\b"),  # it knows .npmrc lines only
+    _detector("BearerTokenDetector", "Bearer Token", r"\b[Bb]earer\s+([A-Za-z0-9._~+/-]{16,}=*)"),
+]
+
+
+class TokenKeywordDetector(RegexBasedDetector):
+    """``token``/``access_key`` = value, which detect-secrets' keyword list leaves out, when
+    the value looks like a token (letters and digits, 16+ characters), not like code."""
+    secret_type = "Token Keyword"
+    denylist = [re.compile(
+        r"(?:token|access_?key|client_?secret|credentials?)[\w.-]*[\"']?\s*[:=]\s*[\"']?"
+        r"((?=[A-Za-z0-9_\-+/=.]*\d)(?=[A-Za-z0-9_\-+/=.]*[A-Za-z])[A-Za-z0-9_\-+/=.]{16,})", re.IGNORECASE)]
+
+
+def _detectors():
+    """Ours and those of one provider's keys first (they name what they found), then the
+    keyword and the high-entropy ones, which catch what is left."""
+    general = (KeywordDetector, HighEntropyStringsPlugin)
+    known = [cls() for name, cls in sorted(get_mapping_from_secret_type_to_class().items()) if name not in SKIPPED]
+    return ([cls() for cls in OURS] + [d for d in known if not isinstance(d, general)] + [TokenKeywordDetector()]
+            + [d for d in known if isinstance(d, KeywordDetector)] + [d for d in known if isinstance(d, HighEntropyStringsPlugin)])
+
+
+DETECTORS = _detectors()
+
+# Unquoted words the Base64 detector is asked about: its limit (4.5 bits a character) needs
+# more than 2**4.5 (22.6) different characters, so shorter words can never pass it.
+BASE64_WORD = re.compile(r"[A-Za-z0-9+/]{23,}={0,2}")
+NOT_SECRETS = {"true", "false", "none", "null", "yes", "no", "required", "optional", "changeme", "redacted"}
+
+
+def _candidates(detector, line, filename):
+    """The secrets ``detector`` sees in ``line``. The Base64 detector also looks at unquoted
+    words (what detect-secrets' eager search does), held to its entropy limit; hexadecimal
+    strings count only when quoted, as commit and content hashes fill sessions."""
+    patterns = getattr(detector, "denylist", None)
+    if patterns and not any(p.search(line) for p in patterns):
+        return ()  # what its analyze_line would find, without building its result objects
+    found = {s.secret_value for s in detector.analyze_line(filename=filename, line=line, line_number=0)}
+    if not found and detector.secret_type == "Base64 High Entropy String":
+        found = {w for w in BASE64_WORD.findall(line) if detector.calculate_shannon_entropy(w) > detector.entropy_limit}
+    if detector.secret_type == "Secret Keyword":
+        # `password: yes` or `secret_type = "Secret Keyword"` tell of a setting or a name, not a secret.
+        found = {secret for secret in found if len(secret) > 3 and secret.lower() not in NOT_SECRETS and " " not in secret}
+    if detector.secret_type not in GENERAL:
+        return {secret for secret in found if secret}
+    return {secret for secret in found if secret and not any(f(secret, line, detector) for f in FILTERS)}
+
+
+def _spans(line, secret):
+    """Where ``secret`` stands in ``line``, each occurrence widened to its whole token."""
+    start = line.find(secret)
+    while start != -1:
+        end = start + len(secret)
+        while start > 0 and TOKEN_CHAR.match(line[start - 1]):
+            start -= 1
+        while end < len(line) and PADDING.match(line[end]):
+            end += 1
+        yield start, end
+        start = line.find(secret, end)
+
+
+class Redactor:
+    """Masks the secrets in the texts it is given and counts them by kind (``counts``)."""
+
+    def __init__(self, enabled=True):
+        self.enabled = enabled
+        self.counts = Counter()
+
+    @property
+    def total(self):
+        return sum(self.counts.values())
+
+    def text(self, text):
+        if not self.enabled or not isinstance(text, str) or not text:
+            return text
+        lines = text.split("\n")
+        in_key = False
+        for i, line in enumerate(lines):
+            if in_key:
+                in_key = not PEM_END.search(line)
+                lines[i] = MASK if line.strip() else line
+                continue
+            masked, private_key = self._line(line)
+            lines[i] = masked
+            in_key = private_key and not PEM_END.search(line)
+        return "\n".join(lines)
+
+    def _line(self, line):
+        """(the line masked, whether a private key starts on it)."""
+        spans, private_key = [], False
+        filename = CONFIG_FILENAME if CONFIG_LINE.match(line) else CODE_FILENAME
+        for detector in DETECTORS:
+            for secret in _candidates(detector, line, filename):
+                if detector.secret_type == "Private Key":
+                    private_key = True
+                    found = [(max(line.find("-----BEGIN"), 0), len(line))]
+                else:
+                    found = list(_spans(line, secret))
+                new = [(a, b) for a, b in found if not any(a < d and c < b for c, d in spans)]
+                if new:  # one secret, counted once, by the first detector that knows it
+                    spans += new
+                    self.counts[detector.secret_type] += 1
+        if not spans:
+            return line, private_key
+        spans.sort()
+        out, last = [], 0
+        for start, end in spans:
+            start = max(start, last)
+            if start >= end:
+                continue
+            out.append(line[last:start] + MASK)
+            last = end
+        return "".join(out) + line[last:], private_key
+
+    def value(self, value):
+        """Any JSON value with each string in it masked (keys too: tools name files by secrets)."""
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, list):
+            return [self.value(v) for v in value]
+        if isinstance(value, dict):
+            return {self.text(k): self.value(v) for k, v in value.items()}
+        return value

@@ -1,0 +1,199 @@
+"""The redaction step: a corpus of real-shaped secrets (made fresh from each provider's
+documented format, in the places sessions show them) must all be masked; ordinary code and
+tool output must come through unchanged."""
+
+import base64
+import json
+import pathlib
+import random
+import secrets
+import string
+import sysconfig
+
+import pytest
+
+from opensync_lite.redact import MASK, Redactor
+
+rng = random.Random(20261127)
+ALNUM = string.ascii_letters + string.digits
+
+
+def chars(n, alphabet=ALNUM):
+    return "".join(rng.choice(alphabet) for _ in range(n))
+
+
+def b64url(raw):
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def pem(kind):
+    body = base64.b64encode(bytes(rng.randrange(256) for _ in range(600))).decode()
+    lines = [body[i:i + 64] for i in range(0, len(body), 64)]
+    return [f"-----BEGIN {kind}-----", *lines, f"-----END {kind}-----"]
+
+
+def jwt():
+    header = b64url(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    payload = b64url(json.dumps({"sub": chars(10), "iat": 1764201600}).encode())
+    return f"{header}.{payload}.{b64url(bytes(rng.randrange(256) for _ in range(32)))}"
+
+
+HEX = "0123456789abcdef"
+UPPER32 = string.ascii_uppercase + "234567"
+
+# (what it is, the secret, the line it appears on: {} is where the secret goes)
+SECRETS = [
+    ("AWS access key id", "AKIA" + chars(16, UPPER32), "AWS_ACCESS_KEY_ID={}"),
+    ("AWS secret key", chars(40, ALNUM + "/+"), "aws_secret_access_key = {}"),
+    ("AWS secret key in JSON", chars(40, ALNUM + "/+"), '  "SecretAccessKey": "{}",'),
+    ("GitHub classic token", "ghp_" + chars(36), "export GITHUB_TOKEN={}"),
+    ("GitHub fine-grained token", "github_pat_" + chars(22) + "_" + chars(59), "git push https://x-access-token:{}@github.com/o/r"),
+    ("GitLab token", "glpat-" + chars(20, ALNUM + "-_"), "GITLAB_TOKEN={}"),
+    ("Slack bot token", f"xoxb-{chars(12, string.digits)}-{chars(13, string.digits)}-{chars(24)}", "slack_token: {}"),
+    ("Slack webhook", f"https://hooks.slack.com/services/T{chars(8, UPPER32)}/B{chars(8, UPPER32)}/{chars(24)}", "curl -X POST {} -d @msg.json"),
+    ("Stripe live key", "sk_live_" + chars(24), 'stripe.api_key = "{}"'),
+    ("Stripe restricted key", "rk_live_" + chars(24), "STRIPE_KEY={}"),
+    ("OpenAI legacy key", "sk-" + chars(20) + "T3BlbkFJ" + chars(20), "OPENAI_API_KEY={}"),
+    ("OpenAI project key", "sk-proj-" + chars(120, ALNUM + "-_"), "client = OpenAI(api_key=\"{}\")"),
+    ("Anthropic key", "sk-ant-api03-" + chars(93, ALNUM + "-_") + "AA", "ANTHROPIC_API_KEY={}"),
+    ("opensync-lite key", "osk_" + secrets.token_urlsafe(24), "Authorization: Bearer {}"),
+    ("opensync-lite key in a config", "osk_" + secrets.token_urlsafe(24), '{{"convexUrl": "http://127.0.0.1:8765", "apiKey": "{}"}}'),
+    ("Google API key", "AIza" + chars(35, ALNUM + "-_"), "GOOGLE_API_KEY={}"),
+    ("Hugging Face token", "hf_" + chars(34), "huggingface-cli login --token {}"),
+    ("npm token", "npm_" + chars(36), "//registry.npmjs.org/:_authToken={}"),
+    ("npm token in prose", "npm_" + chars(36), "I set the publish token to {} for now"),
+    ("PyPI token", "pypi-AgEIcHlwaS5vcmc" + chars(70, ALNUM + "-_"), "password = {}"),
+    ("SendGrid key", f"SG.{chars(22, ALNUM + '-_')}.{chars(43, ALNUM + '-_')}", "SENDGRID_API_KEY={}"),
+    ("Twilio API key", "SK" + chars(32, HEX), "TWILIO_API_KEY={}"),
+    ("Mailchimp key", chars(32, HEX) + "-us12", "mailchimp_key: {}"),
+    ("Telegram bot token", f"{chars(9, string.digits)}:AA{chars(33, ALNUM + '-_')}", "TELEGRAM_BOT_TOKEN={}"),
+    ("JWT", jwt(), 'curl -H "Authorization: Bearer {}" https://api.example.com/me'),
+    ("JWT in a cookie", jwt(), "Cookie: session={}"),
+    ("opaque bearer token", chars(40, HEX), "Authorization: Bearer {}"),
+    (".env password", chars(6, string.ascii_lowercase) + chars(4, string.digits) + "!x", "DATABASE_PASSWORD={}"),
+    (".env secret key", chars(50, ALNUM + "!@#%^*(-_=+)"), "DJANGO_SECRET_KEY={}"),
+    (".env redis password", chars(24), "export REDIS_PASSWORD={}"),
+    ("YAML password", chars(18), "  password: {}"),
+    ("Python password literal", chars(16), 'conn = connect(user="app", password="{}")'),
+    ("basic-auth URL", chars(14), "DATABASE_URL=postgresql://app:{}@db.internal:5432/app"),
+    ("Azure storage key", chars(86, ALNUM + "+/") + "==", "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey={};EndpointSuffix=core.windows.net"),
+    ("token in prose", chars(40, ALNUM), "here is the deploy token: {} (rotate it after)"),
+    ("high-entropy token in code", chars(44, ALNUM + "+/"), 'SIGNING = "{}"'),
+]
+KEYS = [pem("RSA PRIVATE KEY"), pem("OPENSSH PRIVATE KEY"), pem("EC PRIVATE KEY"), pem("PRIVATE KEY")]
+
+
+@pytest.mark.parametrize("kind, secret, line", SECRETS, ids=[s[0] for s in SECRETS])
+def test_each_real_shaped_secret_is_masked(kind, secret, line):
+    text = f"some output before\n{line.format(secret)}\nand after"
+    redactor = Redactor()
+    out = redactor.text(text)
+    assert secret not in out, (kind, out)
+    assert MASK in out and out.startswith("some output before\n") and out.endswith("\nand after")
+    assert redactor.total >= 1
+
+
+@pytest.mark.parametrize("key", KEYS, ids=["rsa", "openssh", "ec", "pkcs8"])
+def test_a_private_key_loses_every_line_of_its_block(key):
+    text = "\n".join(["cat ~/.ssh/id_key", *key, "done"])
+    out = Redactor().text(text).split("\n")
+    assert out[0] == "cat ~/.ssh/id_key" and out[-1] == "done"
+    assert all(line == MASK for line in out[1:-1])
+    assert not any(part in "\n".join(out) for part in key[1:-1])
+
+
+def test_the_whole_corpus_at_once_and_its_counts():
+    text = "\n".join(line.format(secret) for _, secret, line in SECRETS) + "\n" + "\n".join(sum(KEYS, []))
+    redactor = Redactor()
+    out = redactor.text(text)
+    leaked = [kind for kind, secret, _ in SECRETS if secret in out]
+    assert leaked == []
+    assert redactor.total >= len(SECRETS) + len(KEYS)
+    assert redactor.counts["Private Key"] == len(KEYS)
+    assert redactor.counts["opensync-lite API Key"] == 2
+
+
+def test_json_values_are_masked_inside_and_keys_stay():
+    secret = "ghp_" + chars(36)
+    value = {"toolName": "Bash", "args": {"command": f"gh auth login --with-token {secret}"}, "n": 3, "ok": True}
+    redactor = Redactor()
+    out = redactor.value(value)
+    assert out["args"]["command"] == f"gh auth login --with-token {MASK}" and out["n"] == 3 and out["ok"] is True
+    assert redactor.counts == {"GitHub Token": 1}
+
+
+def test_switched_off_it_changes_nothing():
+    line = "export GITHUB_TOKEN=ghp_" + chars(36)
+    redactor = Redactor(enabled=False)
+    assert redactor.text(line) == line and redactor.total == 0
+
+
+# --- ordinary code and tool output: nothing may change ------------------------------------------
+
+TOOL_OUTPUT = """\
+commit 9f1c2e3d4b5a69788796a5b4c3d2e1f0a9b8c7d6
+Author: Dev <dev@example.com>
+Date:   Thu Nov 26 10:00:00 2026 +0000
+
+    Fix the tokenizer's loop bound (closes #412)
+
+ src/parser.py | 12 ++++++------
+ 1 file changed, 6 insertions(+), 6 deletions(-)
+$ git log --oneline -3
+a8a6d74 Read-through: PATCH answers from the session row
+6a569ac README: curation in the dashboard and API sections
+$ docker images
+REPOSITORY   TAG       IMAGE ID       CREATED        SIZE
+postgres     15        3f2e1d0c9b8a   2 weeks ago    412MB
+$ pip install -e .
+Successfully installed opensync-lite-0.9.0 peewee-3.17.8 marshmallow-3.23.1
+$ pytest -q
+........................................................................ [ 61%]
+949 passed in 395.12s (0:06:35)
+request_id=550e8400-e29b-41d4-a716-446655440000 user=local status=200 ms=3.1
+GET /api/sessions?source=claude-code&sortBy=updatedAt&limit=50 200
+Traceback (most recent call last):
+  File "/home/dev/app/src/parser.py", line 42, in tokenize
+    raise ValueError(f"unexpected {ch!r} at {i}")
+ValueError: unexpected '}' at 17
+token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+password = getpass.getpass("Password: ")
+api_key = os.environ["OPENAI_API_KEY"]
+SECRET_KEY = os.environ.get("SECRET_KEY")
+if not token: raise Unauthorized("Missing token")
+export PATH=/usr/local/bin:$PATH
+DATABASE_URL=postgresql://localhost/app
+"""
+
+
+def stdlib(*names):
+    base = pathlib.Path(sysconfig.get_paths()["stdlib"])
+    for name in names:
+        path = base / name
+        yield from sorted(path.rglob("*.py")) if path.is_dir() else [path]
+
+
+# Our own package (but the modules that document credential URLs and name secret kinds) and
+# a good part of the standard library: about 60 000 lines of real Python.
+ORDINARY = [p for p in sorted(pathlib.Path(__file__).parent.parent.joinpath("opensync_lite").rglob("*.py"))
+            if p.name not in ("cli.py", "redact.py")] + list(stdlib(
+                "json", "email", "http", "logging", "sqlite3", "asyncio", "concurrent", "importlib", "unittest",
+                "argparse.py", "subprocess.py", "pathlib.py", "typing.py", "dataclasses.py", "ssl.py", "uuid.py",
+                "hmac.py", "smtplib.py", "ftplib.py", "getpass.py", "shutil.py", "tarfile.py", "zipfile.py"))
+
+
+def test_tool_output_comes_through_unchanged():
+    redactor = Redactor()
+    assert redactor.text(TOOL_OUTPUT) == TOOL_OUTPUT
+    assert redactor.total == 0
+
+
+def test_ordinary_code_comes_through_unchanged():
+    changed, lines = [], 0
+    for path in ORDINARY:
+        text = path.read_text(encoding="utf-8")
+        lines += text.count("\n") + 1
+        if Redactor().text(text) != text:
+            changed.append(path.name)
+    assert lines > 50_000
+    assert changed == []
