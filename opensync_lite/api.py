@@ -2,7 +2,7 @@
 
 from flask import Blueprint, g
 
-from . import export, ingest, queries, responses, schemas
+from . import evals, export, ingest, queries, responses, schemas
 from .auth import require_user
 from .errors import ApiError
 
@@ -122,7 +122,7 @@ def search():
 def export_session():
     args = schemas.read_query(schemas.export_query)
     row = _session_from_query(args)
-    return export.session_download(row, queries.session_messages(row["id"]), args["format"])
+    return export.session_download(row, queries.session_messages(row["id"]), args["format"], args["redact"])
 
 
 @bp.get("/export/sessions")
@@ -131,4 +131,18 @@ def export_sessions():
     rows = queries.iter_sessions(
         g.user_id, args, sort=args["sort"], descending=args["descending"], limit=args["limit"], after=args["after"]
     )
-    return export.sessions_download(rows, args["format"])
+    return export.sessions_download(rows, args["format"], args["redact"])
+
+
+@bp.get("/export/evals")
+def export_evals():
+    """The filtered (or listed) sessions as an eval dataset, streamed."""
+    args = schemas.read_query(schemas.evals_query)
+    return evals.Export(g.user_id, args, args).download()
+
+
+@bp.get("/export/evals/preview")
+def preview_evals():
+    """What that download holds: counts, sessions left out and why, secrets masked, first cases."""
+    args = schemas.read_query(schemas.evals_query)
+    return evals.Export(g.user_id, args, args).preview()

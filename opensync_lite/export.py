@@ -11,6 +11,7 @@ from urllib.parse import quote
 from flask import Response, stream_with_context
 
 from . import responses
+from .redact import Redactor
 
 CSV_COLUMNS = [
     ("ID", "id"), ("External ID", "externalId"), ("Source", "source"), ("Title", "title"),
@@ -145,13 +146,22 @@ def attachment(name):
     return {"Content-Disposition": f"attachment; filename=\"{safe}\"; filename*=UTF-8''{exact}"}
 
 
-def session_download(session, messages, fmt):
+REDACTED_HEADER = "X-Redacted-Secrets"  # how many secrets a download had masked
+
+
+def session_download(session, messages, fmt, redact=True):
+    """One session as a file, its secrets masked (counted in REDACTED_HEADER) unless ``redact`` is off."""
     render, mimetype, suffix = SESSION_FORMATS[fmt]
-    return Response(render(session, messages), mimetype=mimetype,
-                    headers=attachment(f"session-{session['external_id']}.{suffix}"))
+    redactor = Redactor(redact)
+    body = render(redactor.value(session), redactor.value(messages))
+    headers = {**attachment(f"session-{session['external_id']}.{suffix}"), REDACTED_HEADER: str(redactor.total)}
+    return Response(body, mimetype=mimetype, headers=headers)
 
 
-def sessions_download(rows, fmt):
-    """Sessions streamed as CSV or a JSON array (Flask adds the charset to text types)."""
+def sessions_download(rows, fmt, redact=True):
+    """Sessions streamed as CSV or a JSON array (Flask adds the charset to text types), each
+    row's secrets masked unless ``redact`` is off."""
+    redactor = Redactor(redact)
+    rows = (redactor.value(row) for row in rows)
     chunks, mimetype = (sessions_csv(rows), "text/csv") if fmt == "csv" else (sessions_json(rows), "application/json")
     return Response(stream_with_context(chunks), mimetype=mimetype, headers=attachment(f"sessions.{fmt}"))

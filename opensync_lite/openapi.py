@@ -96,6 +96,15 @@ def build(server_url="/"):
         content={"text/csv": {"schema": {"type": "string"}},
                  "application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/SessionOut"}}}},
     )})
+    spec.path("/api/export/evals", operations={"get": _operation(
+        "The filtered (or listed) sessions as an eval dataset: DeepEval JSON, OpenAI evals JSONL, Promptfoo JSONL "
+        "or text, streamed, secrets masked", None, query=schemas.EvalsQuery,
+        content={"application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+                 "application/x-ndjson": {"schema": {"type": "string"}}, "text/plain": {"schema": {"type": "string"}}},
+    )})
+    spec.path("/api/export/evals/preview", operations={"get": _operation(
+        "What that export holds: counts, sessions left out and why, secrets masked, its first cases",
+        responses.EvalsPreview, query=schemas.EvalsQuery)})
     spec.path("/api/stats", operations={"get": _operation(
         "Totals, distinct counts and usage per model", responses.Summary, query=schemas.StatsQuery)})
     for group, name in stats.GROUPS.items():

@@ -52,6 +52,8 @@ def conditions(user_id, filters):
         where.append(Session.provider == filters["provider"])
     if filters.get("project"):
         where.append((Session.project_name == filters["project"]) | (Session.project_path == filters["project"]))
+    if filters.get("ids"):
+        where.append(Session.id.in_(filters["ids"]))
     if filters.get("parent"):
         where.append(Session.parent_external_id == filters["parent"])
     if filters.get("starred") is not None:

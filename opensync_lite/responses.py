@@ -257,3 +257,18 @@ class SearchResults(Schema):
 
 class DailyStats(Schema):
     days = fields.List(fields.Nested(DayStats), required=True)
+
+
+class Redacted(Schema):
+    total = fields.Integer(required=True, metadata={"description": "secrets masked"})
+    by_kind = fields.Dict(keys=fields.String(), values=fields.Integer(), data_key="byKind", required=True)
+
+
+class EvalsPreview(Schema):
+    sessions = fields.Integer(required=True)
+    cases = fields.Integer(required=True)
+    skipped = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True,
+                          metadata={"description": "sessions that gave no case, by reason"})
+    warnings = fields.List(fields.String(), required=True)
+    redacted = fields.Nested(Redacted, required=True)
+    samples = fields.List(fields.Raw(), required=True, metadata={"description": "the first cases, as the file has them"})

@@ -524,6 +524,30 @@ class FilesQuery(SessionsQuery):
         return data
 
 
+class IdList(fields.String):
+    """Session ids as `1,2,3` (a query string may hold each parameter once)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        items = [item.strip() for item in text.split(",") if item.strip()]
+        if not items or len(items) > 1000 or not all(item.isascii() and item.isdigit() and len(item) < 19 for item in items):
+            raise ValidationError("Give 1 to 1000 session ids, separated by commas.")
+        return [int(item) for item in items]
+
+
+class EvalsQuery(FiltersQuery):
+    """An evals export of the filtered sessions (or of those in ``ids``)."""
+
+    format = fields.String(load_default="deepeval", validate=validate.OneOf(("deepeval", "openai", "promptfoo", "text")))
+    granularity = fields.String(load_default="turn", validate=validate.OneOf(("turn", "session", "final")),
+                                metadata={"description": "a case per turn, per whole session, or of the final turn"})
+    system = fields.Boolean(load_default=False, metadata={"description": "include system prompts"})
+    tools = fields.Boolean(load_default=True, metadata={"description": "include tool calls and their results"})
+    anonymize = fields.Boolean(load_default=False, metadata={"description": "project folder → <project>, home → ~"})
+    redact = fields.Boolean(load_default=True, metadata={"description": "mask secrets (on unless turned off)"})
+    ids = IdList(metadata={"description": "only these sessions (ids, comma-separated)"})
+
+
 class KeyForm(Schema):
     """The settings page's new key: a label and the default source of its sessions."""
 
@@ -545,6 +569,7 @@ class ExportSessionsQuery(SessionsQuery):
 
     format = fields.String(load_default="csv", validate=validate.OneOf(("csv", "json")))
     limit = fields.Integer(load_default=None, validate=validate.Range(1, MAX_COUNT))
+    redact = fields.Boolean(load_default=True, metadata={"description": "mask secrets (on unless turned off)"})
 
 
 class SessionPatch(Schema):
@@ -587,6 +612,7 @@ class SessionQuery(Schema):
 
 class ExportQuery(SessionQuery):
     format = fields.String(load_default="json", validate=validate.OneOf(("json", "jsonl", "markdown")))
+    redact = fields.Boolean(load_default=True, metadata={"description": "mask secrets (on unless turned off)"})
 
 
 class SearchQuery(Schema):
@@ -599,6 +625,7 @@ class SearchQuery(Schema):
 
 
 sessions_query = SessionsQuery()
+evals_query = EvalsQuery()
 files_query = FilesQuery()
 export_sessions_query = ExportSessionsQuery()
 session_query = SessionQuery()

@@ -1,0 +1,289 @@
+"""Sessions as eval datasets: DeepEval JSON, OpenAI evals JSONL, Promptfoo JSONL and plain text.
+
+A session is read as turns: a user prompt, then what the assistant did (text, tool calls and
+their results) until the next prompt; the last assistant text of a turn is its answer. Cases
+are cut from the turns at one of three grains: every turn (with the conversation before it),
+the whole session (the conversation up to its last prompt, and the last answer), or the final
+turn alone. What the user graded a session (evalStatus) becomes its expectation: a golden or
+correct answer is the expected output, an incorrect one is what must not come back.
+
+Every case passes through one Redactor (secrets masked) after paths are optionally made
+anonymous; the same code answers the download and its preview, so their counts agree.
+"""
+
+import json
+import re
+from collections import Counter
+
+from flask import Response, stream_with_context
+
+from . import queries
+from .export import attachment, iso, printable, to_json
+from .redact import Redactor
+
+FORMATS = ("deepeval", "openai", "promptfoo", "text")
+GRAINS = ("turn", "session", "final")
+MEDIA = {"deepeval": ("application/json", "json"), "openai": ("application/x-ndjson", "jsonl"),
+         "promptfoo": ("application/x-ndjson", "jsonl"), "text": ("text/plain", "txt")}
+HOME = re.compile(r"(?:/home|/Users)/[^/\s\"']+|[A-Za-z]:\\\\Users\\\\[^\\\\\s\"']+")
+SIMILARITY = 0.75  # promptfoo's `similar` threshold for a graded answer
+
+
+# --- a session as turns -----------------------------------------------------------------------
+
+def _text(content):
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(_text(c) for c in content if _text(c))
+    if isinstance(content, dict):
+        for key in ("text", "content", "output", "stdout"):
+            if key in content:
+                return _text(content[key])
+        return json.dumps(content, ensure_ascii=False)
+    return "" if content is None else json.dumps(content)
+
+
+def _call(content, fallback_id):
+    """A tool call part as {id, name, arguments}."""
+    content = content if isinstance(content, dict) else {}
+    args = content.get("args", content.get("input", {}))
+    return {"id": str(content.get("id") or content.get("toolCallId") or fallback_id),
+            "name": str(content.get("toolName") or content.get("name") or content.get("tool") or "tool"),
+            "arguments": args if isinstance(args, dict) else {"input": args}, "output": None}
+
+
+def turns(messages, include_system=False):
+    """(system texts, [turn]) where a turn is {prompt, steps, answer, tools}."""
+    system, out, current = [], [], None
+    for m in messages:
+        role, text = m["role"], m["text_content"] or ""
+        if role == "system":
+            if include_system and text:
+                system.append(text)
+            continue
+        parts = m.get("parts") or []
+        calls = [_call(p["content"], f"{m['external_id']}-{i}") for i, p in enumerate(parts)
+                 if p["type"] in ("tool-call", "tool_use")]
+        results = [p["content"] for p in parts if p["type"] in ("tool-result", "tool_result")]
+        if role == "user" and text.strip() and not calls and not results:
+            current = {"prompt": text, "steps": [], "answer": None, "tools": []}
+            out.append(current)
+            continue
+        if current is None:  # what came before the first prompt (a resumed session's tail)
+            continue
+        for call in calls:
+            current["tools"].append(call)
+        for result in results:
+            _attach(current["tools"], result)
+        if role == "tool" and text:
+            current["tools"].append({"id": m["external_id"], "name": "tool", "arguments": {}, "output": text})
+        if role == "assistant" and text.strip():
+            current["answer"] = text
+        current["steps"].append(m)
+    return system, out
+
+
+def _attach(calls, result):
+    """Give a tool result to its call: by id when it names one, else to the last call waiting."""
+    wanted = result.get("toolUseId") if isinstance(result, dict) else None
+    waiting = [c for c in calls if c["output"] is None]
+    target = next((c for c in waiting if c["id"] == wanted), None) if wanted else (waiting[-1] if waiting else None)
+    if target is not None:
+        target["output"] = _text(result.get("content") if isinstance(result, dict) and "content" in result else result)
+
+
+# --- cases ------------------------------------------------------------------------------------
+
+def cases(session, messages, options):
+    """The eval cases of one session, and the reason it gave none (or None)."""
+    system, found = turns(messages, options["system"])
+    answered = [t for t in found if t["answer"]]
+    if not found:
+        return [], "no user prompt"
+    if not answered:
+        return [], "no assistant answer"
+    grain = options["granularity"]
+    if grain == "turn":
+        picked = [(found[:found.index(t)], t) for t in answered]
+    elif grain == "session":
+        last = answered[-1]
+        picked = [(found[:found.index(last)], last)]
+    else:
+        picked = [([], answered[-1])]
+    return [_case(session, system, history, turn, options, n) for n, (history, turn) in enumerate(picked)], None
+
+
+def _case(session, system, history, turn, options, n):
+    return {
+        "name": f"{session['title'] or session['external_id']} #{n + 1}" if options["granularity"] == "turn"
+        else (session["title"] or session["external_id"]),
+        "system": system,
+        "history": [(t["prompt"], t["answer"] or "") for t in history],
+        "prompt": turn["prompt"],
+        "answer": turn["answer"],
+        "tools": turn["tools"] if options["tools"] else [],
+        "metadata": {"sessionId": str(session["id"]), "externalId": session["external_id"], "source": session["source"],
+                     "model": session["model"], "project": session["project_name"], "evalStatus": session.get("eval_status"),
+                     "tags": session.get("tags", []), "starred": session.get("starred", False),
+                     "createdAt": iso(session["created_at"])},
+    }
+
+
+def _anonymise(value, project_path):
+    """Paths without the user's name or project folder: the project becomes `<project>`, any
+    home folder `~`."""
+    if isinstance(value, str):
+        if project_path and len(project_path) > 1:
+            value = value.replace(project_path.rstrip("/"), "<project>")
+        return HOME.sub("~", value)
+    if isinstance(value, list):
+        return [_anonymise(v, project_path) for v in value]
+    if isinstance(value, dict):
+        return {k: _anonymise(v, project_path) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return tuple(_anonymise(v, project_path) for v in value)
+    return value
+
+
+def _clean(case, session, options, redactor):
+    if options["anonymize"]:
+        case = _anonymise(case, session["project_path"])
+    clean = redactor.value({**case, "history": [list(pair) for pair in case["history"]]})
+    clean["history"] = [tuple(pair) for pair in clean["history"]]
+    return clean
+
+
+# --- formats ----------------------------------------------------------------------------------
+
+def _expectation(case):
+    status = case["metadata"]["evalStatus"]
+    return case["answer"] if status in ("golden", "correct") else None
+
+
+def _deepeval(case):
+    """One LLMTestCase's fields (deepeval.test_case.LLMTestCase, names as its JSON loader takes them)."""
+    out = {"name": case["name"], "input": case["prompt"], "actual_output": case["answer"],
+           "expected_output": _expectation(case),
+           "context": [f"System: {s}" for s in case["system"]]
+           + [t for prompt, answer in case["history"] for t in (f"User: {prompt}", f"Assistant: {answer}")],
+           # A list even when empty: DeepEval's JSON loader iterates it.
+           "tools_called": [{"name": t["name"], "input_parameters": t["arguments"], "output": t["output"]}
+                            for t in case["tools"]],
+           "tags": case["metadata"]["tags"] or None,
+           "metadata": case["metadata"]}
+    return out
+
+
+def _chat(case):
+    """OpenAI chat messages: the conversation before the answer."""
+    messages = [{"role": "system", "content": s} for s in case["system"]]
+    for prompt, answer in case["history"]:
+        messages += [{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}]
+    messages.append({"role": "user", "content": case["prompt"]})
+    if case["tools"]:
+        messages.append({"role": "assistant", "content": None, "tool_calls": [
+            {"id": t["id"], "type": "function", "function": {"name": t["name"], "arguments": to_json(t["arguments"])}}
+            for t in case["tools"]]})
+        messages += [{"role": "tool", "tool_call_id": t["id"], "content": t["output"] or ""} for t in case["tools"]]
+    return messages
+
+
+def _openai(case):
+    """A sample of openai/evals (Match, Includes, model-graded): chat `input` and the `ideal` answer."""
+    return {"input": _chat(case), "ideal": case["answer"], "metadata": case["metadata"]}
+
+
+def _promptfoo(case):
+    """A promptfoo test case: the prompt and conversation as vars, the graded answer as an assertion."""
+    status = case["metadata"]["evalStatus"]
+    test = {"description": case["name"], "vars": {"prompt": case["prompt"], "messages": _chat(case)},
+            "metadata": {**{k: v for k, v in case["metadata"].items() if v not in (None, [])}, "answer": case["answer"]}}
+    if status in ("golden", "correct"):
+        test["assert"] = [{"type": "similar", "value": case["answer"], "threshold": SIMILARITY}]
+    elif status == "incorrect":
+        test["assert"] = [{"type": "not-similar", "value": case["answer"], "threshold": SIMILARITY}]
+    return test
+
+
+def _plain(case):
+    lines = [f"=== {case['name']} ({case['metadata']['source'] or 'unknown'}, {case['metadata']['externalId']})"]
+    lines += [f"SYSTEM: {s}" for s in case["system"]]
+    for prompt, answer in case["history"]:
+        lines += [f"USER: {prompt}", f"ASSISTANT: {answer}"]
+    lines.append(f"USER: {case['prompt']}")
+    for t in case["tools"]:
+        lines.append(f"TOOL {t['name']}: {to_json(t['arguments'])}")
+        if t["output"]:
+            lines.append(f"RESULT: {t['output']}")
+    lines.append(f"ASSISTANT: {case['answer']}")
+    return printable("\n".join(lines)) + "\n\n"
+
+
+RENDER = {"deepeval": _deepeval, "openai": _openai, "promptfoo": _promptfoo}
+
+
+# --- export -----------------------------------------------------------------------------------
+
+class Export:
+    """One export: the sessions the filters select, read one at a time, with running counts."""
+
+    def __init__(self, user_id, filters, options):
+        self.user_id, self.filters, self.options = user_id, filters, options
+        self.redactor = Redactor(options["redact"])
+        self.sessions = 0
+        self.cases = 0
+        self.skipped = Counter()
+        self.warnings = []
+
+    def all_cases(self):
+        rows = queries.iter_sessions(self.user_id, self.filters, sort="created_at", descending=False)
+        for batch in _batches(rows, 200):
+            for session in queries.with_curation(batch):
+                self.sessions += 1
+                found, reason = cases(session, queries.session_messages(session["id"]), self.options)
+                if reason:
+                    self.skipped[reason] += 1
+                    if len(self.warnings) < 20:
+                        self.warnings.append(f"{session['title'] or session['external_id']}: {reason}")
+                for case in found:
+                    self.cases += 1
+                    yield _clean(case, session, self.options, self.redactor)
+
+    def chunks(self):
+        """The file, a case at a time."""
+        fmt = self.options["format"]
+        if fmt == "deepeval":
+            yield "["
+            for n, case in enumerate(self.all_cases()):
+                yield ("," if n else "") + "\n" + to_json(_deepeval(case))
+            yield "\n]\n"
+        elif fmt == "text":
+            yield from (_plain(case) for case in self.all_cases())
+        else:
+            yield from (to_json(RENDER[fmt](case)) + "\n" for case in self.all_cases())
+
+    def download(self):
+        mimetype, suffix = MEDIA[self.options["format"]]
+        name = f"evals-{self.options['format']}-{self.options['granularity']}.{suffix}"
+        return Response(stream_with_context(self.chunks()), mimetype=mimetype, headers=attachment(name))
+
+    def preview(self, samples=2):
+        """The counts the download would have, and its first cases."""
+        first = []
+        for case in self.all_cases():
+            if len(first) < samples:
+                first.append(_plain(case) if self.options["format"] == "text" else RENDER[self.options["format"]](case))
+        return {"sessions": self.sessions, "cases": self.cases, "skipped": dict(self.skipped), "warnings": self.warnings,
+                "redacted": {"total": self.redactor.total, "byKind": dict(self.redactor.counts)}, "samples": first}
+
+
+def _batches(rows, size):
+    batch = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
