@@ -80,22 +80,32 @@ def curate(user_id, session_id, fields):
     ``eval_status`` (the others stay), and ``tags`` (the whole set, replaced). Each change
     stamps the session's curation row later than the user's last one, which is what
     ``queries.data_version`` watches for these."""
+    curate_many(user_id, [session_id], fields)
+
+
+def curate_many(user_id, session_ids, fields, add_tags=()):
+    """``curate`` for several sessions at once (those of ``session_ids`` that are the user's),
+    in one transaction; ``add_tags`` joins each session's tags instead of replacing them.
+    Returns how many sessions it changed."""
     with write_transaction(user_id):
+        mine = [i for (i,) in Session.select(Session.id).where(Session.user == user_id, Session.id.in_(session_ids)).tuples()]
         latest = (Curation.select(fn.MAX(Curation.updated_at)).join(Session)
                   .where(Session.user == user_id).scalar()) or 0
         now = max(now_ms(), latest + 1)
         values = {k: fields[k] for k in ("starred", "note", "eval_status") if k in fields}
-        Curation.insert(session=session_id, updated_at=now, **values).on_conflict(
-            conflict_target=[Curation.session],
-            update={**{getattr(Curation, k): v for k, v in values.items()}, Curation.updated_at: now},
-        ).execute()
+        for session_id in mine:
+            Curation.insert(session=session_id, updated_at=now, **values).on_conflict(
+                conflict_target=[Curation.session],
+                update={**{getattr(Curation, k): v for k, v in values.items()}, Curation.updated_at: now},
+            ).execute()
         if "tags" in fields:
-            names = list(dict.fromkeys(fields["tags"]))
-            SessionTag.delete().where(SessionTag.session == session_id).execute()
-            if names:
-                Tag.insert_many([{"user": user_id, "name": n} for n in names]).on_conflict_ignore().execute()
-                ids = [t for (t,) in Tag.select(Tag.id).where(Tag.user == user_id, Tag.name.in_(names)).tuples()]
-                SessionTag.insert_many([{"session": session_id, "tag": t} for t in ids]).execute()
+            SessionTag.delete().where(SessionTag.session.in_(mine)).execute()
+        names = list(dict.fromkeys([*fields.get("tags", ()), *add_tags]))
+        if names and mine:
+            Tag.insert_many([{"user": user_id, "name": n} for n in names]).on_conflict_ignore().execute()
+            ids = [t for (t,) in Tag.select(Tag.id).where(Tag.user == user_id, Tag.name.in_(names)).tuples()]
+            SessionTag.insert_many([{"session": s, "tag": t} for s in mine for t in ids]).on_conflict_ignore().execute()
+    return len(mine)
 
 
 # --- statements -------------------------------------------------------------------------------

@@ -548,6 +548,26 @@ class EvalsQuery(FiltersQuery):
     ids = IdList(metadata={"description": "only these sessions (ids, comma-separated)"})
 
 
+class BulkForm(Schema):
+    """The sessions list's bulk action on the ticked sessions."""
+
+    class Meta:
+        unknown = EXCLUDE  # the form's csrf field
+
+    ids = IdList(required=True, data_key="id", error_messages={"required": "Tick at least one session."})
+    action = fields.String(required=True, validate=validate.OneOf(("star", "unstar", "grade", "tag")))
+    eval_status = fields.String(data_key="setStatus", validate=validate.OneOf((*EVAL_STATUSES, "none")))
+    tag = Text(64, 1, data_key="newTag")
+
+    @post_load
+    def _complete(self, data, **kwargs):
+        if data["action"] == "grade" and "eval_status" not in data:
+            raise ValidationError("Choose an eval status.", "setStatus")
+        if data["action"] == "tag" and not data.get("tag", "").strip():
+            raise ValidationError("Enter a tag.", "newTag")
+        return data
+
+
 class KeyForm(Schema):
     """The settings page's new key: a label and the default source of its sessions."""
 
@@ -635,3 +655,4 @@ stats_query = StatsQuery()
 search_query = SearchQuery()
 overview_query = OverviewQuery()
 key_form = KeyForm()
+bulk_form = BulkForm()

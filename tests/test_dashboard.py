@@ -387,3 +387,55 @@ def test_curating_is_checked_like_the_api(api, other_api, browser, data):
     assert browser.post(f"/sessions/{theirs}/curate", data={"csrf": csrf_of(page), "starred": "on"}).status_code == 404
     assert browser.post(f"/sessions/{session_id}/curate", data={"starred": "on"}).status_code == 400  # no CSRF token
     assert api.session("s001")["session"]["starred"] is False
+
+
+def test_bulk_star_grade_and_tag_from_the_list(api, other_api, browser, data):
+    ids = [api.session(f"s00{n}")["session"]["id"] for n in (1, 2, 3)]
+    theirs = other_api.post("/sync/session", {"externalId": "theirs"}).get_json()["sessionId"]
+    page = browser.get("/sessions")
+    token = csrf_of(page)
+    assert f'name="id" value="{ids[0]}" form="bulk"' in html(page)
+
+    def bulk(**form):
+        return browser.post("/sessions/bulk", data={"csrf": token, "next": "/sessions?source=cursor", **form})
+
+    response = bulk(id=ids + [theirs], action="star")
+    assert response.status_code == 302 and response.headers["Location"] == "/sessions?source=cursor"
+    assert "Starred 3 sessions." in html(browser.get("/sessions?source=cursor"))
+    assert bulk(id=ids[:2], action="grade", setStatus="golden").status_code == 302
+    assert bulk(id=ids[1:], action="tag", newTag="parser").status_code == 302
+    got = {n: api.session(f"s00{n}")["session"] for n in (1, 2, 3)}
+    assert [got[n]["starred"] for n in (1, 2, 3)] == [True, True, True]
+    assert [got[n]["evalStatus"] for n in (1, 2, 3)] == ["golden", "golden", None]
+    assert [got[n]["tags"] for n in (1, 2, 3)] == [[], ["parser"], ["parser"]]
+    assert other_api.session("theirs")["session"]["starred"] is False  # another user's id is ignored
+    # Nothing ticked, no status chosen: the list says so and nothing changes.
+    bulk(action="star")
+    assert "Tick at least one session." in html(browser.get("/sessions?source=cursor"))
+    bulk(id=ids[2:], action="grade")
+    assert "Choose an eval status." in html(browser.get("/sessions?source=cursor"))
+    assert bulk(id=ids, action="star").status_code == 302
+    assert browser.post("/sessions/bulk", data={"id": ids[0], "action": "unstar"}).status_code == 400  # no CSRF token
+    assert api.session("s001")["session"]["starred"] is True
+
+
+def test_evals_page_previews_and_downloads_the_ticked_sessions(api, browser):
+    api.post("/sync/batch", {"sessions": [{"externalId": "e1", "title": "Fix <b>it</b>"}, {"externalId": "e2", "title": "Mute"}],
+                             "messages": [
+        {"sessionExternalId": "e1", "externalId": "m1", "role": "user", "textContent": "Use key AKIAABCDEFGHIJKLMNOP"},
+        {"sessionExternalId": "e1", "externalId": "m2", "role": "assistant", "textContent": "Done."},
+        {"sessionExternalId": "e2", "externalId": "m3", "role": "user", "textContent": "Hello?"}]})
+    ids = [api.session(e)["session"]["id"] for e in ("e1", "e2")]
+    # The list's bulk form sends its other fields along with the ticked ids; the page keeps the ids.
+    page = html(browser.get(f"/export/evals?id={ids[0]}&id={ids[1]}&csrf=x&action=&newTag=&format=openai"))
+    figures = dict(re.findall(r"<dt>([^<]+)</dt><dd>([^<]+)</dd>", page))
+    assert figures == {"Sessions": "2", "Cases": "1", "Left out": "1", "Secrets masked": "1"}
+    assert "Mute: no assistant answer" in page and "AWS Access Key × 1" in page
+    assert "Fix &lt;b&gt;it&lt;/b&gt;" in page and "AKIAABCDEFGHIJKLMNOP" not in page
+    link = re.search(r'href="(/export/evals/download\?[^"]+)"', page).group(1).replace("&amp;", "&")
+    download = browser.get(link)
+    assert download.status_code == 200 and download.mimetype == "application/x-ndjson"
+    assert download.get_data(as_text=True).count("\n") == 1 and "[REDACTED]" in download.get_data(as_text=True)
+    # Unticking "Mask secrets" in the options form turns masking off, and says so.
+    raw = html(browser.get(f"/export/evals?ids={ids[0]}&options=1&format=text&tools=true"))
+    assert "Secrets are not masked" in raw and "AKIAABCDEFGHIJKLMNOP" in raw

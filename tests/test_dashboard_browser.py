@@ -156,7 +156,7 @@ def test_sign_in_with_a_key_and_come_back(server, browser):
 
 
 def badges(page):
-    return page.locator("table.sessions tbody td:first-child .badge").all_inner_texts()
+    return page.locator("table.sessions tbody td:nth-child(2) .badge").all_inner_texts()
 
 
 def test_source_filter_in_the_dropdown(server, browser, signed_in_state):
@@ -234,6 +234,38 @@ def test_star_grade_and_tag_a_session_then_filter_on_them(server, browser, signe
     context.close()
 
 
+def test_tick_sessions_star_them_and_export_them_for_evals(server, browser, signed_in_state):
+    context, page = new_page(browser, signed_in_state)
+    page.goto(server.url + "/sessions?source=opencode")
+    rows = page.locator("table.sessions tbody tr")
+    titles = [rows.nth(n).locator("td.title a").first.inner_text() for n in (0, 1)]
+    for n in (0, 1):
+        rows.nth(n).locator("input[name=id]").check()
+    page.get_by_role("button", name="★ Star").click()
+    expect(page.locator(".notice")).to_have_text("Starred 2 sessions.")
+    expect(page).to_have_url(re.compile(r"/sessions\?source=opencode$"))
+    expect(page.locator("table.sessions tbody tr").nth(0).locator(".star")).to_be_visible()
+    shoot(page, "sessions-bulk-light")
+    # Tick every row on the page at once, and take them to the evals export.
+    page.get_by_label("Tick every session on this page").check()
+    ticked = page.locator("table.sessions tbody input[name=id]:checked").count()
+    assert ticked == rows.count() >= 8
+    page.get_by_role("button", name="Export for evals…").click()
+    expect(page.get_by_role("heading", name="Export for evals")).to_be_visible()
+    expect(page.locator(".preview-figures dd").first).to_have_text(str(ticked))
+    page.get_by_label("Format").select_option("promptfoo")
+    page.get_by_label("One case per").select_option("final")
+    page.get_by_role("button", name="Update preview").click()
+    expect(page.locator("pre.sample")).to_contain_text('"vars"')
+    with page.expect_download() as info:
+        page.get_by_role("link", name="Download Promptfoo (JSONL)").click()
+    lines = Path(info.value.path()).read_text().splitlines()
+    assert str(len(lines)) == page.locator(".preview-figures dd").nth(1).inner_text() and all(json.loads(line)["metadata"]["source"] == "opencode" for line in lines)
+    assert set(titles) & {json.loads(line)["description"] for line in lines}
+    shoot(page, "evals-light")
+    context.close()
+
+
 def test_from_a_sessions_file_to_every_session_that_touched_it(server, browser, signed_in_state):
     context, page = new_page(browser, signed_in_state)
     page.goto(server.url + _session_path(page, server))
@@ -255,7 +287,7 @@ def test_from_a_sessions_file_to_every_session_that_touched_it(server, browser, 
 
 
 PAGES = {"overview": "/", "sessions": "/sessions", "search": "/search?q=tokenizer", "settings": "/settings",
-         "files": "/files?path=src/parse.py", "files-all": "/files"}
+         "files": "/files?path=src/parse.py", "files-all": "/files", "evals": "/export/evals?source=claude-code&format=openai"}
 
 
 def _session_path(page, server):

@@ -17,7 +17,7 @@ from flask import (
 )
 from werkzeug.exceptions import HTTPException
 
-from .. import auth, db, export, ingest, queries, schemas
+from .. import auth, db, evals, export, ingest, queries, schemas
 from ..errors import ApiError
 from . import charts, login
 from . import sources as src
@@ -192,6 +192,64 @@ def sessions():
         next_cursor=_cursor(args, next_key), previous_cursor=_cursor(args, previous_key),
         sort_names={v: k for k, v in schemas.SORTS.items()},
     )
+
+
+@bp.post("/sessions/bulk")
+def bulk_curate():
+    """Star, unstar, grade or tag every ticked session of the list at once."""
+    back = login.safe_next(request.form.get("next")) or url_for("dashboard.sessions")
+    ticked = request.form.getlist("id")
+    try:
+        form = schemas.load(schemas.bulk_form, {**_given(request.form, strip=True), **({"id": ",".join(ticked)} if ticked else {})})
+    except ApiError as err:  # nothing ticked, no status chosen: say so on the list itself
+        flash(" ".join(message for messages in err.fields.values() for message in messages) or err.message)
+        return redirect(back)
+    action = form["action"]
+    if action == "tag":
+        changed = ingest.curate_many(g.user_id, form["ids"], {}, add_tags=[form["tag"]])
+        done = f"Tagged #{form['tag']}"
+    elif action == "grade":
+        status = None if form["eval_status"] == "none" else form["eval_status"]
+        changed = ingest.curate_many(g.user_id, form["ids"], {"eval_status": status})
+        done = f"Marked {status}" if status else "Cleared the eval status of"
+    else:
+        changed = ingest.curate_many(g.user_id, form["ids"], {"starred": action == "star"})
+        done = "Starred" if action == "star" else "Unstarred"
+    flash(f"{done} {changed} session{'' if changed == 1 else 's'}.")
+    return redirect(back)
+
+
+# --- evals export -----------------------------------------------------------------------------
+
+def _evals_args():
+    """The evals page's query: the session filters and the export's options (ticked sessions
+    arrive as repeated `id`)."""
+    raw = {k: v for k, v in _given(request.args).items() if k in EVALS_KEYS}  # the list's other fields come along
+    if request.args.getlist("id"):
+        raw["ids"] = ",".join(request.args.getlist("id"))
+    if "options" in request.args:  # the options form was sent: an unticked box sends nothing
+        for option in ("system", "tools", "anonymize", "redact"):
+            raw[option] = "true" if request.args.get(option) else "false"
+    return raw, schemas.load(schemas.evals_query, raw)
+
+
+EVALS_KEYS = {field.data_key or name for name, field in schemas.EvalsQuery._declared_fields.items()}
+FILTER_NAMES_WIRE = {field.data_key or name for name, field in schemas.FiltersQuery._declared_fields.items()}
+
+
+@bp.get("/export/evals")
+def evals_export():
+    raw, args = _evals_args()
+    preview = evals.Export(g.user_id, args, args).preview()
+    list_args = {k: v for k, v in raw.items() if k in FILTER_NAMES_WIRE}
+    return render_template("dashboard/evals.html", args=args, raw=raw, preview=preview, formats=evals.FORMATS,
+                           grains=evals.GRAINS, to_json=_pretty_json, list_args=list_args)
+
+
+@bp.get("/export/evals/download")
+def evals_download():
+    _, args = _evals_args()
+    return evals.Export(g.user_id, args, args).download()
 
 
 @bp.get("/sessions/export.<any(csv, json):fmt>")

@@ -37,6 +37,15 @@
   }
   localTimes(document);
 
+  // "Tick all" in a table head ticks the rows' boxes (shown only when this script runs).
+  document.addEventListener("change", function (event) {
+    if (!event.target.matches("[data-select-all]")) return;
+    event.target.closest("table").querySelectorAll("tbody input[type=checkbox]").forEach(function (box) {
+      box.checked = event.target.checked;
+    });
+  });
+  document.querySelectorAll("[data-select-all]").forEach(function (box) { box.hidden = false; });
+
   // Live pages poll a cheap version endpoint (304 while nothing changed) and, when the data
   // changed, fetch the same URL and swap the live regions: filters and scroll stay as they are.
   var liveUrl = document.body.dataset.live;
@@ -50,6 +59,10 @@
         document.querySelectorAll("[data-live-region]").forEach(function (region) {
           var replacement = fresh.getElementById(region.id);
           if (replacement) {
+            // Rows the reader ticked stay ticked when the list is redrawn.
+            var ticked = Array.prototype.map.call(region.querySelectorAll("input[name=id]:checked"), function (box) { return box.value; });
+            replacement.querySelectorAll("input[name=id]").forEach(function (box) { box.checked = ticked.indexOf(box.value) !== -1; });
+            replacement.querySelectorAll("[data-select-all]").forEach(function (box) { box.hidden = false; });
             localTimes(replacement);
             region.replaceWith(document.adoptNode(replacement));
           }
