@@ -134,9 +134,11 @@ def main():
               type=click.IntRange(1024), show_default=True, help="Largest request body, in bytes.")
 @click.option("--workers", envvar="OPENSYNC_WORKERS", show_envvar=True, default=1, type=click.IntRange(1, 64),
               show_default=True, help="Server processes sharing the port (one core each).")
+@click.option("--sharing/--no-sharing", envvar="OPENSYNC_SHARING", show_envvar=True, default=False, show_default=True,
+              help="Allow share links (/s/..., no sign-in) to sessions.")
 @click.option("--quiet", "-q", is_flag=True, help="No line per request in the log.")
 @db_option
-def serve(host, port, threads, durability, max_body, workers, quiet, db_path):
+def serve(host, port, threads, durability, max_body, workers, sharing, quiet, db_path):
     """Serve the sync API and the dashboard with waitress. Logs one line per request (method,
     path, status, time, user id; never a key or a body) unless --quiet."""
     from waitress import create_server
@@ -146,7 +148,9 @@ def serve(host, port, threads, durability, max_body, workers, quiet, db_path):
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     logging.getLogger("opensync_lite.requests").setLevel(logging.WARNING if quiet else logging.INFO)
     _check_port_free(host, port)
-    app = _app(db_path, OPENSYNC_DURABILITY=durability, OPENSYNC_MAX_BODY=max_body)
+    settings = {"OPENSYNC_DURABILITY": durability, "OPENSYNC_MAX_BODY": max_body, "OPENSYNC_SHARING": sharing,
+                "OPENSYNC_LISTEN_HOST": host}
+    app = _app(db_path, **settings)
     if host in ("0.0.0.0", "::", ""):
         click.echo(
             f"warning: listening on all interfaces ({host or '*'}): anyone who can reach this machine "
@@ -157,7 +161,6 @@ def serve(host, port, threads, durability, max_body, workers, quiet, db_path):
         listener = socket.create_server((host, port))  # bound once, shared by every worker
     except OSError as err:  # taken between the check and now
         raise click.ClickException(f"cannot listen on {host}:{port}: {err.strerror or err}; try --port N.") from None
-    settings = {"OPENSYNC_DURABILITY": durability, "OPENSYNC_MAX_BODY": max_body}
     if workers == 1:
         server = create_server(app, sockets=[listener], threads=threads, ident="opensync-lite")
         stopping = _stop_on_signals(server)  # before we announce ourselves: an early stop drains too

@@ -26,4 +26,8 @@ def defaults() -> dict:
         # corrupts); "full" = synchronous=FULL (every acknowledged write survives a power cut).
         "OPENSYNC_DURABILITY": os.environ.get("OPENSYNC_DURABILITY", "normal"),
         "OPENSYNC_MAX_BODY": int(os.environ.get("OPENSYNC_MAX_BODY", DEFAULT_MAX_BODY)),
+        # Share links (/s/<slug>, no sign-in) work only when this is on.
+        "OPENSYNC_SHARING": os.environ.get("OPENSYNC_SHARING", "").strip().lower() in ("1", "true", "yes", "on"),
+        # The address `serve` listens on (None when embedded: the address a request came to counts).
+        "OPENSYNC_LISTEN_HOST": None,
     }

@@ -6,11 +6,13 @@ import io
 import json
 import re
 from datetime import datetime, timezone
+from functools import cache
+from importlib import resources
 from urllib.parse import quote
 
-from flask import Response, stream_with_context
+from flask import Response, render_template, stream_with_context
 
-from . import responses
+from . import __version__, responses
 from .redact import Redactor
 
 CSV_COLUMNS = [
@@ -129,12 +131,30 @@ def sessions_json(rows):
     yield "]"
 
 
+@cache
+def _stylesheet():
+    css = resources.files(__package__).joinpath("dashboard/static/dashboard.css").read_text(encoding="utf-8")
+    return css.replace("</", "<\\/")  # it sits inside <style>: nothing in it may close that element
+
+
+def session_html(session, messages, redacted=None):
+    """One self-contained HTML page: inline CSS, no script, nothing fetched, escaped like the
+    dashboard (its own templates render it). ``redacted``: how many secrets were masked."""
+    from .dashboard.sources import describe
+
+    return render_template("dashboard/standalone.html", session=session, messages=messages, css=_stylesheet(),
+                           describe_source=describe, to_json=lambda v: json.dumps(v, ensure_ascii=False, indent=2),
+                           exported=int(datetime.now(timezone.utc).timestamp() * 1000), redacted=redacted,
+                           version=__version__)
+
+
 # --- downloads (the JSON API and the dashboard answer the same files) -------------------------------
 
 SESSION_FORMATS = {
     "json": (session_json, "application/json", "json"),
     "jsonl": (session_jsonl, "application/x-ndjson", "jsonl"),
     "markdown": (session_markdown, "text/markdown", "md"),
+    "html": (session_html, "text/html", "html"),
 }
 
 
@@ -153,7 +173,8 @@ def session_download(session, messages, fmt, redact=True):
     """One session as a file, its secrets masked (counted in REDACTED_HEADER) unless ``redact`` is off."""
     render, mimetype, suffix = SESSION_FORMATS[fmt]
     redactor = Redactor(redact)
-    body = render(redactor.value(session), redactor.value(messages))
+    session, messages = redactor.value(session), redactor.value(messages)
+    body = session_html(session, messages, redactor.total if redact else None) if fmt == "html" else render(session, messages)
     headers = {**attachment(f"session-{session['external_id']}.{suffix}"), REDACTED_HEADER: str(redactor.total)}
     return Response(body, mimetype=mimetype, headers=headers)
 

@@ -178,6 +178,18 @@ class FileTouch(BaseModel):
         primary_key = CompositeKey("message", "path")
 
 
+class Share(BaseModel):
+    slug = TextField(unique=True)
+    user = ForeignKeyField(User, column_name="user_id", on_delete="CASCADE")
+    session = ForeignKeyField(Session, column_name="session_id", on_delete="CASCADE")
+    created_at = IntegerField()
+    revoked_at = IntegerField(null=True)
+    views = IntegerField(default=0)
+
+    class Meta:
+        table_name = "shares"
+
+
 class ImportFile(BaseModel):
     user = ForeignKeyField(User, column_name="user_id", on_delete="CASCADE")
     path = TextField()

@@ -160,6 +160,20 @@ CREATE INDEX IF NOT EXISTS file_touches_by_path ON file_touches (user_id, path);
 CREATE INDEX IF NOT EXISTS file_touches_by_rel_path ON file_touches (user_id, rel_path);
 CREATE INDEX IF NOT EXISTS file_touches_by_session ON file_touches (session_id);
 
+-- Share links: /s/<slug> shows one session, redacted, without sign-in, while the server
+-- allows sharing (off by default) and until the link is revoked.
+CREATE TABLE IF NOT EXISTS shares (
+    id          INTEGER PRIMARY KEY,
+    slug        TEXT    NOT NULL UNIQUE,   -- 128 random bits, URL-safe: the link's only secret
+    user_id     INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    session_id  INTEGER NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+    created_at  INTEGER NOT NULL,
+    revoked_at  INTEGER,
+    views       INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS shares_by_session ON shares (session_id);
+CREATE INDEX IF NOT EXISTS shares_by_user ON shares (user_id);
+
 -- What the importers read, so a re-run reads only what is new: each file's size, modification
 -- time and the offset after its last whole line.
 CREATE TABLE IF NOT EXISTS import_files (

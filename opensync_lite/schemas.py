@@ -631,7 +631,7 @@ class SessionQuery(Schema):
 
 
 class ExportQuery(SessionQuery):
-    format = fields.String(load_default="json", validate=validate.OneOf(("json", "jsonl", "markdown")))
+    format = fields.String(load_default="json", validate=validate.OneOf(("json", "jsonl", "markdown", "html")))
     redact = fields.Boolean(load_default=True, metadata={"description": "mask secrets (on unless turned off)"})
 
 

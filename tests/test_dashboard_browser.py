@@ -266,6 +266,82 @@ def test_tick_sessions_star_them_and_export_them_for_evals(server, browser, sign
     context.close()
 
 
+HOSTILE = '<script>window.pwned = 1</script><img src=x onerror="window.pwned = 2">'
+
+
+def test_the_html_file_renders_in_chromium_with_no_script_and_no_secret(server, browser, tmp_path):
+    secret = "ghp_" + "Z9y8X7w6V5u4T3s2R1q0P9o8N7m6L5k4J3i2"
+    post(server, server.key, "/sync/batch", {"sessions": [{"externalId": "html-1", "source": "opencode",
+                                                          "title": f"Hand-off {HOSTILE}", "model": "gpt-5"}],
+                                             "messages": [
+        {"sessionExternalId": "html-1", "externalId": "h1", "role": "user", "textContent": f"push with {secret} please"},
+        {"sessionExternalId": "html-1", "externalId": "h2", "role": "assistant", "textContent": f"Pushed. {HOSTILE}",
+         "parts": [{"type": "tool-call", "content": {"toolName": "Bash", "args": {"command": f"git push https://{secret}@github.com/o/r"}}}]}]})
+    request = urllib.request.Request(server.url + "/api/export?externalId=html-1&format=html",
+                                     headers={"Authorization": f"Bearer {server.key}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        page_html = response.read().decode()
+    assert secret not in page_html
+    path = tmp_path / "session-html-1.html"
+    path.write_text(page_html)
+    for scheme, viewport in (("light", None), ("dark", None), ("phone", {"width": 390, "height": 844})):
+        context = browser.new_context(color_scheme="dark" if scheme == "dark" else "light",
+                                      **({"viewport": viewport, "is_mobile": True} if viewport else {}))
+        page = context.new_page()
+        errors = []
+        page.on("pageerror", lambda err: errors.append(str(err)))
+        requests = []
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(path.as_uri())
+        expect(page.get_by_role("heading", level=1)).to_have_text(f"Hand-off {HOSTILE}")
+        expect(page.locator("article.message")).to_have_count(2)
+        expect(page.locator(".badge")).to_contain_text("OpenCode")
+        assert page.evaluate("typeof window.pwned") == "undefined" and errors == []
+        assert requests == [path.as_uri()]  # the file alone: no style, font or image fetched
+        assert page.locator("body").evaluate("b => getComputedStyle(b).backgroundColor") != "rgba(0, 0, 0, 0)"
+        assert "system-ui" in page.locator("body").evaluate("b => getComputedStyle(b).fontFamily")  # the inline CSS whole
+        assert page.evaluate("document.documentElement.scrollWidth") <= (viewport or {"width": 1280})["width"]
+        page.locator("details.part.tool summary").first.click()  # folded tool calls open without script
+        expect(page.locator("details.part.tool pre").first).to_contain_text("[REDACTED]@github.com")
+        shoot(page, f"standalone-{scheme}")
+        context.close()
+
+
+def test_a_share_link_opens_without_sign_in_until_revoked(browser, signed_in_state, tmp_path):
+    sharing = LiveServer(str(tmp_path / "share.db"), args=["--sharing", "--host", "127.0.0.1"])
+    try:
+        key = sharing.create_key()
+        post(sharing, key, "/sync/batch", {"sessions": [{"externalId": "sh-1", "source": "cursor", "title": "Shared one"}],
+                                           "messages": [{"sessionExternalId": "sh-1", "externalId": "m", "role": "user",
+                                                         "textContent": "hello"}]})
+        owner = browser.new_context()
+        page = owner.new_page()
+        page.goto(signin_link(sharing))
+        page.goto(sharing.url + "/sessions")
+        page.get_by_role("link", name="Shared one").click()
+        page.locator("details.share-panel summary").click()
+        page.get_by_role("button", name="Make a share link").click()
+        expect(page.locator(".notice")).to_contain_text("nobody else can open a share link")  # loopback: confirm first
+        page.locator("details.share-panel summary").click()
+        page.get_by_label(re.compile("make a link anyway")).check()
+        page.get_by_role("button", name="Make a share link").click()
+        link = page.locator("ul.share-links code").first.inner_text()
+        assert re.fullmatch(re.escape(sharing.url) + r"/s/[\w-]{22}", link)
+        shoot(page, "session-share-light")
+        stranger = browser.new_context()  # no cookie
+        other = stranger.new_page()
+        other.goto(link)
+        expect(other.get_by_role("heading", level=1)).to_have_text("Shared one")
+        assert other.evaluate("document.scripts.length") == 0
+        page.get_by_role("button", name="Revoke").click()
+        expect(page.locator(".notice")).to_contain_text("Share link revoked")
+        assert other.goto(link).status == 404
+        owner.close()
+        stranger.close()
+    finally:
+        sharing.stop()
+
+
 def test_from_a_sessions_file_to_every_session_that_touched_it(server, browser, signed_in_state):
     context, page = new_page(browser, signed_in_state)
     page.goto(server.url + _session_path(page, server))

@@ -10,7 +10,7 @@ from .. import auth
 
 USER = "opensync_user"  # {"id": user id, "key": key id or None (a one-time link)}
 CSRF = "opensync_csrf"
-OPEN_ENDPOINTS = {"dashboard.signin", "dashboard.static"}
+OPEN_ENDPOINTS = {"dashboard.signin", "dashboard.static", "dashboard.shared"}  # /s/<slug>: a share link
 
 
 def sign_in(user_id, key_id=None):

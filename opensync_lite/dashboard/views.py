@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from flask import (
     Blueprint,
     abort,
+    current_app,
     flash,
     g,
     jsonify,
@@ -17,7 +18,7 @@ from flask import (
 )
 from werkzeug.exceptions import HTTPException
 
-from .. import auth, db, evals, export, ingest, queries, schemas
+from .. import auth, db, evals, export, ingest, queries, schemas, shares
 from ..errors import ApiError
 from . import charts, login
 from . import sources as src
@@ -276,7 +277,8 @@ def session_detail(session_id):
     parent = row["parent_external_id"] and queries.find_session(g.user_id, external_id=row["parent_external_id"])
     return render_template("dashboard/session.html", session=queries.with_curation([row])[0],
                            conversation=conversation, children=children, child_count=child_count, parent=parent,
-                           files=queries.files_of([session_id], g.user_id)[session_id])
+                           files=queries.files_of([session_id], g.user_id)[session_id],
+                           shares=shares.active(g.user_id, session_id), sharing=_sharing())
 
 
 @bp.post("/sessions/<int:session_id>/curate")
@@ -299,10 +301,63 @@ def _pretty_json(value):
     return json.dumps(value, ensure_ascii=False, indent=2)
 
 
-@bp.get("/sessions/<int:session_id>/download.<any(markdown, json):fmt>")
+@bp.get("/sessions/<int:session_id>/download.<any(markdown, json, html):fmt>")
 def download_session(session_id, fmt):
     row = _own_session(session_id)
     return export.session_download(row, queries.session_messages(session_id), fmt)
+
+
+# --- share links ------------------------------------------------------------------------------
+
+def _sharing():
+    """(allowed, loopback): whether the server allows links, and whether the address they
+    would carry reaches this machine only."""
+    host = current_app.config.get("OPENSYNC_LISTEN_HOST") or request.host.rsplit(":", 1)[0]
+    return current_app.config["OPENSYNC_SHARING"], shares.is_loopback(host)
+
+
+def share_url(slug):
+    return url_for("dashboard.shared", slug=slug, _external=True)
+
+
+@bp.post("/sessions/<int:session_id>/shares")
+def create_share(session_id):
+    _own_session(session_id)
+    allowed, loopback = _sharing()
+    if not allowed:
+        abort(403, "Share links are off on this server: start it with --sharing (or OPENSYNC_SHARING=1).")
+    if loopback and request.form.get("confirm") != "yes":
+        flash("This server listens on this computer only, so nobody else can open a share link. "
+              "Tick the box to make one anyway (for a tunnel or a proxy), or download the HTML file instead.")
+        return redirect(url_for("dashboard.session_detail", session_id=session_id) + "#share")
+    slug = shares.create(g.user_id, session_id)
+    flash(f"Share link made: {share_url(slug)}")
+    return redirect(url_for("dashboard.session_detail", session_id=session_id) + "#share")
+
+
+@bp.post("/shares/<int:share_id>/revoke")
+def revoke_share(share_id):
+    if not shares.revoke(g.user_id, share_id):
+        abort(404, "No such active share link.")
+    flash("Share link revoked: it now answers 404.")
+    return redirect(login.safe_next(request.form.get("next")) or url_for("dashboard.settings"))
+
+
+@bp.get("/s/<slug>")
+def shared(slug):
+    """A shared session, without sign-in: redacted, as the HTML download is."""
+    found = current_app.config["OPENSYNC_SHARING"] and shares.opened(slug)
+    if not found:
+        abort(404, "Not found.")
+    user_id, session_id = found
+    row = queries.find_session(user_id, session_id=session_id)
+    response = export.session_download(row, queries.session_messages(session_id), "html")
+    response.headers.pop("Content-Disposition")  # shown, not downloaded
+    response.headers.update({"X-Robots-Tag": "noindex, nofollow", "Referrer-Policy": "no-referrer",
+                             "Cache-Control": "no-store",
+                             "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+                                                        "form-action 'none'; base-uri 'none'; frame-ancestors 'none'"})
+    return response
 
 
 @bp.post("/sessions/<int:session_id>/delete")
@@ -354,7 +409,7 @@ def _server_url():
 @bp.get("/settings")
 def settings(new_key=None, status=200):
     return render_template("dashboard/settings.html", keys=auth.user_keys(g.user_id), new_key=new_key,
-                           server_url=_server_url()), status
+                           server_url=_server_url(), shares=shares.active(g.user_id), sharing=_sharing()), status
 
 
 @bp.post("/settings/keys")
