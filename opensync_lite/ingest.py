@@ -417,19 +417,20 @@ def _index_files(session_id):
 FILE_INDEX = "file_index"  # the settings row saying the index covers the messages stored before it
 
 
-def index_files_once():
+def index_files_once(again=False):
     """Build the file index from the stored parts, once per database (one made before the
-    index existed has its history indexed at the first start). Returns rows written, or None."""
-    if Setting.get_or_none(Setting.name == FILE_INDEX):
+    index existed has its history indexed at the first start), or ``again`` (after `migrate`
+    brought in messages). Returns rows written, or None."""
+    if not again and Setting.get_or_none(Setting.name == FILE_INDEX):
         return None
     with write_transaction():
         if is_postgres():  # processes starting together: one builds, the others find it done
             database.execute_sql("SELECT pg_advisory_xact_lock(%s, %s)", (USER_LOCKS, SCHEMA_LOCK))
-        if Setting.get_or_none(Setting.name == FILE_INDEX):
+        if not again and Setting.get_or_none(Setting.name == FILE_INDEX):
             return None
         FileTouch.delete().execute()
         written = _index_from(_tool_parts([]))
-        Setting.insert(name=FILE_INDEX, value="1").execute()
+        Setting.insert(name=FILE_INDEX, value="1").on_conflict_ignore().execute()
     return written
 
 

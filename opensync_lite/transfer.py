@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from peewee import fn
 
+from . import ingest
 from .db import write_transaction
 from .models import ApiKey, Curation, ImportFile, ImportResponse, Message, Part, Session, SessionTag, Tag, User
 
@@ -41,6 +42,8 @@ def copy(source, target, source_totals, advance=lambda n: None):
         users = list(User.select().order_by(User.id).dicts())
     for user in users:
         _copy_user(source, target, user, counts.copied, advance)
+    with target.app_context():
+        ingest.index_files_once(again=True)  # the file index of the messages it now holds
     counts.target = totals(target)
     return counts
 

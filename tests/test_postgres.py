@@ -218,7 +218,8 @@ def _fill(database):
                                            **({"source": source} if source else {})}, headers=headers)
         client.post("/sync/batch", json={"messages": [
             {"sessionExternalId": f"s{i}", "externalId": f"m{j}", "role": "user", "textContent": f"tokenizer {i} {j}",
-             "parts": [{"type": "text", "content": f"p{j}"}, {"type": "tool-call", "content": {"n": j}}]}
+             "parts": [{"type": "text", "content": f"p{j}"}, {"type": "tool-call", "content": {"n": j}},
+                       {"type": "tool-call", "content": {"toolName": "Edit", "args": {"file_path": f"/w/src/f{j}.py"}}}]}
             for j in range(3)]}, headers=headers)
     client.patch("/api/sessions/s1", json={"starred": True, "tags": ["parser", "kept"], "note": "n", "evalStatus": "golden"},
                  headers=headers)
@@ -240,6 +241,9 @@ def _everything(database):
                                     " JOIN sessions s ON s.id = c.session_id ORDER BY 1"),
         "tags": rows(database, "SELECT s.external_id, t.name FROM session_tags st JOIN tags t ON t.id = st.tag_id"
                                " JOIN sessions s ON s.id = st.session_id ORDER BY 1, 2"),
+        "files": rows(database, "SELECT s.external_id, m.external_id, f.path, CASE WHEN f.changed THEN 1 ELSE 0 END"
+                                " FROM file_touches f JOIN messages m ON m.id = f.message_id JOIN sessions s ON s.id = f.session_id"
+                                " ORDER BY 1, 2, 3"),
         "parts": rows(database, 'SELECT m.external_id, p.type, p.content, p."order" FROM parts p'
                                 " JOIN messages m ON m.id = p.message_id JOIN sessions s ON s.id = m.session_id"
                                 ' ORDER BY s.external_id, m.external_id, p."order"'),
@@ -253,6 +257,7 @@ def test_migrate_copies_a_local_store_once(tmp_path, pg_database):
     assert first.returncode == 0, first.stderr
     assert "sessions                  4 copied;         4 in the source,         4 in the target" in first.stdout
     assert _everything(pg_database) == _everything(local)
+    assert len(_everything(local)["files"]) == 12  # the file index came along (rebuilt in the target)
     again = _cli("migrate", "--from", local, "--to", pg_database)
     assert again.returncode == 0 and "messages                  0 copied;        12 in the source,        12 in the target" in again.stdout
     assert "curations                 0 copied;         2 in the source,         2 in the target" in again.stdout
