@@ -56,7 +56,8 @@ def row_badges(page):
 
 # --- sign-in ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("path", ["/", "/sessions?source=cursor", "/sessions/1", "/search?q=x", "/settings"])
+@pytest.mark.parametrize("path", ["/", "/sessions?source=cursor", "/sessions/1", "/search?q=x", "/settings", "/files?path=src/",
+                                  "/export/evals?format=text", "/export/evals/download", "/sessions/1/download.html"])
 def test_pages_need_sign_in_and_come_back_after(app, api, path):
     client = app.test_client()
     response = client.get(path)

@@ -27,6 +27,9 @@ ISOLATION = {
     ("GET", "/api/export"): ["/api/export?id={id}", "/api/export?id={ext}&format=markdown",
                              "/api/export?externalId={ext}"],
     ("GET", "/api/export/sessions"): ["/api/export/sessions?format=json", "/api/export/sessions?format=csv"],
+    ("GET", "/api/files"): ["/api/files", "/api/files?path=/home/v/secret.py", "/api/files?path=/home/v/&prefix=true"],
+    ("GET", "/api/export/evals"): ["/api/export/evals?ids={id}", "/api/export/evals?format=text&granularity=session"],
+    ("GET", "/api/export/evals/preview"): ["/api/export/evals/preview?ids={id}", "/api/export/evals/preview?redact=false"],
     ("GET", "/api/stats"): ["/api/stats"],
     ("GET", "/api/stats/<any(sources, models, providers, projects):group>"):
         ["/api/stats/sources", "/api/stats/models", "/api/stats/providers", "/api/stats/projects"],
@@ -51,6 +54,9 @@ def victim(api, db_path):
                                "model": "m", "provider": "p", "projectName": "x", "promptTokens": 77})
     api.post("/sync/message", {"sessionExternalId": "victim-1", "externalId": "vm1", "role": "user",
                                "textContent": "the secret is 42", "parts": [{"type": "text", "content": "secret"}]})
+    api.post("/sync/message", {"sessionExternalId": "victim-1", "externalId": "vm2", "role": "assistant",
+                               "textContent": "read the secret file", "parts": [
+                                   {"type": "tool-call", "content": {"toolName": "Read", "args": {"file_path": "/home/v/secret.py"}}}]})
     session = api.session("victim-1")["session"]
     return {"id": session["id"], "ext": "victim-1", "before": snapshot(db_path)}
 
@@ -83,7 +89,7 @@ def test_a_second_user_cannot_read_change_or_delete(api, other_api, victim, db_p
             assert other_api.post(path, body).status_code == 200
     mine = api.session("victim-1")
     assert mine["session"]["title"] == "secret plans" and mine["session"]["promptTokens"] == 77
-    assert [m["textContent"] for m in mine["messages"]] == ["the secret is 42"]
+    assert [m["textContent"] for m in mine["messages"]] == ["the secret is 42", "read the secret file"]
     assert snapshot(db_path)["sessions"][0] == victim["before"]["sessions"][0]
     assert mine["session"]["starred"] is False and mine["session"]["tags"] == []
 
