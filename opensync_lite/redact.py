@@ -13,6 +13,7 @@ is process-global, on every line).
 
 import re
 from collections import Counter
+from functools import lru_cache
 
 from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
 from detect_secrets.filters import heuristic
@@ -128,6 +129,39 @@ def _spans(line, secret):
         start = line.find(secret, end)
 
 
+def _scan_line(line):
+    """(the line masked, whether a private key starts on it, the kinds of secret masked)."""
+    spans, private_key, kinds = [], False, []
+    filename = CONFIG_FILENAME if CONFIG_LINE.match(line) else CODE_FILENAME
+    for detector in DETECTORS:
+        for secret in _candidates(detector, line, filename):
+            if detector.secret_type == "Private Key":
+                private_key = True
+                found = [(max(line.find("-----BEGIN"), 0), len(line))]
+            else:
+                found = list(_spans(line, secret))
+            new = [(a, b) for a, b in found if not any(a < d and c < b for c, d in spans)]
+            if new:  # one secret, counted once, by the first detector that knows it
+                spans += new
+                kinds.append(detector.secret_type)
+    if not spans:
+        return line, private_key, ()
+    spans.sort()
+    out, last = [], 0
+    for start, end in spans:
+        start = max(start, last)
+        if start >= end:
+            continue
+        out.append(line[last:start] + MASK)
+        last = end
+    return "".join(out) + line[last:], private_key, tuple(kinds)
+
+
+# Short lines are remembered: sessions repeat them (a file read twice, a resent message).
+_scan_short = lru_cache(maxsize=16384)(_scan_line)
+SHORT = 1000
+
+
 class Redactor:
     """Masks the secrets in the texts it is given and counts them by kind (``counts``)."""
 
@@ -149,37 +183,11 @@ class Redactor:
                 in_key = not PEM_END.search(line)
                 lines[i] = MASK if line.strip() else line
                 continue
-            masked, private_key = self._line(line)
+            masked, private_key, kinds = (_scan_short if len(line) < SHORT else _scan_line)(line)
+            self.counts.update(kinds)
             lines[i] = masked
             in_key = private_key and not PEM_END.search(line)
         return "\n".join(lines)
-
-    def _line(self, line):
-        """(the line masked, whether a private key starts on it)."""
-        spans, private_key = [], False
-        filename = CONFIG_FILENAME if CONFIG_LINE.match(line) else CODE_FILENAME
-        for detector in DETECTORS:
-            for secret in _candidates(detector, line, filename):
-                if detector.secret_type == "Private Key":
-                    private_key = True
-                    found = [(max(line.find("-----BEGIN"), 0), len(line))]
-                else:
-                    found = list(_spans(line, secret))
-                new = [(a, b) for a, b in found if not any(a < d and c < b for c, d in spans)]
-                if new:  # one secret, counted once, by the first detector that knows it
-                    spans += new
-                    self.counts[detector.secret_type] += 1
-        if not spans:
-            return line, private_key
-        spans.sort()
-        out, last = [], 0
-        for start, end in spans:
-            start = max(start, last)
-            if start >= end:
-                continue
-            out.append(line[last:start] + MASK)
-            last = end
-        return "".join(out) + line[last:], private_key
 
     def value(self, value):
         """Any JSON value with each string in it masked (keys too: tools name files by secrets)."""

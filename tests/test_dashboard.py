@@ -440,3 +440,15 @@ def test_evals_page_previews_and_downloads_the_ticked_sessions(api, browser):
     # Unticking "Mask secrets" in the options form turns masking off, and says so.
     raw = html(browser.get(f"/export/evals?ids={ids[0]}&options=1&format=text&tools=true"))
     assert "Secrets are not masked" in raw and "AKIAABCDEFGHIJKLMNOP" in raw
+
+
+def test_overview_filters_on_curation_and_keeps_the_filters_it_does_not_show(api, browser, data):
+    api.client.patch("/api/sessions/s001", json={"starred": True, "evalStatus": "golden", "tags": ["t"]}, headers=api.headers)
+    page = html(browser.get("/?starred=true&tag=t"))
+    cards = dict(re.findall(r'<span class="label">([^<]+)</span><span class="value"[^>]*>([^<]+)</span>', page))
+    assert cards["Sessions"] == "1"
+    assert '<option value="true" selected>Starred</option>' in page
+    assert '<input type="hidden" name="tag" value="t">' in page  # the form keeps it when it is sent
+    cards = dict(re.findall(r'<span class="label">([^<]+)</span><span class="value"[^>]*>([^<]+)</span>',
+                            html(browser.get("/?evalStatus=correct"))))
+    assert cards["Sessions"] == "0"
