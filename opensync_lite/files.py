@@ -25,6 +25,7 @@ PATCH_TEXT_KEYS = ("input", "patch", "patchText", "patch_text", "diff")
 PATCH_HEADER = re.compile(
     r"^(?:\*\*\* (?:Add|Update|Delete) File: |\*\*\* Move to: |\+\+\+ (?:b/)?|--- (?:a/)?)(.+?)\s*$", re.M)
 WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
+NEEDS_NORMALISING = re.compile(r"//|/\.{1,2}(?:/|$)|^\.{1,2}(?:/|$)|./$")
 MAX_PATH = 4096
 
 
@@ -80,7 +81,8 @@ def normal(path):
         path = path.replace("\\", "/")
     if not path:
         return ""
-    path = posixpath.normpath(path)
+    if NEEDS_NORMALISING.search(path):  # most paths are clean already: normpath only when needed
+        path = posixpath.normpath(path)
     return "" if path == "." else path
 
 

@@ -354,8 +354,9 @@ def _upsert_session_messages(user_id, session, items, now):
             if parts is not None:
                 prepared("delete_parts", lambda: Part.delete().where(Part.message == slot("message")),
                          {"message": message_id})
-                prepared("delete_touches", lambda: FileTouch.delete().where(FileTouch.message == slot("message")),
-                         {"message": message_id})
+                prepared("delete_touches", lambda: FileTouch.delete().where(
+                    FileTouch.session == slot("session"), FileTouch.message == slot("message")),
+                         {"session": session_id, "message": message_id})
                 _insert_parts(message_id, parts)
                 touches += files.rows(message_id, session_id, user_id, parts, project_path)
         elif external_id in new:

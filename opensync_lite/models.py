@@ -175,7 +175,7 @@ class FileTouch(BaseModel):
 
     class Meta:
         table_name = "file_touches"
-        primary_key = CompositeKey("message", "path")
+        primary_key = CompositeKey("session", "message", "path")
 
 
 class Share(BaseModel):

@@ -154,11 +154,10 @@ CREATE TABLE IF NOT EXISTS file_touches (
     path        TEXT    NOT NULL,          -- absolute when the tool or the project told us where
     rel_path    TEXT,                      -- inside the session's project folder; NULL = outside
     changed     INTEGER NOT NULL DEFAULT 0,   -- 1: written, edited or patched; 0: read
-    PRIMARY KEY (message_id, path)
+    PRIMARY KEY (session_id, message_id, path)   -- also the way to a session's files
 );
 CREATE INDEX IF NOT EXISTS file_touches_by_path ON file_touches (user_id, path);
 CREATE INDEX IF NOT EXISTS file_touches_by_rel_path ON file_touches (user_id, rel_path);
-CREATE INDEX IF NOT EXISTS file_touches_by_session ON file_touches (session_id);
 
 -- Share links: /s/<slug> shows one session, redacted, without sign-in, while the server
 -- allows sharing (off by default) and until the link is revoked.
