@@ -202,3 +202,57 @@ def test_the_files_its_tool_calls_touched_are_found_by_path(env, tmp_path):
         {"path": f"{cwd}/src/parser.py", "relPath": "src/parser.py", "changed": True, "messages": 2}]
     files = api_get(env, "/api/sessions/get?id=e2e-files")["files"]
     assert [(f["relPath"], f["changed"]) for f in files] == [("src/parser.py", True), ("tests/test_parser.py", True)]
+
+
+def test_star_find_by_file_export_golden_and_hand_off_html_without_the_secret(env, tmp_path):
+    """The curate-and-share story on a session the real plugin synced: star and tag it, find it
+    by the file it changed, export the golden sessions for DeepEval, and hand off one HTML file."""
+    os.environ.setdefault("DEEPEVAL_TELEMETRY_OPT_OUT", "YES")
+    from deepeval.dataset import EvaluationDataset
+
+    secret = "sk-ant-api03-" + "Vq3" * 30 + "AA"
+    cwd = str(tmp_path / "parser-app")
+    os.mkdir(cwd)
+    transcript = tmp_path / "story.jsonl"
+    base = {"session_id": "story", "transcript_path": str(transcript), "cwd": cwd}
+    prompt = f"Fix src/parser.py; the API key is {secret}"
+    hook(env, "SessionStart", {**base, "hook_event_name": "SessionStart", "source": "startup", "model": MODEL})
+    hook(env, "UserPromptSubmit", {**base, "hook_event_name": "UserPromptSubmit", "prompt": prompt})
+    hook(env, "PostToolUse", {**base, "hook_event_name": "PostToolUse", "tool_name": "Edit", "tool_use_id": "toolu_e",
+                              "tool_input": {"file_path": f"{cwd}/src/parser.py", "old_string": "<", "new_string": "<="},
+                              "tool_response": {"ok": True}})
+    lines = [{"type": "user", "uuid": "u1", "timestamp": "2026-11-25T10:00:00.000Z", "cwd": cwd, "sessionId": "story",
+              "message": {"role": "user", "content": prompt}},
+             {"type": "assistant", "uuid": "a1", "timestamp": "2026-11-25T10:01:00.000Z", "cwd": cwd, "sessionId": "story",
+              "message": {"model": MODEL, "role": "assistant", "content": [{"type": "text", "text": "Fixed the off-by-one."}],
+                          "usage": {"input_tokens": 10, "output_tokens": 5}}}]
+    transcript.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    hook(env, "Stop", {**base, "hook_event_name": "Stop", "stop_hook_active": False})
+    hook(env, "SessionEnd", {**base, "hook_event_name": "SessionEnd", "reason": "exit"})
+
+    def call(method, path, body=None):
+        request = urllib.request.Request(
+            env["CLAUDE_SYNC_CONVEX_URL"] + path, method=method, data=body and json.dumps(body).encode(),
+            headers={"Authorization": f"Bearer {env['CLAUDE_SYNC_API_KEY']}", "Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.read().decode()
+
+    curated = json.loads(call("PATCH", "/api/sessions?externalId=story",
+                              {"starred": True, "tags": ["parser"], "evalStatus": "golden"}))["session"]
+    assert (curated["starred"], curated["tags"], curated["evalStatus"]) == (True, ["parser"], "golden")
+    found = api_get(env, "/api/files?path=src/parser.py")
+    assert [s["externalId"] for s in found["sessions"]] == ["story"] and found["sessions"][0]["files"][0]["changed"]
+
+    dataset_file = tmp_path / "golden.json"
+    dataset_file.write_text(call("GET", "/api/export/evals?format=deepeval&evalStatus=golden&tag=parser"))
+    dataset = EvaluationDataset()
+    dataset.add_test_cases_from_json_file(str(dataset_file), input_key_name="input", actual_output_key_name="actual_output",
+                                          expected_output_key_name="expected_output", tools_called_key_name="tools_called")
+    (case,) = dataset.test_cases
+    assert case.input == "Fix src/parser.py; the API key is [REDACTED]"
+    assert case.expected_output == case.actual_output == "Fixed the off-by-one."
+    assert [t.name for t in case.tools_called] == ["Edit"]
+
+    page = call("GET", "/api/export?externalId=story&format=html")
+    assert secret not in page and "[REDACTED]" in page and "<script" not in page.lower()
+    assert secret not in dataset_file.read_text()
