@@ -2,7 +2,7 @@
 
 from flask import Blueprint, g
 
-from . import evals, export, ingest, queries, responses, schemas
+from . import evals, export, ingest, queries, responses, schemas, shares
 from .auth import require_user
 from .errors import ApiError
 
@@ -146,3 +146,40 @@ def preview_evals():
     """What that download holds: counts, sessions left out and why, secrets masked, first cases."""
     args = schemas.read_query(schemas.evals_query)
     return evals.Export(g.user_id, args, args).preview()
+
+
+# --- share links ------------------------------------------------------------------------------
+
+def _share_rows(rows):
+    return [{**row, "url": shares.url(row["slug"])} for row in rows]
+
+
+@bp.post("/sessions/<ident>/shares")
+def create_share(ident):
+    """A share link to the session (see /s/<slug>); the server must allow sharing."""
+    row = _session_or_404(ident)
+    body = schemas.read(schemas.share_in)
+    allowed, loopback = shares.state()
+    if not allowed:
+        raise ApiError(403, "Share links are off on this server: start it with --sharing (or OPENSYNC_SHARING=1).")
+    if loopback and not body["confirm"]:
+        raise ApiError(409, "This server listens on this computer only, so nobody else can open a share link: "
+                            "send {\"confirm\": true} to make one anyway (for a tunnel or a proxy).",
+                       fields={"confirm": ["Required on a loopback-only server."]})
+    slug = shares.create(g.user_id, row["id"])
+    (made,) = [r for r in shares.active(g.user_id, row["id"]) if r["slug"] == slug]
+    return {"share": responses.share_out.dump(_share_rows([made])[0])}, 201
+
+
+@bp.get("/shares")
+def list_shares():
+    """Your links that still work, newest first."""
+    allowed, _ = shares.state()
+    return {"sharing": allowed, "shares": responses.share_out.dump(_share_rows(shares.active(g.user_id)), many=True)}
+
+
+@bp.delete("/shares/<int:share_id>")
+def revoke_share(share_id):
+    if not shares.revoke(g.user_id, share_id):
+        raise ApiError(404, "No such active share link.")
+    return {"ok": True, "revoked": str(share_id)}

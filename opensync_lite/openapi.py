@@ -9,7 +9,9 @@ ERRORS = {
     "400": "Invalid body or query parameter: `fields` names each bad field.",
     "401": "Missing, malformed, unknown or revoked API key.",
     "404": "No such session for this key's user.",
-    "409": "The `id` is one session's id and another session's externalId.",
+    "403": "Share links are off on this server (serve --sharing turns them on).",
+    "409": "The `id` is one session's id and another session's externalId (share links: also a loopback-only "
+           "server without `confirm`).",
     "413": "Body over the size limit.",
 }
 
@@ -18,10 +20,11 @@ def _json(schema):
     return {"application/json": {"schema": schema}}
 
 
-def _operation(summary, response, *, body=None, query=None, errors=("400", "401"), content=None, path_params=()):
+def _operation(summary, response, *, body=None, query=None, errors=("400", "401"), content=None, path_params=(),
+               status="200"):
     op = {
         "summary": summary,
-        "responses": {"200": {"description": "OK", "content": content or _json(response)}},
+        "responses": {status: {"description": "OK", "content": content or _json(response)}},
         "security": [{"bearer": []}],
     }
     for code in errors:
@@ -105,6 +108,14 @@ def build(server_url="/"):
     spec.path("/api/export/evals/preview", operations={"get": _operation(
         "What that export holds: counts, sessions left out and why, secrets masked, its first cases",
         responses.EvalsPreview, query=schemas.EvalsQuery)})
+    spec.path("/api/sessions/{ident}/shares", operations={"post": _operation(
+        "A share link to the session (/s/<slug>, no sign-in, redacted); 403 when the server does not allow "
+        "sharing, 409 on a loopback-only server unless `confirm`", responses.ShareCreated, body=schemas.ShareIn,
+        errors=("400", "401", "403", "404", "409"), path_params=("ident",), status="201")})
+    spec.path("/api/shares", operations={"get": _operation(
+        "Your share links that still work", responses.ShareList, errors=("401",))})
+    spec.path("/api/shares/{share_id}", operations={"delete": _operation(
+        "Revoke a share link (it then answers 404)", responses.Revoked, errors=("401", "404"), path_params=("share_id",))})
     spec.path("/api/stats", operations={"get": _operation(
         "Totals, distinct counts and usage per model", responses.Summary, query=schemas.StatsQuery)})
     for group, name in stats.GROUPS.items():

@@ -272,3 +272,29 @@ class EvalsPreview(Schema):
     warnings = fields.List(fields.String(), required=True)
     redacted = fields.Nested(Redacted, required=True)
     samples = fields.List(fields.Raw(), required=True, metadata={"description": "the first cases, as the file has them"})
+
+
+class ShareOut(Schema):
+    id = fields.String(required=True)
+    url = fields.Function(lambda row: row["url"], required=True, metadata={"type": "string"})
+    session_id = fields.String(data_key="sessionId", attribute="session", required=True)
+    title = fields.String(allow_none=True)
+    created_at = fields.Integer(data_key="createdAt", required=True)
+    views = fields.Integer(required=True)
+
+
+class ShareCreated(Schema):
+    share = fields.Nested(ShareOut, required=True)
+
+
+class ShareList(Schema):
+    sharing = fields.Boolean(required=True, metadata={"description": "whether this server serves share links"})
+    shares = fields.List(fields.Nested(ShareOut), required=True)
+
+
+class Revoked(Schema):
+    ok = fields.Boolean(required=True)
+    revoked = fields.String(required=True)
+
+
+share_out = ShareOut()

@@ -568,6 +568,15 @@ class BulkForm(Schema):
         return data
 
 
+class ShareIn(Schema):
+    """POST /api/sessions/<id>/shares: ``confirm`` a link on a server only this machine reaches."""
+
+    class Meta:
+        unknown = RAISE
+
+    confirm = fields.Boolean(truthy={True}, falsy={False}, load_default=False)
+
+
 class KeyForm(Schema):
     """The settings page's new key: a label and the default source of its sessions."""
 
@@ -655,4 +664,5 @@ stats_query = StatsQuery()
 search_query = SearchQuery()
 overview_query = OverviewQuery()
 key_form = KeyForm()
+share_in = ShareIn()
 bulk_form = BulkForm()

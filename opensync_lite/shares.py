@@ -8,6 +8,7 @@ or API lists them to anyone but their owner.
 import ipaddress
 import secrets
 
+from flask import current_app, request, url_for
 from peewee import fn
 
 from .auth import now_ms
@@ -65,3 +66,15 @@ def is_loopback(host):
 
 def count_active(user_id):
     return Share.select(fn.COUNT(Share.id)).where(Share.user == user_id, Share.revoked_at.is_null()).scalar()
+
+
+def state():
+    """(allowed, loopback): whether this server allows links, and whether the address they
+    would carry reaches this machine only (the address `serve` listens on; embedded, the one
+    the request came to)."""
+    host = current_app.config.get("OPENSYNC_LISTEN_HOST") or request.host.rsplit(":", 1)[0]
+    return current_app.config["OPENSYNC_SHARING"], is_loopback(host)
+
+
+def url(slug):
+    return url_for("dashboard.shared", slug=slug, _external=True)

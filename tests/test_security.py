@@ -6,7 +6,7 @@ import urllib.request
 
 import pytest
 
-from opensync_lite import queries
+from opensync_lite import auth, queries, shares
 
 from conftest import snapshot
 
@@ -30,6 +30,9 @@ ISOLATION = {
     ("GET", "/api/files"): ["/api/files", "/api/files?path=/home/v/secret.py", "/api/files?path=/home/v/&prefix=true"],
     ("GET", "/api/export/evals"): ["/api/export/evals?ids={id}", "/api/export/evals?format=text&granularity=session"],
     ("GET", "/api/export/evals/preview"): ["/api/export/evals/preview?ids={id}", "/api/export/evals/preview?redact=false"],
+    ("POST", "/api/sessions/<ident>/shares"): ["/api/sessions/{id}/shares", "/api/sessions/{ext}/shares"],
+    ("GET", "/api/shares"): ["/api/shares"],
+    ("DELETE", "/api/shares/<int:share_id>"): ["/api/shares/{share}"],
     ("GET", "/api/stats"): ["/api/stats"],
     ("GET", "/api/stats/<any(sources, models, providers, projects):group>"):
         ["/api/stats/sources", "/api/stats/models", "/api/stats/providers", "/api/stats/projects"],
@@ -49,7 +52,7 @@ def test_every_route_is_in_the_isolation_table(app):
 
 
 @pytest.fixture
-def victim(api, db_path):
+def victim(app, api, db_path):
     api.post("/sync/session", {"externalId": "victim-1", "source": "claude-code", "title": "secret plans",
                                "model": "m", "provider": "p", "projectName": "x", "promptTokens": 77})
     api.post("/sync/message", {"sessionExternalId": "victim-1", "externalId": "vm1", "role": "user",
@@ -58,7 +61,10 @@ def victim(api, db_path):
                                "textContent": "read the secret file", "parts": [
                                    {"type": "tool-call", "content": {"toolName": "Read", "args": {"file_path": "/home/v/secret.py"}}}]})
     session = api.session("victim-1")["session"]
-    return {"id": session["id"], "ext": "victim-1", "before": snapshot(db_path)}
+    with app.app_context():
+        shares.create(auth.get_or_create_user("local").id, int(session["id"]))
+        (share,) = shares.active(auth.get_or_create_user("local").id)
+    return {"id": session["id"], "ext": "victim-1", "share": share["id"], "before": snapshot(db_path)}
 
 
 def leaks(body):
@@ -79,6 +85,8 @@ def test_a_second_user_cannot_read_change_or_delete(api, other_api, victim, db_p
         elif method == "PATCH":
             response = other_api.client.patch(path, json={"starred": True, "tags": ["hijack"]}, headers=other_api.headers)
             assert response.status_code == 404, path
+        elif path.endswith("/shares"):
+            assert other_api.post(path, {"confirm": True}).status_code == 404, path
         else:
             # Writing with the victim's externalIds creates the second user's own rows.
             body = {"/sync/session": {"externalId": "victim-1", "title": "hijack", "promptTokens": 1},

@@ -111,3 +111,28 @@ def test_links_stop_when_sharing_is_turned_off_and_go_with_their_session(db_path
     assert off.test_client().get(f"/s/{slug}").status_code == 404
     api.delete(f"/api/sessions/{story}")
     assert app.test_client().get(f"/s/{slug}").status_code == 404
+
+
+def test_share_links_over_the_api(db_path, api, story):
+    from conftest import Api
+
+    off = Api(sharing_app(db_path).test_client(), api.headers["Authorization"].removeprefix("Bearer "))
+    assert off.post("/api/sessions/s1/shares", {}).status_code == 403
+    app = sharing_app(db_path, OPENSYNC_SHARING=True, OPENSYNC_LISTEN_HOST="127.0.0.1")
+    on = Api(app.test_client(), api.headers["Authorization"].removeprefix("Bearer "))
+    refused = on.post("/api/sessions/s1/shares", {})
+    assert refused.status_code == 409 and "confirm" in refused.get_json()["fields"]
+    assert on.post("/api/sessions/s1/shares", {"confirm": "yes"}).status_code == 400  # JSON true only
+    made = on.post("/api/sessions/s1/shares", {"confirm": True})
+    assert made.status_code == 201
+    share = made.get_json()["share"]
+    assert re.fullmatch(r"http://localhost/s/[\w-]{22}", share["url"]) and share["sessionId"] == str(story)
+    listed = on.get("/api/shares").get_json()
+    assert listed["sharing"] is True and [s["id"] for s in listed["shares"]] == [share["id"]]
+    page = app.test_client().get(share["url"].removeprefix("http://localhost"))
+    assert page.status_code == 200 and SECRET not in page.get_data(as_text=True)
+    assert on.get("/api/shares").get_json()["shares"][0]["views"] == 1
+    assert on.delete(f"/api/shares/{share['id']}").get_json() == {"ok": True, "revoked": share["id"]}
+    assert on.delete(f"/api/shares/{share['id']}").status_code == 404
+    assert app.test_client().get(share["url"].removeprefix("http://localhost")).status_code == 404
+    assert on.get("/api/shares").get_json()["shares"] == []

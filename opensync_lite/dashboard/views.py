@@ -278,7 +278,7 @@ def session_detail(session_id):
     return render_template("dashboard/session.html", session=queries.with_curation([row])[0],
                            conversation=conversation, children=children, child_count=child_count, parent=parent,
                            files=queries.files_of([session_id], g.user_id)[session_id],
-                           shares=shares.active(g.user_id, session_id), sharing=_sharing())
+                           shares=shares.active(g.user_id, session_id), sharing=shares.state())
 
 
 @bp.post("/sessions/<int:session_id>/curate")
@@ -309,21 +309,10 @@ def download_session(session_id, fmt):
 
 # --- share links ------------------------------------------------------------------------------
 
-def _sharing():
-    """(allowed, loopback): whether the server allows links, and whether the address they
-    would carry reaches this machine only."""
-    host = current_app.config.get("OPENSYNC_LISTEN_HOST") or request.host.rsplit(":", 1)[0]
-    return current_app.config["OPENSYNC_SHARING"], shares.is_loopback(host)
-
-
-def share_url(slug):
-    return url_for("dashboard.shared", slug=slug, _external=True)
-
-
 @bp.post("/sessions/<int:session_id>/shares")
 def create_share(session_id):
     _own_session(session_id)
-    allowed, loopback = _sharing()
+    allowed, loopback = shares.state()
     if not allowed:
         abort(403, "Share links are off on this server: start it with --sharing (or OPENSYNC_SHARING=1).")
     if loopback and request.form.get("confirm") != "yes":
@@ -331,7 +320,7 @@ def create_share(session_id):
               "Tick the box to make one anyway (for a tunnel or a proxy), or download the HTML file instead.")
         return redirect(url_for("dashboard.session_detail", session_id=session_id) + "#share")
     slug = shares.create(g.user_id, session_id)
-    flash(f"Share link made: {share_url(slug)}")
+    flash(f"Share link made: {shares.url(slug)}")
     return redirect(url_for("dashboard.session_detail", session_id=session_id) + "#share")
 
 
@@ -409,7 +398,7 @@ def _server_url():
 @bp.get("/settings")
 def settings(new_key=None, status=200):
     return render_template("dashboard/settings.html", keys=auth.user_keys(g.user_id), new_key=new_key,
-                           server_url=_server_url(), shares=shares.active(g.user_id), sharing=_sharing()), status
+                           server_url=_server_url(), shares=shares.active(g.user_id), sharing=shares.state()), status
 
 
 @bp.post("/settings/keys")
