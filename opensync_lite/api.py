@@ -38,12 +38,9 @@ def list_sessions():
 
 def _page(args):
     """A page of the sessions ``args`` select (with their curation), and its total and cursors."""
-    rows, total, next_key, previous_key = queries.list_sessions(
-        g.user_id, args, sort=args["sort"], descending=args["descending"], limit=args["limit"],
-        after=args["after"], before=args["before"],
-    )
+    rows, total, next_key, previous_key = queries.session_page(g.user_id, args)
     cursor = lambda key: key and schemas.encode_cursor(args["sort"], args["descending"], key)  # noqa: E731
-    return queries.with_curation(rows), {"total": total, "nextCursor": cursor(next_key),
+    return rows, {"total": total, "nextCursor": cursor(next_key),
                                          "previousCursor": cursor(previous_key)}
 
 
@@ -138,14 +135,14 @@ def export_sessions():
 def export_evals():
     """The filtered (or listed) sessions as an eval dataset, streamed."""
     args = schemas.read_query(schemas.evals_query)
-    return evals.Export(g.user_id, args, args).download()
+    return evals.Export(g.user_id, args).download()
 
 
 @bp.get("/export/evals/preview")
 def preview_evals():
     """What that download holds: counts, sessions left out and why, secrets masked, first cases."""
     args = schemas.read_query(schemas.evals_query)
-    return evals.Export(g.user_id, args, args).preview()
+    return evals.Export(g.user_id, args).preview()
 
 
 # --- share links ------------------------------------------------------------------------------
@@ -161,7 +158,7 @@ def create_share(ident):
     body = schemas.read(schemas.share_in)
     allowed, loopback = shares.state()
     if not allowed:
-        raise ApiError(403, "Share links are off on this server: start it with --sharing (or OPENSYNC_SHARING=1).")
+        raise ApiError(403, shares.OFF)
     if loopback and not body["confirm"]:
         raise ApiError(409, "This server listens on this computer only, so nobody else can open a share link: "
                             "send {\"confirm\": true} to make one anyway (for a tunnel or a proxy).",

@@ -119,7 +119,7 @@ def _case(session, system, history, turn, options, n):
         "name": f"{session['title'] or session['external_id']} #{n + 1}" if options["granularity"] == "turn"
         else (session["title"] or session["external_id"]),
         "system": system,
-        "history": [(t["prompt"], t["answer"] or "") for t in history],
+        "history": [[t["prompt"], t["answer"] or ""] for t in history],  # [prompt, answer] pairs
         "prompt": turn["prompt"],
         "answer": turn["answer"],
         "tools": turn["tools"] if options["tools"] else [],
@@ -142,29 +142,25 @@ def _anonymise(value, project_path):
         return [_anonymise(v, project_path) for v in value]
     if isinstance(value, dict):
         return {k: _anonymise(v, project_path) for k, v in value.items()}
-    if isinstance(value, tuple):
-        return tuple(_anonymise(v, project_path) for v in value)
     return value
 
 
 def _clean(case, session, options, redactor):
     if options["anonymize"]:
         case = _anonymise(case, session["project_path"])
-    clean = redactor.value({**case, "history": [list(pair) for pair in case["history"]]})
-    clean["history"] = [tuple(pair) for pair in clean["history"]]
-    return clean
+    return redactor.value(case)
 
 
 # --- formats ----------------------------------------------------------------------------------
 
 def _expectation(case):
-    status = case["metadata"]["evalStatus"]
-    return case["answer"] if status in ("golden", "correct") else None
+    """The answer a golden or correct session gave, which a model should give again."""
+    return case["answer"] if case["metadata"]["evalStatus"] in ("golden", "correct") else None
 
 
 def _deepeval(case):
     """One LLMTestCase's fields (deepeval.test_case.LLMTestCase, names as its JSON loader takes them)."""
-    out = {"name": case["name"], "input": case["prompt"], "actual_output": case["answer"],
+    return {"name": case["name"], "input": case["prompt"], "actual_output": case["answer"],
            "expected_output": _expectation(case),
            "context": [f"System: {s}" for s in case["system"]]
            + [t for prompt, answer in case["history"] for t in (f"User: {prompt}", f"Assistant: {answer}")],
@@ -173,7 +169,6 @@ def _deepeval(case):
                             for t in case["tools"]],
            "tags": case["metadata"]["tags"] or None,
            "metadata": case["metadata"]}
-    return out
 
 
 def _chat(case):
@@ -197,12 +192,11 @@ def _openai(case):
 
 def _promptfoo(case):
     """A promptfoo test case: the prompt and conversation as vars, the graded answer as an assertion."""
-    status = case["metadata"]["evalStatus"]
     test = {"description": case["name"], "vars": {"prompt": case["prompt"], "messages": _chat(case)},
             "metadata": {**{k: v for k, v in case["metadata"].items() if v not in (None, [])}, "answer": case["answer"]}}
-    if status in ("golden", "correct"):
+    if _expectation(case) is not None:
         test["assert"] = [{"type": "similar", "value": case["answer"], "threshold": SIMILARITY}]
-    elif status == "incorrect":
+    elif case["metadata"]["evalStatus"] == "incorrect":
         test["assert"] = [{"type": "not-similar", "value": case["answer"], "threshold": SIMILARITY}]
     return test
 
@@ -221,52 +215,54 @@ def _plain(case):
     return printable("\n".join(lines)) + "\n\n"
 
 
-RENDER = {"deepeval": _deepeval, "openai": _openai, "promptfoo": _promptfoo}
+RENDER = {"deepeval": _deepeval, "openai": _openai, "promptfoo": _promptfoo, "text": _plain}
 
 
 # --- export -----------------------------------------------------------------------------------
 
 class Export:
-    """One export: the sessions the filters select, read one at a time, with running counts."""
+    """One export: the sessions a loaded ``schemas.EvalsQuery`` selects (its filters), cut and
+    written as it says (its options), read one at a time, with running counts."""
 
-    def __init__(self, user_id, filters, options):
-        self.user_id, self.filters, self.options = user_id, filters, options
-        self.redactor = Redactor(options["redact"])
+    def __init__(self, user_id, query):
+        self.user_id, self.query = user_id, query
+        self.redactor = Redactor(query["redact"])
         self.sessions = 0
         self.cases = 0
         self.skipped = Counter()
         self.warnings = []
 
     def all_cases(self):
-        rows = queries.iter_sessions(self.user_id, self.filters, sort="created_at", descending=False)
+        rows = queries.iter_sessions(self.user_id, self.query, sort="created_at", descending=False)
         for batch in _batches(rows, 200):
             for session in queries.with_curation(batch):
                 self.sessions += 1
-                found, reason = cases(session, queries.session_messages(session["id"]), self.options)
+                found, reason = cases(session, queries.session_messages(session["id"]), self.query)
                 if reason:
                     self.skipped[reason] += 1
                     if len(self.warnings) < 20:
                         self.warnings.append(f"{session['title'] or session['external_id']}: {reason}")
                 for case in found:
                     self.cases += 1
-                    yield _clean(case, session, self.options, self.redactor)
+                    yield _clean(case, session, self.query, self.redactor)
 
     def chunks(self):
         """The file, a case at a time."""
-        fmt = self.options["format"]
-        if fmt == "deepeval":
+        fmt = self.query["format"]
+        render = RENDER[fmt]
+        if fmt == "deepeval":  # one JSON array
             yield "["
             for n, case in enumerate(self.all_cases()):
-                yield ("," if n else "") + "\n" + to_json(_deepeval(case))
+                yield ("," if n else "") + "\n" + to_json(render(case))
             yield "\n]\n"
         elif fmt == "text":
-            yield from (_plain(case) for case in self.all_cases())
-        else:
-            yield from (to_json(RENDER[fmt](case)) + "\n" for case in self.all_cases())
+            yield from (render(case) for case in self.all_cases())
+        else:  # JSON Lines
+            yield from (to_json(render(case)) + "\n" for case in self.all_cases())
 
     def download(self):
-        mimetype, suffix = MEDIA[self.options["format"]]
-        name = f"evals-{self.options['format']}-{self.options['granularity']}.{suffix}"
+        mimetype, suffix = MEDIA[self.query["format"]]
+        name = f"evals-{self.query['format']}-{self.query['granularity']}.{suffix}"
         return Response(stream_with_context(self.chunks()), mimetype=mimetype, headers=attachment(name))
 
     def preview(self, samples=2):
@@ -274,7 +270,7 @@ class Export:
         first = []
         for case in self.all_cases():
             if len(first) < samples:
-                first.append(_plain(case) if self.options["format"] == "text" else RENDER[self.options["format"]](case))
+                first.append(RENDER[self.query["format"]](case))
         return {"sessions": self.sessions, "cases": self.cases, "skipped": dict(self.skipped), "warnings": self.warnings,
                 "redacted": {"total": self.redactor.total, "byKind": dict(self.redactor.counts)}, "samples": first}
 

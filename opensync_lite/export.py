@@ -137,6 +137,10 @@ def _stylesheet():
     return css.replace("</", "<\\/")  # it sits inside <style>: nothing in it may close that element
 
 
+# What the HTML page may do, wherever it is opened: run no script, fetch nothing, send no form.
+STANDALONE_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'none'; base-uri 'none'"
+
+
 def session_html(session, messages, redacted=None):
     """One self-contained HTML page: inline CSS, no script, nothing fetched, escaped like the
     dashboard (its own templates render it). ``redacted``: how many secrets were masked."""
@@ -145,7 +149,7 @@ def session_html(session, messages, redacted=None):
     return render_template("dashboard/standalone.html", session=session, messages=messages, css=_stylesheet(),
                            describe_source=describe, to_json=lambda v: json.dumps(v, ensure_ascii=False, indent=2),
                            exported=int(datetime.now(timezone.utc).timestamp() * 1000), redacted=redacted,
-                           version=__version__)
+                           version=__version__, csp=STANDALONE_CSP)
 
 
 # --- downloads (the JSON API and the dashboard answer the same files) -------------------------------

@@ -9,7 +9,6 @@ rendered once, then executed with new values on every call.
 from peewee import fn
 
 from . import files
-
 from .auth import now_ms
 from .db import (
     SCHEMA_LOCK, USER_LOCKS, database, inserted_id, is_postgres, prepared, prepared_many, slot, write_transaction,
@@ -404,8 +403,8 @@ def _index_from(parts):
     for message_id, session_id, user_id, project_path, part in parts:
         by_message.setdefault((message_id, session_id, user_id, project_path), []).append(part)
     touches = [row for key, found in by_message.items() for row in files.rows(*key[:3], found, key[3])]
-    for start in range(0, len(touches), 500):
-        _insert_many(FileTouch, TOUCH_COLUMNS, touches[start:start + 500])
+    for chunk in _chunks(touches):
+        _insert_many(FileTouch, TOUCH_COLUMNS, chunk)
     return len(touches)
 
 

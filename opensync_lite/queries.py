@@ -79,17 +79,20 @@ def conditions(user_id, filters):
 
 # --- files ------------------------------------------------------------------------------------
 
-def _file_match(user_id, path, prefix=False):
-    """The file_touches of this user at ``path``: absolute paths are matched as stored, relative
-    ones against the path inside each session's project. A path ending in `/` (or ``prefix``)
-    matches every path that starts with it."""
-    prefix = prefix or path.rstrip().endswith(("/", "\\"))
+def _file_match(user_id, path=None, prefix=False):
+    """The file_touches of this user (at ``path``, when given): absolute paths are matched as
+    stored, relative ones against the path inside each session's project. A path ending in `/`
+    (or ``prefix``) matches every path that starts with it."""
+    mine = FileTouch.user == user_id
+    if not path:
+        return mine
+    folder = path.rstrip().endswith(("/", "\\"))
     wanted = files.normal(path)
     column = FileTouch.path if files.is_absolute(wanted) else FileTouch.rel_path
-    if prefix and path.rstrip().endswith(("/", "\\")) and not wanted.endswith("/"):
+    if folder and not wanted.endswith("/"):
         wanted += "/"
-    match = fn.SUBSTR(column, 1, len(wanted)) == wanted if prefix else column == wanted
-    return (FileTouch.user == user_id) & match
+    match = fn.SUBSTR(column, 1, len(wanted)) == wanted if prefix or folder else column == wanted
+    return mine & match
 
 
 CHANGED = fn.MAX(Case(None, [(FileTouch.changed == True, 1)], 0))  # noqa: E712 (SQL); MAX of a boolean is not portable
@@ -99,10 +102,9 @@ def touched_files(user_id, path=None, prefix=False, limit=200):
     """The user's files (those at ``path`` when given), the most sessions first: each with
     its path inside the project (when it is in one), how many sessions read or changed it,
     how many changed it, and when the last of them was active."""
-    where = [_file_match(user_id, path, prefix)] if path else [FileTouch.user == user_id]
     per_session = (FileTouch.select(FileTouch.path, FileTouch.session, fn.MAX(FileTouch.rel_path).alias("rel_path"),
                                     CHANGED.alias("changed"))
-                   .where(*where).group_by(FileTouch.path, FileTouch.session).alias("t"))
+                   .where(_file_match(user_id, path, prefix)).group_by(FileTouch.path, FileTouch.session).alias("t"))
     return list(
         FileTouch.select(per_session.c.path, fn.MAX(per_session.c.rel_path).alias("rel_path"),
                          fn.COUNT(per_session.c.session_id).alias("sessions"),
@@ -119,12 +121,10 @@ def files_of(session_ids, user_id, path=None, prefix=False):
     """{session id: [its files (at ``path`` when given): path, rel_path, changed, messages]},
     each session's files by path."""
     out = {session_id: [] for session_id in session_ids}
-    where = [_file_match(user_id, path, prefix)] if path else [FileTouch.user == user_id]
-    ids = list(out)
-    for start in range(0, len(ids), 500):
+    for chunk in _chunks(list(out)):
         query = (FileTouch.select(FileTouch.session, FileTouch.path, fn.MAX(FileTouch.rel_path).alias("rel_path"),
                                   CHANGED.alias("changed"), fn.COUNT(FileTouch.message).alias("messages"))
-                 .where(FileTouch.session.in_(ids[start:start + 500]), *where)
+                 .where(FileTouch.session.in_(chunk), _file_match(user_id, path, prefix))
                  .group_by(FileTouch.session, FileTouch.path).order_by(FileTouch.session, FileTouch.path).dicts())
         for row in query:
             row["changed"] = bool(row["changed"])
@@ -157,6 +157,20 @@ def _page(where, sort, descending, limit, after):
 
 def _key(row, sort):
     return (row[sort], row["id"])
+
+
+def _chunks(ids, size=500):
+    """``ids`` in lists short enough for one IN (...)."""
+    return (ids[start:start + size] for start in range(0, len(ids), size))
+
+
+def session_page(user_id, query):
+    """``list_sessions`` for a loaded ``schemas.SessionsQuery`` (its filters, sort, limit and
+    cursors), the rows with what the user said of them."""
+    rows, total, next_key, previous_key = list_sessions(
+        user_id, query, sort=query["sort"], descending=query["descending"], limit=query["limit"],
+        after=query["after"], before=query["before"])
+    return with_curation(rows), total, next_key, previous_key
 
 
 def list_sessions(user_id, filters, sort="updated_at", descending=True, limit=50, after=None, before=None):
@@ -236,9 +250,7 @@ def with_curation(rows):
     by_id = {row["id"]: row for row in rows}
     for row in rows:
         row.update(starred=False, note=None, eval_status=None, tags=[])
-    ids = list(by_id)
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
+    for chunk in _chunks(list(by_id)):
         for c in Curation.select().where(Curation.session.in_(chunk)).dicts():
             by_id[c["session"]].update(starred=c["starred"], note=c["note"], eval_status=c["eval_status"])
         tags = (SessionTag.select(SessionTag.session, Tag.name).join(Tag).where(SessionTag.session.in_(chunk))

@@ -2,10 +2,11 @@
 
 Secrets are found by detect-secrets (Yelp's maintained scanner): its provider detectors (AWS,
 GitHub, Slack, Stripe, OpenAI, JWT, private keys, basic-auth URLs, ...), its keyword detector
-in its config-file mode (``.env``-style ``KEY=value``), its high-entropy detectors, and its
-false-positive filters (UUIDs, sequences, templates, indirect references). A few keys it does
-not know are added as detectors of its own kind: ours (``osk_``), Anthropic's, Google's,
-npm's, and bearer tokens. Each secret found is replaced, whole, by ``[REDACTED]``; a private
+(config rules on config-shaped lines such as ``.env``'s ``KEY=value``, code rules elsewhere),
+its high-entropy detectors, and its false-positive filters (UUIDs, sequences, templates,
+indirect references). Keys it does not know are added as detectors of its own kind: ours
+(``osk_``), Anthropic's, OpenAI project keys, Google's, Hugging Face's, npm's, bearer tokens,
+and ``token=``-style values. Each secret found is replaced, whole, by ``[REDACTED]``; a private
 key block loses every line up to its END line. Scanning goes line by line, as detect-secrets
 does, calling the detectors directly (its ad-hoc scan would run its settings machinery, which
 is process-global, on every line).
@@ -47,6 +48,8 @@ GENERAL = ("Secret Keyword", "Token Keyword", "Base64 High Entropy String", "Hex
 
 def _quoted(secret, line):
     return f'"{secret}"' in line or f"'{secret}'" in line
+
+
 # A secret a detector points into extends over these characters on both sides (a token's
 # alphabet), so the whole token goes, also when a detector's pattern captures only its head.
 TOKEN_CHAR = re.compile(r"[A-Za-z0-9_\-+/.~]")

@@ -9,11 +9,13 @@ import ipaddress
 import secrets
 
 from flask import current_app, request, url_for
-from peewee import fn
 
 from .auth import now_ms
 from .db import write_transaction
 from .models import Session, Share
+
+
+OFF = "Share links are off on this server: start it with --sharing (or OPENSYNC_SHARING=1)."
 
 
 def create(user_id, session_id):
@@ -62,10 +64,6 @@ def is_loopback(host):
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def count_active(user_id):
-    return Share.select(fn.COUNT(Share.id)).where(Share.user == user_id, Share.revoked_at.is_null()).scalar()
 
 
 def state():

@@ -184,15 +184,15 @@ def _cursor(args, key):
 @bp.get("/sessions")
 def sessions():
     args = _query(schemas.sessions_query)
-    rows, total, next_key, previous_key = queries.list_sessions(
-        g.user_id, args, sort=args["sort"], descending=args["descending"], limit=args["limit"],
-        after=args["after"], before=args["before"],
-    )
-    return render_template(
-        "dashboard/sessions.html", args=args, rows=queries.with_curation(rows), total=total, options=_filter_options(),
-        next_cursor=_cursor(args, next_key), previous_cursor=_cursor(args, previous_key),
-        sort_names={v: k for k, v in schemas.SORTS.items()},
-    )
+    return render_template("dashboard/sessions.html", args=args, **_session_page(args), options=_filter_options(),
+                           sort_names={v: k for k, v in schemas.SORTS.items()})
+
+
+def _session_page(args):
+    """The template values of one page of the sessions ``args`` select."""
+    rows, total, next_key, previous_key = queries.session_page(g.user_id, args)
+    return {"rows": rows, "total": total, "next_cursor": _cursor(args, next_key),
+            "previous_cursor": _cursor(args, previous_key)}
 
 
 @bp.post("/sessions/bulk")
@@ -234,14 +234,19 @@ def _evals_args():
     return raw, schemas.load(schemas.evals_query, raw)
 
 
-EVALS_KEYS = {field.data_key or name for name, field in schemas.EvalsQuery._declared_fields.items()}
-FILTER_NAMES_WIRE = {field.data_key or name for name, field in schemas.FiltersQuery._declared_fields.items()}
+def _wire_names(schema):
+    """The query-string names a schema takes."""
+    return {field.data_key or name for name, field in schema._declared_fields.items()}
+
+
+EVALS_KEYS = _wire_names(schemas.EvalsQuery)
+FILTER_NAMES_WIRE = _wire_names(schemas.FiltersQuery)
 
 
 @bp.get("/export/evals")
 def evals_export():
     raw, args = _evals_args()
-    preview = evals.Export(g.user_id, args, args).preview()
+    preview = evals.Export(g.user_id, args).preview()
     list_args = {k: v for k, v in raw.items() if k in FILTER_NAMES_WIRE}
     return render_template("dashboard/evals.html", args=args, raw=raw, preview=preview, formats=evals.FORMATS,
                            grains=evals.GRAINS, to_json=_pretty_json, list_args=list_args)
@@ -250,7 +255,7 @@ def evals_export():
 @bp.get("/export/evals/download")
 def evals_download():
     _, args = _evals_args()
-    return evals.Export(g.user_id, args, args).download()
+    return evals.Export(g.user_id, args).download()
 
 
 @bp.get("/sessions/export.<any(csv, json):fmt>")
@@ -314,7 +319,7 @@ def create_share(session_id):
     _own_session(session_id)
     allowed, loopback = shares.state()
     if not allowed:
-        abort(403, "Share links are off on this server: start it with --sharing (or OPENSYNC_SHARING=1).")
+        abort(403, shares.OFF)
     if loopback and request.form.get("confirm") != "yes":
         flash("This server listens on this computer only, so nobody else can open a share link. "
               "Tick the box to make one anyway (for a tunnel or a proxy), or download the HTML file instead.")
@@ -344,8 +349,8 @@ def shared(slug):
     response.headers.pop("Content-Disposition")  # shown, not downloaded
     response.headers.update({"X-Robots-Tag": "noindex, nofollow", "Referrer-Policy": "no-referrer",
                              "Cache-Control": "no-store",
-                             "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
-                                                        "form-action 'none'; base-uri 'none'; frame-ancestors 'none'"})
+                             # frame-ancestors works only as a header, not in the page's own meta tag
+                             "Content-Security-Policy": export.STANDALONE_CSP + "; frame-ancestors 'none'"})
     return response
 
 
@@ -366,12 +371,8 @@ def files():
     path, prefix = args.get("file"), args["file_prefix"]
     page = {"rows": [], "total": 0, "next_cursor": None, "previous_cursor": None, "touched": {}}
     if path:
-        rows, total, next_key, previous_key = queries.list_sessions(
-            g.user_id, args, sort=args["sort"], descending=args["descending"], limit=args["limit"],
-            after=args["after"], before=args["before"])
-        page = {"rows": queries.with_curation(rows), "total": total, "next_cursor": _cursor(args, next_key),
-                "previous_cursor": _cursor(args, previous_key),
-                "touched": queries.files_of([row["id"] for row in rows], g.user_id, path, prefix)}
+        page = _session_page(args)
+        page["touched"] = queries.files_of([row["id"] for row in page["rows"]], g.user_id, path, prefix)
     return render_template("dashboard/files.html", path=path, prefix=prefix, files_limit=args["files_limit"],
                            files=queries.touched_files(g.user_id, path, prefix, args["files_limit"]), **page)
 
