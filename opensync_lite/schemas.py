@@ -611,7 +611,7 @@ class SessionPatch(Schema):
     starred = fields.Boolean(truthy={True}, falsy={False})  # JSON true or false, nothing else
     note = Text(10_000, allow_none=True)
     eval_status = fields.String(data_key="evalStatus", allow_none=True, validate=validate.OneOf(EVAL_STATUSES))
-    tags = fields.List(Text(64, 1), validate=validate.Length(max=50))
+    tags = fields.List(Text(64, 1, allow_none=False), validate=validate.Length(max=50))
 
     @post_load
     def _something(self, data, **kwargs):

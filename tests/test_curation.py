@@ -66,6 +66,8 @@ def test_filters_in_lists_stats_and_exports(three):
     ({"tags": "a"}, "tags"),
     ({"tags": ["x" * 65]}, "tags"),
     ({"tags": [f"t{n}" for n in range(51)]}, "tags"),
+    ({"tags": [None]}, "tags"),
+    ({"tags": ["ok", 7]}, "tags"),
     ({"note": "x" * 10_001}, "note"),
     ({"stared": True}, "stared"),
 ])
