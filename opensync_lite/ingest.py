@@ -339,12 +339,14 @@ def _upsert_session_messages(user_id, session, items, now):
     stored = {ext: message_id for ext, (message_id, _) in found.items()}
     extras = {ext: extra for ext, (_, extra) in found.items()}
     new = {}  # externalId -> (row, parts)
+    resent = False
     for data in items:
         fields = {k: v for k, v in data.items() if k not in ("session_external_id", "source", "parts")}
         external_id, parts = fields.pop("external_id"), data.get("parts")
         if external_id in stored:
             # A resend replaces what it carries and keeps the rest; it never duplicates.
             message_id = stored[external_id]
+            resent = resent or bool(fields) or parts is not None
             _merge_extra(fields, extras.get(external_id))
             if "extra" in fields:
                 extras[external_id] = fields["extra"]
@@ -376,7 +378,7 @@ def _upsert_session_messages(user_id, session, items, now):
         touches += files.rows(stored[external_id], session_id, user_id, parts, project_path)
     if touches:
         _insert_many(FileTouch, TOUCH_COLUMNS, touches)
-    if new:
+    if new or resent:  # a resend is activity too: the session (and the data version) moves on
         _count_messages(session_id, len(new), now)
     return stored
 

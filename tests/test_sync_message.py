@@ -72,6 +72,25 @@ def test_resend_replaces_text_and_parts_without_duplicating(api, db_path):
     assert rows(db_path, "SELECT COUNT(*) FROM parts") == [(1,)]
 
 
+def test_a_resend_moves_the_session_and_the_data_version_on(api, app, db_path):
+    from opensync_lite import queries
+
+    base = {"sessionExternalId": "s", "externalId": "m", "role": "assistant"}
+    api.post("/sync/message", {**base, "textContent": "draft"})
+    before = api.session("s")["session"]["updatedAt"]
+    ((user_id,),) = rows(db_path, "SELECT user_id FROM sessions")
+    with app.app_context():
+        version = queries.data_version(user_id)
+    api.post("/sync/message", {**base, "textContent": "final"})
+    assert api.session("s")["session"]["updatedAt"] > before
+    with app.app_context():
+        assert queries.data_version(user_id) != version
+    # Through a batch too, parts only.
+    before = api.session("s")["session"]["updatedAt"]
+    api.post("/sync/batch", {"messages": [{**base, "parts": [{"type": "text", "content": "again"}]}]})
+    assert api.session("s")["session"]["updatedAt"] > before
+
+
 def test_message_tokens_are_not_added_to_session_totals(api):
     api.post("/sync/session", {"externalId": "s", "promptTokens": 100, "completionTokens": 10})
     api.post("/sync/message", {"sessionExternalId": "s", "externalId": "m", "role": "assistant", "promptTokens": 50, "completionTokens": 5})
