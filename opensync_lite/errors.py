@@ -3,6 +3,7 @@
 import logging
 
 from flask import jsonify
+from peewee import OperationalError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger("opensync_lite")
@@ -37,6 +38,23 @@ def _http_error(err):
     return response, status
 
 
+# How long a client is asked to wait when the database stayed locked past its busy time-out.
+RETRY_AFTER_S = 2
+
+
+def _database_busy(err):
+    """SQLite's "database is locked" after the busy time-out: the server is busy, not broken
+    (503 with Retry-After, which the sync plugins and scripts can honour); anything else is
+    unexpected."""
+    text = str(err).lower()
+    if "locked" not in text and "busy" not in text:
+        return _unexpected(err)
+    log.warning("database busy past its time-out: %s", err)
+    response, status = error_response(503, "The database is busy; try again shortly.")
+    response.headers["Retry-After"] = str(RETRY_AFTER_S)
+    return response, status
+
+
 def _unexpected(err):
     # Never a stack trace or SQL in the body; the details go to the server log.
     log.exception("unhandled error")
@@ -47,4 +65,5 @@ def register(target):
     """Install the handlers on an app or a blueprint."""
     target.register_error_handler(ApiError, _api_error)
     target.register_error_handler(HTTPException, _http_error)
+    target.register_error_handler(OperationalError, _database_busy)
     target.register_error_handler(Exception, _unexpected)

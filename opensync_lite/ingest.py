@@ -56,14 +56,23 @@ def upsert_message(user_id, data, default_source=None):
     return message_id
 
 
+# A batch is written this many items per transaction: a large one would otherwise hold
+# SQLite's one write lock for seconds, and other users' writers queue behind it.
+WRITE_CHUNK = 500
+
+
 def ingest_batch(user_id, sessions, messages, default_source=None):
-    """Write already-validated sessions, then messages, in one transaction.
-    Returns (sessions stored, messages stored)."""
-    with write_transaction(user_id):
-        now = _stamp(user_id)
-        for data in sessions:
-            _upsert_session(user_id, data, now, default_source)
-        _upsert_messages(user_id, messages, now, default_source)
+    """Write already-validated sessions, then messages, WRITE_CHUNK items per transaction
+    (each chunk whole; a client resending the batch after a failure duplicates nothing, as
+    every write is an upsert). Returns (sessions stored, messages stored)."""
+    for start in range(0, len(sessions), WRITE_CHUNK):
+        with write_transaction(user_id):
+            now = _stamp(user_id)
+            for data in sessions[start:start + WRITE_CHUNK]:
+                _upsert_session(user_id, data, now, default_source)
+    for start in range(0, len(messages), WRITE_CHUNK):
+        with write_transaction(user_id):
+            _upsert_messages(user_id, messages[start:start + WRITE_CHUNK], _stamp(user_id), default_source)
     return len(sessions), len(messages)
 
 

@@ -173,7 +173,9 @@ class BatchAck(Schema):
     ok = fields.Boolean(required=True)
     sessions = fields.Integer(required=True)
     messages = fields.Integer(required=True)
-    errors = fields.List(fields.Nested(BatchItemError), required=True)
+    errors = fields.List(fields.Nested(BatchItemError), required=True,
+                         metadata={"description": "the first 100 invalid items; errorCount says how many in all"})
+    error_count = fields.Integer(data_key="errorCount", required=True)
 
 
 class Health(Schema):

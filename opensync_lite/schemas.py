@@ -40,6 +40,9 @@ UNKNOWN_SOURCE = "unknown"  # the filter value for sessions with no source
 MAX_PARTS = 10_000
 MAX_DEPTH = 64
 MAX_TEXT = 16 * 1024 * 1024
+# A batch holds at most this many items (sessions + messages): a long session's messages fit
+# many times over, and a bigger one would hold the write lock for seconds.
+MAX_BATCH_ITEMS = 10_000
 EVAL_STATUSES = ("golden", "correct", "incorrect", "needs-review")
 
 
@@ -328,6 +331,11 @@ class BatchIn(Schema):
     def _must_be_object(self, data, **kwargs):
         if not isinstance(data, dict):
             raise ValidationError("Expected a JSON object with `sessions` and `messages` lists.", "_schema")
+        sizes = {name: len(data[name]) for name in ("sessions", "messages") if isinstance(data.get(name), list)}
+        if sum(sizes.values()) > MAX_BATCH_ITEMS:
+            # Counted before any item is looked at: refusing a huge batch must stay cheap.
+            raise ValidationError(f"At most {MAX_BATCH_ITEMS} items (sessions and messages together) per batch; "
+                                  "send the rest in another batch.", max(sizes, key=sizes.get))
         return data
 
 

@@ -17,12 +17,18 @@ def sync_message():
     return {"ok": True, "messageId": str(message_id)}
 
 
+# Invalid items are reported up to this many (and counted in full): an answer must never be
+# many times the size of the request that caused it.
+MAX_ERRORS = 100
+
+
 @bp.post("/sync/batch")
 def sync_batch():
-    """Every item is validated first; the valid ones are written in one transaction and each
+    """Every item is validated first; the valid ones are written (ingest_batch) and each
     invalid one is reported by its index, without stopping the others."""
     envelope = schemas.read(schemas.batch_in)
     errors = []
+    error_count = 0
     valid = {}
     for kind, schema in (("session", schemas.session_in), ("message", schemas.message_in)):
         valid[kind] = []
@@ -30,8 +36,11 @@ def sync_batch():
             try:
                 valid[kind].append(schemas.load(schema, item))
             except ApiError as err:
-                errors.append({"index": index, "kind": kind, "error": err.message, "fields": err.fields})
+                error_count += 1
+                if len(errors) < MAX_ERRORS:
+                    errors.append({"index": index, "kind": kind, "error": err.message, "fields": err.fields})
     stored_sessions, stored_messages = ingest.ingest_batch(
         g.user_id, valid["session"], valid["message"], g.default_source
     )
-    return {"ok": True, "sessions": stored_sessions, "messages": stored_messages, "errors": errors}
+    return {"ok": True, "sessions": stored_sessions, "messages": stored_messages, "errors": errors,
+            "errorCount": error_count}

@@ -15,7 +15,7 @@ def test_batch_stores_sessions_then_messages(api):
     }
     response = api.post("/sync/batch", body)
     assert response.status_code == 200
-    assert response.get_json() == {"ok": True, "sessions": 1, "messages": 5, "errors": []}
+    assert response.get_json() == {"ok": True, "sessions": 1, "messages": 5, "errors": [], "errorCount": 0}
     got = api.session("b1")
     assert got["session"]["source"] == "factory-droid" and got["session"]["messageCount"] == 5
     assert [m["textContent"] for m in got["messages"]] == [f"t{i}" for i in range(5)]
@@ -42,7 +42,8 @@ def test_invalid_items_are_reported_and_do_not_stop_the_others(api, db_path):
 
 
 def test_empty_batch_is_fine(api):
-    assert api.post("/sync/batch", {}).get_json() == {"ok": True, "sessions": 0, "messages": 0, "errors": []}
+    assert api.post("/sync/batch", {}).get_json() == {"ok": True, "sessions": 0, "messages": 0, "errors": [],
+                                                    "errorCount": 0}
 
 
 def test_batch_body_must_be_the_envelope(api, db_path):
