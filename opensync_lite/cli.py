@@ -5,7 +5,6 @@ import logging
 import os
 import shlex
 import shutil
-import signal
 import socket
 import sqlite3
 import sys
@@ -17,6 +16,7 @@ import click
 import peewee
 
 from . import __version__, auth, config, create_app, db
+from . import server as server_
 
 db_option = click.option(
     "--db",
@@ -163,7 +163,7 @@ def serve(host, port, threads, durability, max_body, workers, sharing, quiet, db
         raise click.ClickException(f"cannot listen on {host}:{port}: {err.strerror or err}; try --port N.") from None
     if workers == 1:
         server = create_server(app, sockets=[listener], threads=threads, ident="opensync-lite")
-        stopping = _stop_on_signals(server)  # before we announce ourselves: an early stop drains too
+        stopping = server_.stop_on_signals(server)  # before we announce ourselves: an early stop drains too
     me = _command()
     db_arg = "" if "OPENSYNC_DB" in os.environ or db_path == config.default_db_path() else f" --db {shlex.quote(db.display_url(db_path))}"
     with app.app_context():
@@ -179,53 +179,14 @@ def serve(host, port, threads, durability, max_body, workers, sharing, quiet, db
     click.echo(f"  {link}")
     sys.stdout.flush()
     if workers == 1:
-        _serve_until_stopped(server, stopping)
+        server_.serve_until_stopped(server, stopping)
     else:
         database = app.extensions[db.EXTENSION]
         database.close()  # no connection crosses a fork (nor sits in a pool that would)
         if hasattr(database, "close_all"):
             database.close_all()
-        _prefork(listener, workers, lambda: create_server(_app(db_path, **settings), sockets=[listener],
+        server_.prefork(listener, workers, lambda: create_server(_app(db_path, **settings), sockets=[listener],
                                                            threads=threads, ident="opensync-lite"))
-
-
-def _prefork(listener, workers, make_server):
-    """Run ``workers`` processes that accept on the one listening socket (the kernel hands each
-    connection to one of them), each with its own app and database connections, opened after
-    the fork. SQLite's WAL and BEGIN IMMEDIATE serialise their writes. SIGTERM or Ctrl-C
-    reaches every worker, which drains its requests in flight; the parent waits for all."""
-    children = set()
-    for _ in range(workers):
-        pid = os.fork()
-        if pid == 0:  # a worker
-            code = 0
-            try:
-                server = make_server()
-                _serve_until_stopped(server, _stop_on_signals(server))
-            except BaseException:  # noqa: BLE001 - a worker reports and exits; the parent carries on
-                logging.getLogger("opensync_lite").exception("worker failed")
-                code = 1
-            finally:
-                os._exit(code)
-        children.add(pid)
-    listener.close()
-
-    def forward(signum, frame):
-        for pid in list(children):
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, forward)
-    failed = 0
-    while children:
-        pid, status = os.wait()
-        children.discard(pid)
-        failed += os.waitstatus_to_exitcode(status) != 0
-    if failed:
-        raise SystemExit(1)
 
 
 def _signin_link(url, user_name):
@@ -253,46 +214,6 @@ def open_dashboard(url, user_name, no_browser, db_path):
     click.echo(f"Sign-in link (works once, for 10 minutes):\n  {link}")
     if not no_browser and not webbrowser.open(link):
         click.echo("No browser could be started here: open the link yourself.", err=True)
-
-
-def _stop_on_signals(server):
-    """SIGTERM and SIGINT ask the server to stop; returns the list they append to."""
-    stopping = []
-
-    def on_signal(signum, frame):
-        stopping.append(signum)
-        server.pull_trigger()  # wake the loop now rather than at its next timeout
-
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, on_signal)
-    return stopping
-
-
-def _serve_until_stopped(server, stopping, grace_seconds=30):
-    """Run waitress until ``stopping`` fills; then stop listening and finish what is in flight
-    (requests being read, handled or sent) before exiting, so no acknowledged write is cut
-    off. Drives waitress's own event loop one turn at a time to keep serving while draining."""
-    from waitress import wasyncore
-    from waitress.channel import HTTPChannel
-
-    def turn(timeout):
-        server.asyncore.loop(timeout=timeout, map=server._map, use_poll=server.adj.asyncore_use_poll, count=1)
-
-    def in_flight():
-        return any(
-            isinstance(ch, HTTPChannel) and (ch.requests or ch.request is not None or ch.total_outbufs_len)
-            for ch in list(server._map.values())
-        )
-
-    while not stopping:
-        turn(server.adj.asyncore_loop_timeout)
-    click.echo("opensync-lite: stopping, finishing requests in flight", err=True)
-    wasyncore.dispatcher.close(server)  # no new connections; the trigger stays to wake the loop
-    deadline = time.monotonic() + grace_seconds
-    while in_flight() and time.monotonic() < deadline:
-        turn(0.05)
-    server.task_dispatcher.shutdown(timeout=5)
-    click.echo("opensync-lite: stopped", err=True)
 
 
 @main.group()
