@@ -134,15 +134,23 @@ def main():
               type=click.IntRange(1024), show_default=True, help="Largest request body, in bytes.")
 @click.option("--workers", envvar="OPENSYNC_WORKERS", show_envvar=True, default=1, type=click.IntRange(1, 64),
               show_default=True, help="Server processes sharing the port (one core each).")
+@click.option("--connection-limit", envvar="OPENSYNC_CONNECTION_LIMIT", show_envvar=True,
+              default=server_.Limits.connection_limit, type=click.IntRange(10, 100_000), show_default=True,
+              help="Open connections accepted at once (per worker).")
+@click.option("--channel-timeout", envvar="OPENSYNC_CHANNEL_TIMEOUT", show_envvar=True,
+              default=server_.Limits.channel_timeout, type=click.IntRange(1, 3600), show_default=True,
+              help="Seconds a connection may stay silent before it is closed.")
+@click.option("--read-timeout", envvar="OPENSYNC_READ_TIMEOUT", show_envvar=True,
+              default=server_.Limits.read_timeout, type=click.IntRange(1, 3600), show_default=True,
+              help="Seconds a request (headers and body) may take to arrive whole.")
 @click.option("--sharing/--no-sharing", envvar="OPENSYNC_SHARING", show_envvar=True, default=False, show_default=True,
               help="Allow share links (/s/..., no sign-in) to sessions.")
 @click.option("--quiet", "-q", is_flag=True, help="No line per request in the log.")
 @db_option
-def serve(host, port, threads, durability, max_body, workers, sharing, quiet, db_path):
+def serve(host, port, threads, durability, max_body, workers, connection_limit, channel_timeout, read_timeout,
+          sharing, quiet, db_path):
     """Serve the sync API and the dashboard with waitress. Logs one line per request (method,
     path, status, time, user id; never a key or a body) unless --quiet."""
-    from waitress import create_server
-
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # waitress warns for every request that waits for a free thread: noise under normal bursts.
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
@@ -161,8 +169,10 @@ def serve(host, port, threads, durability, max_body, workers, sharing, quiet, db
         listener = socket.create_server((host, port))  # bound once, shared by every worker
     except OSError as err:  # taken between the check and now
         raise click.ClickException(f"cannot listen on {host}:{port}: {err.strerror or err}; try --port N.") from None
+    limits = server_.Limits(threads, connection_limit, channel_timeout, read_timeout)
+    server_.raise_open_files_limit(connection_limit)
     if workers == 1:
-        server = create_server(app, sockets=[listener], threads=threads, ident="opensync-lite")
+        server = server_.make_server(app, listener, limits)
         stopping = server_.stop_on_signals(server)  # before we announce ourselves: an early stop drains too
     me = _command()
     db_arg = "" if "OPENSYNC_DB" in os.environ or db_path == config.default_db_path() else f" --db {shlex.quote(db.display_url(db_path))}"
@@ -185,8 +195,7 @@ def serve(host, port, threads, durability, max_body, workers, sharing, quiet, db
         database.close()  # no connection crosses a fork (nor sits in a pool that would)
         if hasattr(database, "close_all"):
             database.close_all()
-        server_.prefork(listener, workers, lambda: create_server(_app(db_path, **settings), sockets=[listener],
-                                                           threads=threads, ident="opensync-lite"))
+        server_.prefork(listener, workers, lambda: server_.make_server(_app(db_path, **settings), listener, limits))
 
 
 def _signin_link(url, user_name):

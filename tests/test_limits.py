@@ -91,3 +91,112 @@ def test_a_large_batch_does_not_lock_out_another_users_writes(tmp_path):
         assert rows(path, "SELECT COUNT(*) FROM messages") == [(MAX_BATCH_ITEMS,)]
     finally:
         server.stop()
+
+
+def _get(url, path, key=None, timeout=5):
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    started = time.perf_counter()
+    with urllib.request.urlopen(urllib.request.Request(url + path, headers=headers), timeout=timeout) as response:
+        return response.status, time.perf_counter() - started
+
+
+def test_slow_clients_neither_fill_the_server_nor_keep_their_connections(db_path):
+    """150 connections that trickle a body a byte at a time: /health and a signed-in request
+    still answer at once, and each trickler is cut off once its request is overdue."""
+    import socket
+
+    server = LiveServer(db_path, args=["--read-timeout", "4", "--quiet"])
+    try:
+        key = server.create_key()
+        host, port = "127.0.0.1", server.port
+        slow = []
+        for _ in range(150):
+            s = socket.create_connection((host, port))
+            s.sendall(b"POST /sync/session HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: 100000\r\n\r\n{")
+            slow.append(s)
+        stop = threading.Event()
+
+        def trickle():
+            while not stop.wait(0.5):
+                for s in slow:
+                    try:
+                        s.send(b" ")
+                    except OSError:
+                        pass
+
+        threading.Thread(target=trickle, daemon=True).start()
+        try:
+            status, took = _get(server.url, "/health")
+            assert status == 200 and took < 1, took
+            status, took = _get(server.url, "/api/sessions", key)
+            assert status == 200 and took < 1, took
+            time.sleep(6.5)  # past the read time-out (4 s) and a maintenance turn
+            closed = 0
+            for s in slow:
+                s.settimeout(1)
+                try:
+                    closed += s.recv(1) == b""
+                except OSError:
+                    closed += 1
+            assert closed == len(slow)
+        finally:
+            stop.set()
+            for s in slow:
+                s.close()
+    finally:
+        server.stop()
+
+
+def test_serve_help_names_the_connection_settings():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "opensync_lite.cli", "serve", "--help"], capture_output=True,
+                         text=True, check=True).stdout
+    for option, env in (("--connection-limit", "OPENSYNC_CONNECTION_LIMIT"), ("--channel-timeout", "OPENSYNC_CHANNEL_TIMEOUT"),
+                        ("--read-timeout", "OPENSYNC_READ_TIMEOUT")):
+        assert option in out and env in out
+
+
+def test_a_worker_that_dies_is_replaced(db_path):
+    import os
+    import signal
+    from pathlib import Path
+
+    def children_of(pid):
+        found = []
+        for p in Path("/proc").iterdir():
+            try:
+                if p.name.isdigit() and (p / "stat").read_text().rsplit(") ", 1)[1].split()[1] == str(pid):
+                    found.append(int(p.name))
+            except OSError:
+                pass
+        return sorted(found)
+
+    def wait_for(condition, seconds=15):
+        deadline = time.time() + seconds
+        while time.time() < deadline:
+            if (value := condition()):
+                return value
+            time.sleep(0.1)
+        return condition()
+
+    server = LiveServer(db_path, args=["--workers", "2", "--quiet"])
+    try:
+        def two_workers(without=None):
+            found = children_of(server.proc.pid)
+            return found if len(found) == 2 and without not in found else None
+
+        workers = wait_for(two_workers)
+        assert workers and len(workers) == 2
+        os.kill(workers[0], signal.SIGKILL)
+        replaced = wait_for(lambda: two_workers(without=workers[0]))
+        assert replaced and workers[1] in replaced, replaced
+        assert "was killed by signal 9 (SIGKILL); starting another" in wait_for(lambda: "SIGKILL" in server.logs() and server.logs())
+        for _ in range(10):  # both workers answer (the kernel spreads connections over them)
+            assert _get(server.url, "/health")[0] == 200
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.proc.wait(20) == 0
+    finally:
+        server.stop()
