@@ -194,7 +194,22 @@ def _total(fields, prompt_tokens, completion_tokens):
     fields["total_tokens"] = split if claimed is None else max(split, claimed)
 
 
-def _upsert_session(user_id, data, now, default_source=None):
+# What a plugin reports of a session's usage: liveness until the agent's own record (its
+# transcript, its telemetry: the counted responses) arrives, then kept aside, never counted.
+CLIENT_TOTALS = {"prompt_tokens": "promptTokens", "completion_tokens": "completionTokens", "total_tokens": "totalTokens",
+                 "input_tokens": "inputTokens", "output_tokens": "outputTokens", "cache_write_tokens": "cacheWriteTokens",
+                 "cache_read_tokens": "cacheReadTokens", "cost": "cost"}
+
+
+def _has_responses(user_id, external_id):
+    return prepared("has_responses", lambda: ImportResponse.select(ImportResponse.response_key).where(
+        ImportResponse.user == slot("user"), ImportResponse.session_external_id == slot("session")).limit(1),
+        {"user": user_id, "session": external_id}).fetchone() is not None
+
+
+def _upsert_session(user_id, data, now, default_source=None, client=True):
+    """``client``: the data comes from a sync client (a plugin), not from the agent's own
+    record (an importer)."""
     fields = dict(data)
     external_id = fields.pop("external_id")
     created_at = fields.pop("created_at", None)
@@ -214,6 +229,9 @@ def _upsert_session(user_id, data, now, default_source=None):
         return session_id
 
     session_id, source, prompt_tokens, completion_tokens, extra, from_message, project_path = stored
+    if client and any(name in fields for name in CLIENT_TOTALS) and _has_responses(user_id, external_id):
+        reported = {wire: fields.pop(name) for name, wire in CLIENT_TOTALS.items() if name in fields}
+        fields["extra"] = {**fields.get("extra", {}), "clientTotals": reported}
     if from_message and created_at is not None:
         # The session was made by an early message; its own createdAt is the true start.
         fields.update(created_at=created_at, created_from_message=False)
@@ -248,21 +266,24 @@ def _price_if_unpriced(user_id, session_id, external_id, fields):
     row = dict(zip(columns, values))
     if (row["cost"] and row["cost_status"] is None) or not row["model"] or not (row["prompt_tokens"] or row["completion_tokens"]):
         return
-    if prepared("has_responses", lambda: ImportResponse.select(ImportResponse.response_key).where(
-            ImportResponse.user == slot("user"), ImportResponse.session_external_id == slot("session")).limit(1),
-            {"user": user_id, "session": external_id}).fetchone():
+    if _has_responses(user_id, external_id):
         return
     _update(Session, session_id, _estimate(row))
 
 
+UNPRICED = ("unpriced", NO_SPLIT := "no-split")  # a model without a price; tokens without their split
+
+
 def _estimate(row):
-    """cost and cost_status for a session from its own token counts: the four kinds when
-    known, else its prompt as input and its completion as output."""
+    """cost and cost_status for a session from its own four token kinds. Without them there is
+    no estimate: plugins such as claude-code-sync send a prompt with the cache folded in, and
+    pricing that as fresh input is 5-17x too high. The session stays unpriced ('no-split')
+    until a transcript or the agent's telemetry gives the split."""
     from .pricing import price  # the price data loads only when something needs a price
 
     kinds = [row[k] for k in TOKEN_KINDS]
     if not any(kinds):
-        kinds = [row["prompt_tokens"], row["completion_tokens"], 0, 0]
+        return {"cost": 0.0, "cost_status": NO_SPLIT}
     estimate = price(row["model"], *kinds)
     return {"cost": estimate or 0.0, "cost_status": "unpriced" if estimate is None else "estimated"}
 
@@ -465,7 +486,7 @@ def ingest_import(user_id, sessions, messages, responses):
                 extra.append(target)
             target.update(tokens)
         for data in sessions:
-            _upsert_session(user_id, data, now)
+            _upsert_session(user_id, data, now, client=False)
         _upsert_messages(user_id, messages + extra, now)
         _total_from_responses(user_id, {d["session_external_id"] for d in responses} | {d["external_id"] for d in sessions})
 
@@ -553,8 +574,6 @@ def _total_from_responses(user_id, session_external_ids):
         fields = _token_fields(kinds)
         fields.update(total_tokens=fields["prompt_tokens"] + fields["completion_tokens"], cost=cost,
                       cost_status="unpriced" if "unpriced" in statuses else ("estimated" if statuses else None))
-        client_cost, status = prepared("cost_of", lambda: Session.select(Session.cost, Session.cost_status).where(
-            Session.id == slot("id")), {"id": stored[0]}).fetchone()
-        if statuses and client_cost and status is None:
-            del fields["cost"], fields["cost_status"]  # a cost the client sent (live) wins over our estimate
+        # The agent's own record wins over whatever a plugin reported (which stays in extra):
+        # claude-code-sync sums usage over every content block's line, and prices what it can.
         _update(Session, stored[0], fields)

@@ -298,7 +298,7 @@ def _metrics():
         _sum(Session.cache_write_tokens).alias("cache_write_tokens"),
         _sum(Session.cache_read_tokens).alias("cache_read_tokens"),
         fn.COALESCE(fn.SUM(Session.cost), 0).alias("cost"),
-        _sum(Case(None, [(Session.cost_status == "unpriced", 1)], 0)).alias("unpriced_sessions"),
+        _sum(Case(None, [(Session.cost_status.in_(("unpriced", "no-split")), 1)], 0)).alias("unpriced_sessions"),
         _sum(Session.duration_ms).alias("duration_ms"),
         fn.MAX(Session.updated_at).alias("last_active"),
     ]

@@ -37,6 +37,13 @@ class MessageOut(Schema):
     parts = fields.List(fields.Nested(PartOut))
 
 
+def _cost_basis(row):
+    status = row.get("cost_status")
+    if status is None:
+        return "recorded" if row.get("cost") else None
+    return {"estimated": "estimated", "unpriced": "unknown-model", "no-split": "no-token-split"}.get(status)
+
+
 class SessionOut(Schema):
     id = fields.String()
     external_id = fields.String(data_key="externalId")
@@ -56,8 +63,13 @@ class SessionOut(Schema):
     cost = fields.Float()
     cost_estimated = fields.Function(lambda row: row.get("cost_status") == "estimated", data_key="costEstimated",
                                      metadata={"type": "boolean", "description": "cost priced here, the client sent none"})
-    unpriced = fields.Function(lambda row: row.get("cost_status") == "unpriced",
-                               metadata={"type": "boolean", "description": "tokens of a model with no known price"})
+    unpriced = fields.Function(lambda row: row.get("cost_status") in ("unpriced", "no-split"),
+                               metadata={"type": "boolean", "description": "cost unknown (see costBasis)"})
+    cost_basis = fields.Function(lambda row: _cost_basis(row), data_key="costBasis", metadata={
+        "type": "string", "nullable": True, "enum": ["recorded", "estimated", "unknown-model", "no-token-split", None],
+        "description": "what cost was made from: recorded by the agent or its client; estimated here from the four "
+                       "token kinds; unknown: a model with no known price, or tokens sent without their "
+                       "input/cache split (waiting for the transcript or telemetry)"})
     duration_ms = fields.Integer(data_key="durationMs")
     message_count = fields.Integer(data_key="messageCount")
     tool_call_count = fields.Integer(data_key="toolCallCount")

@@ -28,31 +28,47 @@ def test_long_context_tier_prices_the_whole_request():
     assert price("claude-sonnet-4-5-20250929", 1000, 0, 0, 210_000) == pytest.approx(1000 * 6e-6 + 210_000 * 0.6e-6)
 
 
-def test_a_session_without_cost_is_estimated_and_a_clients_cost_wins(api):
-    api.post("/sync/session", {"externalId": "e", "model": SONNET, "promptTokens": 1000, "completionTokens": 100})
+def test_a_session_without_cost_is_estimated_from_its_four_kinds_and_a_clients_cost_wins(api):
+    api.post("/sync/session", {"externalId": "e", "model": SONNET, "inputTokens": 1000, "outputTokens": 100,
+                               "cacheReadTokens": 5000, "promptTokens": 6000, "completionTokens": 100})
     session = api.session("e")["session"]
-    assert session["costEstimated"] is True and session["cost"] == pytest.approx(price(SONNET, 1000, 100))
-    api.post("/sync/session", {"externalId": "e", "completionTokens": 200})
-    assert api.session("e")["session"]["cost"] == pytest.approx(price(SONNET, 1000, 200))
+    assert session["costEstimated"] is True and session["costBasis"] == "estimated"
+    assert session["cost"] == pytest.approx(price(SONNET, 1000, 100, 0, 5000))
+    api.post("/sync/session", {"externalId": "e", "outputTokens": 200, "completionTokens": 200})
+    assert api.session("e")["session"]["cost"] == pytest.approx(price(SONNET, 1000, 200, 0, 5000))
     api.post("/sync/session", {"externalId": "e", "cost": 1.25})
     session = api.session("e")["session"]
-    assert session["cost"] == 1.25 and session["costEstimated"] is False
-    api.post("/sync/session", {"externalId": "e", "completionTokens": 300})
+    assert session["cost"] == 1.25 and session["costEstimated"] is False and session["costBasis"] == "recorded"
+    api.post("/sync/session", {"externalId": "e", "outputTokens": 300})
     assert api.session("e")["session"]["cost"] == 1.25
 
 
+def test_tokens_without_their_split_are_never_priced_as_fresh_input(api):
+    """claude-code-sync sends promptTokens with the cache folded in, no split, and cost 0 for
+    models its table lacks: pricing that prompt as input would be many times the real cost."""
+    api.post("/sync/session", {"externalId": "c", "model": "claude-sonnet-4-5-20250929", "promptTokens": 18036,
+                               "completionTokens": 68, "cost": 0})
+    session = api.session("c")["session"]
+    assert session["cost"] == 0 and session["unpriced"] is True and session["costEstimated"] is False
+    assert session["costBasis"] == "no-token-split"
+    assert api.get("/api/stats").get_json()["unpricedSessions"] == 1
+
+
 def test_unknown_models_are_unpriced_in_stats(api):
-    api.post("/sync/session", {"externalId": "u", "model": "acme-model-9", "promptTokens": 10, "completionTokens": 5})
+    api.post("/sync/session", {"externalId": "u", "model": "acme-model-9", "inputTokens": 10, "outputTokens": 5,
+                               "promptTokens": 10, "completionTokens": 5})
     api.post("/sync/session", {"externalId": "k", "model": SONNET, "promptTokens": 10, "completionTokens": 5, "cost": 0.5})
     session = api.session("u")["session"]
     assert session["unpriced"] is True and session["cost"] == 0 and session["costEstimated"] is False
+    assert session["costBasis"] == "unknown-model"
     assert api.get("/api/stats").get_json()["unpricedSessions"] == 1
     models = {r["model"]: r for r in api.get("/api/stats/models").get_json()["models"]}
     assert models["acme-model-9"]["unpricedSessions"] == 1 and models[SONNET]["unpricedSessions"] == 0
 
 
 def test_reprice_recomputes_estimates_only(api, db_path):
-    api.post("/sync/session", {"externalId": "est", "model": SONNET, "promptTokens": 1000, "completionTokens": 100})
+    api.post("/sync/session", {"externalId": "est", "model": SONNET, "inputTokens": 1000, "outputTokens": 100,
+                               "promptTokens": 1000, "completionTokens": 100})
     api.post("/sync/session", {"externalId": "mine", "model": SONNET, "promptTokens": 1000, "cost": 9.0})
     import sqlite3
 
