@@ -25,7 +25,8 @@ from peewee import DatabaseProxy, PostgresqlDatabase, SqliteDatabase, Value
 EXTENSION = "opensync"
 # 3: curations, tags and session_tags; 4: file_touches and shares (new tables only: the schema
 # files make them, and ingest.index_files_once fills the file index from the stored parts).
-SCHEMA_VERSION = 4
+# 5: sessions.written_at, the write stamp, apart from updated_at (the latest activity).
+SCHEMA_VERSION = 5
 FTS_TRIGGERS = [f"{t}_fts_{op}" for t in ("sessions", "messages") for op in ("insert", "delete", "update")]
 SESSION_INDEXES = ["sessions_by_user_source", "sessions_by_user_parent", "sessions_by_user_updated", "sessions_by_user_created",
                    "sessions_by_user_tokens", "sessions_by_user_cost", "sessions_by_user_duration",
@@ -54,7 +55,10 @@ SQLITE_MIGRATIONS = {
         "DROP TABLE messages_v1;\nDROP TABLE sessions_v1;\n"
         "UPDATE sessions SET source = NULL WHERE source = 'unknown';\n",
     ),
+    5: ("ALTER TABLE sessions ADD COLUMN written_at INTEGER NOT NULL DEFAULT 0;\n",
+        "UPDATE sessions SET written_at = updated_at;\n"),
 }
+REBUILDS = {2}  # the migrations that make sessions and messages anew from schema.sql
 BUSY_TIMEOUT_S = 10
 
 
@@ -322,9 +326,11 @@ def _migrate_sqlite(db):
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if not _check_version(version):
         return
-    steps = [SQLITE_MIGRATIONS[v] for v in range(version + 1, SCHEMA_VERSION + 1) if version and v in SQLITE_MIGRATIONS]
-    before = "".join(step[0] for step in steps)
-    after = "".join(step[1] for step in steps)
+    steps = [(v, SQLITE_MIGRATIONS[v]) for v in range(version + 1, SCHEMA_VERSION + 1) if version and v in SQLITE_MIGRATIONS]
+    # After a step that rebuilds the tables from schema.sql, later steps' column additions are
+    # already there: only their "after" part (filling the columns) runs.
+    before = "".join(step[0] for v, step in steps if not any(r in REBUILDS and r < v for r, _ in steps))
+    after = "".join(step[1] for _, step in steps)
     # One script, one transaction: a crash part-way leaves the old version intact. Tables
     # are rebuilt with foreign keys off (dropping the old ones must not cascade), and
     # with legacy renames, so tables that point at a renamed one keep pointing at its name.
@@ -341,7 +347,10 @@ def _migrate_sqlite(db):
 
 
 # Version 2 is the first schema PostgreSQL had; later versions add (before, after) SQL here.
-POSTGRES_MIGRATIONS = {}
+POSTGRES_MIGRATIONS = {
+    5: ("ALTER TABLE sessions ADD COLUMN IF NOT EXISTS written_at BIGINT NOT NULL DEFAULT 0;\n",
+        "UPDATE sessions SET written_at = updated_at;\n"),
+}
 SCHEMA_LOCK = 0  # the second key of the advisory lock that start-ups take to migrate
 
 

@@ -6,7 +6,7 @@ written whole or not at all. The statements are Peewee queries run through ``pre
 rendered once, then executed with new values on every call.
 """
 
-from peewee import fn
+from peewee import Case, fn
 
 from . import files
 from .auth import now_ms
@@ -31,12 +31,13 @@ _last_stamp = 0
 
 
 def _stamp(user_id):
-    """The time a write records as updated_at: now in ms, but always later than the user's
-    latest updated_at (called under the user's write lock, one index seek), so every write
+    """The time a write records as written_at: now in ms, but always later than the user's
+    latest written_at (called under the user's write lock, one index seek), so every write
     moves it on, which is what ``queries.data_version`` watches, also when several server
-    processes write in the same millisecond."""
+    processes write in the same millisecond. (updated_at is the latest activity: now for a
+    live client, the transcript's own times for an importer.)"""
     global _last_stamp
-    latest = prepared("latest_update", lambda: Session.select(fn.MAX(Session.updated_at)).where(
+    latest = prepared("latest_write", lambda: Session.select(fn.MAX(Session.written_at)).where(
         Session.user == slot("user")), {"user": user_id}).fetchone()[0] or 0
     _last_stamp = max(now_ms(), _last_stamp + 1, latest + 1)
     return _last_stamp
@@ -151,29 +152,31 @@ def _update(model, row_id, values):
 
 
 def _find_session(user_id, external_id):
-    """(id, source, prompt_tokens, completion_tokens, extra, created_from_message, project_path)
-    or None."""
+    """(id, source, prompt_tokens, completion_tokens, extra, created_from_message, project_path,
+    updated_at) or None."""
     row = prepared(
         "find_session",
         lambda: Session.select(
             Session.id, Session.source, Session.prompt_tokens, Session.completion_tokens, Session.extra,
-            Session.created_from_message, Session.project_path,
+            Session.created_from_message, Session.project_path, Session.updated_at,
         ).where(Session.user == slot("user"), Session.external_id == slot("external_id")).limit(1),
         {"user": user_id, "external_id": external_id},
     ).fetchone()
-    return row and (*row[:4], Session.extra.python_value(row[4]), bool(row[5]), row[6])
+    return row and (*row[:4], Session.extra.python_value(row[4]), bool(row[5]), *row[6:])
 
 
-def _count_messages(session_id, added, now):
+def _count_messages(session_id, added, now, activity):
     """message_count is the number of the session's stored messages: messages are only ever
     added (a resend replaces) or deleted with their session, so counting the new ones keeps it
-    exact without re-counting. Writing a message also marks the session as recently active."""
+    exact without re-counting. Writing a message also stamps the session, and moves its
+    latest activity on to ``activity`` when that is later."""
     prepared(
         "count_messages",
         lambda: Session.update(
-            message_count=Session.message_count + slot("added"), updated_at=slot("now")
+            message_count=Session.message_count + slot("added"), written_at=slot("now"),
+            updated_at=Case(None, [(Session.updated_at < slot("activity"), slot("activity"))], Session.updated_at),
         ).where(Session.id == slot("id")),
-        {"id": session_id, "added": added, "now": now},
+        {"id": session_id, "added": added, "now": now, "activity": activity},
     )
 
 
@@ -209,9 +212,10 @@ def _has_responses(user_id, external_id):
 
 def _upsert_session(user_id, data, now, default_source=None, client=True):
     """``client``: the data comes from a sync client (a plugin), not from the agent's own
-    record (an importer)."""
+    record (an importer, which may say when the session was last active: ``updated_at``)."""
     fields = dict(data)
     external_id = fields.pop("external_id")
+    activity = fields.pop("updated_at", None) if not client else None
     created_at = fields.pop("created_at", None)
     if "message_count" in fields:
         # The stored count is the messages' own (_count_messages); the client's figure is kept.
@@ -223,12 +227,13 @@ def _upsert_session(user_id, data, now, default_source=None, client=True):
         session_id = _insert(
             Session,
             SESSION_COLUMNS,
-            {**fields, "user": user_id, "external_id": external_id, "created_at": now if created_at is None else created_at, "updated_at": now},
+            {**fields, "user": user_id, "external_id": external_id, "created_at": now if created_at is None else created_at,
+             "updated_at": now if activity is None else activity, "written_at": now},
         )
         _price_if_unpriced(user_id, session_id, external_id, fields)
         return session_id
 
-    session_id, source, prompt_tokens, completion_tokens, extra, from_message, project_path = stored
+    session_id, source, prompt_tokens, completion_tokens, extra, from_message, project_path, updated_at = stored
     if client and any(name in fields for name in CLIENT_TOTALS) and _has_responses(user_id, external_id):
         reported = {wire: fields.pop(name) for name, wire in CLIENT_TOTALS.items() if name in fields}
         fields["extra"] = {**fields.get("extra", {}), "clientTotals": reported}
@@ -244,7 +249,9 @@ def _upsert_session(user_id, data, now, default_source=None, client=True):
     _merge_extra(fields, extra)
     if fields.get("cost"):
         fields["cost_status"] = None  # a client's cost always wins over an estimate
-    _update(Session, session_id, {**fields, "updated_at": now})
+    # A live client's write is activity now; an importer's moves it on only to a later time.
+    _update(Session, session_id, {**fields, "written_at": now,
+                                  "updated_at": now if activity is None else max(activity, updated_at)})
     if fields.get("project_path", project_path) != project_path:
         _index_files(session_id)  # relative paths now point elsewhere
     _price_if_unpriced(user_id, session_id, external_id, fields)
@@ -304,7 +311,7 @@ def reprice(user_id):
     return len(imported | {r["external_id"] for r in rows})
 
 
-def _session_for_message(user_id, external_id, source, created_at, now):
+def _session_for_message(user_id, external_id, source, created_at, now, activity):
     """(id, project path) of the message's session, created if it does not exist yet (a later
     /sync/session fills it in), starting when its first message was written.
     A message's source fills an unknown session source."""
@@ -313,7 +320,7 @@ def _session_for_message(user_id, external_id, source, created_at, now):
         return _insert(
             Session,
             SESSION_COLUMNS,
-            {"user": user_id, "external_id": external_id, "source": source, "updated_at": now,
+            {"user": user_id, "external_id": external_id, "source": source, "updated_at": activity, "written_at": now,
              "created_at": now if created_at is None else created_at, "created_from_message": True},
         ), None
     if source is not None and stored[1] is None:
@@ -344,8 +351,9 @@ def _find_messages(session_id, external_ids):
     return found
 
 
-def _upsert_messages(user_id, messages, now, default_source=None):
-    """Create or replace messages, grouped by session; returns the id of each, in order."""
+def _upsert_messages(user_id, messages, now, default_source=None, client=True):
+    """Create or replace messages, grouped by session; returns the id of each, in order. A
+    live client's messages are activity now; an importer's happened at their own times."""
     by_session = {}
     for data in messages:
         by_session.setdefault(data["session_external_id"], []).append(data)
@@ -353,13 +361,14 @@ def _upsert_messages(user_id, messages, now, default_source=None):
     for session_external_id, items in by_session.items():
         source = next((d["source"] for d in items if d.get("source") is not None), default_source)
         times = [d["created_at"] for d in items if d.get("created_at") is not None]
-        session = _session_for_message(user_id, session_external_id, source, min(times, default=None), now)
-        for external_id, message_id in _upsert_session_messages(user_id, session, items, now).items():
+        activity = now if client else max(times, default=now)
+        session = _session_for_message(user_id, session_external_id, source, min(times, default=None), now, activity)
+        for external_id, message_id in _upsert_session_messages(user_id, session, items, now, activity).items():
             ids[session_external_id, external_id] = message_id
     return [ids[d["session_external_id"], d["external_id"]] for d in messages]
 
 
-def _upsert_session_messages(user_id, session, items, now):
+def _upsert_session_messages(user_id, session, items, now, activity):
     """One session's messages in bulk: one lookup, then one executemany for the new rows and
     one for their parts (and one for the files they touched). A message sent twice in one
     call is merged as a resend. Returns {externalId: id}."""
@@ -409,7 +418,7 @@ def _upsert_session_messages(user_id, session, items, now):
     if touches:
         _insert_many(FileTouch, TOUCH_COLUMNS, touches)
     if new or resent:  # a resend is activity too: the session (and the data version) moves on
-        _count_messages(session_id, len(new), now)
+        _count_messages(session_id, len(new), now, activity)
     return stored
 
 
@@ -487,7 +496,7 @@ def ingest_import(user_id, sessions, messages, responses):
             target.update(tokens)
         for data in sessions:
             _upsert_session(user_id, data, now, client=False)
-        _upsert_messages(user_id, messages + extra, now)
+        _upsert_messages(user_id, messages + extra, now, client=False)
         _total_from_responses(user_id, {d["session_external_id"] for d in responses} | {d["external_id"] for d in sessions})
 
 

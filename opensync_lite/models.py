@@ -101,6 +101,7 @@ class Session(BaseModel):
     created_at = IntegerField()
     updated_at = IntegerField()
     created_from_message = BooleanField(default=False)
+    written_at = IntegerField(default=0)  # the write stamp; updated_at is the latest activity
 
     class Meta:
         table_name = "sessions"

@@ -444,7 +444,7 @@ def data_version(user_id):
     Live pages poll it; the dashboard keys remembered pages on it."""
     mine = Session.select().where(Session.user == user_id)
     # Separate statements: SQLite answers MAX alone with one index seek, but not beside COUNT.
-    latest = mine.select(fn.MAX(Session.updated_at)).scalar()
+    latest = mine.select(fn.MAX(Session.written_at)).scalar()
     count = mine.select(fn.COUNT(Session.id)).scalar()
     curated = Curation.select(fn.MAX(Curation.updated_at)).join(Session).where(Session.user == user_id).scalar()
     return f"{latest or 0}-{count}-{curated or 0}"

@@ -74,6 +74,9 @@ CREATE TABLE IF NOT EXISTS sessions (
     -- 1 while created_at is the first message's time: the session was made by a message that
     -- arrived before it, and the client's own createdAt replaces it when it comes.
     created_from_message INTEGER NOT NULL DEFAULT 0,
+    -- When a write last touched the row (later than any before it, per user), apart from
+    -- updated_at, the session's latest activity: what live pages watch for changes.
+    written_at         INTEGER NOT NULL DEFAULT 0,
     UNIQUE (user_id, external_id)
 );
 -- (user, source) first; the other columns make it covering for every stats query, which then
@@ -85,6 +88,7 @@ CREATE INDEX IF NOT EXISTS sessions_by_user_source ON sessions (
 );
 CREATE INDEX IF NOT EXISTS sessions_by_user_parent ON sessions (user_id, parent_external_id);
 CREATE INDEX IF NOT EXISTS sessions_by_user_updated ON sessions (user_id, updated_at);
+CREATE INDEX IF NOT EXISTS sessions_by_user_written ON sessions (user_id, written_at);
 -- Keyset pagination walks one of these per sort column (the rowid breaks ties).
 CREATE INDEX IF NOT EXISTS sessions_by_user_created ON sessions (user_id, created_at);
 CREATE INDEX IF NOT EXISTS sessions_by_user_tokens ON sessions (user_id, total_tokens);

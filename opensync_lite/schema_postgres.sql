@@ -67,6 +67,7 @@ CREATE TABLE IF NOT EXISTS sessions (
     created_at         BIGINT NOT NULL,
     updated_at         BIGINT NOT NULL,
     created_from_message BOOLEAN NOT NULL DEFAULT FALSE,
+    written_at         BIGINT NOT NULL DEFAULT 0,
     -- Search (the one column SQLite does not have; see the end of this file).
     search_vector      TSVECTOR GENERATED ALWAYS AS (
         setweight(to_tsvector('simple', translate(coalesce(title, ''), '<>/\.:@&;=?#~+-_', '                ')), 'A')
@@ -81,6 +82,7 @@ CREATE INDEX IF NOT EXISTS sessions_by_user_source ON sessions (
 );
 CREATE INDEX IF NOT EXISTS sessions_by_user_parent ON sessions (user_id, parent_external_id);
 CREATE INDEX IF NOT EXISTS sessions_by_user_updated ON sessions (user_id, updated_at);
+CREATE INDEX IF NOT EXISTS sessions_by_user_written ON sessions (user_id, written_at);
 CREATE INDEX IF NOT EXISTS sessions_by_user_created ON sessions (user_id, created_at);
 CREATE INDEX IF NOT EXISTS sessions_by_user_tokens ON sessions (user_id, total_tokens);
 CREATE INDEX IF NOT EXISTS sessions_by_user_cost ON sessions (user_id, cost);

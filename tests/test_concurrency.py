@@ -115,11 +115,11 @@ def test_every_write_moves_the_data_version_on_whoever_stamped_last(app, api, db
     from opensync_lite import queries
 
     api.post("/sync/session", {"externalId": "a"})
-    (user_id, stamped) = rows(db_path, "SELECT user_id, updated_at FROM sessions")[0]
-    rows(db_path, "UPDATE sessions SET updated_at = ?", (stamped + 60_000,))  # the other process
+    (user_id, stamped) = rows(db_path, "SELECT user_id, written_at FROM sessions")[0]
+    rows(db_path, "UPDATE sessions SET written_at = ?", (stamped + 60_000,))  # the other process
     with app.app_context():
         before = queries.data_version(user_id)
         api.post("/sync/message", {"sessionExternalId": "a", "externalId": "m", "role": "user"})
         after = queries.data_version(user_id)
     assert after != before
-    assert rows(db_path, "SELECT updated_at FROM sessions") == [(stamped + 60_001,)]
+    assert rows(db_path, "SELECT written_at FROM sessions") == [(stamped + 60_001,)]

@@ -281,3 +281,25 @@ def test_too_many_parts_are_refused_by_count(api, db_path):
     response = api.post("/sync/message", body)
     assert response.status_code == 400 and "parts" in response.get_json()["fields"]
     assert snapshot(db_path) == before
+
+
+def test_migration_from_version_4_stamps_existing_sessions(db_path, database_kind):
+    """Version 5 keeps the write stamp (written_at) apart from the latest activity (updated_at);
+    a version 4 database's sessions take their updated_at as both."""
+    app = create_app({"OPENSYNC_DB": db_path})
+    api = Api(app.test_client(), make_key(app))
+    api.post("/sync/session", {"externalId": "old", "title": "kept"})
+    ((updated,),) = rows(db_path, "SELECT updated_at FROM sessions")
+    app.extensions["opensync"].close()
+    rows(db_path, "DROP INDEX sessions_by_user_written")
+    rows(db_path, "ALTER TABLE sessions DROP COLUMN written_at")
+    if database_kind == "sqlite":
+        rows(db_path, "PRAGMA user_version = 4")
+    else:
+        rows(db_path, "UPDATE settings SET value = '4' WHERE name = 'schema_version'")
+    app = create_app({"OPENSYNC_DB": db_path})
+    api = Api(app.test_client(), make_key(app))
+    assert rows(db_path, "SELECT title, updated_at, written_at FROM sessions") == [("kept", updated, updated)]
+    api.post("/sync/session", {"externalId": "old", "title": "renamed"})
+    ((written,),) = rows(db_path, "SELECT written_at FROM sessions")
+    assert written > updated
