@@ -375,7 +375,8 @@ def reprice(user_name, db_path):
 def migrate(source, target):
     """Copy a store into another: users, keys (their hashes), sessions with their sources,
     messages, parts and import state. Rows the target has are kept as they are, so running it
-    again copies nothing; the server can keep running on either side meanwhile."""
+    again copies nothing, but for messages an interrupted run left without all their parts or
+    file-index rows: those it repairs. The server can keep running on either side meanwhile."""
     from . import transfer
 
     if db.display_url(source) == db.display_url(target) or source == target:
@@ -389,6 +390,11 @@ def migrate(source, target):
     for table in counts.source:
         click.echo(f"  {table:<17} {counts.copied[table]:>9} copied; {counts.source[table]:>9} in the source, "
                    f"{counts.target[table]:>9} in the target")
+    repaired = counts.repaired
+    if repaired["messages"]:  # counted in the lines above too: say which of those rows were repairs
+        click.echo(f"Repaired {repaired['messages']} message{'s' * (repaired['messages'] != 1)} that an interrupted "
+                   f"run had left incomplete ({repaired['parts']} parts and {repaired['file_touches']} file-index rows "
+                   "copied again).")
 
 
 SYSTEMD_UNIT = """\

@@ -438,15 +438,44 @@ def _tool_parts(where):
         yield message_id, session_id, user_id, project_path, {"type": kind, "content": content}
 
 
-def _index_from(parts):
-    """Insert the file_touches rows of the tool-call parts from ``_tool_parts``."""
+def _touch_rows(parts):
+    """The file_touches rows of the tool-call parts from ``_tool_parts``."""
     by_message = {}
     for message_id, session_id, user_id, project_path, part in parts:
         by_message.setdefault((message_id, session_id, user_id, project_path), []).append(part)
-    touches = [row for key, found in by_message.items() for row in files.rows(*key[:3], found, key[3])]
+    return [row for key, found in by_message.items() for row in files.rows(*key[:3], found, key[3])]
+
+
+def _index_from(parts):
+    """Insert the file_touches rows of the tool-call parts from ``_tool_parts``."""
+    touches = _touch_rows(parts)
     for chunk in _chunks(touches):
         _insert_many(FileTouch, TOUCH_COLUMNS, chunk)
     return len(touches)
+
+
+def reindex_messages(session_id, message_ids):
+    """Make the file-index rows of these messages of one session what their stored parts give,
+    inside the caller's write transaction (`migrate` writes a message's parts and its rows in
+    one). Returns {message id: rows written} for the messages whose rows were not right."""
+    written = {}
+    for chunk in _chunks(message_ids):
+        wanted, stored = {}, {}
+        for row in _touch_rows(_tool_parts([Message.session == session_id, Part.message.in_(chunk)])):
+            wanted.setdefault(row["message"], []).append(row)
+        for message_id, path, rel_path, changed in FileTouch.select(
+                FileTouch.message, FileTouch.path, FileTouch.rel_path, FileTouch.changed).where(
+                FileTouch.session == session_id, FileTouch.message.in_(chunk)).tuples():
+            stored.setdefault(message_id, set()).add((path, rel_path, bool(changed)))
+        wrong = [m for m in chunk if {(r["path"], r["rel_path"], r["changed"]) for r in wanted.get(m, ())}
+                 != stored.get(m, set())]
+        if wrong:
+            FileTouch.delete().where(FileTouch.session == session_id, FileTouch.message.in_(wrong)).execute()
+            touches = [row for m in wrong for row in wanted.get(m, ())]
+            if touches:
+                _insert_many(FileTouch, TOUCH_COLUMNS, touches)
+            written.update((m, len(wanted.get(m, ()))) for m in wrong)
+    return written
 
 
 def _index_files(session_id):

@@ -1,16 +1,19 @@
 """`opensync-lite migrate`: copy one store into another (a user's SQLite file into the team's
 PostgreSQL, or back). Rows get the target's own ids: users are matched by name, keys by their
 hash, sessions by (user, externalId), messages by (session, externalId), tags by (user, name),
-so a second run finds everything there and writes nothing. What the target already holds is never overwritten;
+so a second run finds everything there and writes nothing. What the target already holds is never overwritten,
+but for the parts (and file-index rows) of messages an interrupted run left incomplete;
 sessions that gain messages get their messageCount recounted."""
 
 from dataclasses import dataclass, field
 
-from peewee import fn
+from peewee import SQL, fn
 
 from . import ingest
 from .db import write_transaction
-from .models import ApiKey, Curation, ImportFile, ImportResponse, Message, Part, Session, SessionTag, Tag, User
+from .models import (
+    ApiKey, Curation, FileTouch, ImportFile, ImportResponse, Message, Part, Session, SessionTag, Tag, User,
+)
 
 BATCH = 500
 
@@ -18,12 +21,13 @@ BATCH = 500
 @dataclass
 class Counts:
     copied: dict = field(default_factory=dict)  # table -> rows written to the target
+    repaired: dict = field(default_factory=dict)  # messages, parts, file_touches -> of those, what repairs wrote
     source: dict = field(default_factory=dict)  # table -> rows in the source
     target: dict = field(default_factory=dict)  # table -> rows in the target, after
 
 
 TABLES = (("users", User), ("api_keys", ApiKey), ("sessions", Session), ("messages", Message), ("parts", Part),
-          ("curations", Curation), ("tags", Tag), ("session_tags", SessionTag),
+          ("file_touches", FileTouch), ("curations", Curation), ("tags", Tag), ("session_tags", SessionTag),
           ("import_files", ImportFile), ("import_responses", ImportResponse))
 
 
@@ -38,12 +42,11 @@ def copy(source, target, source_totals, advance=lambda n: None):
     ``target``; returns Counts."""
     counts = Counts(source=source_totals)
     counts.copied = dict.fromkeys(counts.source, 0)
+    counts.repaired = dict.fromkeys(("messages", "parts", "file_touches"), 0)
     with source.app_context():
         users = list(User.select().order_by(User.id).dicts())
     for user in users:
-        _copy_user(source, target, user, counts.copied, advance)
-    with target.app_context():
-        ingest.index_files_once(again=True)  # the file index of the messages it now holds
+        _copy_user(source, target, user, counts, advance)
     counts.target = totals(target)
     return counts
 
@@ -64,7 +67,8 @@ def _batches(app, model, where):
         after = batch[-1]["id"]
 
 
-def _copy_user(source, target, user, copied, advance):
+def _copy_user(source, target, user, counts, advance):
+    copied = counts.copied
     with target.app_context():
         target_user = User.get_or_none(User.name == user["name"])
         if target_user is None:
@@ -80,7 +84,7 @@ def _copy_user(source, target, user, copied, advance):
                                       Session.external_id, copied, "sessions", [Session.user == user_id])
         advance(len(sessions))
         _copy_curation(source, target, user_id, session_ids, copied)
-        _copy_messages(source, target, user_id, session_ids, copied, advance)
+        _copy_messages(source, target, user_id, session_ids, counts, advance)
     for model, name, key in ((ImportFile, "import_files", ImportFile.path),
                              (ImportResponse, "import_responses", ImportResponse.response_key)):
         rows = _rows(source, model.select().where(model.user == user["id"]))
@@ -90,19 +94,24 @@ def _copy_user(source, target, user, copied, advance):
 
 
 def _insert_missing(target, user_id, model, rows, key_of, key_column, copied, name, where=()):
-    """Insert those of ``rows`` whose key the target lacks (under ``where``), with the user
-    and without the source's id. Returns {source id: target id} for every row, and the source
-    ids of the rows inserted (rows without an id column give neither)."""
-    keys = [key_of(r) for r in rows]
+    """``_insert_absent`` in a transaction of its own on ``target``."""
     with target.app_context(), write_transaction(user_id):
-        present = _ids_by_key(model, key_column, keys, where)
-        new = [r for r in rows if key_of(r) not in present]
-        fields = [f for f in model._meta.sorted_fields if f.name != "id"]
-        if new:
-            model.insert_many([{f.name: user_id if f.name == "user" else r[f.name] for f in fields} for r in new],
-                              fields=fields).execute()
-            copied[name] += len(new)
-        found = present if not new else _ids_by_key(model, key_column, keys, where)
+        return _insert_absent(user_id, model, rows, key_of, key_column, copied, name, where)
+
+
+def _insert_absent(user_id, model, rows, key_of, key_column, copied, name, where=()):
+    """Insert those of ``rows`` whose key the current database lacks (under ``where``), with
+    the user and without the source's id. Returns {source id: target id} for every row, and
+    the source ids of the rows inserted (rows without an id column give neither)."""
+    keys = [key_of(r) for r in rows]
+    present = _ids_by_key(model, key_column, keys, where)
+    new = [r for r in rows if key_of(r) not in present]
+    fields = [f for f in model._meta.sorted_fields if f.name != "id"]
+    if new:
+        model.insert_many([{f.name: user_id if f.name == "user" else r[f.name] for f in fields} for r in new],
+                          fields=fields).execute()
+        copied[name] += len(new)
+    found = present if not new else _ids_by_key(model, key_column, keys, where)
     return {r["id"]: found[key_of(r)] for r in rows if "id" in r}, {r["id"] for r in new if "id" in r}
 
 
@@ -140,27 +149,61 @@ def _copy_curation(source, target, user_id, session_ids, copied):
                 copied["session_tags"] += len(missing)
 
 
-def _copy_messages(source, target, user_id, session_ids, copied, advance):
-    """The messages (and their parts) of these sessions that the target lacks."""
+def _copy_messages(source, target, user_id, session_ids, counts, advance):
+    """The messages of these sessions, BATCH at a time: each batch's new messages, their parts
+    and their file-index rows in one transaction, so an interrupted run leaves whole messages.
+    The batch's messages that the target holds with another number of parts or file-index rows
+    than the source are repaired in the same transaction: older versions wrote parts in a
+    transaction of their own and the index at the end, and left those when interrupted."""
     for source_session, target_session in session_ids.items():
         for messages in _batches(source, Message, [Message.session == source_session]):
-            for message in messages:
-                message["session"] = target_session
-            ids, new = _insert_missing(target, user_id, Message, messages, lambda r: r["external_id"],
-                                       Message.external_id, copied, "messages", [Message.session == target_session])
-            new_ids = {source_id: ids[source_id] for source_id in new}
-            if new_ids:
-                parts = _rows(source, Part.select().where(Part.message.in_(list(new_ids))).order_by(Part.id))
-                for part in parts:
-                    part["message"] = new_ids[part["message"]]
-                with target.app_context(), write_transaction(user_id):
-                    fields = [f for f in Part._meta.sorted_fields if f.name != "id"]
-                    for start in range(0, len(parts), BATCH):
-                        Part.insert_many([{f.name: p[f.name] for f in fields} for p in parts[start:start + BATCH]],
-                                         fields=fields).execute()
-                    copied["parts"] += len(parts)
-                    # messageCount is the stored messages' own number (ingest keeps it so).
-                    count = Message.select(fn.COUNT(Message.id)).where(Message.session == target_session)
-                    Session.update(message_count=count).where(Session.id == target_session).execute()
+            with source.app_context():
+                ids = [m["id"] for m in messages]
+                in_source = (_count_by(Part.message, ids),
+                             _count_by(FileTouch.message, ids, FileTouch.session == source_session))
+            with target.app_context(), write_transaction(user_id):
+                _copy_batch(source, user_id, target_session, messages, in_source, counts)
             advance(len(messages))
 
+
+def _copy_batch(source, user_id, target_session, messages, in_source, counts):
+    """One batch of ``_copy_messages``, inside the target's transaction."""
+    parts_in_source, touches_in_source = in_source
+    for message in messages:
+        message["session"] = target_session
+    target_of, new = _insert_absent(user_id, Message, messages, lambda r: r["external_id"], Message.external_id,
+                                    counts.copied, "messages", [Message.session == target_session])
+    held = [i for i in target_of if i not in new]
+    parts_in_target = _count_by(Part.message, [target_of[i] for i in held])
+    short = {i for i in held if parts_in_target.get(target_of[i], 0) != parts_in_source.get(i, 0)}
+    if short:  # the source's parts replace the target's, whole
+        Part.delete().where(Part.message.in_([target_of[i] for i in short])).execute()
+    wanted = [*new, *short]
+    parts = _rows(source, Part.select().where(Part.message.in_(wanted)).order_by(Part.id)) if wanted else []
+    fields = [f for f in Part._meta.sorted_fields if f.name != "id"]
+    for start in range(0, len(parts), BATCH):
+        Part.insert_many([{**{f.name: p[f.name] for f in fields}, "message": target_of[p["message"]]}
+                          for p in parts[start:start + BATCH]], fields=fields).execute()
+    counts.copied["parts"] += len(parts)
+    touches_in_target = _count_by(FileTouch.message, [target_of[i] for i in held], FileTouch.session == target_session)
+    unindexed = [i for i in held if i not in short
+                 and touches_in_target.get(target_of[i], 0) != touches_in_source.get(i, 0)]
+    # Only rows that are wrong are rewritten: a count can also differ because the target's
+    # session has another project folder, which makes other paths.
+    written = ingest.reindex_messages(target_session, [target_of[i] for i in (*new, *short, *unindexed)])
+    counts.copied["file_touches"] += sum(written.values())
+    repaired = {target_of[i] for i in short} | {target_of[i] for i in unindexed if target_of[i] in written}
+    counts.repaired["messages"] += len(repaired)
+    counts.repaired["parts"] += sum(p["message"] in short for p in parts)
+    counts.repaired["file_touches"] += sum(written.get(m, 0) for m in repaired)
+    if new:  # messageCount is the stored messages' own number (ingest keeps it so)
+        count = Message.select(fn.COUNT(Message.id)).where(Message.session == target_session)
+        Session.update(message_count=count).where(Session.id == target_session).execute()
+
+
+def _count_by(column, ids, *where):
+    """{id: how many rows have it in ``column``} for ``ids`` (those with none left out)."""
+    if not ids:
+        return {}
+    query = column.model.select(column, fn.COUNT(SQL("*"))).where(column.in_(list(ids)), *where).group_by(column)
+    return dict(query.tuples())

@@ -3,7 +3,9 @@ search indexes in use, URLs on the command line, and `migrate` between the two."
 
 import json
 import os
+import signal
 import subprocess
+import time
 import urllib.request
 
 import pytest
@@ -299,3 +301,96 @@ def test_migrate_merges_into_a_server_that_has_other_users_and_sessions(tmp_path
 def test_migrate_refuses_the_same_database_twice(tmp_path):
     result = _cli("migrate", "--from", str(tmp_path / "a.db"), "--to", str(tmp_path / "a.db"))
     assert result.returncode == 1 and "same database" in result.stderr
+
+
+def _fill_many(database, sessions=4, messages=2000):
+    """A store big enough that copying it takes a while: every message has a text part, a
+    tool call without a file and an Edit of a file (so a file-index row)."""
+    app = create_app({"OPENSYNC_DB": database, "TESTING": True})
+    client, headers = app.test_client(), {"Authorization": f"Bearer {make_key(app)}"}
+    for i in range(sessions):
+        for start in range(0, messages, 500):
+            response = client.post("/sync/batch", headers=headers, json={"messages": [
+                {"sessionExternalId": f"big{i}", "externalId": f"m{j}", "role": "assistant", "textContent": f"step {j}",
+                 "parts": [{"type": "text", "content": f"step {j}"}, {"type": "tool-call", "content": {"n": j}},
+                           {"type": "tool-call", "content": {"toolName": "Edit", "args": {"file_path": f"/w/f{j % 97}.py"}}}]}
+                for j in range(start, min(start + 500, messages))]})
+            assert response.status_code == 200, response.get_json()
+    app.extensions["opensync"].close()
+
+
+def _per_message(database):
+    """{(session, message): (parts, file-index rows)} of every stored message."""
+    return {(s, m): (parts, touches) for s, m, parts, touches in rows(database, """
+        SELECT s.external_id, m.external_id,
+               (SELECT COUNT(*) FROM parts p WHERE p.message_id = m.id),
+               (SELECT COUNT(*) FROM file_touches f WHERE f.session_id = s.id AND f.message_id = m.id)
+        FROM messages m JOIN sessions s ON s.id = m.session_id""")}
+
+
+def _target(kind, tmp_path, request):
+    return str(tmp_path / "target.db") if kind == "sqlite" else request.getfixturevalue("pg_database")
+
+
+def _stored_messages(database):
+    """How many messages the target holds yet (None while it is not made)."""
+    if not db.is_postgres_url(database) and not os.path.exists(database):
+        return None  # a SQLite connection would make the file
+    try:
+        return rows(database, "SELECT COUNT(*) FROM messages")[0][0]
+    except Exception:  # the schema is being made
+        return None
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_a_migrate_killed_mid_copy_leaves_whole_messages_and_a_rerun_completes_it(tmp_path, kind, request):
+    """SIGKILL while messages are being copied: every message in the target has all its parts
+    and its file-index rows, and running it again makes the target equal the source."""
+    local, target = str(tmp_path / "local.db"), _target(kind, tmp_path, request)
+    _fill_many(local)
+    source = _per_message(local)
+    with open(tmp_path / "first.out", "w") as out:
+        run = subprocess.Popen(CLI + ["migrate", "--from", local, "--to", target], stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while not _stored_messages(target) and run.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        run.send_signal(signal.SIGKILL)
+        run.wait()
+    assert run.returncode == -signal.SIGKILL, (tmp_path / "first.out").read_text()
+    halfway = _per_message(target)
+    assert 0 < len(halfway) < len(source)  # it was killed in the middle of the messages
+    assert {key: counts for key, counts in halfway.items() if counts != source[key]} == {}
+
+    again = _cli("migrate", "--from", local, "--to", target)
+    assert again.returncode == 0, again.stderr
+    assert _per_message(target) == source
+    assert _everything(target) == _everything(local)
+    copied = len(source) - len(halfway)
+    assert f"{'messages':<17} {copied:>9} copied;" in again.stdout and "Repaired" not in again.stdout
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_a_rerun_repairs_what_an_older_interrupted_migrate_left(tmp_path, kind, request):
+    """An older version copied messages and their parts in two transactions and built the file
+    index at the end: killed in between, it left messages without parts or without index rows.
+    A re-run puts them back, and says so rather than "0 copied"."""
+    local, target = str(tmp_path / "local.db"), _target(kind, tmp_path, request)
+    _fill(local)
+    assert _cli("migrate", "--from", local, "--to", target).returncode == 0
+    session = "(SELECT id FROM sessions WHERE external_id = ?)"
+    lost = rows(target, f"SELECT COUNT(*) FROM parts WHERE message_id IN (SELECT id FROM messages WHERE session_id = {session})",
+                ("s1",))[0][0]
+    rows(target, f"DELETE FROM parts WHERE message_id IN (SELECT id FROM messages WHERE session_id = {session})", ("s1",))
+    rows(target, f"DELETE FROM file_touches WHERE session_id IN ({session}, {session})", ("s1", "s2"))
+    broken = {key for key, counts in _per_message(target).items() if counts != _per_message(local)[key]}
+    assert lost == 9 and len(broken) == 6  # s1's three messages lost everything, s2's three their index rows
+
+    again = _cli("migrate", "--from", local, "--to", target)
+    assert again.returncode == 0, again.stderr
+    assert _everything(target) == _everything(local) and _per_message(target) == _per_message(local)
+    assert f"{'parts':<17} {lost:>9} copied;" in again.stdout
+    assert f"{'file_touches':<17} {len(broken):>9} copied;" in again.stdout
+    assert f"Repaired {len(broken)} messages" in again.stdout, again.stdout
+
+    third = _cli("migrate", "--from", local, "--to", target)  # nothing left to repair
+    assert f"{'parts':<17} {0:>9} copied;" in third.stdout and "Repaired" not in third.stdout, third.stdout
