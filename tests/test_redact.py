@@ -26,10 +26,10 @@ def b64url(raw):
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def pem(kind):
-    body = base64.b64encode(bytes(rng.randrange(256) for _ in range(600))).decode()
+def pem(kind, size=600, headers=()):
+    body = base64.b64encode(bytes(rng.randrange(256) for _ in range(size))).decode()
     lines = [body[i:i + 64] for i in range(0, len(body), 64)]
-    return [f"-----BEGIN {kind}-----", *lines, f"-----END {kind}-----"]
+    return [f"-----BEGIN {kind}-----", *headers, *lines, f"-----END {kind}-----"]
 
 
 def jwt():
@@ -80,7 +80,30 @@ SECRETS = [
     ("token in prose", chars(40, ALNUM), "here is the deploy token: {} (rotate it after)"),
     ("high-entropy token in code", chars(44, ALNUM + "+/"), 'SIGNING = "{}"'),
 ]
-KEYS = [pem("RSA PRIVATE KEY"), pem("OPENSSH PRIVATE KEY"), pem("EC PRIVATE KEY"), pem("PRIVATE KEY")]
+KEYS = [pem("RSA PRIVATE KEY"), pem("OPENSSH PRIVATE KEY"), pem("EC PRIVATE KEY"), pem("PRIVATE KEY"),
+        # A short last line (4 characters here) has too little entropy to be caught on its own.
+        pem("ENCRYPTED PRIVATE KEY", size=771), pem("DSA PRIVATE KEY", size=434),
+        pem("RSA PRIVATE KEY", headers=("Proc-Type: 4,ENCRYPTED", "DEK-Info: AES-256-CBC,1A2B3C4D5E6F7A8B9C0D1E2F3A4B5C6D")),
+        pem("PGP PRIVATE KEY BLOCK", size=400, headers=("Version: GnuPG v2", ""))[:-1] + ["=tS8q", "-----END PGP PRIVATE KEY BLOCK-----"]]
+KEY_IDS = ["rsa", "openssh", "ec", "pkcs8", "encrypted-pkcs8", "dsa", "encrypted-rsa", "pgp"]
+
+# Shapes detect-secrets misses on its own: (what it is, the secret, the line it appears on).
+MISSES = [
+    ("Authorization: Basic", base64.b64encode(f"deploy:{chars(14)}".encode()).decode(), "Authorization: Basic {}"),
+    ("Basic in a curl header", base64.b64encode(f"ci:{chars(10)}".encode()).decode(),
+     "curl -H 'Authorization: Basic {}' https://ci.example.com/api/json"),
+    ("curl -u", chars(16), "curl -u admin:{} https://api.example.com/v1/items"),
+    ("curl --user", chars(16), "curl -s --user=deploy:{} https://nexus.internal/repository/"),
+    ("mysql -p", chars(12), "mysql -h db.internal -u root -p{} shop"),
+    ("mysqldump --password=", chars(12), "mysqldump --user=root --password={} shop > shop.sql"),
+    ("~/.my.cnf password", chars(12), "password={}"),
+    ("db_password=", chars(12), "db_password={}"),
+    ("passwd =", chars(9) + "7!", "passwd = {}"),
+    ("libpq conninfo", chars(12) + "9", "psql 'host=db.internal user=app password={} dbname=app'"),
+    ("X-Api-Key header", chars(32, HEX), "X-Api-Key: {}"),
+    ("X-Api-Key in curl", chars(40, HEX), "curl -H 'x-api-key: {}' https://api.example.com/v2/orders"),
+    ("Mailgun key", "key-" + chars(32, HEX), "the Mailgun key is {} (from the dashboard)"),
+]
 
 
 @pytest.mark.parametrize("kind, secret, line", SECRETS, ids=[s[0] for s in SECRETS])
@@ -93,22 +116,38 @@ def test_each_real_shaped_secret_is_masked(kind, secret, line):
     assert redactor.total >= 1
 
 
-@pytest.mark.parametrize("key", KEYS, ids=["rsa", "openssh", "ec", "pkcs8"])
+@pytest.mark.parametrize("kind, secret, line", MISSES, ids=[s[0] for s in MISSES])
+def test_each_shape_detect_secrets_misses_is_masked(kind, secret, line):
+    test_each_real_shaped_secret_is_masked(kind, secret, line)
+
+
+@pytest.mark.parametrize("key", KEYS, ids=KEY_IDS)
 def test_a_private_key_loses_every_line_of_its_block(key):
     text = "\n".join(["cat ~/.ssh/id_key", *key, "done"])
-    out = Redactor().text(text).split("\n")
+    redactor = Redactor()
+    out = redactor.text(text).split("\n")
     assert out[0] == "cat ~/.ssh/id_key" and out[-1] == "done"
-    assert all(line == MASK for line in out[1:-1])
-    assert not any(part in "\n".join(out) for part in key[1:-1])
+    assert all(line == MASK for line in out[1:-1] if line)
+    assert not any(part in "\n".join(out) for part in key[1:-1] if part)
+    assert redactor.counts == {"Private Key": 1}
+
+
+def test_a_key_split_by_zero_width_characters_is_masked_whole():
+    halves = ["ghp_" + chars(18), chars(18)]
+    for mark in "\u200b\u200c\u200d\u2060\ufeff":
+        redactor = Redactor()
+        out = redactor.text(f"export GITHUB_TOKEN={mark.join(halves)} # from CI")
+        assert out == f"export GITHUB_TOKEN={MASK} # from CI", repr(mark)
+        assert redactor.counts == {"GitHub Token": 1}
 
 
 def test_the_whole_corpus_at_once_and_its_counts():
-    text = "\n".join(line.format(secret) for _, secret, line in SECRETS) + "\n" + "\n".join(sum(KEYS, []))
+    text = "\n".join(line.format(secret) for _, secret, line in SECRETS + MISSES) + "\n" + "\n".join(sum(KEYS, []))
     redactor = Redactor()
     out = redactor.text(text)
-    leaked = [kind for kind, secret, _ in SECRETS if secret in out]
+    leaked = [kind for kind, secret, _ in SECRETS + MISSES if secret in out]
     assert leaked == []
-    assert redactor.total >= len(SECRETS) + len(KEYS)
+    assert redactor.total >= len(SECRETS) + len(MISSES) + len(KEYS)
     assert redactor.counts["Private Key"] == len(KEYS)
     assert redactor.counts["opensync-lite API Key"] == 2
 
