@@ -13,10 +13,15 @@ END line. Scanning goes line by line, as detect-secrets does, calling the detect
 ad-hoc scan would run its settings machinery, which is process-global, on every line), on the
 line without zero-width characters (which can split a key); the mask covers them too.
 
+JSON values are redacted with their key as context: a secret-named key (``password``, ``token``,
+``X-Api-Key``, ``Authorization``, ...) makes its string value a secret, masked whole, and every
+other string is also scanned as the ``"key": "value"`` pair a JSON file would show. A string
+holding JSON text (tool-call arguments often are) is redacted as that JSON.
 """
 
 import base64
 import binascii
+import json
 import re
 from collections import Counter
 from functools import lru_cache
@@ -263,6 +268,44 @@ def _masked(line, spans):
     return "".join(out) + line[last:]
 
 
+# --- JSON values: the key as context ---------------------------------------------------------
+
+KEY_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")  # X-Api-Key, apiKey, API_KEY: x api key
+SECRET_WORDS = {"password", "passwd", "pwd", "passphrase", "secret", "token", "apikey", "authorization", "auth",
+                "credential", "credentials", "cookie", "privatekey", "clientsecret", "secretkey", "accesskey"}
+SECRET_PAIRS = {("api", "key"), ("private", "key"), ("secret", "key"), ("access", "key"), ("auth", "key"),
+                ("signing", "key"), ("encryption", "key"), ("master", "key"), ("account", "key")}
+# Keys whose values are hashes or ids, which the entropy rules would take for keys.
+ID_WORDS = {"id", "ids", "uuid", "guid", "sha", "hash", "digest", "checksum", "commit", "oid", "rev", "revision",
+            "etag", "integrity", "fingerprint", "md", "parent", "parents", "tree", "head", "ref"}
+ENTROPY = {"Base64 High Entropy String", "Hex High Entropy String"}
+# Values that say nothing secret: a setting, a variable or template, a placeholder, a mask.
+PLAIN_VALUES = NOT_SECRETS | {"on", "off", "enabled", "disabled"}
+TEMPLATE_VALUE = re.compile(r"\$\{[^}]*\}|\$\w+|\{\{.*\}\}|<[^<>]+>|%\(\w+\)s|%s|[*•xX.]{3,}")
+# The pair adds to what a value shows on its own only for a keyword's key (detect-secrets' and
+# ours) or a value of one token long enough for an entropy rule (quoted, it is judged whole).
+KEYWORD_KEY = re.compile(r"pass|pwd|secret|key|token|auth|credential|contrase", re.IGNORECASE)
+ONE_TOKEN = re.compile(r"[^\s\"']{9,}")
+
+
+@lru_cache(maxsize=4096)
+def _key_words(key):
+    return tuple(w.lower() for w in KEY_WORD.findall(key)) if isinstance(key, str) else ()
+
+
+def _secret_named(words):
+    return bool(words) and (words[-1] in SECRET_WORDS or words[-2:] in SECRET_PAIRS)
+
+
+AUTH_SCHEME = re.compile(r"(?:Bearer|Basic|Token|Digest)\s+", re.IGNORECASE)
+
+
+def _says_nothing(value, words):
+    value = AUTH_SCHEME.sub("", value.strip(), count=1)  # `Bearer ${TOKEN}` is a template too
+    return (not value or value.lower() in PLAIN_VALUES or MASK in value or "redacted" in value.lower()
+            or bool(TEMPLATE_VALUE.fullmatch(value)) or (words[-1] == "pwd" and value.startswith(("/", "~"))))
+
+
 class Redactor:
     """Masks the secrets in the texts it is given and counts them by kind (``counts``)."""
 
@@ -274,7 +317,13 @@ class Redactor:
     def total(self):
         return sum(self.counts.values())
 
-    def text(self, text):
+    def _mask(self, line, spans, drop=()):
+        spans = [span for span in spans if span[2] not in drop]
+        self.counts.update(kind for _, _, kind in spans if kind)
+        return _masked(line, spans) if spans else line
+
+    def text(self, text, drop=()):
+        """``text`` masked; ``drop``: kinds of secret not to mask in it."""
         if not self.enabled or not isinstance(text, str) or not text:
             return text
         lines = text.split("\n")
@@ -285,17 +334,73 @@ class Redactor:
                 lines[i] = MASK if line.strip() else line
                 continue
             spans, private_key = _scan(line)
-            self.counts.update(kind for _, _, kind in spans if kind)
-            lines[i] = _masked(line, spans) if spans else line
+            lines[i] = self._mask(line, spans, drop)
             in_key = private_key and not PEM_END.search(line)
         return "\n".join(lines)
 
-    def value(self, value):
-        """Any JSON value with each string in it masked (keys too: tools name files by secrets)."""
+    def value(self, value, key=None):
+        """Any JSON value with each string in it masked (keys too: tools name files by secrets),
+        each with the key it stands under (``key`` for a top-level one) as its context."""
         if isinstance(value, str):
-            return self.text(value)
+            return self._string(value, key)
         if isinstance(value, list):
-            return [self.value(v) for v in value]
+            return [self.value(v, key) for v in value]
         if isinstance(value, dict):
-            return {self.text(k): self.value(v) for k, v in value.items()}
+            # {"name": "Authorization", "value": "Basic …"}: headers in HAR files and fetch logs.
+            name = value.get("name", value.get("key"))
+            return {self.text(k): self.value(v, name if k == "value" and isinstance(name, str) else k)
+                    for k, v in value.items()}
         return value
+
+    def _string(self, value, key):
+        if not self.enabled or not value:
+            return value
+        stripped = value.strip()
+        if stripped[:1] + stripped[-1:] in ("{}", "[]"):  # JSON text, perhaps
+            redacted = self._json_text(value, key)
+            if redacted is not None:
+                return redacted
+        words = _key_words(key)
+        if _secret_named(words):
+            if _says_nothing(value, words):
+                return value
+            found = [kind for _, _, kind in self._pair(key, value) if kind]
+            self.counts.update(found[:1] or ["Secret Keyword"])  # one value, one secret
+            return MASK
+        drop = ENTROPY if ID_WORDS.intersection(words) else ()
+        if not words or "\n" in value:
+            return self.text(value, drop)
+        return self._mask(value, [span for span in self._pair(key, value) if span[2] not in drop])
+
+    @staticmethod
+    def _pair(key, value):
+        """The spans to mask in one line ``value``: those it has on its own and, not overlapping
+        them, those the ``"key": "value"`` line a JSON file would show has in the value."""
+        own = list(_scan(value)[0])
+        if not (KEYWORD_KEY.search(key) or ONE_TOKEN.fullmatch(value)):
+            return own
+        prefix = f'"{key}": "'
+        low, high = len(prefix), len(prefix) + len(value)
+        for a, b, kind in _scan(prefix + value + '"')[0]:
+            a, b = max(a, low) - low, min(b, high) - low
+            if a < b and not any(a < d and c < b for c, d, _ in own):
+                own.append((a, b, kind))
+        return own
+
+    def _json_text(self, value, key):
+        """A string holding JSON (tool-call arguments, a serialised response), redacted as JSON:
+        written again only when something in it was masked; None when it is not JSON."""
+        inner, pretty = Redactor(), "\n" in value.strip()
+        try:
+            parsed = json.loads(value)
+            if not isinstance(parsed, (dict, list)):
+                return None
+            redacted = inner.value(parsed, key)
+            if not inner.total:
+                return value
+            text = json.dumps(redacted, ensure_ascii=False, indent=2 if pretty else None,
+                              separators=None if pretty or '": ' in value else (",", ":"))
+        except (ValueError, RecursionError):  # not JSON, or too deep to walk: redacted as text
+            return None
+        self.counts.update(inner.counts)
+        return text
