@@ -5,13 +5,23 @@ GitHub, Slack, Stripe, OpenAI, JWT, private keys, basic-auth URLs, ...), its key
 (config rules on config-shaped lines such as ``.env``'s ``KEY=value``, code rules elsewhere),
 its high-entropy detectors, and its false-positive filters (UUIDs, sequences, templates,
 indirect references). Keys it does not know are added as detectors of its own kind: ours
-(``osk_``), Anthropic's, OpenAI project keys, Google's, Hugging Face's, npm's, bearer tokens,
-and ``token=``-style values. Each secret found is replaced, whole, by ``[REDACTED]``; a private
-key block loses every line up to its END line. Scanning goes line by line, as detect-secrets
-does, calling the detectors directly (its ad-hoc scan would run its settings machinery, which
-is process-global, on every line).
+(``osk_``), Anthropic's, OpenAI project keys, Google's, Hugging Face's, npm's, Mailgun's, bearer
+tokens, Basic authorization headers, ``token=``/``X-Api-Key:``-style values, passwords on command
+lines (``curl -u``, ``mysql -p``, ``--password=``) and in ``password=`` lines. Each secret found is
+replaced, whole, by ``[REDACTED]``; a private key block of any PEM type loses every line up to its
+END line. Scanning goes line by line, as detect-secrets does, calling the detectors directly (its
+ad-hoc scan would run its settings machinery, which is process-global, on every line), on the
+line without zero-width characters (which can split a key); the mask covers them too.
+
+JSON values are redacted with their key as context: a secret-named key (``password``, ``token``,
+``X-Api-Key``, ``Authorization``, ...) makes its string value a secret, masked whole, and every
+other string is also scanned as the ``"key": "value"`` pair a JSON file would show. A string
+holding JSON text (tool-call arguments often are) is redacted as that JSON.
 """
 
+import base64
+import binascii
+import json
 import re
 from collections import Counter
 from functools import lru_cache
@@ -41,9 +51,13 @@ FILTERS = (
     lambda secret, line, plugin: heuristic.is_not_alphanumeric_string(secret),
     # `password = get_password()`: unless the secret is a quoted literal on that line.
     lambda secret, line, plugin: heuristic.is_indirect_reference(line) and not _quoted(secret, line),
+    lambda secret, line, plugin: bool(CALL_OPENED.fullmatch(secret)),  # `PASSWORD_RULE = re.compile(`
 )
 # Detectors of a key's own shape are trusted as they are; the filters are for the general ones.
 GENERAL = ("Secret Keyword", "Token Keyword", "Base64 High Entropy String", "Hex High Entropy String")
+
+
+CALL_OPENED = re.compile(r"[\w.]+[(\[{]")
 
 
 def _quoted(secret, line):
@@ -54,12 +68,51 @@ def _quoted(secret, line):
 # alphabet), so the whole token goes, also when a detector's pattern captures only its head.
 TOKEN_CHAR = re.compile(r"[A-Za-z0-9_\-+/.~]")
 PADDING = re.compile(r"[A-Za-z0-9_\-+/.~=]")  # a token may end in base64's `=` padding
-PEM_END = re.compile(r"-----END [A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----")
+PEM_BEGIN = re.compile(r"-{4,} ?BEGIN ")
+PEM_END = re.compile(r"-{4,} ?END [A-Z0-9 ]*PRIVATE KEY[A-Z ]*?-{4,}")
+# What a command line or config file puts where a password goes when it is not one.
+PLACEHOLDER = re.compile(r"[$%<{\[]|\*{3}|[xX•]{4}|\.\.\.|redacted|changeme|password\W*$", re.IGNORECASE)
 
 
-def _detector(name, secret_type, pattern):
-    """A detect-secrets detector for one more kind of key."""
-    return type(name, (RegexBasedDetector,), {"secret_type": secret_type, "denylist": [re.compile(pattern)]})
+def _detector(name, secret_type, pattern, keep=None):
+    """A detect-secrets detector for one more kind of key; ``keep`` drops what only looks like one."""
+    def analyze_string(self, string):
+        for found in RegexBasedDetector.analyze_string(self, string):
+            if keep is None or keep(found):
+                yield found
+    return type(name, (RegexBasedDetector,), {"secret_type": secret_type, "denylist": [re.compile(pattern)],
+                                              "analyze_string": analyze_string})
+
+
+def _basic_credentials(value):
+    """Whether a Basic header's value decodes to ``user:password``, as credentials do."""
+    try:
+        decoded = base64.b64decode(value, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return False
+    return ":" in decoded and decoded.isprintable()
+
+
+def _literal(value):
+    """A password given as a value, not a variable, a template or a placeholder."""
+    return len(value) > 3 and not PLACEHOLDER.search(value) and not value.isdigit()
+
+
+def _user_password(value):
+    """``user:password`` of curl's -u, but not docker's ``-u 1000:1000`` (user:group) or variables."""
+    user, password = value.split(":", 1)
+    return not PLACEHOLDER.search(user) and _literal(password) and not re.fullmatch(r"[\d:]+", value)
+
+
+def _assigned_password(value, config_line):
+    """The value of a ``password=`` assignment, unless it reads as code: a call, an index, a
+    path or a name (``passwd = self.passwd``, ``password=password,``). A bare word counts as a
+    name unless it has a digit or stands alone on a ``name=value`` line, as in a config file."""
+    if value[0] in "\"'":
+        return _literal(value[1:-1])
+    if re.fullmatch(r"[A-Za-z_][\w.]*", value) and ("." in value or not (config_line or re.search(r"\d", value))):
+        return False
+    return _literal(value) and not re.search(r"[()\[\]]", value) and not value.startswith(("/", "~/", "./"))
 
 
 # Keys detect-secrets 1.5 does not know by their shape.
@@ -72,7 +125,41 @@ OURS = [
     _detector("HuggingFaceTokenDetector", "Hugging Face Token", r"\bhf_[A-Za-z0-9]{30,}"),
     _detector("NpmAccessTokenDetector", "npm Access Token", r"\bnpm_[A-Za-z0-9]{36}\b"),  # it knows .npmrc lines only
     _detector("BearerTokenDetector", "Bearer Token", r"\b[Bb]earer\s+([A-Za-z0-9._~+/-]{16,}=*)"),
+    _detector("MailgunKeyDetector", "Mailgun API Key", r"\bkey-[0-9a-f]{32}\b"),
+    _detector("BasicAuthHeaderDetector", "Basic Auth Header", r"\bBasic\s+([A-Za-z0-9+/]{8,}={0,2})(?![\w+/=])",
+              _basic_credentials),
+    # Every PEM type (ENCRYPTED, DSA, PGP's block, ...): detect-secrets knows some by name only.
+    _detector("PemPrivateKeyDetector", "Private Key", r"-{4,} ?BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)? ?-{4,}"),
+    # Passwords on command lines: curl/wget's -u/--user user:password, mysql's -pPASSWORD, --password=.
+    _detector("UserPasswordOptionDetector", "Password Option",
+              r"(?:^|\s)(?:-u|--user)(?:\s+|=)[\"']?([^\s:\"'()]+:[^\s\"'()]+)", _user_password),
+    _detector("MysqlPasswordOptionDetector", "Password Option",
+              r"\b(?:mysql\w*|mariadb\w*)\b[^|;&\n]*?\s-p[\"']?([^\s\"']+)", _literal),
+    _detector("PasswordOptionDetector", "Password Option", r"--pass(?:word|wd)?=[\"']?([^\s\"']+)", _literal),
 ]
+
+# `password=`, `db_password=`, `passwd = ` (~/.my.cnf, .env and INI files, libpq's conninfo), in
+# any case; detect-secrets takes lowercase names for code, where a value must be quoted.
+PASSWORD_ASSIGNMENT = re.compile(r"(?:password|passwd|passphrase|pwd)[\"']?(\s*)=(?!=)(\s*)"
+                                 r"(\"[^\"]+\"|'[^']+'|[^\s\"'&;,]+)", re.IGNORECASE)
+NAME_CHARS = re.compile(r"[\w.-]*$")
+
+
+class PasswordAssignmentDetector(RegexBasedDetector):
+    secret_type = "Secret Keyword"
+    denylist = [PASSWORD_ASSIGNMENT]
+
+    def analyze_string(self, string):
+        for match in PASSWORD_ASSIGNMENT.finditer(string):
+            before = string[:match.start()]
+            before = before[:NAME_CHARS.search(before).start()]  # the rest of the name (db_, MYSQL_)
+            if before and before[-1] not in " \t;&?,(":
+                continue
+            # `password=hunter` alone on its line is a config file's; `password = hunter` is code's.
+            config_line = not (match.group(1) or match.group(2) or before.strip() not in ("", "export")
+                               or string[match.end():].strip())
+            if _assigned_password(match.group(3), config_line):
+                yield match.group(3).strip("\"'")
 
 
 class TokenKeywordDetector(RegexBasedDetector):
@@ -80,7 +167,7 @@ class TokenKeywordDetector(RegexBasedDetector):
     the value looks like a token (letters and digits, 16+ characters), not like code."""
     secret_type = "Token Keyword"
     denylist = [re.compile(
-        r"(?:token|access_?key|client_?secret|credentials?)[\w.-]*[\"']?\s*[:=]\s*[\"']?"
+        r"(?:token|api[_-]?key|access[_-]?key|client_?secret|credentials?)[\w.-]*[\"']?\s*[:=]\s*[\"']?"
         r"((?=[A-Za-z0-9_\-+/=.]*\d)(?=[A-Za-z0-9_\-+/=.]*[A-Za-z])[A-Za-z0-9_\-+/=.]{16,})", re.IGNORECASE)]
 
 
@@ -89,7 +176,8 @@ def _detectors():
     keyword and the high-entropy ones, which catch what is left."""
     general = (KeywordDetector, HighEntropyStringsPlugin)
     known = [cls() for name, cls in sorted(get_mapping_from_secret_type_to_class().items()) if name not in SKIPPED]
-    return ([cls() for cls in OURS] + [d for d in known if not isinstance(d, general)] + [TokenKeywordDetector()]
+    return ([cls() for cls in OURS] + [d for d in known if not isinstance(d, general)]
+            + [TokenKeywordDetector(), PasswordAssignmentDetector()]
             + [d for d in known if isinstance(d, KeywordDetector)] + [d for d in known if isinstance(d, HighEntropyStringsPlugin)])
 
 
@@ -132,37 +220,90 @@ def _spans(line, secret):
         start = line.find(secret, end)
 
 
-def _scan_line(line):
-    """(the line masked, whether a private key starts on it, the kinds of secret masked)."""
-    spans, private_key, kinds = [], False, []
-    filename = CONFIG_FILENAME if CONFIG_LINE.match(line) else CODE_FILENAME
+def _scan_line(line, filename=None):
+    """((start, end, kind) of each masked span, kind None on a secret's further occurrences;
+    whether a private key starts on the line)."""
+    spans, private_key = [], False
+    filename = filename or (CONFIG_FILENAME if CONFIG_LINE.match(line) else CODE_FILENAME)
     for detector in DETECTORS:
         for secret in _candidates(detector, line, filename):
             if detector.secret_type == "Private Key":
                 private_key = True
-                found = [(max(line.find("-----BEGIN"), 0), len(line))]
+                begin = PEM_BEGIN.search(line)
+                found = [(begin.start() if begin else 0, len(line))]
             else:
                 found = list(_spans(line, secret))
-            new = [(a, b) for a, b in found if not any(a < d and c < b for c, d in spans)]
-            if new:  # one secret, counted once, by the first detector that knows it
-                spans += new
-                kinds.append(detector.secret_type)
-    if not spans:
-        return line, private_key, ()
-    spans.sort()
-    out, last = [], 0
-    for start, end in spans:
-        start = max(start, last)
-        if start >= end:
-            continue
-        out.append(line[last:start] + MASK)
-        last = end
-    return "".join(out) + line[last:], private_key, tuple(kinds)
+            new = [(a, b) for a, b in found if not any(a < d and c < b for c, d, _ in spans)]
+            # one secret, counted once, by the first detector that knows it
+            spans += [(a, b, detector.secret_type if n == 0 else None) for n, (a, b) in enumerate(new)]
+    return tuple(sorted(spans)), private_key
 
 
 # Short lines are remembered: sessions repeat them (a file read twice, a resent message).
 _scan_short = lru_cache(maxsize=16384)(_scan_line)
 SHORT = 1000
+# Invisible characters that can split a key (pasted from a chat or a web page) so that no
+# detector sees it whole: lines are scanned without them.
+ZERO_WIDTH = re.compile("[\u200b\u200c\u200d\u2060\ufeff]")
+
+
+def _scan(line, filename=None):
+    """_scan_line's answer for ``line``, zero-width characters ignored (masks cover them)."""
+    scan = _scan_short if len(line) < SHORT else _scan_line
+    if not ZERO_WIDTH.search(line):
+        return scan(line, filename)
+    kept = [i for i, c in enumerate(line) if not ZERO_WIDTH.match(c)]
+    spans, private_key = scan("".join(line[i] for i in kept), filename)
+    return tuple((kept[a], kept[b - 1] + 1, kind) for a, b, kind in spans), private_key
+
+
+def _masked(line, spans):
+    out, last = [], 0
+    for start, end, _ in sorted(spans):
+        if start < last:  # overlaps the mask before: one mask for both
+            last = max(last, end)
+            continue
+        out.append(line[last:start] + MASK)
+        last = end
+    return "".join(out) + line[last:]
+
+
+# --- JSON values: the key as context ---------------------------------------------------------
+
+KEY_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")  # X-Api-Key, apiKey, API_KEY: x api key
+SECRET_WORDS = {"password", "passwd", "pwd", "passphrase", "secret", "token", "apikey", "authorization", "auth",
+                "credential", "credentials", "cookie", "privatekey", "clientsecret", "secretkey", "accesskey"}
+SECRET_PAIRS = {("api", "key"), ("private", "key"), ("secret", "key"), ("access", "key"), ("auth", "key"),
+                ("signing", "key"), ("encryption", "key"), ("master", "key"), ("account", "key")}
+# Keys whose values are hashes or ids, which the entropy rules would take for keys.
+ID_WORDS = {"id", "ids", "uuid", "guid", "sha", "hash", "digest", "checksum", "commit", "oid", "rev", "revision",
+            "etag", "integrity", "fingerprint", "md", "parent", "parents", "tree", "head", "ref"}
+ENTROPY = {"Base64 High Entropy String", "Hex High Entropy String"}
+# Values that say nothing secret: a setting, a variable or template, a placeholder, a mask.
+PLAIN_VALUES = NOT_SECRETS | {"on", "off", "enabled", "disabled"}
+TEMPLATE_VALUE = re.compile(r"\$\{[^}]*\}|\$\w+|\{\{.*\}\}|<[^<>]+>|%\(\w+\)s|%s|[*•xX.]{3,}")
+# The pair adds to what a value shows on its own only for a keyword's key (detect-secrets' and
+# ours) or a value of one token long enough for an entropy rule (quoted, it is judged whole).
+KEYWORD_KEY = re.compile(r"pass|pwd|secret|key|token|auth|credential|contrase", re.IGNORECASE)
+ONE_TOKEN = re.compile(r"[^\s\"']{9,}")
+
+
+@lru_cache(maxsize=4096)
+def _key_words(key):
+    return tuple(w.lower() for w in KEY_WORD.findall(key)) if isinstance(key, str) else ()
+
+
+def _secret_named(words):
+    return bool(words) and (words[-1] in SECRET_WORDS or words[-2:] in SECRET_PAIRS)
+
+
+AUTH_SCHEME = re.compile(r"(?:Bearer|Basic|Token|Digest)\s+", re.IGNORECASE)
+
+
+def _says_nothing(value, words):
+    value = AUTH_SCHEME.sub("", value.strip(), count=1)  # `Bearer ${TOKEN}` is a template too
+    return (not value or value.lower() in PLAIN_VALUES or MASK in value or "redacted" in value.lower()
+            or bool(TEMPLATE_VALUE.fullmatch(value)) or (words[-1] == "pwd" and value.startswith(("/", "~"))))
 
 
 class Redactor:
@@ -176,7 +317,13 @@ class Redactor:
     def total(self):
         return sum(self.counts.values())
 
-    def text(self, text):
+    def _mask(self, line, spans, drop=()):
+        spans = [span for span in spans if span[2] not in drop]
+        self.counts.update(kind for _, _, kind in spans if kind)
+        return _masked(line, spans) if spans else line
+
+    def text(self, text, drop=()):
+        """``text`` masked; ``drop``: kinds of secret not to mask in it."""
         if not self.enabled or not isinstance(text, str) or not text:
             return text
         lines = text.split("\n")
@@ -186,18 +333,74 @@ class Redactor:
                 in_key = not PEM_END.search(line)
                 lines[i] = MASK if line.strip() else line
                 continue
-            masked, private_key, kinds = (_scan_short if len(line) < SHORT else _scan_line)(line)
-            self.counts.update(kinds)
-            lines[i] = masked
+            spans, private_key = _scan(line)
+            lines[i] = self._mask(line, spans, drop)
             in_key = private_key and not PEM_END.search(line)
         return "\n".join(lines)
 
-    def value(self, value):
-        """Any JSON value with each string in it masked (keys too: tools name files by secrets)."""
+    def value(self, value, key=None):
+        """Any JSON value with each string in it masked (keys too: tools name files by secrets),
+        each with the key it stands under (``key`` for a top-level one) as its context."""
         if isinstance(value, str):
-            return self.text(value)
+            return self._string(value, key)
         if isinstance(value, list):
-            return [self.value(v) for v in value]
+            return [self.value(v, key) for v in value]
         if isinstance(value, dict):
-            return {self.text(k): self.value(v) for k, v in value.items()}
+            # {"name": "Authorization", "value": "Basic …"}: headers in HAR files and fetch logs.
+            name = value.get("name", value.get("key"))
+            return {self.text(k): self.value(v, name if k == "value" and isinstance(name, str) else k)
+                    for k, v in value.items()}
         return value
+
+    def _string(self, value, key):
+        if not self.enabled or not value:
+            return value
+        stripped = value.strip()
+        if stripped[:1] + stripped[-1:] in ("{}", "[]"):  # JSON text, perhaps
+            redacted = self._json_text(value, key)
+            if redacted is not None:
+                return redacted
+        words = _key_words(key)
+        if _secret_named(words):
+            if _says_nothing(value, words):
+                return value
+            found = [kind for _, _, kind in self._pair(key, value) if kind]
+            self.counts.update(found[:1] or ["Secret Keyword"])  # one value, one secret
+            return MASK
+        drop = ENTROPY if ID_WORDS.intersection(words) else ()
+        if not words or "\n" in value:
+            return self.text(value, drop)
+        return self._mask(value, [span for span in self._pair(key, value) if span[2] not in drop])
+
+    @staticmethod
+    def _pair(key, value):
+        """The spans to mask in one line ``value``: those it has on its own and, not overlapping
+        them, those the ``"key": "value"`` line a JSON file would show has in the value."""
+        own = list(_scan(value)[0])
+        if not (KEYWORD_KEY.search(key) or ONE_TOKEN.fullmatch(value)):
+            return own
+        prefix = f'"{key}": "'
+        low, high = len(prefix), len(prefix) + len(value)
+        for a, b, kind in _scan(prefix + value + '"')[0]:
+            a, b = max(a, low) - low, min(b, high) - low
+            if a < b and not any(a < d and c < b for c, d, _ in own):
+                own.append((a, b, kind))
+        return own
+
+    def _json_text(self, value, key):
+        """A string holding JSON (tool-call arguments, a serialised response), redacted as JSON:
+        written again only when something in it was masked; None when it is not JSON."""
+        inner, pretty = Redactor(), "\n" in value.strip()
+        try:
+            parsed = json.loads(value)
+            if not isinstance(parsed, (dict, list)):
+                return None
+            redacted = inner.value(parsed, key)
+            if not inner.total:
+                return value
+            text = json.dumps(redacted, ensure_ascii=False, indent=2 if pretty else None,
+                              separators=None if pretty or '": ' in value else (",", ":"))
+        except (ValueError, RecursionError):  # not JSON, or too deep to walk: redacted as text
+            return None
+        self.counts.update(inner.counts)
+        return text

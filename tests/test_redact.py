@@ -26,10 +26,10 @@ def b64url(raw):
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def pem(kind):
-    body = base64.b64encode(bytes(rng.randrange(256) for _ in range(600))).decode()
+def pem(kind, size=600, headers=()):
+    body = base64.b64encode(bytes(rng.randrange(256) for _ in range(size))).decode()
     lines = [body[i:i + 64] for i in range(0, len(body), 64)]
-    return [f"-----BEGIN {kind}-----", *lines, f"-----END {kind}-----"]
+    return [f"-----BEGIN {kind}-----", *headers, *lines, f"-----END {kind}-----"]
 
 
 def jwt():
@@ -80,7 +80,30 @@ SECRETS = [
     ("token in prose", chars(40, ALNUM), "here is the deploy token: {} (rotate it after)"),
     ("high-entropy token in code", chars(44, ALNUM + "+/"), 'SIGNING = "{}"'),
 ]
-KEYS = [pem("RSA PRIVATE KEY"), pem("OPENSSH PRIVATE KEY"), pem("EC PRIVATE KEY"), pem("PRIVATE KEY")]
+KEYS = [pem("RSA PRIVATE KEY"), pem("OPENSSH PRIVATE KEY"), pem("EC PRIVATE KEY"), pem("PRIVATE KEY"),
+        # A short last line (4 characters here) has too little entropy to be caught on its own.
+        pem("ENCRYPTED PRIVATE KEY", size=771), pem("DSA PRIVATE KEY", size=434),
+        pem("RSA PRIVATE KEY", headers=("Proc-Type: 4,ENCRYPTED", "DEK-Info: AES-256-CBC,1A2B3C4D5E6F7A8B9C0D1E2F3A4B5C6D")),
+        pem("PGP PRIVATE KEY BLOCK", size=400, headers=("Version: GnuPG v2", ""))[:-1] + ["=tS8q", "-----END PGP PRIVATE KEY BLOCK-----"]]
+KEY_IDS = ["rsa", "openssh", "ec", "pkcs8", "encrypted-pkcs8", "dsa", "encrypted-rsa", "pgp"]
+
+# Shapes detect-secrets misses on its own: (what it is, the secret, the line it appears on).
+MISSES = [
+    ("Authorization: Basic", base64.b64encode(f"deploy:{chars(14)}".encode()).decode(), "Authorization: Basic {}"),
+    ("Basic in a curl header", base64.b64encode(f"ci:{chars(10)}".encode()).decode(),
+     "curl -H 'Authorization: Basic {}' https://ci.example.com/api/json"),
+    ("curl -u", chars(16), "curl -u admin:{} https://api.example.com/v1/items"),
+    ("curl --user", chars(16), "curl -s --user=deploy:{} https://nexus.internal/repository/"),
+    ("mysql -p", chars(12), "mysql -h db.internal -u root -p{} shop"),
+    ("mysqldump --password=", chars(12), "mysqldump --user=root --password={} shop > shop.sql"),
+    ("~/.my.cnf password", chars(12), "password={}"),
+    ("db_password=", chars(12), "db_password={}"),
+    ("passwd =", chars(9) + "7!", "passwd = {}"),
+    ("libpq conninfo", chars(12) + "9", "psql 'host=db.internal user=app password={} dbname=app'"),
+    ("X-Api-Key header", chars(32, HEX), "X-Api-Key: {}"),
+    ("X-Api-Key in curl", chars(40, HEX), "curl -H 'x-api-key: {}' https://api.example.com/v2/orders"),
+    ("Mailgun key", "key-" + chars(32, HEX), "the Mailgun key is {} (from the dashboard)"),
+]
 
 
 @pytest.mark.parametrize("kind, secret, line", SECRETS, ids=[s[0] for s in SECRETS])
@@ -93,22 +116,38 @@ def test_each_real_shaped_secret_is_masked(kind, secret, line):
     assert redactor.total >= 1
 
 
-@pytest.mark.parametrize("key", KEYS, ids=["rsa", "openssh", "ec", "pkcs8"])
+@pytest.mark.parametrize("kind, secret, line", MISSES, ids=[s[0] for s in MISSES])
+def test_each_shape_detect_secrets_misses_is_masked(kind, secret, line):
+    test_each_real_shaped_secret_is_masked(kind, secret, line)
+
+
+@pytest.mark.parametrize("key", KEYS, ids=KEY_IDS)
 def test_a_private_key_loses_every_line_of_its_block(key):
     text = "\n".join(["cat ~/.ssh/id_key", *key, "done"])
-    out = Redactor().text(text).split("\n")
+    redactor = Redactor()
+    out = redactor.text(text).split("\n")
     assert out[0] == "cat ~/.ssh/id_key" and out[-1] == "done"
-    assert all(line == MASK for line in out[1:-1])
-    assert not any(part in "\n".join(out) for part in key[1:-1])
+    assert all(line == MASK for line in out[1:-1] if line)
+    assert not any(part in "\n".join(out) for part in key[1:-1] if part)
+    assert redactor.counts == {"Private Key": 1}
+
+
+def test_a_key_split_by_zero_width_characters_is_masked_whole():
+    halves = ["ghp_" + chars(18), chars(18)]
+    for mark in "\u200b\u200c\u200d\u2060\ufeff":
+        redactor = Redactor()
+        out = redactor.text(f"export GITHUB_TOKEN={mark.join(halves)} # from CI")
+        assert out == f"export GITHUB_TOKEN={MASK} # from CI", repr(mark)
+        assert redactor.counts == {"GitHub Token": 1}
 
 
 def test_the_whole_corpus_at_once_and_its_counts():
-    text = "\n".join(line.format(secret) for _, secret, line in SECRETS) + "\n" + "\n".join(sum(KEYS, []))
+    text = "\n".join(line.format(secret) for _, secret, line in SECRETS + MISSES) + "\n" + "\n".join(sum(KEYS, []))
     redactor = Redactor()
     out = redactor.text(text)
-    leaked = [kind for kind, secret, _ in SECRETS if secret in out]
+    leaked = [kind for kind, secret, _ in SECRETS + MISSES if secret in out]
     assert leaked == []
-    assert redactor.total >= len(SECRETS) + len(KEYS)
+    assert redactor.total >= len(SECRETS) + len(MISSES) + len(KEYS)
     assert redactor.counts["Private Key"] == len(KEYS)
     assert redactor.counts["opensync-lite API Key"] == 2
 
@@ -120,6 +159,123 @@ def test_json_values_are_masked_inside_and_keys_stay():
     out = redactor.value(value)
     assert out["args"]["command"] == f"gh auth login --with-token {MASK}" and out["n"] == 3 and out["ok"] is True
     assert redactor.counts == {"GitHub Token": 1}
+
+
+# --- JSON values: the key is the context ---------------------------------------------------------
+
+SECRET_KEYS = ["password", "passwd", "pwd", "secret", "token", "api_key", "apiKey", "apikey", "X-Api-Key",
+               "Authorization", "Proxy-Authorization", "auth", "credentials", "private_key", "privateKey",
+               "client_secret", "clientSecret", "DATABASE_PASSWORD", "db_password", "accessToken", "refresh_token",
+               "AWS_SECRET_ACCESS_KEY", "passphrase", "Cookie"]
+
+
+@pytest.mark.parametrize("key", SECRET_KEYS)
+def test_a_secret_named_key_makes_its_string_value_a_secret(key):
+    value = f"Zebra-Piano-{rng.randrange(10, 99)}-Orbit"  # no detector would know it on its own
+    redactor = Redactor()
+    out = redactor.value({"args": {key: value, "user": "alice", "port": 5432}})
+    assert out == {"args": {key: MASK, "user": "alice", "port": 5432}}
+    assert redactor.total == 1
+
+
+@pytest.mark.parametrize("value", ["", "  ", "true", "False", "yes", "none", "null", "${DB_PASSWORD}", "$API_TOKEN",
+                                   "{{ secrets.DEPLOY_TOKEN }}", "<your-api-key>", MASK, "********", "•••••",
+                                   "%(password)s", "changeme", "Bearer ${TOKEN}", "Basic <credentials>"])
+def test_obvious_non_secrets_under_secret_named_keys_stay(value):
+    redactor = Redactor()
+    assert redactor.value({"password": value, "token": value}) == {"password": value, "token": value}
+    assert redactor.total == 0
+
+
+def test_keys_that_only_look_like_secret_names_stay():
+    value = {"max_tokens": "4096", "tokenizer": "cl100k_base", "password_hint": "the usual one", "secret_type": "Hex",
+             "token_type": "bearer", "auth_url": "https://auth.example.com/authorize", "authMethod": "oauth2",
+             "keyId": "k-2026", "PWD": "/home/dev/app", "pwd": "/srv/shop", "OLDPWD": "/home/dev", "cacheKey": "files:v2",
+             "primary_key": "id", "tokens": ["alpha", "beta"], "auth": "required", "twoFactorAuth": "enabled"}
+    redactor = Redactor()
+    assert redactor.value(value) == value and redactor.total == 0
+
+
+def test_headers_objects_and_name_value_pairs_are_masked():
+    basic = base64.b64encode(f"admin:{chars(8)}".encode()).decode()
+    key = chars(32, HEX)
+    headers = {"X-Api-Key": key, "Authorization": f"Basic {basic}", "Content-Type": "application/json"}
+    har = [{"name": "authorization", "value": f"Basic {basic}"}, {"name": "x-api-key", "value": key},
+           {"name": "accept", "value": "*/*"}]
+    redactor = Redactor()
+    out = redactor.value({"request": {"headers": headers}, "entries": har})
+    assert out["request"]["headers"] == {"X-Api-Key": MASK, "Authorization": MASK, "Content-Type": "application/json"}
+    assert [h["value"] for h in out["entries"]] == [MASK, MASK, "*/*"]
+    assert redactor.total == 4
+
+
+def test_an_entropy_rule_sees_the_pair_but_hashes_and_ids_stay():
+    key, sha = chars(32, HEX), chars(40, HEX)
+    redactor = Redactor()
+    out = redactor.value({"signing": key, "sha": sha, "commit": sha, "oid": sha, "id": "toolu_01" + chars(22),
+                          "uuid": "550e8400-e29b-41d4-a716-446655440000"})
+    assert out["signing"] == MASK and redactor.counts == {"Hex High Entropy String": 1}
+    assert out["sha"] == out["commit"] == out["oid"] == sha and out["id"].startswith("toolu_01")
+
+
+def test_json_text_in_a_string_is_redacted_by_its_keys():
+    # No rule for text knows `auth` or a Basic header's value without its key.
+    arguments = json.dumps({"username": "alice", "auth": "Zebra-Piano-42-Orbit", "remember": True})
+    redactor = Redactor()
+    out = redactor.value({"function": {"name": "login", "arguments": arguments}})
+    assert json.loads(out["function"]["arguments"]) == {"username": "alice", "auth": MASK, "remember": True}
+    assert redactor.total == 1
+    for text in ('{"path": "src/app.py", "limit": 20}', "{not json: password}", "[1, 2, 3]"):
+        assert Redactor().value({"arguments": text}) == {"arguments": text}  # unchanged, byte for byte
+
+
+def test_plugin_fields_in_extra_are_masked_by_their_keys():
+    row = {"id": 3, "title": "Deploy", "extra": {"gatewayToken": "Zebra-Piano-42-Orbit", "plugin": "opencode-sync"}}
+    redactor = Redactor()
+    assert redactor.value(row)["extra"] == {"gatewayToken": MASK, "plugin": "opencode-sync"}
+
+
+# Ordinary structured data and command lines: nothing may change.
+ORDINARY_JSON = {
+    "toolName": "Bash", "id": "toolu_01" + chars(22), "input": {"command": "git log -1 --format=%H", "timeout": 120000},
+    "output": {"stdout": chars(40, HEX) + "\n", "exitCode": 0},
+    "commit": {"sha": chars(40, HEX), "parents": [{"sha": chars(40, HEX)}], "tree": {"sha": chars(40, HEX)}},
+    "package": {"name": "left-pad", "version": "1.3.0", "resolved": "https://registry.npmjs.org/left-pad/-/left-pad-1.3.0.tgz"},
+    "etag": 'W/"' + chars(32, HEX) + '"', "requestId": "req_" + chars(24), "messageId": "msg_01" + chars(22),
+    "sessionId": "550e8400-e29b-41d4-a716-446655440000", "path": "/home/dev/app/src/auth/token_store.py",
+    "env": {"PATH": "/usr/local/bin:/usr/bin", "HOME": "/home/dev", "PWD": "/home/dev/app", "NODE_ENV": "production"},
+    "settings": {"auth": {"type": "bearer", "required": True}, "tokenLimit": 8192, "password_min_length": 12},
+    "headers": {"Content-Type": "application/json", "Accept": "*/*", "User-Agent": "curl/8.5.0"},
+    "arguments": json.dumps({"file_path": "src/parser.py", "old_string": "i < n - 1", "new_string": "i < n"}),
+}
+ORDINARY_LINES = """docker run --rm -u 1000:1000 -v $PWD:/src node:22 npm test
+docker run -u $(id -u):$(id -g) alpine ls
+git push -u origin fix/redact
+mysql -u root -p shop
+mysql -h 127.0.0.1 -P 3306 -u app -p
+ssh -p 2222 deploy@10.0.0.5
+mkdir -p build/dist && cp -pr assets build/dist
+mysqldump --password=$MYSQL_PASSWORD shop
+curl -u "$USER:$TOKEN" https://api.example.com
+echo $password | docker login --password-stdin ghcr.io
+password=password,
+passwd = None
+pwd = os.getcwd()
+password = self.password
+db_password = settings.DB_PASSWORD
+X-Api-Key: ${API_KEY}
+Authorization: Basic <credentials>
+PWD=/home/dev/app
+Basic usage: run the tool with no arguments
+key-value stores hold key-0123 entries
+"""
+
+
+def test_ordinary_structured_data_and_command_lines_come_through_unchanged():
+    redactor = Redactor()
+    assert redactor.value(ORDINARY_JSON) == ORDINARY_JSON
+    assert redactor.text(ORDINARY_LINES) == ORDINARY_LINES
+    assert redactor.total == 0
 
 
 def test_switched_off_it_changes_nothing():
