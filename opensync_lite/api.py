@@ -70,6 +70,7 @@ def get_session():
     row = _session_from_query(schemas.read_query(schemas.session_query))
     return {
         "session": responses.session_out.dump(queries.with_curation([row])[0]),
+        "subagents": responses.SubagentTotals().dump(queries.subagent_totals(g.user_id, row["external_id"])),
         "messages": responses.message_out.dump(queries.session_messages(row["id"]), many=True),
         "files": responses.SessionFile(many=True).dump(queries.files_of([row["id"]], g.user_id)[row["id"]]),
     }

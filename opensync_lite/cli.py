@@ -143,12 +143,21 @@ def main():
 @click.option("--read-timeout", envvar="OPENSYNC_READ_TIMEOUT", show_envvar=True,
               default=server_.Limits.read_timeout, type=click.IntRange(1, 3600), show_default=True,
               help="Seconds a request (headers and body) may take to arrive whole.")
+@click.option("--watch/--no-watch", envvar="OPENSYNC_WATCH", show_envvar=True, default=True, show_default=True,
+              help="Read the agents' own files on this machine as they change (Claude Code's transcripts, "
+                   "OpenCode's storage).")
+@click.option("--watch-claude", "watch_claude", multiple=True, envvar="OPENSYNC_WATCH_CLAUDE", show_envvar=True,
+              type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="A Claude Code projects folder to watch [default: ~/.claude/projects, $CLAUDE_CONFIG_DIR].")
+@click.option("--watch-opencode", envvar="OPENSYNC_WATCH_OPENCODE", show_envvar=True,
+              type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="OpenCode's data folder to watch [default: $XDG_DATA_HOME/opencode].")
 @click.option("--sharing/--no-sharing", envvar="OPENSYNC_SHARING", show_envvar=True, default=False, show_default=True,
               help="Allow share links (/s/..., no sign-in) to sessions.")
 @click.option("--quiet", "-q", is_flag=True, help="No line per request in the log.")
 @db_option
 def serve(host, port, threads, durability, max_body, workers, connection_limit, channel_timeout, read_timeout,
-          sharing, quiet, db_path):
+          watch, watch_claude, watch_opencode, sharing, quiet, db_path):
     """Serve the sync API and the dashboard with waitress. Logs one line per request (method,
     path, status, time, user id; never a key or a body) unless --quiet."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -170,9 +179,12 @@ def serve(host, port, threads, durability, max_body, workers, connection_limit, 
     except OSError as err:  # taken between the check and now
         raise click.ClickException(f"cannot listen on {host}:{port}: {err.strerror or err}; try --port N.") from None
     limits = server_.Limits(threads, connection_limit, channel_timeout, read_timeout)
+    watching = _watched(watch, watch_claude, watch_opencode)
     server_.raise_open_files_limit(connection_limit)
     if workers == 1:
         server = server_.make_server(app, listener, limits)
+        if watching:
+            _start_watcher(app, watching)
         stopping = server_.stop_on_signals(server)  # before we announce ourselves: an early stop drains too
     me = _command()
     db_arg = "" if "OPENSYNC_DB" in os.environ or db_path == config.default_db_path() else f" --db {shlex.quote(db.display_url(db_path))}"
@@ -187,6 +199,9 @@ def serve(host, port, threads, durability, max_body, workers, connection_limit, 
         link = _signin_link(url, config.DEFAULT_USER)
     click.echo(f"Dashboard (this sign-in link works once, for 10 minutes; `{me} open{db_arg}` makes another):")
     click.echo(f"  {link}")
+    if watching:
+        names = ", ".join(f"{path} ({name})" for name, paths in watching.items() for path in paths)
+        click.echo(f"Watching {names} for sessions as they are written (--no-watch turns it off).")
     sys.stdout.flush()
     if workers == 1:
         server_.serve_until_stopped(server, stopping)
@@ -195,7 +210,32 @@ def serve(host, port, threads, durability, max_body, workers, connection_limit, 
         database.close()  # no connection crosses a fork (nor sits in a pool that would)
         if hasattr(database, "close_all"):
             database.close_all()
-        server_.prefork(listener, workers, lambda: server_.make_server(_app(db_path, **settings), listener, limits))
+        def worker(index):
+            worker_app = _app(db_path, **settings)
+            if watching and index == 0:  # one process reads the files
+                _start_watcher(worker_app, watching)
+            return server_.make_server(worker_app, listener, limits)
+
+        server_.prefork(listener, workers, worker)
+
+
+def _watched(watch, claude_roots, opencode_root):
+    """{agent: [folders]} the server should watch: those given, else the agents' own defaults
+    that exist on this machine."""
+    if not watch:
+        return {}
+    from .importers import claude_code, opencode
+
+    claude = list(claude_roots) or claude_code.default_roots()
+    opencode_root = opencode_root or (opencode.default_root() if opencode.default_root().is_dir() else None)
+    return {k: v for k, v in (("Claude Code", claude), ("OpenCode", [opencode_root] if opencode_root else [])) if v}
+
+
+def _start_watcher(app, watching):
+    from .watch import Watcher
+
+    return Watcher(app, config.DEFAULT_USER, watching.get("Claude Code", ()),
+                   (watching.get("OpenCode") or [None])[0]).start()
 
 
 def _signin_link(url, user_name):

@@ -283,6 +283,30 @@ def session_messages(session_id):
 
 # --- stats ------------------------------------------------------------------------------------
 
+SUBAGENT_DEPTH = 8  # subagents of subagents: far deeper than any agent nests them
+
+
+def subagent_totals(user_id, external_id):
+    """The metrics of a session's subagents (every level down, each session once), and of the
+    session with them: a subagent's tokens and cost are its own session's, which the parent's
+    own totals do not include."""
+    seen, level = {external_id}, [external_id]
+    for _ in range(SUBAGENT_DEPTH):
+        found = [e for (e,) in Session.select(Session.external_id).where(
+            Session.user == user_id, Session.parent_external_id.in_(level)).tuples() if e not in seen]
+        if not found:
+            break
+        seen.update(found)
+        level = found
+    def totals(ids):
+        row = {}
+        for chunk in list(_chunks(sorted(ids), 500)) or [[]]:  # no rows: the zeros of the metrics
+            part = Session.select(*_metrics()).where(Session.user == user_id, Session.external_id.in_(chunk)).dicts().get()
+            row = {k: (row.get(k) or 0) + (v or 0) if k != "last_active" else max(row.get(k) or 0, v or 0) or None
+                   for k, v in part.items()}
+        return row
+    return {**totals(seen - {external_id}), "with_subagents": totals(seen)}
+
 def _sum(column):
     # SUM of a BIGINT is NUMERIC (a Python Decimal) on PostgreSQL: cast back to whole numbers.
     return fn.COALESCE(fn.SUM(column), 0).cast("BIGINT")

@@ -105,6 +105,11 @@ class _Metrics(Schema):
     last_active = fields.Integer(data_key="lastActive", allow_none=True)
 
 
+class SubagentTotals(_Metrics):
+    with_subagents = fields.Nested(_Metrics, data_key="withSubagents", metadata={
+        "description": "the session's own totals plus its subagents'"})
+
+
 def group_schema(name, plural):
     """The answer of a grouped stats route: ``{plural: [rows]}``, each row with the group's
     value under ``name`` (source, model, ...) and the metrics."""
@@ -220,6 +225,10 @@ class SessionFile(Schema):
 
 class SessionDetail(Schema):
     session = fields.Nested(SessionOut, required=True)
+    subagents = fields.Nested(SubagentTotals, required=True, metadata={
+        "description": "the totals of the sessions it ran as subagents (every level down; their own sessions, "
+                       "with parentExternalId set), and withSubagents: its own totals plus theirs. The session's "
+                       "own fields never include its subagents."})
     messages = fields.List(fields.Nested(MessageOut), required=True)
     files = fields.List(fields.Nested(SessionFile), required=True,
                         metadata={"description": "the files its tool calls read or changed"})

@@ -79,29 +79,29 @@ RESTART_PAUSE_S = (0.1, 5.0)  # a worker that keeps dying is restarted less and 
 
 
 def prefork(listener, workers, make_server):
-    """Run ``workers`` processes that accept on the one listening socket (the kernel hands each
+    """Run ``workers`` processes (``make_server(index)`` makes each one's server) that accept on the one listening socket (the kernel hands each
     connection to one of them), each with its own app and database connections, opened after
     the fork. SQLite's WAL and BEGIN IMMEDIATE serialise their writes. A worker that dies (a
     crash, the OOM killer) is started again, and the log says how it ended. SIGTERM or Ctrl-C
     reaches every worker, which drains its requests in flight; the parent waits for all."""
-    children = {}  # pid -> when it started
+    children = {}  # pid -> (its index, when it started)
     stopping = []
 
-    def start():
+    def start(index):
         pid = os.fork()
         if pid == 0:  # a worker
             code = 0
             try:
                 for signum in (signal.SIGTERM, signal.SIGINT):
                     signal.signal(signum, signal.SIG_DFL)  # the parent's handler is not the worker's
-                server = make_server()
+                server = make_server(index)
                 serve_until_stopped(server, stop_on_signals(server))
             except BaseException:  # noqa: BLE001 - a worker reports and exits; the parent carries on
                 log.exception("worker failed")
                 code = 1
             finally:
                 os._exit(code)
-        children[pid] = time.monotonic()
+        children[pid] = (index, time.monotonic())
 
     def forward(signum, frame):
         stopping.append(signum)
@@ -113,8 +113,8 @@ def prefork(listener, workers, make_server):
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, forward)
-    for _ in range(workers):
-        start()
+    for index in range(workers):
+        start(index)
     pause = RESTART_PAUSE_S[0]
     failed = 0
     while children:
@@ -122,7 +122,7 @@ def prefork(listener, workers, make_server):
             pid, status = os.wait()
         except ChildProcessError:
             break
-        started = children.pop(pid, None)
+        index, started = children.pop(pid, (None, None))
         code = os.waitstatus_to_exitcode(status)
         if stopping or started is None:
             failed += code != 0
@@ -134,7 +134,7 @@ def prefork(listener, workers, make_server):
         pause = RESTART_PAUSE_S[0] if time.monotonic() - started > 60 else min(pause * 2, RESTART_PAUSE_S[1])
         time.sleep(pause)
         if not stopping:
-            start()
+            start(index)
     listener.close()
     if failed:
         raise SystemExit(1)

@@ -175,8 +175,11 @@ class LiveServer:
         self.db_path = db_path
         self.log_path = tempfile.mkstemp(prefix="opensync-serve-", suffix=".log")[1]
         self.log = open(self.log_path, "a")
+        # The server watches this machine's agent folders unless a test asks for it: the
+        # tests' own histories live in their own folders.
+        watch = [] if any(a.startswith("--watch") or a == "--no-watch" for a in args) else ["--no-watch"]
         self.proc = subprocess.Popen(
-            CLI + ["serve", "--port", "0", "--db", db_path, *args],
+            CLI + ["serve", "--port", "0", "--db", db_path, *watch, *args],
             stdout=subprocess.PIPE,
             stderr=self.log,
             text=True,

@@ -59,3 +59,21 @@ def test_the_transcript_supersedes_the_plugins_totals_in_either_order(api, db_pa
     assert session["promptTokens"] == usage["input_tokens"] + usage["cache_creation_input_tokens"] + usage["cache_read_input_tokens"]
     assert session["cost"] != 7.5 and session["costBasis"] == "estimated"
     assert session["extra"]["clientTotals"]["promptTokens"] == 99_999  # kept aside, not counted
+
+
+def test_a_parent_answers_its_own_totals_and_those_with_its_subagents(api):
+    api.post("/sync/session", {"externalId": "p", "inputTokens": 10, "outputTokens": 5, "promptTokens": 10,
+                               "completionTokens": 5, "cost": 1.0})
+    api.post("/sync/session", {"externalId": "c1", "parentExternalId": "p", "promptTokens": 100,
+                               "completionTokens": 50, "cost": 0.5})
+    api.post("/sync/session", {"externalId": "c2", "parentExternalId": "c1", "promptTokens": 1000,
+                               "completionTokens": 500, "cost": 0.25})  # a subagent's own subagent
+    api.post("/sync/session", {"externalId": "other", "promptTokens": 7, "cost": 9.0})
+    got = api.session("p")
+    assert got["session"]["totalTokens"] == 15 and got["session"]["cost"] == 1.0  # its own, alone
+    sub = got["subagents"]
+    assert (sub["sessions"], sub["totalTokens"], sub["cost"]) == (2, 1650, 0.75)
+    assert (sub["withSubagents"]["sessions"], sub["withSubagents"]["totalTokens"]) == (3, 1665)
+    assert sub["withSubagents"]["cost"] == pytest.approx(1.75)
+    leaf = api.session("c2")["subagents"]
+    assert (leaf["sessions"], leaf["totalTokens"], leaf["withSubagents"]["totalTokens"]) == (0, 0, 1500)

@@ -282,6 +282,7 @@ def session_detail(session_id):
     parent = row["parent_external_id"] and queries.find_session(g.user_id, external_id=row["parent_external_id"])
     return render_template("dashboard/session.html", session=queries.with_curation([row])[0],
                            conversation=conversation, children=children, child_count=child_count, parent=parent,
+                           subagents=queries.subagent_totals(g.user_id, row["external_id"]) if child_count else None,
                            files=queries.files_of([session_id], g.user_id)[session_id],
                            shares=shares.active(g.user_id, session_id), sharing=shares.state())
 

@@ -1,0 +1,120 @@
+"""The watcher inside `serve`: the agents' own files on this machine are the truth, so the
+server reads them as they change (Claude Code's transcripts, OpenCode's storage), while a
+plugin keeps a session live. The OS's file events (watchdog: inotify, FSEvents, ...) say
+which files changed, so a pass reads only those, from where the last one stopped (the
+importers remember each file's offset); a slow full pass now and then catches what events
+missed (a folder made while the watcher was down, a network filesystem without events)."""
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+from watchdog.events import FileSystemEventHandler
+from watchdog.observers import Observer
+
+from . import auth
+from .importers import claude_code, opencode
+
+log = logging.getLogger("opensync_lite.watch")
+
+SETTLE_S = 0.2  # events come in bursts (one per written block): read once they pause
+FULL_PASS_S = 300
+
+
+class _Changes(FileSystemEventHandler):
+    """Collects the paths that changed, for the watcher's thread to take."""
+
+    def __init__(self, wake):
+        self.paths, self.lock, self.wake = set(), threading.Lock(), wake
+
+    def on_any_event(self, event):
+        if event.is_directory and event.event_type != "moved":
+            return
+        with self.lock:
+            self.paths.add(event.src_path)
+            if getattr(event, "dest_path", None):
+                self.paths.add(event.dest_path)
+        self.wake.set()
+
+    def take(self):
+        with self.lock:
+            paths, self.paths = self.paths, set()
+        return paths
+
+
+class Watcher:
+    """Imports what changes under ``claude_roots`` (Claude Code's projects folders) and
+    ``opencode_root`` (OpenCode's data folder) for ``user_name``, in a thread of its own."""
+
+    def __init__(self, app, user_name, claude_roots=(), opencode_root=None):
+        self.app, self.user_name = app, user_name
+        self.claude_roots = [Path(r) for r in claude_roots]
+        self.opencode_root = Path(opencode_root) if opencode_root else None
+        self.wake, self.stopping = threading.Event(), threading.Event()
+        self.changes = _Changes(self.wake)
+        self.observer = None
+        self.thread = threading.Thread(target=self._run, name="opensync-watch", daemon=True)
+        self.passes = 0  # completed passes (tests wait on it)
+
+    def folders(self):
+        return [*self.claude_roots, *([self.opencode_root] if self.opencode_root else [])]
+
+    def start(self):
+        self.observer = Observer()
+        for folder in self.folders():
+            if folder.is_dir():
+                self.observer.schedule(self.changes, str(folder), recursive=True)
+        self.observer.daemon = True
+        self.observer.start()
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.stopping.set()
+        self.wake.set()
+        if self.observer is not None:
+            self.observer.stop()
+        self.thread.join(timeout=10)
+
+    def _run(self):
+        with self.app.app_context():
+            user_id = auth.get_or_create_user(self.user_name).id
+            full_due = 0.0
+            while not self.stopping.is_set():
+                try:
+                    if time.monotonic() >= full_due:
+                        self._pass(user_id, None)
+                        full_due = time.monotonic() + FULL_PASS_S
+                    else:
+                        self._pass(user_id, self.changes.take())
+                except Exception:  # noqa: BLE001 - a bad pass is logged; the next one tries again
+                    log.exception("watch pass failed")
+                self.passes += 1
+                self.wake.wait(timeout=max(0.0, min(FULL_PASS_S, full_due - time.monotonic())))
+                if self.stopping.is_set():
+                    break
+                time.sleep(SETTLE_S)
+                self.wake.clear()
+
+    def _pass(self, user_id, changed):
+        """Import the changed files (``None``: every file)."""
+        if changed is None:
+            transcripts = claude_code.transcripts(self.claude_roots) if self.claude_roots else []
+        else:
+            inside = [Path(p) for p in changed if p.endswith(".jsonl")]
+            transcripts = sorted(p for p in inside if p.is_file()
+                                 and any(root in p.parents for root in self.claude_roots))
+        if transcripts:
+            report = claude_code.run(user_id, transcripts)
+            self._log("Claude Code", report)
+        if self.opencode_root and self.opencode_root.is_dir() and (
+                changed is None or any(Path(p).is_relative_to(self.opencode_root) for p in changed)):
+            self._log("OpenCode", opencode.run(user_id, self.opencode_root))
+
+    @staticmethod
+    def _log(name, report):
+        if report.messages or report.sessions_created or report.problems:
+            log.info("%s: %s", name, report.summary())
+        for problem in report.problems[:20]:
+            log.warning("%s: skipped %s", name, problem)
