@@ -25,7 +25,8 @@ from peewee import DatabaseProxy, PostgresqlDatabase, SqliteDatabase, Value
 EXTENSION = "opensync"
 # 3: curations, tags and session_tags; 4: file_touches and shares (new tables only: the schema
 # files make them, and ingest.index_files_once fills the file index from the stored parts).
-# 5: sessions.written_at, the write stamp, apart from updated_at (the latest activity).
+# 5: sessions.written_at, the write stamp, apart from updated_at (the latest activity);
+# import_responses.cache_write_1h_tokens.
 SCHEMA_VERSION = 5
 FTS_TRIGGERS = [f"{t}_fts_{op}" for t in ("sessions", "messages") for op in ("insert", "delete", "update")]
 SESSION_INDEXES = ["sessions_by_user_source", "sessions_by_user_parent", "sessions_by_user_updated", "sessions_by_user_created",
@@ -55,7 +56,8 @@ SQLITE_MIGRATIONS = {
         "DROP TABLE messages_v1;\nDROP TABLE sessions_v1;\n"
         "UPDATE sessions SET source = NULL WHERE source = 'unknown';\n",
     ),
-    5: ("ALTER TABLE sessions ADD COLUMN written_at INTEGER NOT NULL DEFAULT 0;\n",
+    5: ("ALTER TABLE sessions ADD COLUMN written_at INTEGER NOT NULL DEFAULT 0;\n"
+        "ALTER TABLE import_responses ADD COLUMN cache_write_1h_tokens INTEGER NOT NULL DEFAULT 0;\n",
         "UPDATE sessions SET written_at = updated_at;\n"),
 }
 REBUILDS = {2}  # the migrations that make sessions and messages anew from schema.sql
@@ -348,7 +350,8 @@ def _migrate_sqlite(db):
 
 # Version 2 is the first schema PostgreSQL had; later versions add (before, after) SQL here.
 POSTGRES_MIGRATIONS = {
-    5: ("ALTER TABLE sessions ADD COLUMN IF NOT EXISTS written_at BIGINT NOT NULL DEFAULT 0;\n",
+    5: ("ALTER TABLE sessions ADD COLUMN IF NOT EXISTS written_at BIGINT NOT NULL DEFAULT 0;\n"
+        "ALTER TABLE import_responses ADD COLUMN IF NOT EXISTS cache_write_1h_tokens BIGINT NOT NULL DEFAULT 0;\n",
         "UPDATE sessions SET written_at = updated_at;\n"),
 }
 SCHEMA_LOCK = 0  # the second key of the advisory lock that start-ups take to migrate

@@ -568,7 +568,8 @@ def _count_responses(user_id, responses):
             new.append({"user": user_id, "response_key": r["key"], **{k: v for k, v in r.items() if k != "key"}})
             holder = (r["session_external_id"], r["message_external_id"])
         elif _size(r) > _size(row):
-            ImportResponse.update(**{k: r[k] for k in (*TOKEN_KINDS, "cost_usd", "model")}).where(
+            ImportResponse.update(**{k: r.get(k, 0) for k in (*TOKEN_KINDS, "cache_write_1h_tokens")},
+                                  cost_usd=r["cost_usd"], model=r["model"]).where(
                 ImportResponse.user == user_id, ImportResponse.response_key == r["key"]).execute()
             holder = (row["session_external_id"], row["message_external_id"])
         else:
@@ -577,7 +578,7 @@ def _count_responses(user_id, responses):
     if new:
         columns = [f for f in ImportResponse._meta.sorted_fields]
         prepared_many(("insert", ImportResponse), lambda: ImportResponse.insert({f: slot(f.name) for f in columns}),
-                      [{f.name: row[f.name] for f in columns} for row in new])
+                      [{f.name: row.get(f.name, f.default) for f in columns} for row in new])
     return changes
 
 
@@ -603,7 +604,7 @@ def _total_from_responses(user_id, session_external_ids):
             if r["cost_usd"] is not None:
                 cost += r["cost_usd"]
                 continue
-            estimate = price(r["model"], *(r[name] for name in TOKEN_KINDS))
+            estimate = price(r["model"], *(r[name] for name in TOKEN_KINDS), r["cache_write_1h_tokens"])
             if estimate is None:
                 statuses.add("unpriced")
             else:

@@ -215,6 +215,7 @@ class ImportResponse(BaseModel):
     cache_read_tokens = IntegerField()
     cost_usd = FloatField(null=True)
     created_at = IntegerField()
+    cache_write_1h_tokens = IntegerField(default=0)  # of cache_write_tokens, those kept for an hour
 
     class Meta:
         table_name = "import_responses"

@@ -39,18 +39,33 @@ def _rates(model):
             rates[3] if rates[3] is not None else input_rate), threshold
 
 
-def price(model, input_tokens=0, output_tokens=0, cache_write_tokens=0, cache_read_tokens=0):
+# Anthropic bills a cache write kept for an hour at twice the input price; genai-prices' cache
+# write price is the 5-minute one (1.25x input).
+ONE_HOUR_WRITE = 2.0
+
+
+def price(model, input_tokens=0, output_tokens=0, cache_write_tokens=0, cache_read_tokens=0, cache_write_1h_tokens=0):
     """USD for one response, or None when the model has no known price. Our input_tokens
-    exclude the cache tokens (Anthropic's convention); genai-prices counts them in."""
+    exclude the cache tokens (Anthropic's convention); genai-prices counts them in.
+    ``cache_write_1h_tokens`` are the part of ``cache_write_tokens`` written for an hour."""
     if not model or model == SYNTHETIC:
         return 0.0 if model == SYNTHETIC else None
     known = _rates(model)
     if known is None:
         return None
     rates, threshold = known
+    one_hour = min(cache_write_1h_tokens, cache_write_tokens)
+    five_minutes = cache_write_tokens - one_hour
     prompt = input_tokens + cache_write_tokens + cache_read_tokens
     if prompt < threshold:
-        return sum(r * n for r, n in zip(rates, (input_tokens, output_tokens, cache_write_tokens, cache_read_tokens)))
+        return (sum(r * n for r, n in zip(rates, (input_tokens, output_tokens, five_minutes, cache_read_tokens)))
+                + one_hour * rates[0] * ONE_HOUR_WRITE)
+    # Past a long-context tier every token pays the tier's rate, the hour-long writes too.
     usage = Usage(input_tokens=prompt, output_tokens=output_tokens, cache_write_tokens=cache_write_tokens,
                   cache_read_tokens=cache_read_tokens)
-    return float(calc_price(usage, model).total_price)
+    total = float(calc_price(usage, model).total_price)
+    if one_hour:
+        tiered = float(calc_price(Usage(input_tokens=prompt, output_tokens=0), model).total_price) / prompt
+        written = float(calc_price(Usage(input_tokens=prompt, cache_write_tokens=prompt), model).total_price) / prompt
+        total += one_hour * (tiered * ONE_HOUR_WRITE - written)
+    return total

@@ -203,6 +203,8 @@ CREATE TABLE IF NOT EXISTS import_responses (
     cache_read_tokens  INTEGER NOT NULL,
     cost_usd           REAL,               -- what the transcript recorded, when it did
     created_at         INTEGER NOT NULL,
+    -- Of cache_write_tokens, those written for an hour (they bill at 2x input, not 1.25x).
+    cache_write_1h_tokens INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (user_id, response_key)
 );
 CREATE INDEX IF NOT EXISTS import_responses_by_session ON import_responses (user_id, session_external_id);

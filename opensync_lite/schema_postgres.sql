@@ -185,6 +185,7 @@ CREATE TABLE IF NOT EXISTS import_responses (
     cache_read_tokens  BIGINT NOT NULL,
     cost_usd           DOUBLE PRECISION,
     created_at         BIGINT NOT NULL,
+    cache_write_1h_tokens BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (user_id, response_key)
 );
 CREATE INDEX IF NOT EXISTS import_responses_by_session ON import_responses (user_id, session_external_id);

@@ -293,6 +293,7 @@ def test_migration_from_version_4_stamps_existing_sessions(db_path, database_kin
     app.extensions["opensync"].close()
     rows(db_path, "DROP INDEX sessions_by_user_written")
     rows(db_path, "ALTER TABLE sessions DROP COLUMN written_at")
+    rows(db_path, "ALTER TABLE import_responses DROP COLUMN cache_write_1h_tokens")
     if database_kind == "sqlite":
         rows(db_path, "PRAGMA user_version = 4")
     else:

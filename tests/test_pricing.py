@@ -97,3 +97,12 @@ def test_the_fast_path_agrees_with_genai_prices(model):
         usage = Usage(input_tokens=kinds[0] + kinds[2] + kinds[3], output_tokens=kinds[1],
                       cache_write_tokens=kinds[2], cache_read_tokens=kinds[3])
         assert price(model, *kinds) == pytest.approx(float(calc_price(usage, model).total_price), rel=1e-9, abs=1e-12)
+
+
+def test_hour_long_cache_writes_cost_twice_the_input_price():
+    sonnet45 = "claude-sonnet-4-5-20250929"  # $3 input, $3.75 5-minute write per million
+    assert price(sonnet45, 0, 0, 1000, 0, cache_write_1h_tokens=400) == pytest.approx((600 * 3.75 + 400 * 6) / 1e6)
+    assert price(sonnet45, 10, 0, 1000, 0) == pytest.approx((10 * 3 + 1000 * 3.75) / 1e6)
+    # Past the 200k tier: input $6, 5-minute write $7.50, so an hour's write is $12 per million.
+    assert price(sonnet45, 250_000, 0, 1000, 0, cache_write_1h_tokens=1000) == pytest.approx(
+        (250_000 * 6 + 1000 * 12) / 1e6)
