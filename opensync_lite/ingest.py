@@ -6,7 +6,7 @@ written whole or not at all. The statements are Peewee queries run through ``pre
 rendered once, then executed with new values on every call.
 """
 
-from peewee import Case, fn
+from peewee import Case, Value, fn
 
 from . import files
 from .auth import now_ms
@@ -363,18 +363,21 @@ def _upsert_messages(user_id, messages, now, default_source=None, client=True):
         times = [d["created_at"] for d in items if d.get("created_at") is not None]
         activity = now if client else max(times, default=now)
         session = _session_for_message(user_id, session_external_id, source, min(times, default=None), now, activity)
-        for external_id, message_id in _upsert_session_messages(user_id, session, items, now, activity).items():
+        for external_id, message_id in _upsert_session_messages(user_id, session, items, now, activity, client).items():
             ids[session_external_id, external_id] = message_id
     return [ids[d["session_external_id"], d["external_id"]] for d in messages]
 
 
-def _upsert_session_messages(user_id, session, items, now, activity):
+def _upsert_session_messages(user_id, session, items, now, activity, client=True):
     """One session's messages in bulk: one lookup, then one executemany for the new rows and
     one for their parts (and one for the files they touched). A message sent twice in one
-    call is merged as a resend. Returns {externalId: id}."""
+    call is merged as a resend; a client's copy of what the transcript already gave is
+    recognised (``_known_from_transcript``). Returns {externalId: id}."""
     session_id, project_path = session
     touches = []
     found = _find_messages(session_id, {d["external_id"] for d in items})
+    # A client's copy of what the transcript gave is not written at all: the transcript's is whole.
+    known = _known_from_transcript(session_id, [d for d in items if d["external_id"] not in found]) if client else {}
     stored = {ext: message_id for ext, (message_id, _) in found.items()}
     extras = {ext: extra for ext, (_, extra) in found.items()}
     new = {}  # externalId -> (row, parts)
@@ -382,6 +385,8 @@ def _upsert_session_messages(user_id, session, items, now, activity):
     for data in items:
         fields = {k: v for k, v in data.items() if k not in ("session_external_id", "source", "parts")}
         external_id, parts = fields.pop("external_id"), data.get("parts")
+        if external_id in known:
+            continue
         if external_id in stored:
             # A resend replaces what it carries and keeps the rest; it never duplicates.
             message_id = stored[external_id]
@@ -419,7 +424,52 @@ def _upsert_session_messages(user_id, session, items, now, activity):
         _insert_many(FileTouch, TOUCH_COLUMNS, touches)
     if new or resent:  # a resend is activity too: the session (and the data version) moves on
         _count_messages(session_id, len(new), now, activity)
-    return stored
+    if any(p.get("type") in TOOL_CALLS for d in items for p in (d.get("parts") or ()) if isinstance(p, dict)):
+        _count_tool_calls(session_id)
+    return {**stored, **known}
+
+
+TOOL_CALLS = ("tool-call", "tool_use")
+LIVE_PROMPT = "-user-"  # claude-code-sync names a prompt `<session>-user-<time of its hook>`
+
+
+def _known_from_transcript(session_id, items):
+    """{externalId: id} of those of a client's new ``items`` that the session already
+    holds from the agent's transcript under the transcript's own ids: claude-code-sync's
+    prompts (matched by text) and its tool calls (a message named by the tool_use id, matched
+    with the tool-call part carrying that id). Without this, `import --watch` or serve's
+    watcher beside the plugin would store the prompt and the tool call twice."""
+    prompts = [d for d in items if LIVE_PROMPT in d["external_id"] and d.get("role") == "user"]
+    tools = [d for d in items if d["external_id"].startswith("toolu_")]
+    if not prompts and not tools:
+        return {}
+    known = {}
+    if prompts:
+        texts = {}
+        for message_id, text, external_id in Message.select(
+                Message.id, Message.text_content, Message.external_id).where(
+                Message.session == session_id, Message.role == "user").tuples():
+            if LIVE_PROMPT not in external_id:
+                texts.setdefault(text, message_id)
+        for d in prompts:
+            if d.get("text_content") in texts:
+                known[d["external_id"]] = texts.pop(d["text_content"])
+    for d in tools:
+        pattern = Value(f'%"id":"{d["external_id"]}"%', converter=False)  # in the stored JSON text
+        row = (Message.select(Message.id).join(Part)
+               .where(Message.session == session_id, Part.type.in_(TOOL_CALLS), Part.content ** pattern)
+               .limit(1).tuples().first())
+        if row:
+            known[d["external_id"]] = row[0]
+    return known
+
+
+def _count_tool_calls(session_id):
+    """tool_call_count is at least the number of tool calls stored (a client's own larger
+    figure stands): importers and some plugins send none."""
+    stored = (Part.select(fn.COUNT(Part.id)).join(Message)
+              .where(Message.session == session_id, Part.type.in_(TOOL_CALLS)).scalar())
+    Session.update(tool_call_count=stored).where(Session.id == session_id, Session.tool_call_count < stored).execute()
 
 
 def _insert_parts(message_id, parts):

@@ -77,3 +77,25 @@ def test_a_parent_answers_its_own_totals_and_those_with_its_subagents(api):
     assert sub["withSubagents"]["cost"] == pytest.approx(1.75)
     leaf = api.session("c2")["subagents"]
     assert (leaf["sessions"], leaf["totalTokens"], leaf["withSubagents"]["totalTokens"]) == (0, 0, 1500)
+
+
+def test_imported_then_live_stores_the_prompt_and_the_tool_call_once(api, db_path, tmp_path):
+    """`import --watch` (or serve's watcher) beside claude-code-sync: the plugin's prompt and
+    tool call arrive after the transcript's copies, under the plugin's own ids."""
+    path, _ = transcript(tmp_path)
+    import_(path, db_path)
+    before = api.session(SESSION)
+    assert before["session"]["toolCallCount"] == 1  # counted from the stored tool calls
+    api.post("/sync/message", {"sessionExternalId": SESSION, "externalId": f"{SESSION}-user-1764493200000",
+                               "role": "user", "textContent": "fix the parser", "source": "claude-code"})
+    api.post("/sync/message", {"sessionExternalId": SESSION, "externalId": "toolu_1", "role": "assistant",
+                               "source": "claude-code", "parts": [
+                                   {"type": "tool-call", "content": {"toolName": "Bash", "args": {"command": "ls"}}}]})
+    after = api.session(SESSION)
+    assert [m["externalId"] for m in after["messages"]] == [m["externalId"] for m in before["messages"]]
+    assert after["messages"] == before["messages"]  # the transcript's copies, whole
+    assert after["session"]["messageCount"] == before["session"]["messageCount"] == 3
+    # A prompt the transcript does not hold is stored as usual.
+    api.post("/sync/message", {"sessionExternalId": SESSION, "externalId": f"{SESSION}-user-1764493300000",
+                               "role": "user", "textContent": "and the lexer", "source": "claude-code"})
+    assert api.session(SESSION)["session"]["messageCount"] == 4
