@@ -240,8 +240,8 @@ class Export:
                 found, reason = cases(session, queries.session_messages(session["id"]), self.query)
                 if reason:
                     self.skipped[reason] += 1
-                    if len(self.warnings) < 20:
-                        self.warnings.append(f"{session['title'] or session['external_id']}: {reason}")
+                    if len(self.warnings) < 20:  # shown like a case: masked, and counted
+                        self.warnings.append(self.redactor.text(f"{session['title'] or session['external_id']}: {reason}"))
                 for case in found:
                     self.cases += 1
                     yield _clean(case, session, self.query, self.redactor)
