@@ -8,7 +8,8 @@ turn alone. What the user graded a session (evalStatus) becomes its expectation:
 correct answer is the expected output, an incorrect one is what must not come back.
 
 Every case passes through one Redactor (secrets masked) after paths are optionally made
-anonymous; the same code answers the download and its preview, so their counts agree.
+anonymous; the same code answers the download and its preview, so their counts agree (a
+preview reads a bounded number of the file's first sessions, and says when that was not all).
 """
 
 import json
