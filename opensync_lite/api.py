@@ -5,6 +5,7 @@ from flask import Blueprint, g
 from . import evals, export, ingest, queries, responses, schemas, shares
 from .auth import require_user
 from .errors import ApiError
+from .heavy import heavy
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 bp.before_request(require_user)
@@ -117,6 +118,7 @@ def search():
 
 
 @bp.get("/export")
+@heavy
 def export_session():
     args = schemas.read_query(schemas.export_query)
     row = _session_from_query(args)
@@ -124,6 +126,7 @@ def export_session():
 
 
 @bp.get("/export/sessions")
+@heavy
 def export_sessions():
     args = schemas.read_query(schemas.export_sessions_query)
     rows = queries.iter_sessions(
@@ -133,6 +136,7 @@ def export_sessions():
 
 
 @bp.get("/export/evals")
+@heavy
 def export_evals():
     """The filtered (or listed) sessions as an eval dataset, streamed."""
     args = schemas.read_query(schemas.evals_query)
@@ -140,6 +144,7 @@ def export_evals():
 
 
 @bp.get("/export/evals/preview")
+@heavy
 def preview_evals():
     """What that download holds: counts, sessions left out and why, secrets masked, first cases."""
     args = schemas.read_query(schemas.evals_query)

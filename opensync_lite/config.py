@@ -15,6 +15,7 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 DEFAULT_USER = "local"
 DEFAULT_MAX_BODY = 16 * 1024 * 1024
+DEFAULT_HEAVY_PER_USER = 2
 
 
 def defaults() -> dict:
@@ -26,6 +27,8 @@ def defaults() -> dict:
         # corrupts); "full" = synchronous=FULL (every acknowledged write survives a power cut).
         "OPENSYNC_DURABILITY": os.environ.get("OPENSYNC_DURABILITY", "normal"),
         "OPENSYNC_MAX_BODY": int(os.environ.get("OPENSYNC_MAX_BODY", DEFAULT_MAX_BODY)),
+        # Exports and evals previews one user may run at once in one process (then 429): see heavy.py.
+        "OPENSYNC_HEAVY_PER_USER": max(1, int(os.environ.get("OPENSYNC_HEAVY_PER_USER", DEFAULT_HEAVY_PER_USER))),
         # Share links (/s/<slug>, no sign-in) work only when this is on.
         "OPENSYNC_SHARING": os.environ.get("OPENSYNC_SHARING", "").strip().lower() in ("1", "true", "yes", "on"),
         # The address `serve` listens on (None when embedded: the address a request came to counts).

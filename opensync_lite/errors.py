@@ -10,13 +10,15 @@ log = logging.getLogger("opensync_lite")
 
 
 class ApiError(Exception):
-    """A client-facing failure: HTTP status, a message, and per-field details."""
+    """A client-facing failure: HTTP status, a message, per-field details, and headers the
+    answer carries (``Retry-After`` of a 429)."""
 
-    def __init__(self, status, message, fields=None):
+    def __init__(self, status, message, fields=None, headers=None):
         super().__init__(message)
         self.status = status
         self.message = message
         self.fields = fields
+        self.headers = headers or {}
 
 
 def error_response(status, message, fields=None):
@@ -27,7 +29,9 @@ def error_response(status, message, fields=None):
 
 
 def _api_error(err):
-    return error_response(err.status, err.message, err.fields)
+    response, status = error_response(err.status, err.message, err.fields)
+    response.headers.update(err.headers)
+    return response, status
 
 
 def _http_error(err):

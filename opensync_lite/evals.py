@@ -8,11 +8,14 @@ turn alone. What the user graded a session (evalStatus) becomes its expectation:
 correct answer is the expected output, an incorrect one is what must not come back.
 
 Every case passes through one Redactor (secrets masked) after paths are optionally made
-anonymous; the same code answers the download and its preview, so their counts agree.
+anonymous; the same code answers the download and its preview, so their counts agree (a
+preview reads a bounded number of the file's first sessions, and says when that was not all).
 """
 
 import json
+import math
 import re
+import time
 from collections import Counter
 
 from flask import Response, stream_with_context
@@ -27,6 +30,10 @@ MEDIA = {"deepeval": ("application/json", "json"), "openai": ("application/x-ndj
          "promptfoo": ("application/x-ndjson", "jsonl"), "text": ("text/plain", "txt")}
 HOME = re.compile(r"(?:/home|/Users)/[^/\s\"']+|[A-Za-z]:\\\\Users\\\\[^\\\\\s\"']+")
 SIMILARITY = 0.75  # promptfoo's `similar` threshold for a graded answer
+# What one preview reads at most, whichever limit comes first: it runs on every load of the
+# evals page, and reading and redacting 50 000 messages takes half a minute. Its answer says
+# when it stopped early (partial, scanned, of).
+PREVIEW_SESSIONS, PREVIEW_MESSAGES, PREVIEW_SECONDS = 500, 5000, 1.0
 
 
 # --- a session as turns -----------------------------------------------------------------------
@@ -96,22 +103,23 @@ def _attach(calls, result):
 # --- cases ------------------------------------------------------------------------------------
 
 def cases(session, messages, options):
-    """The eval cases of one session, and the reason it gave none (or None)."""
+    """The eval cases of one session (made one at a time, as they are asked for: a long session
+    cut per turn has as many cases as turns, each with the turns before it), and the reason it
+    gave none (or None)."""
     system, found = turns(messages, options["system"])
-    answered = [t for t in found if t["answer"]]
+    answered = [n for n, t in enumerate(found) if t["answer"]]
     if not found:
-        return [], "no user prompt"
+        return iter(()), "no user prompt"
     if not answered:
-        return [], "no assistant answer"
+        return iter(()), "no assistant answer"
     grain = options["granularity"]
     if grain == "turn":
-        picked = [(found[:found.index(t)], t) for t in answered]
+        picked = ((found[:n], found[n]) for n in answered)
     elif grain == "session":
-        last = answered[-1]
-        picked = [(found[:found.index(last)], last)]
+        picked = iter([(found[:answered[-1]], found[answered[-1]])])
     else:
-        picked = [([], answered[-1])]
-    return [_case(session, system, history, turn, options, n) for n, (history, turn) in enumerate(picked)], None
+        picked = iter([([], found[answered[-1]])])
+    return (_case(session, system, history, turn, options, n) for n, (history, turn) in enumerate(picked)), None
 
 
 def _case(session, system, history, turn, options, n):
@@ -232,17 +240,25 @@ class Export:
         self.skipped = Counter()
         self.warnings = []
 
-    def all_cases(self):
-        rows = queries.iter_sessions(self.user_id, self.query, sort="created_at", descending=False)
+    def all_cases(self, budget=None):
+        """The file's cases, in its order; with a ``budget``, those of its first sessions only."""
+        budget = budget or Budget()
+        rows = queries.iter_sessions(self.user_id, self.query, sort="created_at", descending=False,
+                                     limit=budget.sessions)
         for batch in _batches(rows, 200):
             for session in queries.with_curation(batch):
+                if not budget.left():
+                    return
+                messages = budget.take(queries.session_messages(session["id"], budget.message_limit()))
                 self.sessions += 1
-                found, reason = cases(session, queries.session_messages(session["id"]), self.query)
+                found, reason = cases(session, messages, self.query)
                 if reason:
                     self.skipped[reason] += 1
-                    if len(self.warnings) < 20:
-                        self.warnings.append(f"{session['title'] or session['external_id']}: {reason}")
+                    if len(self.warnings) < 20:  # shown like a case: masked, and counted
+                        self.warnings.append(self.redactor.text(f"{session['title'] or session['external_id']}: {reason}"))
                 for case in found:
+                    if not budget.in_time():
+                        return
                     self.cases += 1
                     yield _clean(case, session, self.query, self.redactor)
 
@@ -266,13 +282,51 @@ class Export:
         return Response(stream_with_context(self.chunks()), mimetype=mimetype, headers=attachment(name))
 
     def preview(self, samples=2):
-        """The counts the download would have, and its first cases."""
+        """The counts the download would have, and its first cases: ``sessions`` (and ``of``) is
+        every session it reads, counted in SQL; the other counts are those of the first
+        ``scanned`` sessions, all of them unless the preview's budget ran out first (``partial``)."""
+        of = queries.count_sessions(self.user_id, self.query)
+        budget = Budget(PREVIEW_SESSIONS, PREVIEW_MESSAGES, PREVIEW_SECONDS)
         first = []
-        for case in self.all_cases():
+        for case in self.all_cases(budget):
             if len(first) < samples:
                 first.append(RENDER[self.query["format"]](case))
-        return {"sessions": self.sessions, "cases": self.cases, "skipped": dict(self.skipped), "warnings": self.warnings,
+        return {"sessions": of, "cases": self.cases, "partial": budget.stopped or self.sessions < of,
+                "scanned": self.sessions, "of": of, "skipped": dict(self.skipped), "warnings": self.warnings,
                 "redacted": {"total": self.redactor.total, "byKind": dict(self.redactor.counts)}, "samples": first}
+
+
+class Budget:
+    """How much of the file one pass may read: so many sessions, messages and seconds (none
+    of them bounded by default). ``stopped`` says that it ended the pass early."""
+
+    def __init__(self, sessions=None, messages=math.inf, seconds=math.inf):
+        self.sessions, self.messages = sessions, messages
+        self.deadline = time.monotonic() + seconds
+        self.stopped = False
+
+    def message_limit(self):
+        """How many messages to read of the next session: one more than may be used, to tell
+        that it had more."""
+        return None if self.messages == math.inf else self.messages + 1
+
+    def take(self, messages):
+        if len(messages) > self.messages:  # a session longer than what is left: its first messages only
+            messages, self.stopped = messages[:self.messages], True
+        self.messages -= len(messages)
+        return messages
+
+    def left(self):
+        """Whether another session may be read."""
+        if self.messages <= 0 or not self.in_time():
+            self.stopped = True
+        return not self.stopped
+
+    def in_time(self):
+        if time.monotonic() > self.deadline:
+            self.stopped = True
+            return False
+        return True
 
 
 def _batches(rows, size):

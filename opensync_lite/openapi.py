@@ -13,7 +13,12 @@ ERRORS = {
     "409": "The `id` is one session's id and another session's externalId (share links: also a loopback-only "
            "server without `confirm`).",
     "413": "Body over the size limit.",
+    "429": "This key's user already runs as many exports or previews at once as the server allows: retry after "
+           "the `Retry-After` seconds.",
 }
+
+
+HEAVY = ("400", "401", "429")  # the exports, bounded per user (heavy.py)
 
 
 def _json(schema):
@@ -90,24 +95,24 @@ def build(server_url="/"):
         "Full-text search over titles, projects and messages", responses.SearchResults, query=schemas.SearchQuery)})
     spec.path("/api/export", operations={"get": _operation(
         "One session as JSON, JSON Lines or Markdown", None, query=schemas.ExportQuery,
-        errors=("400", "401", "404", "409"),
+        errors=("400", "401", "404", "409", "429"),
         content={"application/json": {"schema": responses.SessionDetail},
                  **{t: {"schema": {"type": "string"}} for t in ("application/x-ndjson", "text/markdown")}},
     )})
     spec.path("/api/export/sessions", operations={"get": _operation(
-        "Filtered sessions as CSV or JSON, streamed", None, query=schemas.ExportSessionsQuery,
+        "Filtered sessions as CSV or JSON, streamed", None, query=schemas.ExportSessionsQuery, errors=HEAVY,
         content={"text/csv": {"schema": {"type": "string"}},
                  "application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/SessionOut"}}}},
     )})
     spec.path("/api/export/evals", operations={"get": _operation(
         "The filtered (or listed) sessions as an eval dataset: DeepEval JSON, OpenAI evals JSONL, Promptfoo JSONL "
-        "or text, streamed, secrets masked", None, query=schemas.EvalsQuery,
+        "or text, streamed, secrets masked", None, query=schemas.EvalsQuery, errors=HEAVY,
         content={"application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
                  "application/x-ndjson": {"schema": {"type": "string"}}, "text/plain": {"schema": {"type": "string"}}},
     )})
     spec.path("/api/export/evals/preview", operations={"get": _operation(
         "What that export holds: counts, sessions left out and why, secrets masked, its first cases",
-        responses.EvalsPreview, query=schemas.EvalsQuery)})
+        responses.EvalsPreview, query=schemas.EvalsQuery, errors=HEAVY)})
     spec.path("/api/sessions/{ident}/shares", operations={"post": _operation(
         "A share link to the session (/s/<slug>, no sign-in, redacted); 403 when the server does not allow "
         "sharing, 409 on a loopback-only server unless `confirm`", responses.ShareCreated, body=schemas.ShareIn,

@@ -288,8 +288,13 @@ class Redacted(Schema):
 
 
 class EvalsPreview(Schema):
-    sessions = fields.Integer(required=True)
-    cases = fields.Integer(required=True)
+    sessions = fields.Integer(required=True, metadata={"description": "every session the download reads"})
+    cases = fields.Integer(required=True, metadata={"description": "the cases of the sessions scanned"})
+    partial = fields.Boolean(required=True, metadata={
+        "description": "the preview read only the first `scanned` sessions (its time and size budget ran out): "
+                       "cases, skipped, warnings and redacted count those"})
+    scanned = fields.Integer(required=True, metadata={"description": "sessions read, the file's first"})
+    of = fields.Integer(required=True, metadata={"description": "sessions matching, counted in SQL"})
     skipped = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True,
                           metadata={"description": "sessions that gave no case, by reason"})
     warnings = fields.List(fields.String(), required=True)

@@ -442,6 +442,19 @@ def test_evals_page_previews_and_downloads_the_ticked_sessions(api, browser):
     assert "Secrets are not masked" in raw and "AKIAABCDEFGHIJKLMNOP" in raw
 
 
+def test_evals_page_says_when_its_preview_read_only_the_first_sessions(app, browser, monkeypatch):
+    from opensync_lite import evals
+
+    from factories import bulk_sessions
+
+    monkeypatch.setattr(evals, "PREVIEW_SESSIONS", 2, raising=False)
+    bulk_sessions(app, "local", 5, 4)
+    page = html(browser.get("/export/evals?format=openai"))
+    figures = dict(re.findall(r"<dt>([^<]+)</dt><dd>([^<]+)</dd>", page))
+    assert figures["Sessions"] == "5" and figures["Cases"] == "4 or more"
+    assert "A preview of the first 2 of 5 sessions" in page and "The download reads all 5." in page
+
+
 def test_overview_filters_on_curation_and_keeps_the_filters_it_does_not_show(api, browser, data):
     api.client.patch("/api/sessions/s001", json={"starred": True, "evalStatus": "golden", "tags": ["t"]}, headers=api.headers)
     page = html(browser.get("/?starred=true&tag=t"))

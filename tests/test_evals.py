@@ -155,6 +155,22 @@ def test_preview_counts_warnings_and_secrets(graded):
     assert raw["redacted"]["total"] == 0 and SECRET in json.dumps(raw["samples"])
 
 
+def test_preview_warnings_mask_secrets_in_titles(api):
+    """A session left out is named by its title in `warnings`: masked like everything else the
+    preview shows, and counted."""
+    ours, anthropic = "osk_" + "Zx9Yw8Vu7Ts6Rq5Po4Nm3Lk2", "sk-ant-api03-" + "AbCdEfGhIjKlMnOpQrStUvWxYz012345"
+    sessions = [{"externalId": "t1", "title": f"deploy with {ours}", "createdAt": 1_767_225_600_000},
+                {"externalId": "t2", "title": f"call {anthropic} directly", "createdAt": 1_767_225_700_000}]
+    messages = [msg("t1", 1, "user", "Deploy it"), msg("t2", 1, "assistant", "Hello")]
+    assert api.post("/sync/batch", {"sessions": sessions, "messages": messages}).status_code == 200
+    body = api.get("/api/export/evals/preview").get_json()
+    assert body["warnings"] == ["deploy with [REDACTED]: no assistant answer", "call [REDACTED] directly: no user prompt"]
+    assert ours not in json.dumps(body) and anthropic not in json.dumps(body)
+    assert body["redacted"]["total"] == 2
+    raw = api.get("/api/export/evals/preview?redact=false").get_json()
+    assert raw["warnings"][0] == f"deploy with {ours}: no assistant answer" and raw["redacted"]["total"] == 0
+
+
 @pytest.mark.parametrize("query, field", [
     ("format=csv", "format"), ("granularity=day", "granularity"), ("ids=1,x", "ids"), ("ids=", "ids"),
     ("tools=maybe", "tools"), ("evalStatus=great", "evalStatus"), ("sort=cost", "sort"),

@@ -20,6 +20,7 @@ from werkzeug.exceptions import HTTPException
 
 from .. import auth, db, evals, export, ingest, queries, schemas, shares
 from ..errors import ApiError
+from ..heavy import heavy, limited
 from . import charts, login
 from . import sources as src
 from .formatting import FILTERS, percent
@@ -91,13 +92,13 @@ def _page_url(**changes):
     return url_for(request.endpoint, **{**request.view_args, **{k: v for k, v in merged.items() if v is not None}})
 
 
-def _error_page(status, message, fields=None):
-    return render_template("dashboard/error.html", status=status, message=message, fields=fields or {}), status
+def _error_page(status, message, fields=None, headers=None):
+    return render_template("dashboard/error.html", status=status, message=message, fields=fields or {}), status, headers or {}
 
 
 @bp.errorhandler(ApiError)
 def _api_error(err):
-    return _error_page(err.status, err.message, err.fields)
+    return _error_page(err.status, err.message, err.fields, err.headers)
 
 
 @bp.errorhandler(HTTPException)
@@ -244,6 +245,7 @@ FILTER_NAMES_WIRE = _wire_names(schemas.FiltersQuery)
 
 
 @bp.get("/export/evals")
+@heavy
 def evals_export():
     raw, args = _evals_args()
     preview = evals.Export(g.user_id, args).preview()
@@ -253,12 +255,14 @@ def evals_export():
 
 
 @bp.get("/export/evals/download")
+@heavy
 def evals_download():
     _, args = _evals_args()
     return evals.Export(g.user_id, args).download()
 
 
 @bp.get("/sessions/export.<any(csv, json):fmt>")
+@heavy
 def export_sessions(fmt):
     """Exactly the filtered list the page shows, every page of it."""
     args = _query(schemas.sessions_query)
@@ -308,6 +312,7 @@ def _pretty_json(value):
 
 
 @bp.get("/sessions/<int:session_id>/download.<any(markdown, json, html):fmt>")
+@heavy
 def download_session(session_id, fmt):
     row = _own_session(session_id)
     return export.session_download(row, queries.session_messages(session_id), fmt)
@@ -346,7 +351,9 @@ def shared(slug):
         abort(404, "Not found.")
     user_id, session_id = found
     row = queries.find_session(user_id, session_id=session_id)
-    response = export.session_download(row, queries.session_messages(session_id), "html")
+    # Anyone with a link can ask: its owner's shares are bounded like their own exports.
+    response = limited(("shared", user_id),
+                       lambda: export.session_download(row, queries.session_messages(session_id), "html"))
     response.headers.pop("Content-Disposition")  # shown, not downloaded
     response.headers.update({"X-Robots-Tag": "noindex, nofollow", "Referrer-Policy": "no-referrer",
                              "Cache-Control": "no-store",
