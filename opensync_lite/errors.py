@@ -54,9 +54,8 @@ def _database_busy(err):
     if "locked" not in text and "busy" not in text:
         return _unexpected(err)
     log.warning("database busy past its time-out: %s", err)
-    response, status = error_response(503, "The database is busy; try again shortly.")
-    response.headers["Retry-After"] = str(RETRY_AFTER_S)
-    return response, status
+    return _api_error(ApiError(503, "The database is busy; try again shortly.",
+                               headers={"Retry-After": str(RETRY_AFTER_S)}))
 
 
 def _unexpected(err):
