@@ -86,8 +86,6 @@ def init_app(app, url_prefix=None):
     with app.app_context(), database.connection_context():
         ingest.index_files_once()
         auth.get_or_create_user(config.DEFAULT_USER)
-        if not app.secret_key:  # a host's own SECRET_KEY signs the dashboard's cookie when it has one
-            app.secret_key = auth.secret_key()
     app.register_blueprint(_blueprint(), url_prefix=url_prefix)
     app.register_blueprint(dashboard.bp, url_prefix=url_prefix)
     return app

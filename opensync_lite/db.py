@@ -24,8 +24,9 @@ from peewee import DatabaseProxy, PostgresqlDatabase, SqliteDatabase, Value
 
 EXTENSION = "opensync"
 # 3: curations, tags and session_tags; 4: file_touches and shares (new tables only: the schema
-# files make them, and ingest.index_files_once fills the file index from the stored parts).
-SCHEMA_VERSION = 4
+# files make them, and ingest.index_files_once fills the file index from the stored parts);
+# 5: signins (a new table only: browsers signed in before it sign in again).
+SCHEMA_VERSION = 5
 FTS_TRIGGERS = [f"{t}_fts_{op}" for t in ("sessions", "messages") for op in ("insert", "delete", "update")]
 SESSION_INDEXES = ["sessions_by_user_source", "sessions_by_user_parent", "sessions_by_user_updated", "sessions_by_user_created",
                    "sessions_by_user_tokens", "sessions_by_user_cost", "sessions_by_user_duration",

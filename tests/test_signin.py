@@ -1,0 +1,242 @@
+"""Dashboard sign-in: a cookie of our own holding only a token whose record sign-out, Settings
+and revoking a key end everywhere."""
+
+import hashlib
+import http.cookiejar
+import re
+import subprocess
+import threading
+import time
+import urllib.parse
+import urllib.request
+
+import pytest
+from flask import Flask, session
+from werkzeug.serving import make_server
+
+from opensync_lite import auth, init_app
+
+from conftest import CLI, make_key, rows
+from test_dashboard import csrf_of, html, sign_in
+
+pytestmark = pytest.mark.both_databases
+
+COOKIE = "opensync_lite_session"
+FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36"
+
+
+def key_of(api):
+    return api.headers["Authorization"].removeprefix("Bearer ")
+
+
+def browser_of(app, agent=None):
+    client = app.test_client()
+    if agent:
+        client.environ_base["HTTP_USER_AGENT"] = agent
+    return client
+
+
+def signed_in(app, key, agent=None):
+    client = browser_of(app, agent)
+    sign_in(client, key)
+    return client
+
+
+def post_form(client, path, **fields):
+    """POST a dashboard form with the CSRF token of the client's Settings page."""
+    return client.post(path, data={"csrf": csrf_of(client.get("/settings")), **fields})
+
+
+def signin_rows(page):
+    """The rows of the Settings page's table of signed-in browsers."""
+    table = page.split('class="data signins"', 1)[1].split("</table>", 1)[0]
+    return re.findall(r"<tr(?: [^>]*)?>.*?</tr>", table.split("<tbody>", 1)[1], re.DOTALL)
+
+
+# --- the cookie and the sign-in records ---------------------------------------------------------
+
+def test_the_cookie_is_our_own_and_holds_only_a_random_token(app, api, db_path):
+    client = app.test_client()
+    response = sign_in(client, key_of(api))
+    set_names = {header.split("=", 1)[0] for header in response.headers.getlist("Set-Cookie")}
+    assert COOKIE in set_names and "session" not in set_names
+    token = client.get_cookie(COOKIE).value
+    assert re.fullmatch(r"[\w-]{40,}", token) and client.get_cookie("session") is None
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    assert rows(db_path, "SELECT COUNT(*) FROM signins WHERE token_hash = ? AND ended_at IS NULL", (digest,)) == [(1,)]
+    assert html(client.get("/")) and client.get_cookie("session") is None
+
+
+def test_sign_out_ends_the_sign_in_wherever_the_cookie_was_copied(app, api):
+    first = app.test_client()
+    copy = app.test_client()
+    for header in sign_in(first, key_of(api)).headers.getlist("Set-Cookie"):  # every cookie, whatever its name
+        name, _, value = header.split(";", 1)[0].partition("=")
+        if value:
+            copy.set_cookie(name, value)
+    assert copy.get("/sessions").status_code == 200
+    first.post("/signout", data={"csrf": csrf_of(first.get("/"))})
+    response = copy.get("/sessions")
+    assert response.status_code == 302 and response.headers["Location"] == "/signin?next=/sessions"
+    # A form sent with the copied cookie starts over at the sign-in page too, and changes nothing.
+    assert copy.post("/settings/keys", data={"csrf": "anything", "label": "x"}).headers["Location"] == "/signin"
+
+
+def test_settings_lists_the_signed_in_browsers_and_signs_them_out(app, api):
+    key = key_of(api)
+    with app.app_context():
+        token = auth.create_signin_token("local")
+    by_link = browser_of(app, FIREFOX)
+    by_link.post("/signin", data={"csrf": csrf_of(by_link.get(f"/signin?token={token}")), "token": token})
+    other = signed_in(app, key, CHROME)
+    me = signed_in(app, key, "curl/8.5.0")
+    listed = signin_rows(html(me.get("/settings")))
+    assert len(listed) == 3
+    (mine,) = [row for row in listed if "this browser" in row]
+    assert "curl 8" in mine and f"key <code>{key[:12]}…</code>" in mine
+    (link_row,) = [row for row in listed if "one-time link" in row]
+    assert "Firefox 128 on Linux" in link_row and f'title="{FIREFOX}"' in link_row
+    assert any("Chrome 126 on Windows" in row for row in listed)
+
+    # One row: the link's sign-in ends, the others go on.
+    end = re.search(r'action="(/settings/signins/\d+/end)"', link_row).group(1)
+    assert post_form(me, end).headers["Location"] == "/settings#signins"
+    assert by_link.get("/").status_code == 302 and other.get("/").status_code == 200
+    page = html(me.get("/settings"))
+    assert "That browser is signed out" in page and len(signin_rows(page)) == 2
+
+    # All the others: this one stays.
+    post_form(me, "/settings/signins/end-others")
+    page = html(me.get("/settings"))
+    assert "Signed out 1 other browser." in page and len(signin_rows(page)) == 1
+    assert other.get("/").status_code == 302 and me.get("/").status_code == 200
+
+    # Everywhere: this one too.
+    again = signed_in(app, key)
+    assert post_form(me, "/settings/signins/end-all").headers["Location"] == "/signin"
+    assert me.get("/").status_code == 302 and again.get("/").status_code == 302
+
+
+def test_signing_out_this_browser_from_its_own_row(app, api):
+    me = signed_in(app, key_of(api))
+    (row,) = signin_rows(html(me.get("/settings")))
+    end = re.search(r'action="(/settings/signins/\d+/end)"', row).group(1)
+    assert post_form(me, end).headers["Location"] == "/signin" and me.get("/").status_code == 302
+
+
+def test_revoking_a_key_ends_the_sign_ins_made_with_it(app, api, db_path):
+    with app.app_context():
+        second, row = auth.create_key("local", "second")
+    with_first, with_second = signed_in(app, key_of(api)), signed_in(app, second)
+    post_form(with_first, f"/settings/keys/{row.id}/revoke")
+    assert with_second.get("/").status_code == 302 and with_first.get("/").status_code == 200
+    assert rows(db_path, "SELECT COUNT(*) FROM signins WHERE key_id = ? AND ended_at IS NOT NULL", (row.id,)) == [(1,)]
+    assert len(signin_rows(html(with_first.get("/settings")))) == 1
+    # The command line's `keys revoke` does the same.
+    subprocess.run(CLI + ["keys", "revoke", key_of(api)[:12], "--db", db_path], check=True, capture_output=True)
+    assert with_first.get("/").status_code == 302
+
+
+def test_a_sign_in_is_seen_at_most_once_a_minute_and_ends_after_30_idle_days(app, api, db_path):
+    client = signed_in(app, key_of(api))
+    [(seen,)] = rows(db_path, "SELECT last_seen_at FROM signins")
+    client.get("/")
+    assert rows(db_path, "SELECT last_seen_at FROM signins") == [(seen,)]  # no write per request
+    rows(db_path, "UPDATE signins SET last_seen_at = last_seen_at - 120000")
+    response = client.get("/")
+    [(now_seen,)] = rows(db_path, "SELECT last_seen_at FROM signins")
+    assert now_seen >= seen and f"{COOKIE}=" in response.headers["Set-Cookie"]  # the cookie lives on too
+    assert "Max-Age=2592000" in response.headers["Set-Cookie"]
+    rows(db_path, "UPDATE signins SET last_seen_at = ?", (int(time.time() * 1000) - 31 * 86_400_000,))
+    assert client.get("/").status_code == 302
+
+
+def test_nobody_signs_out_another_users_browser(app, api, other_api, db_path):
+    victim, mallory = signed_in(app, key_of(api)), signed_in(app, key_of(other_api), CHROME)
+    [(victim_id,)] = rows(db_path, "SELECT s.id FROM signins s JOIN users u ON u.id = s.user_id WHERE u.name = 'local'")
+    assert post_form(mallory, f"/settings/signins/{victim_id}/end").status_code == 404
+    assert len(signin_rows(html(mallory.get("/settings")))) == 1  # only mallory's own
+    post_form(mallory, "/settings/signins/end-others")
+    post_form(mallory, "/settings/signins/end-all")
+    assert victim.get("/").status_code == 200
+
+
+def test_a_host_app_keeps_its_own_session_beside_the_dashboard(db_path):
+    host = Flask("host")
+    host.config.update(OPENSYNC_DB=db_path, SECRET_KEY="the host's own secret")
+
+    @host.post("/cart")
+    def add():
+        session["cart"] = "apples"
+        return "added"
+
+    @host.get("/cart")
+    def show():
+        return session.get("cart", "empty")
+
+    @host.post("/logout")
+    def logout():
+        session.clear()
+        return "bye"
+
+    init_app(host, url_prefix="/opensync")
+    try:
+        client = host.test_client()
+        client.post("/cart")
+        page = client.get("/opensync/signin")
+        client.post("/opensync/signin", data={"csrf": csrf_of(page), "key": make_key(host)})
+        assert client.get("/cart").get_data(as_text=True) == "apples"
+        assert client.get_cookie(COOKIE, path="/opensync/") is not None  # scoped to the mount
+        client.post("/logout")  # the host clears its session: the dashboard stays signed in
+        assert client.get("/opensync/").status_code == 200
+        client.post("/cart")
+        client.post("/opensync/signout", data={"csrf": csrf_of(client.get("/opensync/"))})
+        assert client.get("/opensync/").status_code == 302
+        assert client.get("/cart").get_data(as_text=True) == "apples"
+    finally:
+        host.extensions["opensync"].close()
+
+
+def test_over_http_other_local_apps_leave_the_cookie_alone_and_a_copy_stops_at_sign_out(live_server):
+    key = live_server.create_key()
+    jar = http.cookiejar.CookieJar()
+    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+
+    def form(opener, path, **fields):
+        return opener.open(live_server.url + path, data=urllib.parse.urlencode(fields).encode(), timeout=10)
+
+    page = browser.open(live_server.url + "/signin", timeout=10).read().decode()
+    assert form(browser, "/signin", csrf=csrf_of_text(page), key=key, next="/settings").url == live_server.url + "/settings"
+
+    # Another Flask app on 127.0.0.1 (another port: browsers do not tell ports apart) sets its own session cookie.
+    other = Flask("other")
+    other.secret_key = "another app"
+
+    @other.get("/")
+    def home():
+        session["theirs"] = True
+        return "another local app"
+
+    server = make_server("127.0.0.1", 0, other)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        assert browser.open(f"http://127.0.0.1:{server.server_port}/", timeout=10).read() == b"another local app"
+    finally:
+        server.shutdown()
+    assert browser.open(live_server.url + "/settings", timeout=10).url == live_server.url + "/settings"
+    assert {cookie.name for cookie in jar} == {COOKIE, "session"}  # side by side
+
+    # The cookie copied into a second browser works until the first one signs out.
+    copied = http.cookiejar.CookieJar()
+    for cookie in jar:
+        copied.set_cookie(cookie)
+    thief = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(copied))
+    assert thief.open(live_server.url + "/settings", timeout=10).url == live_server.url + "/settings"
+    settings = browser.open(live_server.url + "/settings", timeout=10).read().decode()
+    assert form(browser, "/signout", csrf=csrf_of_text(settings)).url == live_server.url + "/signin"
+    assert thief.open(live_server.url + "/settings", timeout=10).url == live_server.url + "/signin?next=/settings"
+
+
+def csrf_of_text(text):
+    return re.search(r'name="csrf" value="([^"]+)"', text).group(1)
