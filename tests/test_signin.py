@@ -1,5 +1,5 @@
 """Dashboard sign-in: a cookie of our own holding only a token whose record sign-out, Settings
-and revoking a key end everywhere."""
+and revoking a key end everywhere; and where `next=` may lead."""
 
 import hashlib
 import http.cookiejar
@@ -240,3 +240,36 @@ def test_over_http_other_local_apps_leave_the_cookie_alone_and_a_copy_stops_at_s
 
 def csrf_of_text(text):
     return re.search(r'name="csrf" value="([^"]+)"', text).group(1)
+
+
+# --- where next= may lead -----------------------------------------------------------------------
+
+NASTY_NEXT = ["/%09/evil.example", "/\t/evil.example", "/\\evil.example", "/%5Cevil.example", "//evil.example",
+              "/\r\n/evil.example", "/\n/evil.example", "https:evil.example", "/%2F/evil.example", "/%252F/evil.example",
+              "\\\\evil.example", "///evil.example", "/\x00/evil.example", "https://evil.example/", " //evil.example",
+              "/.%2F/evil.example", "/\x85/evil.example", "javascript:alert(1)", "/%0d%0aSet-Cookie:x=1",
+              "/" + "a" * 3000]
+LOCAL_NEXT = ["/sessions?source=cursor&q=a%2Fb", "/files?path=C%3A%5Cwork%5Cparse.py", "/sessions/12#m3", "/"]
+
+
+def test_next_never_leads_off_the_server(app, api):
+    key = key_of(api)
+    for target in NASTY_NEXT + LOCAL_NEXT:
+        client = app.test_client()
+        page = client.get("/signin", query_string={"next": target})
+        assert page.status_code == 200
+        response = client.post("/signin", data={"csrf": csrf_of(page), "key": key, "next": target})
+        assert response.status_code == 302, repr(target)
+        assert response.headers["Location"] == (target if target in LOCAL_NEXT else "/"), repr(target)
+        if target not in LOCAL_NEXT:  # the same check guards every form's way back
+            bulk = client.post("/sessions/bulk", data={"csrf": csrf_of(client.get("/")), "next": target})
+            assert bulk.headers["Location"] == "/sessions", repr(target)
+
+
+def test_a_page_comes_back_after_sign_in_with_its_query(app, api):
+    client = app.test_client()
+    sent = client.get("/sessions?q=a%0Ab&source=cursor")
+    page = client.get(sent.headers["Location"])
+    back = client.post("/signin", data={"csrf": csrf_of(page), "key": key_of(api),
+                                        "next": re.search(r'name="next" value="([^"]+)"', html(page)).group(1).replace("&amp;", "&")})
+    assert back.headers["Location"] == "/sessions?q=a%0Ab&source=cursor"

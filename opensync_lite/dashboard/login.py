@@ -6,6 +6,7 @@ Before sign-in, the sign-in form's CSRF token lives in a second cookie of ours."
 
 import hmac
 import secrets
+from urllib.parse import unquote, urlsplit
 
 from flask import abort, g, redirect, request, url_for
 
@@ -14,6 +15,7 @@ from .. import auth
 COOKIE = "opensync_lite_session"
 CSRF_COOKIE = "opensync_lite_csrf"
 OPEN_ENDPOINTS = {"dashboard.signin", "dashboard.static", "dashboard.shared"}  # /s/<slug>: a share link
+MAX_NEXT = 2000
 
 
 def _cookie_options():
@@ -104,10 +106,21 @@ def take_notices():
 
 
 def safe_next(target):
-    """Only a path on this server: never another host (//evil.example, https://…)."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return None
+    """``target`` when it is a path on this server, else None. Browsers drop tabs and newlines
+    from a Location, read a backslash as a slash and ``//`` as another host; some clients decode
+    %XX first: so no control character, backslash or empty path segment, raw or decoded."""
+    if not isinstance(target, str) or not target.startswith("/") or len(target) > MAX_NEXT:
+        return None
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in target):
+        return None
+    path = target.split("?", 1)[0].split("#", 1)[0]
+    decoded = path
+    for _ in range(3):  # %255C: decoded twice by a careless proxy
+        decoded = unquote(decoded)
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F or c == "\\" for c in decoded) or "//" in decoded:
+        return None
+    parts = urlsplit(target)
+    return None if parts.scheme or parts.netloc else target
 
 
 def guard():
@@ -118,7 +131,7 @@ def guard():
             abort(401)
         # A page comes back after sign-in; a form sent after its sign-in ended starts over.
         back = request.full_path.rstrip("?") if request.method in ("GET", "HEAD") else None
-        return redirect(url_for("dashboard.signin", next=back))
+        return redirect(url_for("dashboard.signin", next=safe_next(back)))
     if request.method == "POST":
         sent = request.form.get("csrf", "").encode("utf-8", "replace")
         if not hmac.compare_digest(sent, csrf_token().encode()):
