@@ -19,7 +19,7 @@ from pathlib import Path
 
 from weakref import WeakKeyDictionary
 
-from flask import current_app, request
+from flask import abort, current_app, request
 from peewee import DatabaseProxy, PostgresqlDatabase, SqliteDatabase, Value
 
 EXTENSION = "opensync"
@@ -383,6 +383,16 @@ class SchemaTooNew(RuntimeError):
 def connect():
     """Open this thread's connection if it has none."""
     database.connect(reuse_if_open=True)
+
+
+MAX_ID = 2**63 - 1  # the largest id SQLite's INTEGER and PostgreSQL's BIGINT hold
+
+
+def ids_in_range(endpoint, values):
+    """url_value_preprocessor: an ``<int:…>`` id in the path too large for the database names
+    no row, so it is a 404 (the driver would fail converting it: a 500)."""
+    if values and any(type(value) is int and value > MAX_ID for value in values.values()):
+        abort(404, "Not found.")
 
 
 def prepare_request():

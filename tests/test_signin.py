@@ -1,5 +1,6 @@
 """Dashboard sign-in: a cookie of our own holding only a token whose record sign-out, Settings
-and revoking a key end everywhere; and where `next=` may lead."""
+and revoking a key end everywhere; where `next=` may lead;
+its error pages (HTML) beside the API's (JSON)."""
 
 import hashlib
 import http.cookiejar
@@ -14,7 +15,7 @@ import pytest
 from flask import Flask, session
 from werkzeug.serving import make_server
 
-from opensync_lite import auth, init_app
+from opensync_lite import auth, init_app, queries
 
 from conftest import CLI, make_key, rows
 from test_dashboard import csrf_of, html, sign_in
@@ -24,6 +25,7 @@ pytestmark = pytest.mark.both_databases
 COOKIE = "opensync_lite_session"
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36"
+PAGE = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}  # what browsers send
 
 
 def key_of(api):
@@ -273,3 +275,44 @@ def test_a_page_comes_back_after_sign_in_with_its_query(app, api):
     back = client.post("/signin", data={"csrf": csrf_of(page), "key": key_of(api),
                                         "next": re.search(r'name="next" value="([^"]+)"', html(page)).group(1).replace("&amp;", "&")})
     assert back.headers["Location"] == "/sessions?q=a%0Ab&source=cursor"
+
+
+# --- ids too large, and the error pages -----------------------------------------------------------
+
+def test_ids_too_large_for_the_database_are_404(app, api):
+    client = signed_in(app, key_of(api))
+    csrf = csrf_of(client.get("/settings"))
+    for big in (2**63, 10**20):
+        for method, path in (("GET", f"/sessions/{big}"), ("POST", f"/sessions/{big}/curate"),
+                             ("GET", f"/sessions/{big}/download.json"), ("POST", f"/sessions/{big}/shares"),
+                             ("POST", f"/shares/{big}/revoke"), ("POST", f"/sessions/{big}/delete"),
+                             ("POST", f"/settings/keys/{big}/revoke"), ("POST", f"/settings/signins/{big}/end")):
+            response = client.open(path, method=method, data={"csrf": csrf} if method == "POST" else None)
+            assert (response.status_code, response.mimetype) == (404, "text/html"), path
+        response = api.delete(f"/api/shares/{big}")
+        assert response.status_code == 404 and "error" in response.get_json()
+    assert client.get(f"/sessions/{2**63 - 1}").status_code == 404  # the largest id is simply not there
+
+
+def test_dashboard_errors_are_pages_and_the_api_keeps_json(app, api, monkeypatch):
+    client = signed_in(app, key_of(api))
+    missing = client.get("/no/such/page", headers=PAGE)
+    assert (missing.status_code, missing.mimetype) == (404, "text/html") and "Not found" in missing.get_data(as_text=True)
+    assert "frame-ancestors 'none'" in missing.headers["Content-Security-Policy"]
+    for path in ("/signout", "/sessions/1/delete", "/settings/signins/end-all"):  # GET where only POST goes
+        wrong = client.get(path)
+        assert (wrong.status_code, wrong.mimetype) == (405, "text/html") and "POST" in wrong.headers["Allow"], path
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("SELECT * FROM api_keys -- Traceback")
+
+    monkeypatch.setattr(queries, "summary", broken)
+    monkeypatch.setattr(queries, "list_sessions", broken)
+    failed = client.get("/")
+    body = failed.get_data(as_text=True)
+    assert (failed.status_code, failed.mimetype) == (500, "text/html") and "api_keys" not in body
+    assert "<h1>" in body and 'href="/settings"' in body  # the page, with its navigation
+    # The API and sync routes answer JSON, browser or not.
+    for response in (client.get("/api/nowhere", headers=PAGE), api.get("/sync/session"), client.get("/no/such/route"),
+                     api.get("/api/sessions")):
+        assert response.mimetype == "application/json" and "error" in response.get_json()

@@ -17,7 +17,7 @@ from flask import (
 )
 from werkzeug.exceptions import HTTPException
 
-from .. import db, evals, export, ingest, queries, schemas, shares
+from .. import db, errors, evals, export, ingest, queries, schemas, shares
 from ..errors import ApiError
 from . import charts, login
 from . import sources as src
@@ -29,6 +29,7 @@ bp = Blueprint("dashboard", __name__, template_folder="templates", static_folder
 bp.before_request(db.prepare_request)
 bp.before_request(login.guard)
 bp.after_request(login.save)
+bp.url_value_preprocessor(db.ids_in_range)
 for _name, _filter in FILTERS.items():
     bp.add_app_template_filter(_filter, f"os_{_name}")
 
@@ -93,7 +94,10 @@ def _page_url(**changes):
 
 
 def _error_page(status, message, fields=None):
-    return render_template("dashboard/error.html", status=status, message=message, fields=fields or {}), status
+    # Notices wait for the next real page (and outside the blueprint, see app.py, there are none).
+    page = render_template("dashboard/error.html", status=status, message=message, fields=fields or {}, notices=list,
+                           live=False)
+    return _headers(current_app.make_response((page, status)))
 
 
 @bp.errorhandler(ApiError)
@@ -102,10 +106,22 @@ def _api_error(err):
 
 
 @bp.errorhandler(HTTPException)
-def _http_error(err):
+def error_page(err):
+    """An HTTP error as the dashboard's page (also for paths no route matched, see app.py)."""
     if request.endpoint == "dashboard.live":
         return jsonify(error=err.description), err.code
-    return _error_page(err.code, err.description)
+    response = _error_page(err.code or 500, err.description or err.name)
+    if err.code == 405 and err.valid_methods:
+        response.headers["Allow"] = ", ".join(err.valid_methods)
+    return response
+
+
+@bp.errorhandler(Exception)
+def _unexpected(err):
+    errors.log.exception("unhandled error")  # the details go to the log, never to the page
+    if request.endpoint == "dashboard.live":
+        return errors.error_response(500, "Internal server error.")
+    return _error_page(500, "Something went wrong on the server; the details are in its log.")
 
 
 # --- overview ---------------------------------------------------------------------------------
