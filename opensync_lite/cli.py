@@ -136,9 +136,12 @@ def main():
               show_default=True, help="Server processes sharing the port (one core each).")
 @click.option("--sharing/--no-sharing", envvar="OPENSYNC_SHARING", show_envvar=True, default=False, show_default=True,
               help="Allow share links (/s/..., no sign-in) to sessions.")
+@click.option("--allowed-host", "allowed_hosts", multiple=True, envvar="OPENSYNC_ALLOWED_HOSTS", show_envvar=True,
+              metavar="NAME", help="A Host name the dashboard answers besides loopback ones and --host (a LAN name, "
+              "a proxy's); repeat it or give a comma list. The sync and API routes answer any name.")
 @click.option("--quiet", "-q", is_flag=True, help="No line per request in the log.")
 @db_option
-def serve(host, port, threads, durability, max_body, workers, sharing, quiet, db_path):
+def serve(host, port, threads, durability, max_body, workers, sharing, allowed_hosts, quiet, db_path):
     """Serve the sync API and the dashboard with waitress. Logs one line per request (method,
     path, status, time, user id; never a key or a body) unless --quiet."""
     from waitress import create_server
@@ -149,7 +152,7 @@ def serve(host, port, threads, durability, max_body, workers, sharing, quiet, db
     logging.getLogger("opensync_lite.requests").setLevel(logging.WARNING if quiet else logging.INFO)
     _check_port_free(host, port)
     settings = {"OPENSYNC_DURABILITY": durability, "OPENSYNC_MAX_BODY": max_body, "OPENSYNC_SHARING": sharing,
-                "OPENSYNC_LISTEN_HOST": host}
+                "OPENSYNC_LISTEN_HOST": host, "OPENSYNC_ALLOWED_HOSTS": config.host_list(*allowed_hosts)}
     app = _app(db_path, **settings)
     if host in ("0.0.0.0", "::", ""):
         click.echo(

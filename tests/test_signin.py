@@ -1,8 +1,9 @@
 """Dashboard sign-in: a cookie of our own holding only a token whose record sign-out, Settings
-and revoking a key end everywhere; where `next=` may lead;
+and revoking a key end everywhere; where `next=` may lead; the Host names the dashboard answers;
 its error pages (HTML) beside the API's (JSON)."""
 
 import hashlib
+import http.client
 import http.cookiejar
 import re
 import subprocess
@@ -15,9 +16,9 @@ import pytest
 from flask import Flask, session
 from werkzeug.serving import make_server
 
-from opensync_lite import auth, init_app, queries
+from opensync_lite import auth, create_app, init_app, queries
 
-from conftest import CLI, make_key, rows
+from conftest import CLI, LiveServer, make_key, rows
 from test_dashboard import csrf_of, html, sign_in
 
 pytestmark = pytest.mark.both_databases
@@ -316,3 +317,68 @@ def test_dashboard_errors_are_pages_and_the_api_keeps_json(app, api, monkeypatch
     for response in (client.get("/api/nowhere", headers=PAGE), api.get("/sync/session"), client.get("/no/such/route"),
                      api.get("/api/sessions")):
         assert response.mimetype == "application/json" and "error" in response.get_json()
+
+
+# --- the Host names the dashboard answers -------------------------------------------------------
+
+def test_the_dashboard_answers_loopback_names_only_by_default(app, api):
+    client = app.test_client()
+    for host in ("127.0.0.1:8765", "localhost", "LOCALHOST:1", "[::1]:8765", "127.0.0.1"):
+        assert client.get("/signin", headers={"Host": host}).status_code == 200, host
+    browser = signed_in(app, key_of(api))
+    for host in ("evil.example", "evil.example:8765", "127.0.0.1.evil.example", "localhost.evil.example:8765",
+                 "192.168.1.20:8765"):
+        for who, path in ((client, "/signin"), (browser, "/"), (browser, "/settings"), (browser, "/live")):
+            response = who.get(path, headers={"Host": host})
+            assert response.status_code == 421, (host, path)
+            assert "osk_" not in response.get_data(as_text=True)
+        page = browser.get("/sessions", headers={"Host": host})
+        assert page.mimetype == "text/html" and "--allowed-host" in page.get_data(as_text=True)
+        # A plugin syncing by a LAN name, or a proxy's, keeps working: the key is the check there.
+        synced = api.client.post("/sync/session", json={"externalId": f"via-{host}"}, headers={**api.headers, "Host": host})
+        assert synced.status_code == 200
+        assert api.client.get("/api/sessions", headers={**api.headers, "Host": host}).status_code == 200
+
+
+def test_allowed_hosts_setting(db_path):
+    app = create_app({"OPENSYNC_DB": db_path, "OPENSYNC_ALLOWED_HOSTS": ["sync.lan", "proxy.example:8443"]})
+    try:
+        client = app.test_client()
+        for host, status in (("sync.lan", 200), ("SYNC.LAN.:8765", 200), ("proxy.example:8443", 200),
+                             ("proxy.example", 421), ("proxy.example:80", 421), ("sync.lan.evil.example", 421),
+                             ("localhost:8765", 200)):
+            assert client.get("/signin", headers={"Host": host}).status_code == status, host
+    finally:
+        app.extensions["opensync"].close()
+
+
+def _status(server, path, host, headers=None):
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        conn.request("GET", path, headers={"Host": host, **(headers or {})})
+        response = conn.getresponse()
+        return response.status, response.getheader("Content-Type")
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("how", ["option", "environment"])
+def test_serve_answers_the_allowed_hosts(db_path, how):
+    if how == "option":
+        server = LiveServer(db_path, args=["--allowed-host", "sync.lan", "--allowed-host", "proxy.lan"])
+    else:
+        server = LiveServer(db_path, env={"OPENSYNC_ALLOWED_HOSTS": "sync.lan, proxy.lan"})
+    try:
+        key = server.create_key()
+        for host in ("sync.lan:8765", "proxy.lan", f"127.0.0.1:{server.port}"):
+            assert _status(server, "/signin", host)[0] == 200, host
+        status, kind = _status(server, "/signin", "evil.example")
+        assert status == 421 and kind.startswith("text/html")
+        assert _status(server, "/api/sessions", "evil.example", {"Authorization": f"Bearer {key}"})[0] == 200
+    finally:
+        server.stop()
+
+
+def test_serve_help_names_the_allowed_hosts_variable():
+    out = subprocess.run(CLI + ["serve", "--help"], capture_output=True, text=True, check=True).stdout
+    assert "--allowed-host" in out and "OPENSYNC_ALLOWED_HOSTS" in out

@@ -19,13 +19,14 @@ from werkzeug.exceptions import HTTPException
 
 from .. import db, errors, evals, export, ingest, queries, schemas, shares
 from ..errors import ApiError
-from . import charts, login
+from . import charts, hosts, login
 from . import sources as src
 from .formatting import FILTERS, percent
 from .remember import remembered
 
 bp = Blueprint("dashboard", __name__, template_folder="templates", static_folder="static",
                static_url_path="/assets")
+bp.before_request(hosts.check)
 bp.before_request(db.prepare_request)
 bp.before_request(login.guard)
 bp.after_request(login.save)
