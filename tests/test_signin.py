@@ -16,7 +16,7 @@ import pytest
 from flask import Flask, session
 from werkzeug.serving import make_server
 
-from opensync_lite import auth, create_app, init_app, queries
+from opensync_lite import auth, create_app, init_app, queries, shares
 
 from conftest import CLI, LiveServer, make_key, rows
 from test_dashboard import csrf_of, html, sign_in
@@ -163,6 +163,23 @@ def test_nobody_signs_out_another_users_browser(app, api, other_api, db_path):
     post_form(mallory, "/settings/signins/end-others")
     post_form(mallory, "/settings/signins/end-all")
     assert victim.get("/").status_code == 200
+
+
+def test_a_database_from_before_sign_in_records_gets_them(db_path, api, app):
+    """A version 4 database (no signins table) is migrated at the next start, and signs in."""
+    app.extensions["opensync"].close()
+    rows(db_path, "DROP TABLE signins")
+    if "://" in db_path:
+        rows(db_path, "UPDATE settings SET value = '4' WHERE name = 'schema_version'")
+    else:
+        rows(db_path, "PRAGMA user_version = 4")
+    upgraded = create_app({"OPENSYNC_DB": db_path, "TESTING": True})
+    try:
+        client = signed_in(upgraded, key_of(api))
+        assert client.get("/").status_code == 200
+        assert rows(db_path, "SELECT COUNT(*) FROM signins") == [(1,)]
+    finally:
+        upgraded.extensions["opensync"].close()
 
 
 def test_a_host_app_keeps_its_own_session_beside_the_dashboard(db_path):
@@ -338,6 +355,20 @@ def test_the_dashboard_answers_loopback_names_only_by_default(app, api):
         synced = api.client.post("/sync/session", json={"externalId": f"via-{host}"}, headers={**api.headers, "Host": host})
         assert synced.status_code == 200
         assert api.client.get("/api/sessions", headers={**api.headers, "Host": host}).status_code == 200
+
+
+def test_share_links_answer_any_name(db_path, api):
+    """/s/<slug> needs no sign-in and its slug is its secret: it works through a tunnel's name."""
+    app = create_app({"OPENSYNC_DB": db_path, "OPENSYNC_SHARING": True})
+    try:
+        api.post("/sync/session", {"externalId": "shared-1", "title": "Shown"})
+        with app.app_context():
+            slug = shares.create(auth.get_or_create_user("local").id, int(api.session("shared-1")["session"]["id"]))
+        client = app.test_client()
+        assert client.get(f"/s/{slug}", headers={"Host": "abc.tunnel.example"}).status_code == 200
+        assert client.get("/signin", headers={"Host": "abc.tunnel.example"}).status_code == 421
+    finally:
+        app.extensions["opensync"].close()
 
 
 def test_allowed_hosts_setting(db_path):
