@@ -4,6 +4,7 @@ import logging
 import time
 
 from flask import Blueprint, Flask, current_app, g, request, url_for
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from . import api, auth, config, dashboard, db, errors, ingest, openapi, stats, sync_messages, sync_sessions
 
@@ -47,6 +48,32 @@ def _add_cors_outside_blueprint(response):
     return response if request.blueprint else _add_cors(response)
 
 
+JSON_PATHS = {"api", "sync", "health", "openapi.json"}  # the first path segments of the JSON routes
+
+
+def _unmatched(err):
+    """A request no route took (404, 405): the dashboard's error page for a dashboard route
+    sent the wrong method, or for a browser asking for a page at an unknown path; else JSON."""
+    if request.blueprint is None and (_dashboard_route(err) or _page_wanted()):
+        return dashboard.error_page(err)
+    return errors.http_error(err)
+
+
+def _dashboard_route(err):
+    if not isinstance(err, MethodNotAllowed) or not err.valid_methods:
+        return False
+    try:
+        endpoint, _ = current_app.create_url_adapter(request).match(method=err.valid_methods[0])
+    except HTTPException:
+        return False
+    return endpoint.startswith(f"{dashboard.bp.name}.")
+
+
+def _page_wanted():
+    first = request.path.lstrip("/").split("/", 1)[0]
+    return first not in JSON_PATHS and request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html"
+
+
 def _health():
     return {"status": "ok", "timestamp": int(time.time() * 1000)}
 
@@ -66,6 +93,7 @@ def _blueprint():
     bp = Blueprint("opensync", __name__)
     bp.before_request(_preflight)
     bp.before_request(db.prepare_request)
+    bp.url_value_preprocessor(db.ids_in_range)
     bp.after_request(_add_cors)
     errors.register(bp)
     bp.add_url_rule("/health", "health", _health, methods=["GET"])
@@ -86,8 +114,6 @@ def init_app(app, url_prefix=None):
     with app.app_context(), database.connection_context():
         ingest.index_files_once()
         auth.get_or_create_user(config.DEFAULT_USER)
-        if not app.secret_key:  # a host's own SECRET_KEY signs the dashboard's cookie when it has one
-            app.secret_key = auth.secret_key()
     app.register_blueprint(_blueprint(), url_prefix=url_prefix)
     app.register_blueprint(dashboard.bp, url_prefix=url_prefix)
     return app
@@ -102,10 +128,11 @@ def create_app(test_config=None):
         app.config.from_mapping(test_config)
     app.json.sort_keys = False
     init_app(app)
-    # Paths outside the blueprint (unknown routes) still answer JSON with CORS headers.
+    # Paths outside the blueprints (unknown routes) answer with CORS headers, JSON under the API's paths.
     app.before_request(_start_clock)
     app.before_request(_preflight)
     app.after_request(_add_cors_outside_blueprint)
     app.after_request(_log_request)
     errors.register(app)
+    app.register_error_handler(HTTPException, _unmatched)
     return app

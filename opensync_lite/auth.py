@@ -1,21 +1,23 @@
 """Who is asking: API keys (generation, hashing, the one Bearer check every API route goes
-through), one-time sign-in links for the dashboard, and the secret that signs its cookies."""
+through), one-time sign-in links for the dashboard, and its signed-in browsers."""
 
 import hashlib
 import secrets
 import time
 
 from flask import g, request
-from peewee import fn
+from peewee import JOIN, fn
 
 from .db import prepared, slot, write_transaction
 from .errors import ApiError
-from .models import ApiKey, Setting, SigninToken, User
+from .models import ApiKey, Signin, SigninToken, User
 
 KEY_PREFIX = "osk_"
 DISPLAY_CHARS = 12  # "osk_" + 8: enough to tell keys apart, useless to an attacker
 LAST_USED_RESOLUTION_MS = 60_000  # record use at most once a minute: no write per request
 SIGNIN_TTL_MS = 10 * 60_000
+SIGNIN_IDLE_MS = 30 * 24 * 3600_000  # a browser unseen this long is signed out
+USER_AGENT_CHARS = 300
 
 
 def now_ms():
@@ -70,7 +72,8 @@ def has_active_key():
 
 def revoke_key(key_row):
     with write_transaction():
-        ApiKey.update(revoked_at=now_ms()).where(ApiKey.id == key_row.id, ApiKey.revoked_at.is_null()).execute()
+        if ApiKey.update(revoked_at=now_ms()).where(ApiKey.id == key_row.id, ApiKey.revoked_at.is_null()).execute():
+            _end_key_signins(key_row.id)
 
 
 def key_user(key):
@@ -94,10 +97,6 @@ def key_user(key):
         with write_transaction():
             ApiKey.update(last_used_at=now).where(ApiKey.id == key_id).execute()
     return key_id, user_id, default_source
-
-
-def key_is_active(key_id):
-    return ApiKey.select().where(ApiKey.id == key_id, ApiKey.revoked_at.is_null()).exists()
 
 
 def require_user():
@@ -125,11 +124,19 @@ def user_keys(user_id):
 def revoke_user_key(user_id, key_id):
     """Revoke one of the user's own keys; False when it is not theirs or already revoked."""
     with write_transaction():
-        return bool(
+        revoked = bool(
             ApiKey.update(revoked_at=now_ms())
             .where(ApiKey.id == key_id, ApiKey.user == user_id, ApiKey.revoked_at.is_null())
             .execute()
         )
+        if revoked:
+            _end_key_signins(key_id)
+        return revoked
+
+
+def _end_key_signins(key_id):
+    """The browsers signed in with a key end with it (their lookup also checks the key)."""
+    Signin.update(ended_at=now_ms()).where(Signin.key == key_id, Signin.ended_at.is_null()).execute()
 
 
 # --- dashboard sign-in ------------------------------------------------------------------------
@@ -168,16 +175,62 @@ def user_name(user_id):
     return User.get_by_id(user_id).name
 
 
-def user_exists(user_id):
-    return User.select().where(User.id == user_id).exists()
+# --- signed-in browsers ----------------------------------------------------------------------
+
+def start_signin(user_id, key_id=None, user_agent=""):
+    """A new signed-in browser of ``user_id`` (``key_id``: the key it signed in with; None for a
+    one-time link). Returns the token for its cookie; only the token's hash is stored."""
+    token = secrets.token_urlsafe(32)
+    now = now_ms()
+    with write_transaction():
+        Signin.delete().where(Signin.ended_at.is_null(False) | (Signin.last_seen_at < now - SIGNIN_IDLE_MS)).execute()
+        Signin.insert(user=user_id, token_hash=hash_key(token), key=key_id, csrf=secrets.token_urlsafe(24),
+                      user_agent=(user_agent or "")[:USER_AGENT_CHARS], created_at=now, last_seen_at=now).execute()
+    return token
 
 
-def secret_key():
-    """The key that signs dashboard cookies: made on first start and kept in the database, so
-    sign-ins survive restarts and every server on the same file agrees."""
-    row = Setting.get_or_none(Setting.name == "secret_key")
+def _live_signins(now):
+    """Sign-ins not ended, seen within SIGNIN_IDLE_MS, whose key (if any) is not revoked."""
+    return (Signin.select(Signin.id, Signin.user, Signin.csrf, Signin.user_agent, Signin.created_at,
+                          Signin.last_seen_at, Signin.notices, Signin.key, ApiKey.prefix, ApiKey.label)
+            .join(ApiKey, JOIN.LEFT_OUTER, on=(Signin.key == ApiKey.id))
+            .where(Signin.ended_at.is_null(), Signin.last_seen_at > now - SIGNIN_IDLE_MS,
+                   Signin.key.is_null() | ApiKey.revoked_at.is_null()))
+
+
+def find_signin(token):
+    """The live sign-in a cookie's token names, as a dict (``seen_now``: its last-seen time was
+    just moved, at most once a minute), or None."""
+    if not token or len(token) > 256:
+        return None
+    now = now_ms()
+    row = _live_signins(now).where(Signin.token_hash == hash_key(token)).dicts().first()
     if row is None:
+        return None
+    row["seen_now"] = now - row["last_seen_at"] > LAST_USED_RESOLUTION_MS
+    if row["seen_now"]:
         with write_transaction():
-            Setting.insert(name="secret_key", value=secrets.token_urlsafe(48)).on_conflict_ignore().execute()
-        row = Setting.get(Setting.name == "secret_key")
-    return row.value
+            Signin.update(last_seen_at=now).where(Signin.id == row["id"]).execute()
+    return row
+
+
+def user_signins(user_id):
+    """The user's live sign-ins, most recently seen first."""
+    return list(_live_signins(now_ms()).where(Signin.user == user_id)
+                .order_by(Signin.last_seen_at.desc(), Signin.id.desc()).dicts())
+
+
+def end_signins(user_id, only=None, keep=None):
+    """Sign out the user's browsers: one (``only``), or every one but ``keep``. Returns how many."""
+    query = Signin.update(ended_at=now_ms()).where(Signin.user == user_id, Signin.ended_at.is_null())
+    if only is not None:
+        query = query.where(Signin.id == only)
+    if keep is not None:
+        query = query.where(Signin.id != keep)
+    with write_transaction():
+        return query.execute()
+
+
+def set_notices(signin_id, notices):
+    with write_transaction():
+        Signin.update(notices=notices or None).where(Signin.id == signin_id).execute()

@@ -154,10 +154,13 @@ def main():
               help="OpenCode's data folder to watch [default: $XDG_DATA_HOME/opencode].")
 @click.option("--sharing/--no-sharing", envvar="OPENSYNC_SHARING", show_envvar=True, default=False, show_default=True,
               help="Allow share links (/s/..., no sign-in) to sessions.")
+@click.option("--allowed-host", "allowed_hosts", multiple=True, envvar="OPENSYNC_ALLOWED_HOSTS", show_envvar=True,
+              metavar="NAME", help="A Host name the dashboard answers besides loopback ones and --host (a LAN name, "
+              "a proxy's); repeat it or give a comma list. The sync and API routes answer any name.")
 @click.option("--quiet", "-q", is_flag=True, help="No line per request in the log.")
 @db_option
 def serve(host, port, threads, durability, max_body, workers, connection_limit, channel_timeout, read_timeout,
-          watch, watch_claude, watch_opencode, sharing, quiet, db_path):
+          watch, watch_claude, watch_opencode, sharing, allowed_hosts, quiet, db_path):
     """Serve the sync API and the dashboard with waitress. Logs one line per request (method,
     path, status, time, user id; never a key or a body) unless --quiet."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -166,7 +169,7 @@ def serve(host, port, threads, durability, max_body, workers, connection_limit, 
     logging.getLogger("opensync_lite.requests").setLevel(logging.WARNING if quiet else logging.INFO)
     _check_port_free(host, port)
     settings = {"OPENSYNC_DURABILITY": durability, "OPENSYNC_MAX_BODY": max_body, "OPENSYNC_SHARING": sharing,
-                "OPENSYNC_LISTEN_HOST": host}
+                "OPENSYNC_LISTEN_HOST": host, "OPENSYNC_ALLOWED_HOSTS": config.host_list(*allowed_hosts)}
     app = _app(db_path, **settings)
     if host in ("0.0.0.0", "::", ""):
         click.echo(

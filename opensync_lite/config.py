@@ -18,6 +18,11 @@ DEFAULT_MAX_BODY = 16 * 1024 * 1024
 DEFAULT_HEAVY_PER_USER = 2
 
 
+def host_list(*values) -> list:
+    """Host names from comma-separated lists: "a.lan, b.lan:8443" -> ["a.lan", "b.lan:8443"]."""
+    return [name.strip() for value in values for name in value.split(",") if name.strip()]
+
+
 def defaults() -> dict:
     """Settings read at app creation; an explicit config passed to create_app wins."""
     return {
@@ -33,4 +38,6 @@ def defaults() -> dict:
         "OPENSYNC_SHARING": os.environ.get("OPENSYNC_SHARING", "").strip().lower() in ("1", "true", "yes", "on"),
         # The address `serve` listens on (None when embedded: the address a request came to counts).
         "OPENSYNC_LISTEN_HOST": None,
+        # Host names the dashboard answers besides loopback ones (a LAN name, a proxy's; "*": any).
+        "OPENSYNC_ALLOWED_HOSTS": host_list(os.environ.get("OPENSYNC_ALLOWED_HOSTS", "")),
     }

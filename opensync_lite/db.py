@@ -19,14 +19,14 @@ from pathlib import Path
 
 from weakref import WeakKeyDictionary
 
-from flask import current_app, request
+from flask import abort, current_app, request
 from peewee import DatabaseProxy, PostgresqlDatabase, SqliteDatabase, Value
 
 EXTENSION = "opensync"
 # 3: curations, tags and session_tags; 4: file_touches and shares (new tables only: the schema
-# files make them, and ingest.index_files_once fills the file index from the stored parts).
-# 5: sessions.written_at, the write stamp, apart from updated_at (the latest activity);
-# import_responses.cache_write_1h_tokens.
+# files make them, and ingest.index_files_once fills the file index from the stored parts);
+# 5: signins (a new table); sessions.written_at, the write stamp, apart from updated_at (the
+# latest activity); import_responses.cache_write_1h_tokens.
 SCHEMA_VERSION = 5
 FTS_TRIGGERS = [f"{t}_fts_{op}" for t in ("sessions", "messages") for op in ("insert", "delete", "update")]
 SESSION_INDEXES = ["sessions_by_user_source", "sessions_by_user_parent", "sessions_by_user_updated", "sessions_by_user_created",
@@ -394,6 +394,16 @@ class SchemaTooNew(RuntimeError):
 def connect():
     """Open this thread's connection if it has none."""
     database.connect(reuse_if_open=True)
+
+
+MAX_ID = 2**63 - 1  # the largest id SQLite's INTEGER and PostgreSQL's BIGINT hold
+
+
+def ids_in_range(endpoint, values):
+    """url_value_preprocessor: an ``<int:…>`` id in the path too large for the database names
+    no row, so it is a 404 (the driver would fail converting it: a 500)."""
+    if values and any(type(value) is int and value > MAX_ID for value in values.values()):
+        abort(404, "Not found.")
 
 
 def prepare_request():

@@ -34,7 +34,7 @@ def _api_error(err):
     return response, status
 
 
-def _http_error(err):
+def http_error(err):
     # 404, 405, 413, ...: werkzeug's description is plain text fit for a client.
     response, status = error_response(err.code or 500, err.description or err.name)
     if err.code == 405 and err.valid_methods:
@@ -67,6 +67,6 @@ def _unexpected(err):
 def register(target):
     """Install the handlers on an app or a blueprint."""
     target.register_error_handler(ApiError, _api_error)
-    target.register_error_handler(HTTPException, _http_error)
+    target.register_error_handler(HTTPException, http_error)
     target.register_error_handler(OperationalError, _database_busy)
     target.register_error_handler(Exception, _unexpected)

@@ -66,6 +66,21 @@ class SigninToken(BaseModel):
         table_name = "signin_tokens"
 
 
+class Signin(BaseModel):
+    user = ForeignKeyField(User, column_name="user_id", on_delete="CASCADE")
+    token_hash = TextField(unique=True)
+    key = ForeignKeyField(ApiKey, column_name="key_id", null=True, on_delete="CASCADE")
+    csrf = TextField()
+    user_agent = TextField(default="")
+    created_at = IntegerField()
+    last_seen_at = IntegerField()
+    ended_at = IntegerField(null=True)
+    notices = JSONText(null=True)
+
+    class Meta:
+        table_name = "signins"
+
+
 class Setting(BaseModel):
     name = TextField(primary_key=True)
     value = TextField()

@@ -35,6 +35,24 @@ CREATE TABLE IF NOT EXISTS signin_tokens (
     used_at     INTEGER
 );
 
+-- Signed-in dashboard browsers. The cookie holds only a random token; its hash finds the row, so
+-- signing out (here, from Settings in another browser, or by revoking the key signed in with)
+-- ends it wherever the cookie was copied. The row is also the browser's server-side state.
+CREATE TABLE IF NOT EXISTS signins (
+    id            INTEGER PRIMARY KEY,
+    user_id       INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    token_hash    TEXT    NOT NULL UNIQUE,   -- SHA-256 hex of the cookie's token
+    key_id        INTEGER REFERENCES api_keys (id) ON DELETE CASCADE,   -- NULL: a one-time link
+    csrf          TEXT    NOT NULL,          -- the token this browser's forms carry
+    user_agent    TEXT    NOT NULL DEFAULT '',
+    created_at    INTEGER NOT NULL,
+    last_seen_at  INTEGER NOT NULL,          -- updated at most once a minute; 30 days idle ends it
+    ended_at      INTEGER,
+    notices       TEXT                       -- JSON list: what this browser's next page says
+);
+CREATE INDEX IF NOT EXISTS signins_by_user ON signins (user_id);
+CREATE INDEX IF NOT EXISTS signins_by_key ON signins (key_id);
+
 -- Server-wide values made on first start, such as the key that signs dashboard cookies.
 CREATE TABLE IF NOT EXISTS settings (
     name   TEXT PRIMARY KEY,

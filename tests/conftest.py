@@ -255,3 +255,14 @@ def watch_import(kind, root, db_path, change, until_sql, seconds=20):
         proc.send_signal(signal.SIGINT)
         proc.wait(10)
         proc.stdout.close()
+
+
+def downgrade_to_version_4(db_path):
+    """Make a new database look as version 4 left it: what version 5 added dropped again."""
+    for sql in ("DROP TABLE signins", "DROP INDEX sessions_by_user_written", "ALTER TABLE sessions DROP COLUMN written_at",
+                "ALTER TABLE import_responses DROP COLUMN cache_write_1h_tokens"):
+        rows(db_path, sql)
+    if "://" in db_path:
+        rows(db_path, "UPDATE settings SET value = '4' WHERE name = 'schema_version'")
+    else:
+        rows(db_path, "PRAGMA user_version = 4")

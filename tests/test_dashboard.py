@@ -122,13 +122,19 @@ def test_revoking_the_key_signs_the_browser_out(app, api, browser):
     assert browser.get("/").status_code == 302
 
 
-def test_secret_is_kept_with_the_database(db_path, tmp_path):
+def test_a_sign_in_is_kept_with_the_database(db_path, tmp_path):
+    """Sign-ins survive a restart and every server on the same database accepts them."""
     first = create_app({"OPENSYNC_DB": db_path})
     second = create_app({"OPENSYNC_DB": db_path})
     other = create_app({"OPENSYNC_DB": str(tmp_path / "other.db")})
     try:
-        assert first.secret_key == second.secret_key != other.secret_key
-        assert len(first.secret_key) >= 32
+        client = first.test_client()
+        sign_in(client, make_key(first))
+        cookie = client.get_cookie("opensync_lite_session")
+        for app, status in ((second, 200), (other, 302)):
+            elsewhere = app.test_client()
+            elsewhere.set_cookie("opensync_lite_session", cookie.value)
+            assert elsewhere.get("/").status_code == status
     finally:
         for app in (first, second, other):
             app.extensions["opensync"].close()

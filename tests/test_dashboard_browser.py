@@ -155,6 +155,29 @@ def test_sign_in_with_a_key_and_come_back(server, browser):
     context.close()
 
 
+def test_settings_lists_the_signed_in_browsers_and_signs_one_out(server, browser, signed_in_state):
+    firefox = browser.new_context(user_agent="Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0")
+    elsewhere = firefox.new_page()
+    elsewhere.goto(server.url + "/signin")
+    elsewhere.get_by_label("API key").fill(server.key)
+    elsewhere.get_by_role("button", name="Sign in").click()
+    expect(elsewhere.get_by_role("heading", name="Overview")).to_be_visible()
+    context, page = new_page(browser, signed_in_state)
+    page.goto(server.url + "/settings")
+    listed = page.locator("table.signins tbody tr")
+    expect(listed.filter(has_text="this browser")).to_have_count(1)
+    expect(listed.filter(has_text="one-time link").filter(has_text="this browser")).to_have_count(1)
+    expect(listed.filter(has_text="Firefox 128 on Linux")).to_contain_text(server.key[:12])
+    shoot(page, "settings-signins-light")
+    page.get_by_role("button", name=re.compile(r"^Sign out Firefox 128 on Linux")).click()
+    expect(page.get_by_role("status")).to_contain_text("That browser is signed out")
+    expect(listed.filter(has_text="Firefox 128 on Linux")).to_have_count(0)
+    elsewhere.reload()
+    expect(elsewhere.get_by_role("heading", name="Sign in")).to_be_visible()
+    firefox.close()
+    context.close()
+
+
 def badges(page):
     return page.locator("table.sessions tbody td:nth-child(2) .badge").all_inner_texts()
 

@@ -11,7 +11,7 @@ import pytest
 
 from opensync_lite import create_app, db
 
-from conftest import make_key, rows, snapshot, Api
+from conftest import Api, downgrade_to_version_4, make_key, rows, snapshot
 
 pytestmark = pytest.mark.both_databases
 
@@ -283,7 +283,7 @@ def test_too_many_parts_are_refused_by_count(api, db_path):
     assert snapshot(db_path) == before
 
 
-def test_migration_from_version_4_stamps_existing_sessions(db_path, database_kind):
+def test_migration_from_version_4_stamps_existing_sessions(db_path):
     """Version 5 keeps the write stamp (written_at) apart from the latest activity (updated_at);
     a version 4 database's sessions take their updated_at as both."""
     app = create_app({"OPENSYNC_DB": db_path})
@@ -291,13 +291,7 @@ def test_migration_from_version_4_stamps_existing_sessions(db_path, database_kin
     api.post("/sync/session", {"externalId": "old", "title": "kept"})
     ((updated,),) = rows(db_path, "SELECT updated_at FROM sessions")
     app.extensions["opensync"].close()
-    rows(db_path, "DROP INDEX sessions_by_user_written")
-    rows(db_path, "ALTER TABLE sessions DROP COLUMN written_at")
-    rows(db_path, "ALTER TABLE import_responses DROP COLUMN cache_write_1h_tokens")
-    if database_kind == "sqlite":
-        rows(db_path, "PRAGMA user_version = 4")
-    else:
-        rows(db_path, "UPDATE settings SET value = '4' WHERE name = 'schema_version'")
+    downgrade_to_version_4(db_path)
     app = create_app({"OPENSYNC_DB": db_path})
     api = Api(app.test_client(), make_key(app))
     assert rows(db_path, "SELECT title, updated_at, written_at FROM sessions") == [("kept", updated, updated)]

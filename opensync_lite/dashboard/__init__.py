@@ -1,6 +1,7 @@
 """The dashboard: server-rendered pages for people, over the same query layer as the JSON API
 (``queries`` to read, ``ingest`` and ``auth`` to write)."""
 
-from .views import bp
+from . import account  # noqa: F401  (its routes: sign-in and Settings, on the same blueprint)
+from .views import bp, error_page
 
-__all__ = ["bp"]
+__all__ = ["bp", "error_page"]

@@ -52,4 +52,24 @@ def percent(part, whole):
     return 100 * part / whole if whole else 0
 
 
-FILTERS = {"tokens": tokens, "cost": cost, "duration": duration, "when": when, "iso": iso, "number": number}
+# (what a User-Agent contains, what to call it), the first match winning: Edge and Opera also say
+# Chrome, Chrome also says Safari, Android says Linux and iPhones "like Mac OS X".
+BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("HeadlessChrome/", "Headless Chrome"),
+            ("Chromium/", "Chromium"), ("Chrome/", "Chrome"), ("Version/", "Safari"), ("curl/", "curl"))
+SYSTEMS = (("Android", "Android"), ("iPhone", "iPhone"), ("iPad", "iPad"), ("Windows", "Windows"),
+           ("CrOS", "ChromeOS"), ("Mac OS X", "macOS"), ("Linux", "Linux"))
+
+
+def browser(agent):
+    """"Firefox 128 on Linux" from a User-Agent (the page shows the whole string on hover)."""
+    agent = agent or ""
+    name = next((f"{label} {agent.split(token, 1)[1].split('.', 1)[0].split(' ', 1)[0]}".strip()
+                 for token, label in BROWSERS if token in agent), None)
+    system = next((label for token, label in SYSTEMS if token in agent), None)
+    if name and system:
+        return f"{name} on {system}"
+    return name or system or (agent[:60] + ("…" if len(agent) > 60 else "")) or "an unnamed browser"
+
+
+FILTERS = {"tokens": tokens, "cost": cost, "duration": duration, "when": when, "iso": iso, "number": number,
+           "browser": browser}

@@ -8,7 +8,6 @@ from flask import (
     Blueprint,
     abort,
     current_app,
-    flash,
     g,
     jsonify,
     redirect,
@@ -18,18 +17,21 @@ from flask import (
 )
 from werkzeug.exceptions import HTTPException
 
-from .. import auth, db, evals, export, ingest, queries, schemas, shares
+from .. import db, errors, evals, export, ingest, queries, schemas, shares
 from ..errors import ApiError
 from ..heavy import heavy, limited
-from . import charts, login
+from . import charts, hosts, login
 from . import sources as src
 from .formatting import FILTERS, percent
 from .remember import remembered
 
 bp = Blueprint("dashboard", __name__, template_folder="templates", static_folder="static",
                static_url_path="/assets")
+bp.before_request(hosts.check)
 bp.before_request(db.prepare_request)
 bp.before_request(login.guard)
+bp.after_request(login.save)
+bp.url_value_preprocessor(db.ids_in_range)
 for _name, _filter in FILTERS.items():
     bp.add_app_template_filter(_filter, f"os_{_name}")
 
@@ -51,7 +53,8 @@ def _headers(response):
 
 @bp.context_processor
 def _globals():
-    return {"csrf_token": login.csrf_token, "describe_source": src.describe, "known_sources": src.KNOWN,
+    return {"csrf_token": login.csrf_token, "notices": login.take_notices, "describe_source": src.describe,
+            "known_sources": src.KNOWN,
             "signed_in": g.get("user_id") is not None, "live": request.endpoint in LIVE_PAGES,
             "page_url": _page_url, "percent": percent, "live_version": _live_version,
             "eval_statuses": schemas.EVAL_STATUSES}
@@ -93,7 +96,12 @@ def _page_url(**changes):
 
 
 def _error_page(status, message, fields=None, headers=None):
-    return render_template("dashboard/error.html", status=status, message=message, fields=fields or {}), status, headers or {}
+    # Notices wait for the next real page (and outside the blueprint, see app.py, there are none).
+    page = render_template("dashboard/error.html", status=status, message=message, fields=fields or {}, notices=list,
+                           live=False)
+    response = _headers(current_app.make_response((page, status)))
+    response.headers.update(headers or {})
+    return response
 
 
 @bp.errorhandler(ApiError)
@@ -102,46 +110,22 @@ def _api_error(err):
 
 
 @bp.errorhandler(HTTPException)
-def _http_error(err):
+def error_page(err):
+    """An HTTP error as the dashboard's page (also for paths no route matched, see app.py)."""
     if request.endpoint == "dashboard.live":
         return jsonify(error=err.description), err.code
-    return _error_page(err.code, err.description)
+    response = _error_page(err.code or 500, err.description or err.name)
+    if err.code == 405 and err.valid_methods:
+        response.headers["Allow"] = ", ".join(err.valid_methods)
+    return response
 
 
-# --- sign-in ----------------------------------------------------------------------------------
-
-@bp.route("/signin", methods=["GET", "POST"])
-def signin():
-    """GET shows the form (a one-time link's token pre-filled, sent by script or by the
-    button); POST signs in with a key or a token. GET never signs anyone in."""
-    target = login.safe_next(request.values.get("next")) or url_for("dashboard.overview")
-    error, status = None, 200
-    if request.method == "POST":
-        token, key = request.form.get("token", ""), request.form.get("key", "")
-        if token:
-            user_id = auth.redeem_signin_token(token)
-            if user_id is not None:
-                login.sign_in(user_id)
-                return redirect(target)
-            error = ("This sign-in link has expired or was already used. Run `opensync-lite open` for a new one, "
-                     "or sign in with an API key.")
-        else:
-            found = auth.key_user(key) if key else None
-            if found is not None:
-                key_id, user_id, _ = found
-                login.sign_in(user_id, key_id)
-                return redirect(target)
-            error = "That key is unknown or revoked." if key else "Enter an API key."
-        status = 401
-    token = request.args.get("token", "") if request.method == "GET" else ""
-    return render_template("dashboard/signin.html", next=target, token=token, error=error), status
-
-
-
-@bp.post("/signout")
-def signout():
-    login.sign_out()
-    return redirect(url_for("dashboard.signin"))
+@bp.errorhandler(Exception)
+def _unexpected(err):
+    errors.log.exception("unhandled error")  # the details go to the log, never to the page
+    if request.endpoint == "dashboard.live":
+        return errors.error_response(500, "Internal server error.")
+    return _error_page(500, "Something went wrong on the server; the details are in its log.")
 
 
 # --- overview ---------------------------------------------------------------------------------
@@ -204,7 +188,7 @@ def bulk_curate():
     try:
         form = schemas.load(schemas.bulk_form, {**_given(request.form, strip=True), **({"id": ",".join(ticked)} if ticked else {})})
     except ApiError as err:  # nothing ticked, no status chosen: say so on the list itself
-        flash(" ".join(message for messages in err.fields.values() for message in messages) or err.message)
+        login.notify(" ".join(message for messages in err.fields.values() for message in messages) or err.message)
         return redirect(back)
     action = form["action"]
     if action == "tag":
@@ -217,7 +201,7 @@ def bulk_curate():
     else:
         changed = ingest.curate_many(g.user_id, form["ids"], {"starred": action == "star"})
         done = "Starred" if action == "star" else "Unstarred"
-    flash(f"{done} {changed} session{'' if changed == 1 else 's'}.")
+    login.notify(f"{done} {changed} session{'' if changed == 1 else 's'}.")
     return redirect(back)
 
 
@@ -303,7 +287,7 @@ def curate_session(session_id):
         "note": form.get("note", "").strip() or None,
     })
     ingest.curate(g.user_id, session_id, fields)
-    flash("Saved.")
+    login.notify("Saved.")
     return redirect(url_for("dashboard.session_detail", session_id=session_id))
 
 
@@ -327,11 +311,11 @@ def create_share(session_id):
     if not allowed:
         abort(403, shares.OFF)
     if loopback and request.form.get("confirm") != "yes":
-        flash("This server listens on this computer only, so nobody else can open a share link. "
-              "Tick the box to make one anyway (for a tunnel or a proxy), or download the HTML file instead.")
+        login.notify("This server listens on this computer only, so nobody else can open a share link. "
+                     "Tick the box to make one anyway (for a tunnel or a proxy), or download the HTML file instead.")
         return redirect(url_for("dashboard.session_detail", session_id=session_id) + "#share")
     slug = shares.create(g.user_id, session_id)
-    flash(f"Share link made: {shares.url(slug)}")
+    login.notify(f"Share link made: {shares.url(slug)}")
     return redirect(url_for("dashboard.session_detail", session_id=session_id) + "#share")
 
 
@@ -339,7 +323,7 @@ def create_share(session_id):
 def revoke_share(share_id):
     if not shares.revoke(g.user_id, share_id):
         abort(404, "No such active share link.")
-    flash("Share link revoked: it now answers 404.")
+    login.notify("Share link revoked: it now answers 404.")
     return redirect(login.safe_next(request.form.get("next")) or url_for("dashboard.settings"))
 
 
@@ -366,7 +350,7 @@ def shared(slug):
 def delete_session(session_id):
     row = _own_session(session_id)
     ingest.delete_session(g.user_id, session_id)
-    flash(f"Deleted “{row['title'] or row['external_id']}” and its {row['message_count']} messages.")
+    login.notify(f"Deleted “{row['title'] or row['external_id']}” and its {row['message_count']} messages.")
     return redirect(url_for("dashboard.sessions"))
 
 
@@ -396,34 +380,6 @@ def search():
         hits = queries.search(g.user_id, args["q"], limit=args["limit"], source=args.get("source"))
     return render_template("dashboard/search.html", args=args, q=raw.get("q", ""), hits=hits,
                            options=_filter_options())
-
-
-# --- settings ---------------------------------------------------------------------------------
-
-def _server_url():
-    return url_for("opensync.health", _external=True).removesuffix("/health")
-
-
-@bp.get("/settings")
-def settings(new_key=None, status=200):
-    return render_template("dashboard/settings.html", keys=auth.user_keys(g.user_id), new_key=new_key,
-                           server_url=_server_url(), shares=shares.active(g.user_id), sharing=shares.state()), status
-
-
-@bp.post("/settings/keys")
-def create_key():
-    form = schemas.load(schemas.key_form, _given(request.form, strip=True))
-    key, _ = auth.create_key(auth.user_name(g.user_id), form["label"], form.get("source"))
-    # Shown on this answer only (no redirect): a key must never travel in a cookie or a URL.
-    return settings(new_key=key, status=201)
-
-
-@bp.post("/settings/keys/<int:key_id>/revoke")
-def revoke_key(key_id):
-    if not auth.revoke_user_key(g.user_id, key_id):
-        abort(404, "No such active key.")
-    flash("Key revoked: plugins using it are refused from their next request.")
-    return redirect(url_for("dashboard.settings"))
 
 
 # --- live refresh -----------------------------------------------------------------------------
