@@ -617,14 +617,16 @@ def _count_responses(user_id, responses):
         if row is None:
             new.append({"user": user_id, "response_key": r["key"], **{k: v for k, v in r.items() if k != "key"}})
             holder = (r["session_external_id"], r["message_external_id"])
-        elif _size(r) > _size(row):
+        elif _size(r) > _size(row) or (r["key"].startswith(COST_STATE) and r["cost_usd"] != row["cost_usd"]):
+            # (a cost-state is a running total: the one read last is the latest)
             ImportResponse.update(**{k: r.get(k, 0) for k in (*TOKEN_KINDS, "cache_write_1h_tokens")},
                                   cost_usd=r["cost_usd"], model=r["model"]).where(
                 ImportResponse.user == user_id, ImportResponse.response_key == r["key"]).execute()
             holder = (row["session_external_id"], row["message_external_id"])
         else:
             continue
-        changes[holder] = _token_fields(r)
+        if not r["key"].startswith(COST_STATE):  # a session's total, no message's
+            changes[holder] = _token_fields(r)
     if new:
         columns = [f for f in ImportResponse._meta.sorted_fields]
         prepared_many(("insert", ImportResponse), lambda: ImportResponse.insert({f: slot(f.name) for f in columns}),
@@ -632,22 +634,37 @@ def _count_responses(user_id, responses):
     return changes
 
 
+COST_STATE = "cost-state:"  # the response key of a session's cost-state: Claude Code's own running total
+
+
 def _total_from_responses(user_id, session_external_ids):
-    """Each session's token kinds and cost from its counted responses: a transcript's own
-    costUSD where it has one, else the price of the tokens (pricing); a model without a known
-    price leaves the session 'unpriced' rather than $0."""
+    """Each session's token kinds and cost from its counted responses. The cost is Claude
+    Code's own when its transcript wrote a ``cost-state`` (a running total of the session and
+    its subagents, so the subagents' own costs are taken off it); else each response's
+    recorded costUSD, or the price of its tokens (pricing); a model without a known price
+    leaves the session 'unpriced' rather than $0. A parent is counted again with its
+    subagents, as its share of the cost-state depends on theirs."""
     from .pricing import price  # the price data loads only when something is imported
 
+    wanted = set(session_external_ids)
+    for chunk in _chunks(list(wanted)):
+        wanted.update(p for (p,) in Session.select(Session.parent_external_id).where(
+            Session.user == user_id, Session.external_id.in_(chunk), Session.parent_external_id.is_null(False)).tuples())
     by_session = {}
-    for chunk in _chunks(session_external_ids):
+    for chunk in _chunks(list(wanted)):
         query = ImportResponse.select().where(
             ImportResponse.user == user_id, ImportResponse.session_external_id.in_(chunk))
         for r in query.dicts():
             by_session.setdefault(r["session_external_id"], []).append(r)
-    for external_id, rows in by_session.items():
+    # Subagents first: a parent's share of its cost-state is what they did not spend.
+    has_state = {e for e, rows in by_session.items() if any(r["response_key"].startswith(COST_STATE) for r in rows)}
+    for external_id in sorted(by_session, key=lambda e: e in has_state):
+        rows = by_session[external_id]
         stored = _find_session(user_id, external_id)
         if stored is None:
             continue
+        state = [r for r in rows if r["response_key"].startswith(COST_STATE)]
+        rows = [r for r in rows if not r["response_key"].startswith(COST_STATE)]
         kinds = {name: sum(r[name] for r in rows) for name in TOKEN_KINDS}
         cost, statuses = 0.0, set()
         for r in rows:
@@ -660,9 +677,24 @@ def _total_from_responses(user_id, session_external_ids):
             else:
                 cost += estimate
                 statuses.add("estimated")
+        if state and state[0]["cost_usd"] is not None:
+            cost, statuses = max(0.0, state[0]["cost_usd"] - _subagents_cost(user_id, external_id)), set()
         fields = _token_fields(kinds)
         fields.update(total_tokens=fields["prompt_tokens"] + fields["completion_tokens"], cost=cost,
                       cost_status="unpriced" if "unpriced" in statuses else ("estimated" if statuses else None))
         # The agent's own record wins over whatever a plugin reported (which stays in extra):
         # claude-code-sync sums usage over every content block's line, and prices what it can.
         _update(Session, stored[0], fields)
+
+
+def _subagents_cost(user_id, external_id, depth=8):
+    """What the sessions ``external_id`` ran as subagents (every level down) cost."""
+    total, level = 0.0, [external_id]
+    for _ in range(depth):
+        found = list(Session.select(Session.external_id, Session.cost).where(
+            Session.user == user_id, Session.parent_external_id.in_(level)).tuples())
+        if not found:
+            break
+        total += sum(cost for _, cost in found)
+        level = [e for e, _ in found]
+    return total
