@@ -576,7 +576,29 @@ def ingest_import(user_id, sessions, messages, responses):
         for data in sessions:
             _upsert_session(user_id, data, now, client=False)
         _upsert_messages(user_id, messages + extra, now, client=False)
+        _supersede_client_tool_messages(user_id, messages)
         _total_from_responses(user_id, {d["session_external_id"] for d in responses} | {d["external_id"] for d in sessions})
+
+
+def _supersede_client_tool_messages(user_id, messages):
+    """The transcript's message holding a tool call replaces the message a plugin made of it
+    alone (claude-code-sync names it by the tool_use id, and with real hook input never sends
+    the result): one copy, the transcript's, with the text around the call and its result."""
+    by_session = {}
+    for d in messages:
+        for part in d.get("parts") or ():
+            content = part.get("content") if isinstance(part, dict) else None
+            if part.get("type") in TOOL_CALLS and isinstance(content, dict) and isinstance(content.get("id"), str):
+                by_session.setdefault(d["session_external_id"], set()).add(content["id"])
+    for session_external_id, tool_ids in by_session.items():
+        stored = _find_session(user_id, session_external_id)
+        if stored is None:
+            continue
+        doomed = [i for (i,) in Message.select(Message.id).where(
+            Message.session == stored[0], Message.external_id.in_(sorted(tool_ids))).tuples()]
+        if doomed:  # their parts, file rows and search rows go with them (cascades, triggers)
+            Message.delete().where(Message.id.in_(doomed)).execute()
+            Session.update(message_count=Session.message_count - len(doomed)).where(Session.id == stored[0]).execute()
 
 
 def _token_fields(r):
