@@ -203,7 +203,8 @@ def serve(host, port, threads, durability, max_body, workers, connection_limit, 
     click.echo(f"Dashboard (this sign-in link works once, for 10 minutes; `{me} open{db_arg}` makes another):")
     click.echo(f"  {link}")
     if watching:
-        names = ", ".join(f"{path} ({name})" for name, paths in watching.items() for path in paths)
+        names = ", ".join(f"{path} ({name}{'' if Path(path).is_dir() else ', once it exists'})"
+                          for name, paths in watching.items() for path in paths)
         click.echo(f"Watching {names} for sessions as they are written (--no-watch turns it off).")
     sys.stdout.flush()
     if workers == 1:
@@ -229,8 +230,8 @@ def _watched(watch, claude_roots, opencode_root):
         return {}
     from .importers import claude_code, opencode
 
-    claude = list(claude_roots) or claude_code.default_roots()
-    opencode_root = opencode_root or (opencode.default_root() if opencode.default_root().is_dir() else None)
+    claude = list(claude_roots) or claude_code.default_roots(existing=False)
+    opencode_root = opencode_root or opencode.default_root()
     return {k: v for k, v in (("Claude Code", claude), ("OpenCode", [opencode_root] if opencode_root else [])) if v}
 
 

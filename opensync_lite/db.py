@@ -26,8 +26,9 @@ EXTENSION = "opensync"
 # 3: curations, tags and session_tags; 4: file_touches and shares (new tables only: the schema
 # files make them, and ingest.index_files_once fills the file index from the stored parts);
 # 5: signins (a new table); sessions.written_at, the write stamp, apart from updated_at (the
-# latest activity); import_responses.cache_write_1h_tokens.
-SCHEMA_VERSION = 5
+# latest activity); import_responses.cache_write_1h_tokens; 6: import_files.lines and .head (a
+# file's line count at its offset and a hash of its first bytes: who it is, not only its size).
+SCHEMA_VERSION = 6
 FTS_TRIGGERS = [f"{t}_fts_{op}" for t in ("sessions", "messages") for op in ("insert", "delete", "update")]
 SESSION_INDEXES = ["sessions_by_user_source", "sessions_by_user_parent", "sessions_by_user_updated", "sessions_by_user_created",
                    "sessions_by_user_tokens", "sessions_by_user_cost", "sessions_by_user_duration",
@@ -59,6 +60,8 @@ SQLITE_MIGRATIONS = {
     5: ("ALTER TABLE sessions ADD COLUMN written_at INTEGER NOT NULL DEFAULT 0;\n"
         "ALTER TABLE import_responses ADD COLUMN cache_write_1h_tokens INTEGER NOT NULL DEFAULT 0;\n",
         "UPDATE sessions SET written_at = updated_at;\n"),
+    6: ("ALTER TABLE import_files ADD COLUMN lines INTEGER NOT NULL DEFAULT 0;\n"
+        "ALTER TABLE import_files ADD COLUMN head TEXT NOT NULL DEFAULT '';\n", ""),
 }
 REBUILDS = {2}  # the migrations that make sessions and messages anew from schema.sql
 BUSY_TIMEOUT_S = 10
@@ -353,6 +356,8 @@ POSTGRES_MIGRATIONS = {
     5: ("ALTER TABLE sessions ADD COLUMN IF NOT EXISTS written_at BIGINT NOT NULL DEFAULT 0;\n"
         "ALTER TABLE import_responses ADD COLUMN IF NOT EXISTS cache_write_1h_tokens BIGINT NOT NULL DEFAULT 0;\n",
         "UPDATE sessions SET written_at = updated_at;\n"),
+    6: ("ALTER TABLE import_files ADD COLUMN IF NOT EXISTS lines BIGINT NOT NULL DEFAULT 0;\n"
+        "ALTER TABLE import_files ADD COLUMN IF NOT EXISTS head TEXT NOT NULL DEFAULT '';\n", ""),
 }
 SCHEMA_LOCK = 0  # the second key of the advisory lock that start-ups take to migrate
 

@@ -153,12 +153,12 @@ def _update(model, row_id, values):
 
 def _find_session(user_id, external_id):
     """(id, source, prompt_tokens, completion_tokens, extra, created_from_message, project_path,
-    updated_at) or None."""
+    updated_at, title) or None."""
     row = prepared(
         "find_session",
         lambda: Session.select(
             Session.id, Session.source, Session.prompt_tokens, Session.completion_tokens, Session.extra,
-            Session.created_from_message, Session.project_path, Session.updated_at,
+            Session.created_from_message, Session.project_path, Session.updated_at, Session.title,
         ).where(Session.user == slot("user"), Session.external_id == slot("external_id")).limit(1),
         {"user": user_id, "external_id": external_id},
     ).fetchone()
@@ -204,6 +204,16 @@ CLIENT_TOTALS = {"prompt_tokens": "promptTokens", "completion_tokens": "completi
                  "cache_read_tokens": "cacheReadTokens", "cost": "cost"}
 
 
+def cut_from(title, prompt):
+    """Whether ``title`` (a plugin's) is no more than ``prompt`` cut short: claude-code-sync
+    sends a prompt's first characters and "...", a cut emoji's half repaired to U+FFFD. The
+    whole prompt is the better title then; any other title (a user's own) is not a cut."""
+    if not title or not prompt:
+        return False
+    kept = title.rstrip(".… ").rstrip("\ufffd").rstrip()
+    return len(kept) < len(prompt) and prompt.startswith(kept)
+
+
 def _has_responses(user_id, external_id):
     return prepared("has_responses", lambda: ImportResponse.select(ImportResponse.response_key).where(
         ImportResponse.user == slot("user"), ImportResponse.session_external_id == slot("session")).limit(1),
@@ -233,7 +243,9 @@ def _upsert_session(user_id, data, now, default_source=None, client=True):
         _price_if_unpriced(user_id, session_id, external_id, fields)
         return session_id
 
-    session_id, source, prompt_tokens, completion_tokens, extra, from_message, project_path, updated_at = stored
+    session_id, source, prompt_tokens, completion_tokens, extra, from_message, project_path, updated_at, title = stored
+    if client and cut_from(fields.get("title"), title):
+        del fields["title"]  # the transcript's whole prompt stays over a plugin's cut copy of it
     if client and any(name in fields for name in CLIENT_TOTALS) and _has_responses(user_id, external_id):
         reported = {wire: fields.pop(name) for name, wire in CLIENT_TOTALS.items() if name in fields}
         fields["extra"] = {**fields.get("extra", {}), "clientTotals": reported}
@@ -575,8 +587,8 @@ def ingest_import(user_id, sessions, messages, responses):
             target.update(tokens)
         for data in sessions:
             _upsert_session(user_id, data, now, client=False)
+        _supersede_client_tool_messages(user_id, messages)  # first: the calls are then counted once
         _upsert_messages(user_id, messages + extra, now, client=False)
-        _supersede_client_tool_messages(user_id, messages)
         _total_from_responses(user_id, {d["session_external_id"] for d in responses} | {d["external_id"] for d in sessions})
 
 
@@ -639,8 +651,8 @@ def _count_responses(user_id, responses):
         if row is None:
             new.append({"user": user_id, "response_key": r["key"], **{k: v for k, v in r.items() if k != "key"}})
             holder = (r["session_external_id"], r["message_external_id"])
-        elif _size(r) > _size(row) or (r["key"].startswith(COST_STATE) and r["cost_usd"] != row["cost_usd"]):
-            # (a cost-state is a running total: the one read last is the latest)
+        elif _size(r) > _size(row) or (r["key"].startswith(COST_STATE) and r["cost_usd"] > (row["cost_usd"] or 0)):
+            # (a cost-state is a running total: the largest is the latest)
             ImportResponse.update(**{k: r.get(k, 0) for k in (*TOKEN_KINDS, "cache_write_1h_tokens")},
                                   cost_usd=r["cost_usd"], model=r["model"]).where(
                 ImportResponse.user == user_id, ImportResponse.response_key == r["key"]).execute()

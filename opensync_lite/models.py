@@ -212,6 +212,8 @@ class ImportFile(BaseModel):
     size = IntegerField()
     mtime_ns = IntegerField()
     offset = IntegerField()
+    lines = IntegerField(default=0)
+    head = TextField(default="")
 
     class Meta:
         table_name = "import_files"

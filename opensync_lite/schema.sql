@@ -203,6 +203,8 @@ CREATE TABLE IF NOT EXISTS import_files (
     size      INTEGER NOT NULL,
     mtime_ns  INTEGER NOT NULL,
     "offset"  INTEGER NOT NULL,
+    lines     INTEGER NOT NULL DEFAULT 0,  -- lines before "offset"
+    head      TEXT    NOT NULL DEFAULT '',  -- sha256 of the first bytes read: the file's identity
     PRIMARY KEY (user_id, path)
 );
 

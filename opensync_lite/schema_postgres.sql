@@ -185,6 +185,8 @@ CREATE TABLE IF NOT EXISTS import_files (
     size      BIGINT NOT NULL,
     mtime_ns  BIGINT NOT NULL,
     "offset"  BIGINT NOT NULL,
+    lines     BIGINT NOT NULL DEFAULT 0,  -- lines before "offset"
+    head      TEXT    NOT NULL DEFAULT '',  -- sha256 of the first bytes read: the file's identity
     PRIMARY KEY (user_id, path)
 );
 

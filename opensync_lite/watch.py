@@ -20,6 +20,7 @@ log = logging.getLogger("opensync_lite.watch")
 
 SETTLE_S = 0.2  # events come in bursts (one per written block): read once they pause
 FULL_PASS_S = 300
+PENDING_POLL_S = 1.0  # how often a folder that is not there yet is looked for
 
 
 class _Changes(FileSystemEventHandler):
@@ -53,7 +54,7 @@ class Watcher:
         self.opencode_root = Path(opencode_root) if opencode_root else None
         self.wake, self.stopping = threading.Event(), threading.Event()
         self.changes = _Changes(self.wake)
-        self.observer = None
+        self.observer, self.pending = None, []
         self.thread = threading.Thread(target=self._run, name="opensync-watch", daemon=True)
         self.passes = 0  # completed passes (tests wait on it)
 
@@ -62,9 +63,12 @@ class Watcher:
 
     def start(self):
         self.observer = Observer()
+        self.pending = []  # folders not there yet (an agent installed after the server started)
         for folder in self.folders():
             if folder.is_dir():
                 self.observer.schedule(self.changes, str(folder), recursive=True)
+            else:
+                self.pending.append(folder)
         self.observer.daemon = True
         self.observer.start()
         self.thread.start()
@@ -91,11 +95,23 @@ class Watcher:
                 except Exception:  # noqa: BLE001 - a bad pass is logged; the next one tries again
                     log.exception("watch pass failed")
                 self.passes += 1
-                self.wake.wait(timeout=max(0.0, min(FULL_PASS_S, full_due - time.monotonic())))
+                wait = max(0.0, min(FULL_PASS_S, full_due - time.monotonic()))
+                self.wake.wait(timeout=min(wait, PENDING_POLL_S) if self.pending else wait)
+                if self._appeared():
+                    full_due = 0.0
                 if self.stopping.is_set():
                     break
                 time.sleep(SETTLE_S)
                 self.wake.clear()
+
+    def _appeared(self):
+        """Start watching the pending folders that now exist; whether any did."""
+        appeared = [f for f in self.pending if f.is_dir()]
+        for folder in appeared:
+            self.observer.schedule(self.changes, str(folder), recursive=True)
+            self.pending.remove(folder)
+            log.info("watching %s", folder)
+        return bool(appeared)
 
     def _pass(self, user_id, changed):
         """Import the changed files (``None``: every file)."""

@@ -258,9 +258,10 @@ def watch_import(kind, root, db_path, change, until_sql, seconds=20):
 
 
 def downgrade_to_version_4(db_path):
-    """Make a new database look as version 4 left it: what version 5 added dropped again."""
+    """Make a new database look as version 4 left it: what versions 5 and 6 added dropped again."""
     for sql in ("DROP TABLE signins", "DROP INDEX sessions_by_user_written", "ALTER TABLE sessions DROP COLUMN written_at",
-                "ALTER TABLE import_responses DROP COLUMN cache_write_1h_tokens"):
+                "ALTER TABLE import_responses DROP COLUMN cache_write_1h_tokens",
+                "ALTER TABLE import_files DROP COLUMN lines", "ALTER TABLE import_files DROP COLUMN head"):
         rows(db_path, sql)
     if "://" in db_path:
         rows(db_path, "UPDATE settings SET value = '4' WHERE name = 'schema_version'")

@@ -100,8 +100,8 @@ def test_a_full_claude_code_session(env, tmp_path, live_server):
     hook(env, "UserPromptSubmit", {**base, "hook_event_name": "UserPromptSubmit", "prompt": PROMPT})
     hook(env, "PostToolUse", {
         **base, "hook_event_name": "PostToolUse", "tool_name": "Bash", "tool_use_id": "toolu_1",
-        "tool_input": {"command": "ls"}, "tool_response": {"stdout": "a.txt"}, "tool_result": {"output": "a.txt"},
-    })
+        "tool_input": {"command": "ls"}, "tool_response": {"stdout": "a.txt", "stderr": "", "interrupted": False},
+    })  # as Claude Code sends it: `tool_response`, which claude-code-sync 0.1.15 does not read
     transcript.write_text("".join(json.dumps(line) + "\n" for line in transcript_lines(cwd)))
     hook(env, "Stop", {**base, "hook_event_name": "Stop", "stop_hook_active": False})
     hook(env, "Stop", {**base, "hook_event_name": "Stop", "stop_hook_active": False})
@@ -135,10 +135,8 @@ def test_a_full_claude_code_session(env, tmp_path, live_server):
     assert [m["textContent"] for m in by_role["user"]] == [PROMPT]
     tool = [m for m in by_role["assistant"] if m["externalId"] == "toolu_1"]
     assert len(tool) == 1
-    assert tool[0]["parts"] == [
-        {"type": "tool-call", "content": {"toolName": "Bash", "args": {"command": "ls"}}},
-        {"type": "tool-result", "content": "a.txt"},
-    ]
+    assert tool[0]["parts"][0] == {"type": "tool-call", "content": {"toolName": "Bash", "args": {"command": "ls"}}}
+    assert "a.txt" not in json.dumps(tool[0]["parts"])  # the plugin never has the result
     texts = [m["textContent"] for m in by_role["assistant"] if m["externalId"] in ("a1", "a2")]
     assert texts == ["Let me look at the tests.", "Fixed: the parser now handles <b>tags</b> and 'quotes'."]
     assert all(m["model"] == MODEL for m in by_role["assistant"] if m["externalId"] in ("a1", "a2"))
@@ -151,11 +149,17 @@ def test_a_full_claude_code_session(env, tmp_path, live_server):
     assert PROMPT in page("/sessions?source=claude-code") and ">claude-code</span>" in page("/sessions?source=claude-code")
     assert PROMPT not in page("/sessions?source=opencode")
 
-    # Importing the same transcript later changes nothing: one session, one copy of each message.
+    # Importing the same transcript later: one session, one copy of each message; the
+    # transcript's message holding the call (and its result) replaces the plugin's copy of it.
     subprocess.run([*CLI, "import", "claude-code", str(transcript), "--db", live_server.db_path],
                    check=True, capture_output=True, timeout=60)
     again = api_get(env, f"/api/sessions/get?id={SESSION}")
-    assert sorted(m["externalId"] for m in again["messages"]) == sorted(m["externalId"] for m in messages)
+    prompt_id = by_role["user"][0]["externalId"]
+    assert [m["externalId"] for m in again["messages"]] == [prompt_id, "a1", "u2", "a2"]
+    assert [p["type"] for p in again["messages"][1]["parts"]] == ["text", "tool-call"]
+    assert again["messages"][2]["parts"] == [
+        {"type": "tool-result", "content": {"toolUseId": "toolu_1", "content": "a.txt", "isError": False}}]
+    assert again["session"]["messageCount"] == 4 and again["session"]["toolCallCount"] == 1
     assert again["session"]["promptTokens"] == 6300 and again["session"]["completionTokens"] == 130
     assert again["session"]["cacheReadTokens"] == 5000 and again["session"]["cacheWriteTokens"] == 1000
     # The transcript records no cost: its exact tokens are priced here, and that wins over the plugin's figure.

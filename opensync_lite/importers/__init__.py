@@ -2,10 +2,14 @@
 share: the report, and remembering how far each file was read so a re-run reads only what is
 new. Run them inside an app context (the CLI does)."""
 
+import hashlib
+import re
 from dataclasses import dataclass, field
 
 from ..db import write_transaction
 from ..models import ImportFile
+
+HEAD_BYTES = 4096  # a file's identity: the hash of (up to) its first 4 KiB
 
 
 @dataclass
@@ -19,7 +23,8 @@ class Report:
     problems: list = field(default_factory=list)  # "path:line: what"
 
     def problem(self, path, line, what):
-        self.problems.append(f"{path}:{line}: {what}")
+        # A file name may hold a newline: escaped, it cannot forge a line of the report.
+        self.problems.append(f"{printable(path)}:{line}: {printable(what)}")
 
     def summary(self, dry_run=False):
         head = "Would import" if dry_run else "Imported"
@@ -28,15 +33,53 @@ class Report:
                 f"{len(self.problems)} lines skipped.")
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+
+
+def printable(value):
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(value))
+
+
+@dataclass
+class FileState:
+    """How far a file was read: its size and mtime then, the offset and line count reached, and
+    the hash of its first bytes (a file replaced by a longer one is not the one we read)."""
+    size: int
+    mtime_ns: int
+    offset: int
+    lines: int = 0
+    head: str = ""
+
+
+def head_hash(path, length):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read(min(length, HEAD_BYTES))).hexdigest()
+
+
+def read_state(user_id, path):
+    """The FileState recorded for ``path``, or None."""
+    row = ImportFile.get_or_none(ImportFile.user == user_id, ImportFile.path == path)
+    return row and FileState(row.size, row.mtime_ns, row.offset, row.lines, row.head)
+
+
 def file_state(user_id, path):
     """(size, mtime_ns, offset) recorded for ``path``, or None."""
-    row = ImportFile.get_or_none(ImportFile.user == user_id, ImportFile.path == path)
-    return row and (row.size, row.mtime_ns, row.offset)
+    state = read_state(user_id, path)
+    return state and (state.size, state.mtime_ns, state.offset)
+
+
+def save_file_states(user_id, states):
+    """Record {path: FileState} in one transaction."""
+    if not states:
+        return
+    with write_transaction(user_id):
+        for path, s in states.items():
+            values = {"size": s.size, "mtime_ns": s.mtime_ns, "offset": s.offset, "lines": s.lines, "head": s.head}
+            ImportFile.insert(user=user_id, path=path, **values).on_conflict(
+                conflict_target=[ImportFile.user, ImportFile.path],
+                update={getattr(ImportFile, k): v for k, v in values.items()},
+            ).execute()
 
 
 def save_file_state(user_id, path, size, mtime_ns, offset):
-    with write_transaction(user_id):
-        ImportFile.insert(user=user_id, path=path, size=size, mtime_ns=mtime_ns, offset=offset).on_conflict(
-            conflict_target=[ImportFile.user, ImportFile.path],
-            update={ImportFile.size: size, ImportFile.mtime_ns: mtime_ns, ImportFile.offset: offset},
-        ).execute()
+    save_file_states(user_id, {path: FileState(size, mtime_ns, offset)})

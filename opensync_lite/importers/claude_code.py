@@ -2,61 +2,86 @@
 object a line, and subagents' ``<session>/subagents/agent-*.jsonl``.
 
 The ids are the live plugin's (claude-code-sync): a session is its ``sessionId`` (not the file
-name: a resumed session spans files), a message its line's ``uuid``. Tokens are counted the
-way ccusage counts them: each response once, keyed on ``message.id`` + ``requestId`` across all
-files, the largest copy winning; lines lacking either id count as they are."""
+name: a resumed session spans files), a message its line's ``uuid``. Claude Code writes one line
+per content block, each repeating its response's usage; a response is counted once, keyed as
+ccusage 20 keys it: ``message.id`` + ``requestId``, else ``message.id`` + ``requestRef`` (a
+gateway may drop the request-id header), else ``message.id``. Its ``cost-state`` lines (the
+session's running cost, subagents included) are Claude Code's own cost and win over any
+estimate; 1-hour cache writes are kept apart from 5-minute ones, as they bill at 2x input."""
 
 import json
+import math
 import os
+import stat as stats
 from pathlib import Path
 
 from marshmallow import ValidationError
 
 from .. import ingest, queries, schemas
 from ..pricing import SYNTHETIC
-from . import Report, file_state, save_file_state
+from . import FileState, Report, head_hash, read_state, save_file_states
 
 SOURCE = "claude-code"
 BATCH_LINES = 500
 TITLE_CHARS = 100
+MAX_LINE = 64 * 2**20  # bytes: a longer line (a runaway tool output, a symlink to a huge file) is skipped
+TITLE_LINES = {"custom-title": ("customTitle",), "summary": ("summary",), "ai-title": ("aiTitle", "title")}
+_time = schemas.EpochMs()
 
 
-def default_roots():
+def default_roots(existing=True):
     """Where Claude Code keeps transcripts: $CLAUDE_CONFIG_DIR (comma-separated) or
-    ~/.claude and ~/.config/claude, each with a projects/ folder."""
+    ~/.claude and ~/.config/claude, each with a projects/ folder. ``existing=False`` (for the
+    watcher, which waits for a folder to appear): also the first one when none exists yet."""
     configured = os.environ.get("CLAUDE_CONFIG_DIR")
     bases = [p for p in configured.split(",") if p.strip()] if configured else [
         Path.home() / ".claude", Path.home() / ".config" / "claude"]
-    return [Path(b).expanduser() / "projects" for b in bases if (Path(b).expanduser() / "projects").is_dir()]
+    roots = [Path(b).expanduser() / "projects" for b in bases]
+    found = [r for r in roots if r.is_dir()]
+    return found or ([] if existing else roots[:1])
 
 
 def transcripts(roots):
-    """Every transcript under ``roots`` (folders or single files), in a stable order."""
+    """Every transcript under ``roots`` (folders or single files), in a stable order. Only
+    regular files: a FIFO or a device named *.jsonl would hang or never end a run."""
     found = []
     for root in (Path(r).expanduser() for r in roots):
-        found += [root] if root.is_file() else sorted(root.rglob("*.jsonl"))
+        found += [root] if root.is_file() else sorted(p for p in root.rglob("*.jsonl") if p.is_file())
     return found
 
 
-def read_lines(path, offset):
+class LineTooLong(ValueError):
+    pass
+
+
+def read_lines(f, offset, number=0):
     """(line number, offset after the line, parsed object or the error) for each whole line
-    from ``offset``; a last line without its newline is still being written and is left for
-    the next run."""
-    with open(path, "rb") as f:
-        f.seek(offset)
-        number = 0
-        for raw in f:
-            number += 1
-            if not raw.endswith(b"\n"):
-                return
-            offset += len(raw)
-            text = raw.strip()
-            if not text:
-                continue
-            try:
-                yield number, offset, json.loads(text)
-            except (ValueError, RecursionError) as err:
-                yield number, offset, err
+    of the open file ``f`` from ``offset`` (which is after line ``number``). A last line
+    without its newline is still being written and is left for the next run; a line over
+    MAX_LINE bytes is passed over without being held in memory."""
+    f.seek(offset)
+    while True:
+        raw = f.readline(MAX_LINE + 1)
+        if len(raw) > MAX_LINE and not raw.endswith(b"\n"):
+            length = len(raw)
+            while not raw.endswith(b"\n"):
+                raw = f.readline(2**20)
+                if not raw:
+                    return
+                length += len(raw)
+            number, offset = number + 1, offset + length
+            yield number, offset, LineTooLong(f"a line of {length} bytes (more than {MAX_LINE})")
+            continue
+        if not raw.endswith(b"\n"):
+            return
+        number, offset = number + 1, offset + len(raw)
+        text = raw.strip()
+        if not text:
+            continue
+        try:
+            yield number, offset, json.loads(text)
+        except (ValueError, RecursionError) as err:
+            yield number, offset, err
 
 
 def _text(content):
@@ -93,8 +118,9 @@ def _parts(content):
 
 
 def _is_prompt(line, message):
-    """A real user prompt: not injected text (isMeta), not a tool result, not a command echo."""
-    if line.get("type") != "user" or line.get("isMeta") or message.get("role") != "user":
+    """A real user prompt: not injected text (isMeta), not a compaction's summary, not a tool
+    result, not a command echo or a background task's notification (they start with a tag)."""
+    if line.get("type") != "user" or line.get("isMeta") or line.get("isCompactSummary") or message.get("role") != "user":
         return False
     content = message.get("content")
     if isinstance(content, list) and any(isinstance(b, dict) and b.get("type") == "tool_result" for b in content):
@@ -103,49 +129,78 @@ def _is_prompt(line, message):
     return bool(text) and not text.startswith("<")
 
 
+def _invalid(line):
+    """Why a line's common fields cannot be taken, or None. Checked before anything of the line
+    is used, so one bad line is skipped and reported, never breaks the run's end."""
+    stamp = line.get("timestamp")
+    if stamp is not None:
+        try:
+            line["timestamp"] = _time.deserialize(stamp)
+        except ValidationError:
+            return f"timestamp {str(stamp)[:40]!r} is not a date"
+    for name in ("cwd", "gitBranch", "sessionId", "uuid"):
+        if line.get(name) is not None and not isinstance(line[name], str):
+            return f"{name} is not a string"
+    return None
+
+
 class _Session:
     """What a run learns about one session from its lines."""
 
     def __init__(self, external_id, parent=None, stored=None):
         self.external_id, self.parent, self.stored = external_id, parent, stored  # stored: before this run
         self.existed = stored is not None
-        self.first = self.last = None
-        self.cwd = self.model = self.title = self.prompt = None
+        self.first = self.last = None  # epoch ms
+        self.cwd = self.branch = self.model = None
+        self.titles = {}  # line type -> the latest title of that kind
+        self.prompt = None  # (time, text) of the earliest real prompt
         self.live_prompts = None  # {text: externalId} of prompts the live plugin sent
-        self.live_ids = set()  # every externalId stored before this run (tool calls are theirs)
-
-    def _load_live(self):
-        if self.live_prompts is None:
-            prefix = f"{self.external_id}-user-"
-            messages = queries.session_messages(self.stored["id"]) if self.existed else []
-            self.live_prompts = {m["text_content"]: m["external_id"] for m in messages
-                                 if m["external_id"].startswith(prefix)}
-            self.live_ids = {m["external_id"] for m in messages}
 
     def live_prompt(self, text):
         """The id under which claude-code-sync already stored this prompt, if it did: it names
         prompts `<session>-user-<time of the hook>`, which a transcript cannot reproduce, so
         the text decides (each live prompt is matched once)."""
-        self._load_live()
+        if self.live_prompts is None:
+            prefix = f"{self.external_id}{ingest.LIVE_PROMPT}"
+            messages = queries.session_messages(self.stored["id"]) if self.existed else []
+            self.live_prompts = {m["text_content"]: m["external_id"] for m in messages
+                                 if m["external_id"].startswith(prefix)}
         return self.live_prompts.pop(text, None)
-
-    def live_tool(self, tool_use_id):
-        """Whether the live plugin stored this tool call (and its result) as a message of its
-        own, named by the tool_use id: the transcript's copy is then left out."""
-        self._load_live()
-        return tool_use_id in self.live_ids
 
     def saw(self, line, message):
         stamp = line.get("timestamp")
-        if isinstance(stamp, str):
-            self.first = min(self.first or stamp, stamp)
-            self.last = max(self.last or stamp, stamp)
+        if stamp is not None:
+            self.first = stamp if self.first is None else min(self.first, stamp)
+            self.last = stamp if self.last is None else max(self.last, stamp)
         self.cwd = self.cwd or line.get("cwd")
+        self.branch = line.get("gitBranch") or self.branch
         model = message.get("model")
-        if model and model != SYNTHETIC and not self.model:
+        if isinstance(model, str) and model != SYNTHETIC and not self.model:
             self.model = model
-        if self.prompt is None and _is_prompt(line, message):
-            self.prompt = " ".join(_text(message.get("content")).split())[:TITLE_CHARS]
+        if _is_prompt(line, message):
+            when = stamp if stamp is not None else math.inf
+            if self.prompt is None or when < self.prompt[0]:
+                self.prompt = (when, " ".join(_text(message.get("content")).split())[:TITLE_CHARS])
+
+    def title(self):
+        """Claude Code's own title (a user's, then a summary, then its generated one) or the
+        first prompt."""
+        for kind in TITLE_LINES:
+            if kind in self.titles:
+                return self.titles[kind]
+        return self.prompt and self.prompt[1]
+
+
+def _count(usage, name):
+    value = usage.get(name) or 0
+    return value if type(value) is int and 0 <= value <= schemas.MAX_COUNT else 0
+
+
+def _cost(value):
+    """A recorded cost within the sync routes' bounds, or None."""
+    if type(value) in (int, float) and math.isfinite(value) and 0 <= value <= schemas.MAX_COST:
+        return float(value)
+    return None
 
 
 class Importer:
@@ -155,39 +210,49 @@ class Importer:
         self.sessions = {}
         self.file_titles = {}  # a summary line names no session: its file's stem does
         self.messages, self.responses = [], {}
-        self.read_files = []  # (path, size, mtime_ns, offset) to record once their lines are written
+        self.read_files = {}  # path -> FileState, recorded once the run's sessions are written
 
     # --- reading ---
 
     def import_file(self, path):
         path = Path(path)
-        stat = path.stat()
-        state = file_state(self.user_id, str(path))
-        offset = 0
+        st = os.stat(path)
+        if not stats.S_ISREG(st.st_mode):
+            self.report.problem(path, 0, "not a regular file")
+            return
+        state = read_state(self.user_id, str(path))
+        offset = number = 0
         if state is not None:
-            size, mtime_ns, offset = state
-            if (size, mtime_ns) == (stat.st_size, stat.st_mtime_ns) or stat.st_size == offset:
+            if (state.size, state.mtime_ns) == (st.st_size, st.st_mtime_ns):
                 self.report.files_unchanged += 1
                 return
-            if stat.st_size < offset:  # rewritten: read it again (what was stored stays, once)
-                offset = 0
+            same = st.st_size >= state.offset and (not state.head or head_hash(path, state.offset) == state.head)
+            if same and st.st_size == state.offset:
+                self.report.files_unchanged += 1
+                return
+            if same:
+                offset, number = state.offset, state.lines
+            # else: rewritten or replaced by another file: read it all again (what was stored stays, once)
         self.report.files += 1
-        for number, offset_after, line in read_lines(path, offset):
-            self.report.lines += 1
-            if isinstance(line, Exception):
-                self.report.problem(path, number, f"not JSON ({line})")
-            elif not isinstance(line, dict):
-                self.report.problem(path, number, "not a JSON object")
-            else:
-                self._line(path, number, line)
-            offset = offset_after
-            if len(self.messages) >= BATCH_LINES:
-                self.flush()
-        self.read_files.append((str(path), stat.st_size, stat.st_mtime_ns, offset))
+        with open(path, "rb") as f:
+            for number, offset_after, line in read_lines(f, offset, number):
+                self.report.lines += 1
+                if isinstance(line, Exception):
+                    self.report.problem(path, number, line if isinstance(line, LineTooLong) else f"not JSON ({line})")
+                elif not isinstance(line, dict):
+                    self.report.problem(path, number, "not a JSON object")
+                elif (why := _invalid(line)) is not None:
+                    self.report.problem(path, number, why)
+                else:
+                    self._line(path, number, line)
+                offset = offset_after
+                if len(self.messages) >= BATCH_LINES:
+                    self.flush()
+            self.read_files[str(path)] = FileState(st.st_size, st.st_mtime_ns, offset, number, head_hash(path, offset))
 
     def _session_of(self, path, line):
         session_id = line.get("sessionId")
-        if not isinstance(session_id, str) or not session_id:
+        if not session_id:
             return None
         if "subagents" in path.parts:  # <session>/subagents/agent-<id>.jsonl
             key, parent = f"{session_id}/{path.stem}", session_id
@@ -201,18 +266,21 @@ class Importer:
 
     def _line(self, path, number, line):
         kind = line.get("type")
-        if kind in ("summary", "ai-title"):
-            title = line.get("title") or line.get("summary") or line.get("aiTitle")
-            if isinstance(title, str) and title.strip():
-                session = self._session_of(path, line)
+        if kind in TITLE_LINES:
+            title = next((line[k] for k in TITLE_LINES[kind] if isinstance(line.get(k), str) and line[k].strip()), None)
+            if title:
                 title = " ".join(title.split())[:TITLE_CHARS]
+                session = self._session_of(path, line)
                 if session is not None:
-                    session.title = title
+                    session.titles[kind] = title
                 else:
                     self.file_titles[path.stem] = title
             return
+        if kind == "cost-state":
+            self._cost_state(line)
+            return
         if kind not in ("user", "assistant"):
-            return  # file snapshots, system notes, ...: nothing to keep
+            return  # attachments, file snapshots, hook notes, api-request shapes, ...: nothing to keep
         session = self._session_of(path, line)
         message = line.get("message")
         if session is None or not isinstance(message, dict):
@@ -220,24 +288,18 @@ class Importer:
             return
         session.saw(line, message)
         uuid = line.get("uuid")
-        if not isinstance(uuid, str) or not uuid:
+        if not uuid:
             self.report.problem(path, number, "a message without uuid")
             return
-        if _is_prompt(line, message):
-            uuid = session.live_prompt(_text(message.get("content"))) or uuid
         content = message.get("content")
-        if session.existed and isinstance(content, list):
-            content = [b for b in content if not (isinstance(b, dict) and (
-                (b.get("type") == "tool_use" and session.live_tool(b.get("id")))
-                or (b.get("type") == "tool_result" and session.live_tool(b.get("tool_use_id")))))]
-            if not content and not isinstance(message.get("usage"), dict):
-                return  # all of it is already there, as the live plugin sent it
-            message = {**message, "content": content}
+        if _is_prompt(line, message):
+            uuid = session.live_prompt(_text(content)) or uuid
+        model = message.get("model")
         wire = {"sessionExternalId": session.external_id, "externalId": uuid, "source": SOURCE,
                 "role": message.get("role") if message.get("role") in schemas.ROLES else kind,
-                "textContent": _text(message.get("content")), "createdAt": line.get("timestamp"),
-                "model": message.get("model") if message.get("model") != SYNTHETIC else None,
-                "parts": _parts(message.get("content"))}
+                "textContent": _text(content), "createdAt": line.get("timestamp"),
+                "model": model if isinstance(model, str) and model != SYNTHETIC else None,
+                "parts": _parts(content), "isCompactSummary": line.get("isCompactSummary") or None}
         try:
             data = schemas.message_in.load({k: v for k, v in wire.items() if v is not None})
         except ValidationError as err:
@@ -246,21 +308,21 @@ class Importer:
         self.messages.append(data)
         usage = message.get("usage")
         if kind == "assistant" and isinstance(usage, dict):
-            self._response(path, number, line, message, usage, session, uuid, data.get("created_at"))
+            self._response(line, message, usage, session, uuid, data.get("created_at"))
 
-    def _response(self, path, number, line, message, usage, session, uuid, created_at):
-        def count(name):
-            value = usage.get(name) or 0
-            return value if type(value) is int and 0 <= value <= schemas.MAX_COUNT else 0
-
-        message_id, request_id = message.get("id"), line.get("requestId")
-        key = f"{message_id}:{request_id}" if message_id and request_id else f"line:{uuid}"
-        cost = line.get("costUSD")
+    def _response(self, line, message, usage, session, uuid, created_at):
+        message_id = message.get("id") if isinstance(message.get("id"), str) else None
+        request = next((line[k] for k in ("requestId", "requestRef") if isinstance(line.get(k), str) and line[k]), None)
+        key = (f"{message_id}:{request}" if request else message_id) if message_id else f"line:{uuid}"
+        write = _count(usage, "cache_creation_input_tokens")
+        split = usage.get("cache_creation") if isinstance(usage.get("cache_creation"), dict) else {}
         response = {
             "key": key, "session_external_id": session.external_id, "message_external_id": uuid,
-            "model": message.get("model"), "input_tokens": count("input_tokens"), "output_tokens": count("output_tokens"),
-            "cache_write_tokens": count("cache_creation_input_tokens"), "cache_read_tokens": count("cache_read_input_tokens"),
-            "cost_usd": float(cost) if type(cost) in (int, float) and cost >= 0 else None, "created_at": created_at or 0,
+            "model": message.get("model") if isinstance(message.get("model"), str) else None,
+            "input_tokens": _count(usage, "input_tokens"), "output_tokens": _count(usage, "output_tokens"),
+            "cache_write_tokens": write, "cache_read_tokens": _count(usage, "cache_read_input_tokens"),
+            "cache_write_1h_tokens": min(write, _count(split, "ephemeral_1h_input_tokens")),
+            "cost_usd": _cost(line.get("costUSD")), "created_at": created_at or 0,
         }
         earlier = self.responses.get(key)
         if earlier is None or ingest._size(response) > ingest._size(earlier):
@@ -269,45 +331,61 @@ class Importer:
                 response["message_external_id"] = earlier["message_external_id"]
             self.responses[key] = response
 
+    def _cost_state(self, line):
+        """Claude Code's running total of the session's cost (its subagents' included): the
+        largest one read is the latest. One with a model Claude Code could not price is left
+        out, so the responses are priced instead."""
+        session_id, cost = line.get("sessionId"), _cost(line.get("totalCostUSD"))
+        if not session_id or cost is None or line.get("hasUnknownModelCost"):
+            return
+        key = f"{ingest.COST_STATE}{session_id}"
+        earlier = self.responses.get(key)
+        if earlier is None or cost > earlier["cost_usd"]:
+            self.responses[key] = {
+                "key": key, "session_external_id": session_id, "message_external_id": "", "model": None,
+                **{name: 0 for name in (*ingest.TOKEN_KINDS, "cache_write_1h_tokens")}, "cost_usd": cost, "created_at": 0}
+
     # --- writing ---
 
     def flush(self):
-        """Write what was read so far; then remember how far each finished file was read."""
+        """Write the messages and responses read so far."""
         self.report.messages += len(self.messages)
-        if not self.dry_run:
-            if self.messages or self.responses:
-                ingest.ingest_import(self.user_id, [], self.messages, list(self.responses.values()))
-            for state in self.read_files:
-                save_file_state(self.user_id, *state)
-        self.messages, self.responses, self.read_files = [], {}, []
+        if not self.dry_run and (self.messages or self.responses):
+            ingest.ingest_import(self.user_id, [], self.messages, list(self.responses.values()))
+        self.messages, self.responses = [], {}
 
     def finish(self):
-        """Write what the run learnt about each session (its title, project, model, times)."""
+        """Write what the run learnt about each session (its title, project, model, times), then
+        remember how far each file was read: a run that fails before is read again."""
         self.flush()
         rows = []
         for s in self.sessions.values():
             stored = s.stored
-            title = s.title or self.file_titles.get(s.external_id) or (
-                s.prompt if stored is None or not stored["title"] else None)
+            title = s.titles and s.title() or self.file_titles.get(s.external_id) or (
+                s.title() if stored is None or not stored["title"] or ingest.cut_from(stored["title"], s.title()) else None)
             wire = {"externalId": s.external_id, "source": SOURCE, "title": title, "projectPath": s.cwd,
                     "projectName": Path(s.cwd).name if s.cwd else None, "model": s.model,
-                    "parentExternalId": s.parent, "createdAt": s.first}
+                    "parentExternalId": s.parent, "createdAt": s.first, "gitBranch": s.branch}
             try:
                 data = schemas.session_in.load({k: v for k, v in wire.items() if v is not None})
             except ValidationError as err:
                 self.report.problem(s.external_id, 0, f"invalid session ({', '.join(map(str, err.messages))})")
                 continue
-            first = data.get("created_at")
-            if s.last and first is not None:
-                start = first if stored is None else min(first, stored["created_at"])
-                data["duration_ms"] = max(0, schemas.EpochMs().deserialize(s.last) - start)
+            if s.last is not None:
+                data["updated_at"] = s.last  # the latest activity: the transcript's, not this run's
+                if s.first is not None:
+                    start = s.first if stored is None else min(s.first, stored["created_at"])
+                    data["duration_ms"] = max(0, s.last - start)
             rows.append(data)
             if s.existed:
                 self.report.sessions_updated += 1
             else:
                 self.report.sessions_created += 1
-        if rows and not self.dry_run:
-            ingest.ingest_import(self.user_id, rows, [], [])
+        if not self.dry_run:
+            if rows:
+                ingest.ingest_import(self.user_id, rows, [], [])
+            save_file_states(self.user_id, self.read_files)
+        self.read_files = {}
         return self.report
 
 
