@@ -1,0 +1,124 @@
+"""`opensync-lite import claude-code` on transcripts that are wrong in the ways real files are:
+a line whose timestamp is no date or whose cwd is no string, a FIFO or a device named *.jsonl,
+a line too long to hold, a transcript replaced by a longer, different file, a path holding a
+newline. Each is skipped and reported with its real line number; nothing else of the run is lost."""
+
+import json
+import os
+import subprocess
+from datetime import timedelta
+
+import pytest
+
+from claude_history import START, Writer, stamp, write
+from conftest import CLI, rows
+from opensync_lite.importers import claude_code
+
+pytestmark = pytest.mark.both_databases
+
+
+def run_import(db_path, root, timeout=60):
+    result = subprocess.run(CLI + ["import", "claude-code", str(root), "--db", db_path],
+                            capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def conversation(w, session, prompt, cwd="/home/dev/alpha", at=START):
+    lines = w.user(session, at, prompt, cwd)
+    lines += w.response(session, at + timedelta(seconds=5), cwd, "claude-sonnet-4-20250514",
+                        [{"type": "text", "text": f"Done: {prompt}"}])
+    return lines
+
+
+def sessions(db_path):
+    return {r[0]: r[1:] for r in rows(db_path, "SELECT external_id, title, project_path, created_at FROM sessions")}
+
+
+@pytest.fixture
+def w():
+    import random
+    return Writer(random.Random(7))
+
+
+def skipped(result):
+    return [line for line in result.stderr.splitlines() if line.startswith("skipped ")]
+
+
+def test_bad_timestamp_and_cwd_lines_are_skipped_and_the_run_keeps_every_session(tmp_path, db_path, w):
+    root = tmp_path / "projects"
+    good = root / "-home-dev-alpha" / "good.jsonl"
+    bad = root / "-home-dev-alpha" / "bad.jsonl"
+    write(good, conversation(w, "good", "Fix the parser"))
+    lines = conversation(w, "bad", "Add a test")
+    lines.append({**lines[0], "uuid": "u-bad-time", "timestamp": "yesterday-ish"})  # line 3
+    lines.append({**lines[0], "uuid": "u-bad-cwd", "cwd": {"path": "/x"}})  # line 4
+    write(bad, lines)
+
+    result = run_import(db_path, root)
+    problems = skipped(result)
+    assert len(problems) == 2, result.stderr
+    assert problems[0].startswith(f"skipped {bad}:3: ") and "timestamp" in problems[0]
+    assert problems[1].startswith(f"skipped {bad}:4: ") and "cwd" in problems[1]
+    stored = sessions(db_path)
+    at = int(START.timestamp() * 1000)
+    assert stored["good"] == ("Fix the parser", "/home/dev/alpha", at)
+    assert stored["bad"] == ("Add a test", "/home/dev/alpha", at)
+    assert "u-bad-time" not in {r[0] for r in rows(db_path, "SELECT external_id FROM messages")}
+
+    # Lines appended later are numbered from the file's start, not from where the last run stopped.
+    write(bad, conversation(w, "bad", "More", at=START + timedelta(hours=1))
+          + [{**lines[0], "uuid": "u-bad-again", "timestamp": "2026-13-45T99:00:00Z"}])
+    again = skipped(run_import(db_path, root))
+    assert len(again) == 1 and again[0].startswith(f"skipped {bad}:7: ")
+
+
+def test_a_fifo_and_a_device_named_jsonl_do_not_hang_the_run(tmp_path, db_path, w):
+    root = tmp_path / "projects"
+    write(root / "-home-dev-alpha" / "s1.jsonl", conversation(w, "s1", "Fix the parser"))
+    os.mkfifo(root / "-home-dev-alpha" / "pipe.jsonl")  # nobody ever writes to it
+    os.symlink("/dev/zero", root / "-home-dev-alpha" / "zero.jsonl")
+    result = run_import(db_path, root, timeout=30)
+    assert set(sessions(db_path)) == {"s1"}
+    assert "Imported" in result.stdout
+
+
+def test_a_line_too_long_to_hold_is_skipped_and_the_lines_after_it_are_read(tmp_path, db_path, w):
+    path = tmp_path / "projects" / "-home-dev-alpha" / "long.jsonl"
+    first, *rest = conversation(w, "long", "Read the huge log")
+    write(path, [first])
+    with open(path, "a", encoding="utf-8") as f:  # one tool output past the bound, as one line
+        f.write(json.dumps({"type": "user", "sessionId": "long", "uuid": "u-huge", "timestamp": stamp(START),
+                            "message": {"role": "user", "content": "x" * (claude_code.MAX_LINE + 10)}}) + "\n")
+    write(path, rest)
+    result = run_import(db_path, path.parent.parent)
+    (problem,) = skipped(result)
+    assert problem.startswith(f"skipped {path}:2: a line of ") and f"more than {claude_code.MAX_LINE}" in problem
+    messages = {r[0]: r[1] for r in rows(db_path, "SELECT external_id, role FROM messages")}
+    assert "u-huge" not in messages and list(messages.values()).count("assistant") == 1
+    assert sessions(db_path)["long"][0] == "Read the huge log"
+
+
+def test_a_transcript_replaced_by_a_longer_different_file_is_read_from_its_start(tmp_path, db_path, w):
+    path = tmp_path / "projects" / "-home-dev-alpha" / "s.jsonl"
+    write(path, conversation(w, "old", "The old work"))
+    run_import(db_path, path.parent.parent)
+    replacement = conversation(w, "new", "The new work") + conversation(w, "new", "And then more",
+                                                                        at=START + timedelta(minutes=5))
+    path.write_text("".join(json.dumps(line) + "\n" for line in replacement), encoding="utf-8")
+    assert path.stat().st_size > len(json.dumps(replacement[0]))  # longer than what was read before
+    run_import(db_path, path.parent.parent)
+    new = {r[0] for r in rows(db_path, "SELECT m.external_id FROM messages m JOIN sessions s ON s.id = m.session_id "
+                                       "WHERE s.external_id = 'new'")}
+    assert new == {line["uuid"] for line in replacement}  # its first lines too
+    assert sessions(db_path)["new"][0] == "The new work"
+
+
+def test_a_path_with_a_newline_cannot_forge_a_report_line(tmp_path, db_path, w):
+    folder = tmp_path / "projects" / "evil\nskipped /etc/passwd:1: forged"
+    path = folder / "s.jsonl"
+    write(path, conversation(w, "s", "Fine") + [{"type": "user", "sessionId": "s", "timestamp": "never"}])
+    result = run_import(db_path, tmp_path / "projects")
+    lines = skipped(result)
+    assert len(lines) == 1 and "\\x0askipped /etc/passwd:1: forged/s.jsonl:3: " in lines[0]
+    assert not any(line.startswith("skipped /etc/passwd") for line in result.stderr.splitlines())
