@@ -20,6 +20,7 @@ from marshmallow import ValidationError
 from .. import ingest, queries, schemas
 from ..pricing import SYNTHETIC
 from . import FileState, Report, head_hash, read_state, save_file_states
+from .bounds import cost as _cost, count_of as _count
 
 SOURCE = "claude-code"
 BATCH_LINES = 500
@@ -189,18 +190,6 @@ class _Session:
             if kind in self.titles:
                 return self.titles[kind]
         return self.prompt and self.prompt[1]
-
-
-def _count(usage, name):
-    value = usage.get(name) or 0
-    return value if type(value) is int and 0 <= value <= schemas.MAX_COUNT else 0
-
-
-def _cost(value):
-    """A recorded cost within the sync routes' bounds, or None."""
-    if type(value) in (int, float) and math.isfinite(value) and 0 <= value <= schemas.MAX_COST:
-        return float(value)
-    return None
 
 
 class Importer:
