@@ -99,15 +99,15 @@ def test_json_nested_too_deeply_in_files_and_in_the_database(api, db_path, root)
     write_database(root, "ses_deep_part", "A part nested too deeply")
     conn = sqlite3.connect(root / "opencode.db")
     conn.execute("INSERT INTO part VALUES ('prt_deep', 'ses_deep_part-m2', 'ses_deep_part', 1, 1, ?)", (deep,))
-    conn.execute("INSERT INTO message VALUES ('msg_deep', 'ses_deep_part', 1, 1, ?)", ('{"x":' * DEEP + "0" + "}" * DEEP,))
+    conn.execute("INSERT INTO message VALUES ('msg_db_deep', 'ses_deep_part', 1, 1, ?)", ('{"x":' * DEEP + "0" + "}" * DEEP,))
     conn.commit()
     conn.close()
 
     result = run_import(db_path, root)
     assert len(reported(result, "ses_deep.json")) == 1, result.stderr
     assert len(reported(result, deep_message)) == 1, result.stderr
-    assert len(reported(result, "prt_deep")) == 1 and len(reported(result, "msg_deep")) == 1, result.stderr
-    assert all("opencode.db" in line for line in reported(result, "prt_deep") + reported(result, "msg_deep")), result.stderr
+    assert len(reported(result, "prt_deep")) == 1 and len(reported(result, "msg_db_deep")) == 1, result.stderr
+    assert all("opencode.db" in line for line in reported(result, "prt_deep") + reported(result, "msg_db_deep")), result.stderr
     sessions = imported(api)
     assert set(sessions) == {"ses_good", "ses_db", "ses_deep_message", "ses_deep_part"}
     for sid in ("ses_good", "ses_db", "ses_deep_message", "ses_deep_part"):

@@ -11,12 +11,13 @@ OpenCode recorded is kept."""
 import json
 import os
 import sqlite3
+import stat
 from pathlib import Path
 
 from marshmallow import ValidationError
 
 from .. import ingest, queries, schemas
-from . import Report, file_state, save_file_state
+from . import Report, bounds, file_state, save_file_state
 
 SOURCE = "opencode"
 
@@ -26,9 +27,37 @@ def default_root():
     return Path(base) / "opencode"
 
 
-def _json(path):
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+MAX_FILE = 64 * 2**20  # bytes: OpenCode's JSON files are kilobytes; a larger one is not read at all
+
+
+def _object(data, what):
+    """The JSON object held in ``data`` (text or bytes); ValueError saying why not."""
+    try:
+        value = json.loads(data)
+    except RecursionError:  # the C parser recurses once per level: a deep file would end the run
+        raise ValueError("JSON nested too deeply") from None
+    except TypeError:  # a database column holding a number
+        raise ValueError(f"{type(data).__name__} where JSON text belongs") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{what} is a JSON {type(value).__name__}, not an object")
+    return value
+
+
+def _json_file(path, what):
+    """The JSON object in the file at ``path``. Opened without blocking, so a FIFO named *.json
+    is refused rather than waited on; a device or a file past MAX_FILE is never read."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError("not a regular file")
+        data = f.read(MAX_FILE + 1)
+    if len(data) > MAX_FILE:
+        raise ValueError(f"larger than {MAX_FILE // 2**20} MiB")
+    return _object(data, what)
+
+
+def _is_id(value):
+    return isinstance(value, str) and value != ""
 
 
 # --- the two layouts, one session at a time: {"info": {...}, "messages": {id: {"info", "parts"}}} ---
@@ -42,22 +71,34 @@ class Folders:
         for path in sorted((self.storage / "session").glob("*/*.json")):
             self.ids[path.stem] = path
 
+    def _read(self, path, what):
+        """The object in ``path``, or None once its problem is reported."""
+        try:
+            return _json_file(path, what)
+        except (OSError, ValueError) as err:
+            self.report.problem(path, 0, f"unreadable {what} ({err})")
+            return None
+
     def session(self, session_id):
         path = self.ids.get(session_id)
         if path is None:
             return None
-        try:
-            session = {"info": _json(path), "messages": {}}
-        except (OSError, ValueError) as err:
-            self.report.problem(path, 0, f"unreadable session ({err})")
+        info = self._read(path, "session")
+        if info is None:
             return None
+        if info.setdefault("id", session_id) != session_id:  # OpenCode names the file by the id
+            self.report.problem(path, 0, f"session id {info['id']!r} is not the file's name")
+            return None
+        session = {"info": info, "messages": {}}
         for message_path in sorted((self.storage / "message" / session_id).glob("*.json")):
-            try:
-                info = _json(message_path)
-                parts = [_json(p) for p in sorted((self.storage / "part" / info["id"]).glob("*.json"))]
-                session["messages"][info["id"]] = {"info": info, "parts": parts}
-            except (OSError, ValueError, KeyError, TypeError) as err:
-                self.report.problem(message_path, 0, f"unreadable message ({err})")
+            info = self._read(message_path, "message")
+            if info is None:
+                continue
+            if not _is_id(info.get("id")):
+                self.report.problem(message_path, 0, f"message id {info.get('id')!r} is not a string")
+                continue
+            parts = [self._read(p, "part") for p in sorted((self.storage / "part" / info["id"]).glob("*.json"))]
+            session["messages"][info["id"]] = {"info": info, "parts": [p for p in parts if p is not None]}
         return session
 
 
@@ -69,9 +110,24 @@ class Database:
         try:
             self.conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
             self.conn.row_factory = sqlite3.Row
-            self.ids = {row["id"]: row["id"] for row in self.conn.execute("SELECT id FROM session")}
+            for (session_id,) in self.conn.execute("SELECT id FROM session"):
+                if _is_id(session_id):
+                    self.ids[session_id] = session_id
+                else:  # SQLite keeps any type in any column
+                    report.problem(path, 0, f"session id {session_id!r} is not a string")
         except sqlite3.Error as err:
             report.problem(path, 0, f"unreadable database ({err})")
+
+    def _rows(self, session_id, sql, what):
+        """(id, row, data object) for each row of ``sql`` whose id and data are sound; the
+        others are reported."""
+        for row in self.conn.execute(sql, (session_id,)):
+            try:
+                if not _is_id(row["id"]):
+                    raise ValueError(f"id {row['id']!r} is not a string")
+                yield row["id"], row, _object(row["data"], what)
+            except ValueError as err:
+                self.report.problem(self.path, 0, f"session {session_id}: {what} {row['id']!r} skipped ({err})")
 
     def session(self, session_id):
         if session_id not in self.ids:
@@ -79,18 +135,18 @@ class Database:
         try:
             info = dict(self.conn.execute("SELECT * FROM session WHERE id = ?", (session_id,)).fetchone())
             if info.get("data"):
-                info = {**info, **json.loads(info["data"])}
+                info = {**info, **_object(info["data"], "session data"), "id": session_id}
             info.setdefault("parentID", info.get("parent_id"))
             info.setdefault("time", {"created": info.get("time_created"), "updated": info.get("time_updated")})
             session = {"info": info, "messages": {}}
-            for row in self.conn.execute(
-                    "SELECT id, data FROM message WHERE session_id = ? ORDER BY time_created, id", (session_id,)):
-                session["messages"][row["id"]] = {"info": {**json.loads(row["data"]), "id": row["id"]}, "parts": []}
-            for row in self.conn.execute(
-                    "SELECT id, message_id, data FROM part WHERE session_id = ? ORDER BY time_created, id", (session_id,)):
+            for message_id, _, data in self._rows(
+                    session_id, "SELECT id, data FROM message WHERE session_id = ? ORDER BY time_created, id", "message"):
+                session["messages"][message_id] = {"info": {**data, "id": message_id}, "parts": []}
+            for part_id, row, data in self._rows(
+                    session_id, "SELECT id, message_id, data FROM part WHERE session_id = ? ORDER BY time_created, id", "part"):
                 message = session["messages"].get(row["message_id"])
                 if message is not None:
-                    message["parts"].append({**json.loads(row["data"]), "id": row["id"]})
+                    message["parts"].append({**data, "id": part_id})
             return session
         except (sqlite3.Error, ValueError, KeyError, TypeError) as err:
             self.report.problem(self.path, 0, f"session {session_id}: unexpected layout ({err})")
@@ -118,27 +174,31 @@ def _merged(sources, session_id):
 def _tokens(t):
     t = t if isinstance(t, dict) else {}
     cache = t.get("cache") if isinstance(t.get("cache"), dict) else {}
-
-    def n(value):
-        return value if type(value) is int and 0 <= value <= schemas.MAX_COUNT else 0
-
-    return {"input": n(t.get("input")), "output": n(t.get("output")) + n(t.get("reasoning")),
+    n = bounds.count
+    return {"input": n(t.get("input")), "output": bounds.total_count(n(t.get("output")) + n(t.get("reasoning"))),
             "read": n(cache.get("read")), "write": n(cache.get("write"))}
 
 
+def _add(total, tokens):
+    for k, v in tokens.items():
+        total[k] = bounds.total_count(total[k] + v)
+
+
+def _prompt(tokens):
+    return bounds.total_count(tokens["input"] + tokens["read"] + tokens["write"])
+
+
 def _message_usage(message):
-    """(tokens, cost): the step-finish parts' sum, else the message's own figures."""
+    """(tokens, cost): the step-finish parts' sum, else the message's own figures. A figure
+    out of bounds counts as unrecorded; sums stop at the bounds."""
     steps = [p for p in message["parts"] if p.get("type") == "step-finish"]
     info = message["info"]
     if steps:
         total = {"input": 0, "output": 0, "read": 0, "write": 0}
         for step in steps:
-            for k, v in _tokens(step.get("tokens")).items():
-                total[k] += v
-        cost = sum(s.get("cost") for s in steps if type(s.get("cost")) in (int, float) and s.get("cost") >= 0)
-        return total, cost
-    cost = info.get("cost")
-    return _tokens(info.get("tokens")), cost if type(cost) in (int, float) and cost >= 0 else 0
+            _add(total, _tokens(step.get("tokens")))
+        return total, bounds.total_cost(sum(bounds.cost(s.get("cost")) or 0 for s in steps))
+    return _tokens(info.get("tokens")), bounds.cost(info.get("cost")) or 0
 
 
 def _parts(parts):
@@ -169,9 +229,8 @@ def _bodies(session):
         m = message["info"]
         parts, text = _parts(message["parts"])
         tokens, message_cost = _message_usage(message)
-        for k in totals:
-            totals[k] += tokens[k]
-        cost += message_cost
+        _add(totals, tokens)
+        cost = bounds.total_cost(cost + message_cost)
         if m.get("role") == "assistant":
             model, provider = model or m.get("modelID"), provider or m.get("providerID")
         created = (m.get("time") or {}).get("created") if isinstance(m.get("time"), dict) else None
@@ -179,7 +238,7 @@ def _bodies(session):
             "sessionExternalId": info["id"], "externalId": m.get("id"), "role": m.get("role"), "source": SOURCE,
             "textContent": text, "model": m.get("modelID"), "createdAt": created, "parts": parts,
             "inputTokens": tokens["input"], "outputTokens": tokens["output"], "cacheReadTokens": tokens["read"],
-            "cacheWriteTokens": tokens["write"], "promptTokens": tokens["input"] + tokens["read"] + tokens["write"],
+            "cacheWriteTokens": tokens["write"], "promptTokens": _prompt(tokens),
             "completionTokens": tokens["output"],
         })
     directory = info.get("directory")
@@ -189,7 +248,7 @@ def _bodies(session):
         "projectName": Path(directory).name if isinstance(directory, str) and directory else None,
         "model": model, "provider": provider, "parentExternalId": info.get("parentID"), "createdAt": created,
         "inputTokens": totals["input"], "outputTokens": totals["output"], "cacheReadTokens": totals["read"],
-        "cacheWriteTokens": totals["write"], "promptTokens": totals["input"] + totals["read"] + totals["write"],
+        "cacheWriteTokens": totals["write"], "promptTokens": _prompt(totals),
         "completionTokens": totals["output"], "cost": round(cost, 10),
     }
     if type(created) is int and type(updated) is int and updated >= created:
