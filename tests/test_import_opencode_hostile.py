@@ -1,8 +1,8 @@
 """`opensync-lite import opencode` on histories that are wrong in the ways files on disk can be:
 JSON that is no object, JSON nested past any parser's depth (in files and in opencode.db), ids that
 are no strings, costs of Infinity, NaN or 1e308 and token counts past any real session, a FIFO or
-a device named *.json, a file too large to read whole. Each is skipped and reported by name; the
-rest of the run is imported, and the API keeps answering strict JSON."""
+a device named *.json, a file or a database row too large to read whole. Each is skipped and
+reported by name; the rest of the run is imported, and the API keeps answering strict JSON."""
 
 import json
 import os
@@ -196,10 +196,17 @@ def test_a_fifo_a_device_and_a_huge_file_named_json_are_skipped(api, db_path, ro
     with open(huge, "wb") as f:  # sparse: no disk, but too large to read whole
         f.truncate(opencode.MAX_FILE + 1)
 
+    conn = sqlite3.connect(root / "opencode.db")  # a row of opencode.db too large to fetch
+    conn.execute("INSERT INTO part VALUES ('prt_huge', 'ses_db-m2', 'ses_db', 1, 1, zeroblob(?))", (opencode.MAX_FILE + 1,))
+    conn.commit()
+    conn.close()
+
     result = run_import(db_path, root, timeout=30)
+    huge_row = reported(result, "prt_huge")
+    assert len(huge_row) == 1 and "opencode.db" in huge_row[0] and "MiB" in huge_row[0], result.stderr
     for name in ("ses_fifo.json", "msg_fifo.json", "prt_zero.json"):
         assert len(reported(result, name)) == 1 and "not a regular file" in reported(result, name)[0], result.stderr
     assert len(reported(result, "ses_huge.json")) == 1 and "MiB" in reported(result, "ses_huge.json")[0], result.stderr
     sessions = imported(api)
     assert set(sessions) == {"ses_good", "ses_db"}
-    assert tokens(sessions["ses_good"]) == GOOD_TOKENS
+    assert tokens(sessions["ses_good"]) == tokens(sessions["ses_db"]) == GOOD_TOKENS

@@ -118,13 +118,18 @@ class Database:
         except sqlite3.Error as err:
             report.problem(path, 0, f"unreadable database ({err})")
 
-    def _rows(self, session_id, sql, what):
-        """(id, row, data object) for each row of ``sql`` whose id and data are sound; the
-        others are reported."""
+    def _rows(self, session_id, columns, table, what):
+        """(id, row, data object) for each row of ``table`` in ``session_id`` whose id and data
+        are sound; the others are reported. A ``data`` past MAX_FILE is never fetched."""
+        sql = (f"SELECT {columns}, length(CAST(data AS BLOB)) AS size, "
+               f"CASE WHEN length(CAST(data AS BLOB)) <= {MAX_FILE} THEN data END AS data "
+               f"FROM {table} WHERE session_id = ? ORDER BY time_created, id")
         for row in self.conn.execute(sql, (session_id,)):
             try:
                 if not _is_id(row["id"]):
                     raise ValueError(f"id {row['id']!r} is not a string")
+                if (row["size"] or 0) > MAX_FILE:
+                    raise ValueError(f"data larger than {MAX_FILE // 2**20} MiB")
                 yield row["id"], row, _object(row["data"], what)
             except ValueError as err:
                 self.report.problem(self.path, 0, f"session {session_id}: {what} {row['id']!r} skipped ({err})")
@@ -139,11 +144,9 @@ class Database:
             info.setdefault("parentID", info.get("parent_id"))
             info.setdefault("time", {"created": info.get("time_created"), "updated": info.get("time_updated")})
             session = {"info": info, "messages": {}}
-            for message_id, _, data in self._rows(
-                    session_id, "SELECT id, data FROM message WHERE session_id = ? ORDER BY time_created, id", "message"):
+            for message_id, _, data in self._rows(session_id, "id", "message", "message"):
                 session["messages"][message_id] = {"info": {**data, "id": message_id}, "parts": []}
-            for part_id, row, data in self._rows(
-                    session_id, "SELECT id, message_id, data FROM part WHERE session_id = ? ORDER BY time_created, id", "part"):
+            for part_id, row, data in self._rows(session_id, "id, message_id", "part", "part"):
                 message = session["messages"].get(row["message_id"])
                 if message is not None:
                     message["parts"].append({**data, "id": part_id})
