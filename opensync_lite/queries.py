@@ -385,29 +385,71 @@ def _empty_day():
     return dict.fromkeys(_METRIC_NAMES, 0) | {"last_active": None}
 
 
-def daily_stats(user_id, filters, days):
-    """One row per UTC day, ascending, empty days included."""
-    first, last, bounded = _days(filters, days)
-    found = {row.pop("key"): row for row in grouped_stats(user_id, bounded, "day")}
+BUCKETS = ("day", "week", "month")
+
+
+def bucket_start(day, bucket):
+    """The first day of the UTC day, ISO week (Monday) or calendar month holding ``day``."""
+    if bucket == "week":
+        return day - timedelta(days=day.weekday())
+    if bucket == "month":
+        return day.replace(day=1)
+    return day
+
+
+def _buckets(first, last, bucket):
+    """[(bucket start, first day in range, last day in range)] covering first..last."""
     out = []
     for offset in range((last - first).days + 1):
         day = first + timedelta(days=offset)
-        out.append({"date": day.isoformat(), **(found.get(_ms_of(day) // DAY_MS) or _empty_day())})
+        start = bucket_start(day, bucket)
+        if out and out[-1][0] == start:
+            out[-1] = (start, out[-1][1], day)
+        else:
+            out.append((start, day, day))
     return out
 
 
-def daily_by_source(user_id, filters, days):
-    """The same days, split by source: (["2026-01-01", ...], {source: [metrics per day]}),
-    sources with the most sessions first (None = no source)."""
+def _fold(by_day, buckets):
+    """Per-day metric rows (keyed by day number) added up per bucket; empty buckets are zeros."""
+    rows = []
+    for start, first, last in buckets:
+        row = _empty_day()
+        for number in range(_ms_of(first) // DAY_MS, _ms_of(last) // DAY_MS + 1):
+            if number in by_day:
+                _add(row, by_day[number])
+        rows.append(row)
+    return rows
+
+
+def daily_stats(user_id, filters, days, bucket="day"):
+    """One row per UTC day (or ISO week, or month), ascending, empty ones included; each
+    bucket's ``date`` is its first day (the range's first day for a bucket it cuts)."""
     first, last, bounded = _days(filters, days)
-    dates = [first + timedelta(days=offset) for offset in range((last - first).days + 1)]
-    series = {}
-    for row in stats_query(user_id, bounded, "source", "day").dicts():
-        series.setdefault(row.pop("source"), {})[row.pop("day")] = row
-    ordered = sorted(series.items(), key=lambda item: -sum(r["sessions"] for r in item[1].values()))
-    return [d.isoformat() for d in dates], {
-        source: [by_day.get(_ms_of(d) // DAY_MS) or _empty_day() for d in dates] for source, by_day in ordered
+    found = {row.pop("key"): row for row in grouped_stats(user_id, bounded, "day")}
+    buckets = _buckets(first, last, bucket)
+    return [{"date": begin.isoformat(), "until": end.isoformat(), **row}
+            for (_, begin, end), row in zip(buckets, _fold(found, buckets))]
+
+
+def daily_by(user_id, filters, days, dimension="source", bucket="day"):
+    """The same buckets, split by ``dimension``: ([(first day, last day)], {value: [metrics per
+    bucket]}), values with the most cost (then sessions) first (None = not reported)."""
+    first, last, bounded = _days(filters, days)
+    buckets = _buckets(first, last, bucket)
+    per_value = {}
+    for row in stats_query(user_id, bounded, dimension, "day").dicts():
+        per_value.setdefault(row.pop(dimension), {})[row.pop("day")] = row
+    weight = lambda item: (-sum(r["cost"] for r in item[1].values()), -sum(r["sessions"] for r in item[1].values()))  # noqa: E731
+    ordered = sorted(per_value.items(), key=weight)
+    return [(begin.isoformat(), end.isoformat()) for _, begin, end in buckets], {
+        value: _fold(by_day, buckets) for value, by_day in ordered
     }
+
+
+def first_activity(user_id, filters):
+    """When the first session ``filters`` select started (epoch ms), or None: one index seek."""
+    return Session.select(fn.MIN(Session.created_at)).where(*conditions(user_id, filters)).scalar()
 
 
 MAX_DAYS = 3660

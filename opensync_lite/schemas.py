@@ -492,6 +492,8 @@ class FiltersQuery(Schema):
 
 class StatsQuery(FiltersQuery):
     days = fields.Integer(load_default=30, validate=validate.Range(1, 3660))
+    bucket = fields.String(load_default="day", validate=validate.OneOf(("day", "week", "month")), metadata={
+        "description": "/api/stats/daily: one row per UTC day, ISO week (from Monday) or calendar month"})
 
 
 def encode_cursor(sort, descending, key):
@@ -615,6 +617,9 @@ class OverviewQuery(StatsQuery):
     """The dashboard overview: the filters, and what its chart shows."""
 
     metric = fields.String(load_default="tokens", validate=validate.OneOf(("tokens", "cost")))
+    range = fields.String(load_default=None, validate=validate.OneOf(("today", "7d", "30d", "90d", "all")))
+    bucket = fields.String(load_default=None, validate=validate.OneOf(("day", "week", "month")))
+    stack = fields.String(load_default="source", validate=validate.OneOf(("source", "model", "project")))
 
 
 class ExportSessionsQuery(SessionsQuery):

@@ -200,8 +200,12 @@ def test_overview_shows_totals_sources_chart_and_recent(api, browser, data):
     assert '<span class="value">24</span>' in page
     for source in ("claude-code", "opencode", "cursor", "unknown"):
         assert f"{source}</span></a></td>" in page
-    assert page.count('class="day"') == 6 and 'class="seg src-claude-code"' in page
+    assert page.count('<li class="col') == 6 and 'class="seg src-claude-code"' in page
     assert "Recent sessions" in page and "Session 23 about widgets" in page
+    # Each bar links to its day's sessions and says what it holds in a tooltip, not a title.
+    assert '<a class="bar" href="/sessions?from=2026-01-03&amp;to=2026-01-03" aria-describedby="tip-3">' in page
+    tip = re.search(r'<span class="tip" role="tooltip" id="tip-3">(.*?)</span>\s*</li>', page, re.S).group(1)
+    assert "2026-01-03" in tip and "4 sessions" in tip and "claude-code: " in tip
     cursor_only = html(browser.get("/?source=cursor&from=2026-01-01&to=2026-01-06&metric=cost"))
     assert '<span class="value">6</span>' in cursor_only
     assert 'class="seg src-opencode"' not in cursor_only and 'aria-current="true">Cost' in cursor_only
@@ -463,11 +467,102 @@ def test_evals_page_says_when_its_preview_read_only_the_first_sessions(app, brow
 
 def test_overview_filters_on_curation_and_keeps_the_filters_it_does_not_show(api, browser, data):
     api.client.patch("/api/sessions/s001", json={"starred": True, "evalStatus": "golden", "tags": ["t"]}, headers=api.headers)
-    page = html(browser.get("/?starred=true&tag=t"))
+    page = html(browser.get("/?starred=true&tag=t&range=all"))
     cards = dict(re.findall(r'<span class="label">([^<]+)</span><span class="value"[^>]*>([^<]+)</span>', page))
     assert cards["Sessions"] == "1"
     assert '<option value="true" selected>Starred</option>' in page
     assert '<input type="hidden" name="tag" value="t">' in page  # the form keeps it when it is sent
     cards = dict(re.findall(r'<span class="label">([^<]+)</span><span class="value"[^>]*>([^<]+)</span>',
-                            html(browser.get("/?evalStatus=correct"))))
+                            html(browser.get("/?evalStatus=correct&range=all"))))
     assert cards["Sessions"] == "0"
+
+
+def cards_of(page):
+    return dict(re.findall(r'<span class="label">([^<]+)</span><span class="value"[^>]*>([^<]+)</span>', page))
+
+
+def test_overview_range_presets_label_the_cards_and_the_chart(api, browser):
+    from datetime import datetime, timedelta, timezone
+
+    now = datetime.now(timezone.utc).replace(hour=12)
+    for days_ago in (0, 3, 20, 60, 200):
+        api.post("/sync/session", {"externalId": f"r{days_ago}", "source": "opencode", "cost": 1.0,
+                                   "promptTokens": 100, "createdAt": int((now - timedelta(days=days_ago)).timestamp() * 1000)})
+    expected = {"today": ("Today", 1, 1), "7d": ("Last 7 days", 2, 7), "": ("Last 30 days", 3, 30),
+                "90d": ("Last 90 days", 4, 90), "all": ("All time", 5, None)}
+    for name, (label, sessions, columns) in expected.items():
+        page = html(browser.get(f"/?range={name}" if name else "/"))
+        assert f'<h2 class="range-title">{label} ' in page
+        assert cards_of(page)["Sessions"] == str(sessions), name
+        assert page.count(f'<span class="meta">{label.lower()}</span>') >= 4  # each card says its range
+        assert f"per day by source <span class=\"meta\">· {label.lower()}</span>" in page or name == "all"
+        assert re.search(r'aria-current="true">' + {"": "30 d", "today": "Today", "7d": "7 d", "90d": "90 d", "all": "All"}[name] + "<", page)
+        if columns:
+            assert page.count('<li class="col') == columns, name
+    # All time over 200 days: weeks, unless asked for months; "1 session" in the singular.
+    everything = html(browser.get("/?range=all"))
+    assert "Cost per week" in everything or "Tokens per week" in everything
+    months = html(browser.get("/?range=all&bucket=month"))
+    assert "Tokens per month by source" in months and months.count('<li class="col') in (7, 8)
+    assert "1 session<" in html(browser.get("/?range=today")) and "1 sessions" not in html(browser.get("/?range=today"))
+    custom = html(browser.get("/?from=2020-01-01&to=2020-01-03"))
+    assert '<h2 class="range-title">2020-01-01 – 2020-01-03' in custom and "No sessions in 2020-01-01 – 2020-01-03." in custom
+
+
+def test_overview_periods_compare_with_the_period_before(api, browser):
+    from datetime import datetime, timedelta, timezone
+
+    today = datetime.now(timezone.utc).date()
+    def at(day):
+        return int(datetime(day.year, day.month, day.day, 12, tzinfo=timezone.utc).timestamp() * 1000)
+    sessions = [("t1", today, 3.0), ("t2", today, 1.0), ("y1", today - timedelta(days=1), 2.0),
+                ("w1", today - timedelta(days=7), 8.0), ("old", today - timedelta(days=70), 5.0)]
+    for external_id, day, cost in sessions:
+        api.post("/sync/session", {"externalId": external_id, "cost": cost, "promptTokens": 10, "createdAt": at(day)})
+    page = html(browser.get("/"))
+    strip = page.split('<section class="periods"', 1)[1].split("</section>", 1)[0]
+    today_card = strip.split('<a class="period plain"')[1]
+    assert '<span class="value">$4.00</span>' in today_card and "▲</span> +100% vs yesterday" in today_card
+    assert "2 sessions" in today_card
+    values = re.findall(r'<span class="value">\$([\d.,]+)</span>', strip)
+    week_start = today - timedelta(days=today.weekday())
+    month_start = today.replace(day=1)
+    this_week = sum(cost for _, day, cost in sessions if week_start <= day <= today)
+    this_month = sum(cost for _, day, cost in sessions if month_start <= day <= today)
+    assert [float(v) for v in values] == [4.0, this_week, this_month]
+    last_week = sum(cost for _, day, cost in sessions if week_start - timedelta(days=7) <= day <= today - timedelta(days=7))
+    week_card = strip.split('<a class="period plain"')[2]
+    change = round(100 * (this_week - last_week) / last_week)
+    assert f"{'+' if change > 0 else '−'}{abs(change)}% vs the same days last week" in week_card
+
+
+def test_overview_ranks_models_and_projects_by_cost(api, browser):
+    for i, (model, cost, project) in enumerate([("cheap", 0.1, "p1"), ("cheap", 0.1, "p1"), ("cheap", 0.1, "p1"),
+                                                ("dear", 9.7, "p2")]):
+        api.post("/sync/session", {"externalId": f"m{i}", "model": model, "cost": cost, "projectName": project})
+    page = html(browser.get("/?range=all"))
+    models = page.split('id="top-models"', 1)[1].split("</section>", 1)[0]
+    assert models.index(">dear</a>") < models.index(">cheap</a>")
+    assert "$9.70 · 97%" in models and "$0.30 · 3%" in models and "3 sessions" in models and "1 session " in models
+
+
+def test_overview_filters_show_as_removable_chips(api, browser, data):
+    page = html(browser.get("/?from=2026-01-01&to=2026-01-06&model=gpt-5&project=alpha&tag=x"))
+    assert '<option value="gpt-5" selected>' in page and '<option value="alpha" selected>' in page
+    chips = re.findall(r'<a class="chip" href="([^"]+)" aria-label="Remove the filter ([^"]+)">', page)
+    labels = [label for _, label in chips]
+    assert labels == ["Model: gpt-5", "Project: alpha", "Tag: x", "From: 2026-01-01", "To: 2026-01-06"]
+    without_model = chips[0][0].replace("&amp;", "&")
+    assert "model=" not in without_model and "project=alpha" in without_model and "tag=x" in without_model
+    assert cards_of(html(browser.get("/?from=2026-01-01&to=2026-01-06&model=gpt-5")))["Sessions"] == "8"
+
+
+def test_empty_overview_says_how_to_import(app, browser):
+    import shlex
+
+    page = html(browser.get("/"))
+    assert "No sessions yet" in page and "Cards" not in page
+    command = shlex.split(re.search(r'<code id="import-command">([^<]+)</code>', page).group(1))
+    # The program as this process was started (here `python -m`), and the server's own database.
+    assert command[-4:] == ["import", "claude-code", "--db", app.config["OPENSYNC_DB"]]
+    assert command[0].endswith(("opensync-lite", "python")) and 'class="periods"' not in page

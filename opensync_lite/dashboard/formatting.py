@@ -48,6 +48,33 @@ def number(value):
     return f"{value or 0:,}"
 
 
+def plural(count, word, words=None):
+    """1 session, 2 sessions, 1,204 sessions (``words`` when the plural is not word + s)."""
+    count = count or 0
+    return f"{count:,} {word if count == 1 else words or word + 's'}"
+
+
+def share(part, whole):
+    """A share in whole percent that never reads 0 % for something or 100 % for less than all."""
+    if not whole or not part:
+        return "0%"
+    value = 100 * part / whole
+    if value < 1:
+        return "<1%"
+    if value > 99 and part < whole:
+        return ">99%"
+    return f"{value:.0f}%"
+
+
+def change(value):
+    """+12%, −40%, ±0% for a change in percent."""
+    if value is None:
+        return ""
+    if abs(value) < 0.5:
+        return "±0%"
+    return f"{'+' if value > 0 else '−'}{abs(value):,.0f}%"
+
+
 def percent(part, whole):
     return 100 * part / whole if whole else 0
 
@@ -72,4 +99,4 @@ def browser(agent):
 
 
 FILTERS = {"tokens": tokens, "cost": cost, "duration": duration, "when": when, "iso": iso, "number": number,
-           "browser": browser}
+           "browser": browser, "plural": plural, "share": share, "change": change}

@@ -46,6 +46,29 @@
   });
   document.querySelectorAll("[data-select-all]").forEach(function (box) { box.hidden = false; });
 
+  // Chart tooltips: hover and keyboard focus show them (CSS); a first tap shows one, a second
+  // tap on the same bar opens its sessions; Escape hides the one shown.
+  var pointer = "mouse";
+  document.addEventListener("pointerdown", function (event) { pointer = event.pointerType; }, true);
+  document.addEventListener("click", function (event) {
+    var bar = event.target.closest(".col a.bar");
+    var shown = document.querySelector(".col.show-tip");
+    if (shown && (!bar || bar.parentNode !== shown)) shown.classList.remove("show-tip");
+    if (bar && pointer === "touch" && !bar.parentNode.classList.contains("show-tip")) {
+      event.preventDefault();
+      bar.parentNode.classList.add("show-tip");
+    }
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") return;
+    document.querySelectorAll(".col.show-tip").forEach(function (col) { col.classList.remove("show-tip"); });
+    var focused = document.activeElement;
+    if (focused && focused.matches(".col a.bar")) focused.parentNode.classList.add("hide-tip");
+  });
+  document.addEventListener("focusout", function (event) {
+    if (event.target.matches && event.target.matches(".col a.bar")) event.target.parentNode.classList.remove("hide-tip");
+  });
+
   // Live pages poll a cheap version endpoint (304 while nothing changed) and, when the data
   // changed, fetch the same URL and swap the live regions: filters and scroll stay as they are.
   var liveUrl = document.body.dataset.live;
