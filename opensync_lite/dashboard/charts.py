@@ -41,6 +41,13 @@ def _legend(values, stack):
              "css": "stack-other" if v is OTHER else f"stack-{i}"} for i, v in enumerate(values)]
 
 
+def _labelled(i, count, every):
+    """Every ``every``-th column and the last, leaving out one that would crowd the last."""
+    if i == count - 1:
+        return True
+    return i % every == 0 and count - 1 - i >= max(2, every)
+
+
 def stacked(buckets, series, metric, stack, href):
     """``buckets`` ([(first day, last day)]) and ``series`` ({value: [metrics per bucket]}) as
     a chart: columns (each a link, ``href(first, last)``, to those days' sessions) of segments
@@ -63,7 +70,7 @@ def stacked(buckets, series, metric, stack, href):
         columns.append({
             "first": first, "last": last, "total": totals[i], "segments": segments, "sessions": sum(s["sessions"] for s in segments), "href": href(first, last),
             "when": first if first == last else f"{first} – {last}",
-            "label": (first[:7] if monthly else first[5:]) if i % label_every == 0 or i == len(buckets) - 1 else "",
+            "label": (first[:7] if monthly else first[5:]) if _labelled(i, len(buckets), label_every) else "",
             "end_side": i >= len(buckets) / 2,
         })
     return {"columns": columns, "top": top, "ticks": [top, top / 2, 0], "legend": legend, "metric": metric,

@@ -9,6 +9,19 @@
     });
   });
 
+  // On a phone, filter forms fold behind their "Filters" button (the CSS shows the button only there).
+  document.querySelectorAll(".filters-toggle[aria-controls]").forEach(function (button) {
+    var form = document.getElementById(button.getAttribute("aria-controls"));
+    if (!form) return;
+    button.hidden = false;
+    form.classList.add("collapsed");
+    button.addEventListener("click", function () {
+      var open = form.classList.toggle("collapsed") === false;
+      button.setAttribute("aria-expanded", String(open));
+      if (open) { var first = form.querySelector("select, input:not([type=hidden])"); if (first) first.focus(); }
+    });
+  });
+
   // A one-time sign-in link goes straight through.
   var now = document.querySelector("form[data-submit-now]");
   if (now) now.submit();

@@ -1,0 +1,194 @@
+"""The overview and the sessions list in Chromium against a live `serve`: the period strip,
+range presets, the chart's links and tooltips (mouse, keyboard, touch), chips, the list's
+paging, totals, stars, subagents and phone cards, the keyboard keys. Screenshots go to
+tests/artifacts/ (overview-*, list-*)."""
+
+import os
+import re
+import shlex
+import subprocess
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from claude_history import make_history
+from conftest import LiveServer
+from test_dashboard_browser import AXE, new_page, post, seed, shoot, signin_link
+
+from playwright.sync_api import expect  # noqa: E402  (test_dashboard_browser skips or fails first)
+
+from test_dashboard_browser import browser  # noqa: F401  (the fixture, shared)
+
+DAY = 86_400_000
+
+
+def seed_more(server, key):
+    """On top of the shared history: a parent with two subagents, one running session (recent
+    activity, no end), one session today and one yesterday with known costs."""
+    now = int(time.time() * 1000)
+    post(server, key, "/sync/batch", {"sessions": [
+        {"externalId": "parent-1", "source": "claude-code", "title": "Plan the migration", "projectName": "project-0",
+         "model": "claude-opus-4-1-20250805", "cost": 2.5, "promptTokens": 9000, "createdAt": now - 3 * 3_600_000,
+         "endReason": "completed"},
+        {"externalId": "sub-1", "source": "claude-code", "title": "Subagent: read the schema", "parentExternalId": "parent-1",
+         "model": "claude-sonnet-4-20250514", "cost": 0.4, "promptTokens": 3000, "createdAt": now - 3 * 3_600_000 + 60_000},
+        {"externalId": "sub-2", "source": "claude-code", "title": "Subagent: write the tests", "parentExternalId": "parent-1",
+         "model": "claude-sonnet-4-20250514", "cost": 0.6, "promptTokens": 4000, "createdAt": now - 3 * 3_600_000 + 120_000},
+        {"externalId": "running-1", "source": "opencode", "title": "Still at work", "projectName": "project-1",
+         "model": "gpt-5", "cost": 0.2, "promptTokens": 500, "createdAt": now - 120_000},
+    ], "messages": [{"sessionExternalId": "running-1", "externalId": "run-m", "role": "user", "textContent": "go on",
+                     "createdAt": now - 60_000}]})
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    server = LiveServer(str(tmp_path_factory.mktemp("overview") / "overview.db"))
+    server.key = server.create_key()
+    seed(server, server.key)
+    seed_more(server, server.key)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def signed_in_state(server, browser):  # noqa: F811
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(signin_link(server))
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    state = context.storage_state()
+    context.close()
+    return state
+
+
+def axe_serious(page):
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    return [(v["id"], [n["target"] for n in v["nodes"]][:3]) for v in result["violations"] if v["impact"] in ("serious", "critical")]
+
+
+def test_overview_strip_presets_and_chips(server, browser, signed_in_state):  # noqa: F811
+    context, page = new_page(browser, signed_in_state)
+    page.goto(server.url + "/")
+    strip = page.locator(".periods .period")
+    expect(strip).to_have_count(3)
+    expect(strip.nth(0)).to_contain_text("Today")
+    expect(strip.nth(1)).to_contain_text("This week")
+    expect(strip.nth(2)).to_contain_text("This month")
+    expect(strip.nth(0)).to_contain_text("vs yesterday")
+    expect(page.locator(".range-title")).to_contain_text("Last 30 days")
+    page.get_by_role("navigation", name="Range").get_by_role("link", name="7 d").click()
+    expect(page).to_have_url(re.compile(r"range=7d"))
+    expect(page.locator(".range-title")).to_contain_text("Last 7 days")
+    for card in page.locator(".cards .card").all():
+        expect(card.locator(".meta")).to_contain_text("last 7 days")
+    expect(page.locator("#per-bucket")).to_contain_text("per day by source · last 7 days")
+    expect(page.locator(".plot .col")).to_have_count(7)
+    # The overview's own model filter, shown as a chip that takes it off again.
+    page.locator(".filters select[name=model]").select_option("gpt-5")
+    expect(page).to_have_url(re.compile(r"model=gpt-5"))
+    chip = page.get_by_role("link", name="Remove the filter Model: gpt-5")
+    expect(chip).to_be_visible()
+    for row in page.locator("#top-models + ol li").all():
+        expect(row).to_contain_text("gpt-5")
+    shoot(page, "overview-filtered-light")
+    chip.click()
+    expect(page).not_to_have_url(re.compile(r"model="))
+    expect(page).to_have_url(re.compile(r"range=7d"))  # only that filter went
+    context.close()
+
+
+def test_chart_bars_link_to_their_sessions_and_tooltips_work_by_keyboard_and_touch(server, browser, signed_in_state):  # noqa: F811
+    context, page = new_page(browser, signed_in_state)
+    page.goto(server.url + "/?metric=cost")
+    bars = page.locator(".plot a.bar")
+    last = bars.last
+    tip = page.locator(".plot .col:has(a.bar)").last.locator(".tip")
+    expect(tip).to_be_hidden()
+    last.focus()
+    page.keyboard.press("Tab")
+    page.keyboard.press("Shift+Tab")  # keyboard focus (focus-visible), as a keyboard user gets there
+    expect(tip).to_be_visible()
+    expect(tip).to_contain_text("Open these sessions")
+    today = datetime.now(timezone.utc).date().isoformat()
+    expect(tip).to_contain_text(today)
+    said = re.search(r"(\d+) sessions?", tip.inner_text()).group(1)
+    page.keyboard.press("Escape")
+    expect(tip).to_be_hidden()
+    shoot(page, "overview-chart-light")
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(rf"/sessions\?from={today}&to={today}"))
+    expect(page.locator(".list-totals")).to_contain_text(f"{said} session")
+    context.close()
+    # Touch: the first tap shows the tooltip, the second opens the sessions.
+    context, page = new_page(browser, signed_in_state, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page.goto(server.url + "/")
+    bar = page.locator(".plot a.bar").last
+    bar.tap()
+    tip = page.locator(".col.show-tip .tip")
+    expect(tip).to_be_visible()
+    assert "/sessions" not in page.url
+    box = tip.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 390
+    shoot(page, "overview-tooltip-phone")
+    bar.tap()
+    expect(page).to_have_url(re.compile(r"/sessions\?from="))
+    context.close()
+
+
+def test_bucket_and_stack_choices(server, browser, signed_in_state):  # noqa: F811
+    context, page = new_page(browser, signed_in_state)
+    page.goto(server.url + "/?range=90d")
+    page.get_by_role("navigation", name="Chart buckets").get_by_role("link", name="Week").click()
+    expect(page.locator("#per-bucket")).to_contain_text("per week by source · last 90 days")
+    count = page.locator(".plot .col").count()
+    assert 13 <= count <= 14
+    page.get_by_role("navigation", name="Stack the chart by").get_by_role("link", name="Model").click()
+    expect(page.locator(".legend .key")).to_contain_text(["claude-sonnet-4"])
+    expect(page.locator("#per-bucket")).to_contain_text("per week by model")
+    shoot(page, "overview-weeks-by-model-light")
+    context.close()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_overview_is_axe_clean_and_fits_a_phone(server, browser, signed_in_state, scheme):  # noqa: F811
+    context, page = new_page(browser, signed_in_state, color_scheme=scheme, bypass_csp=True)
+    for name, path in {"overview": "/", "overview-all": "/?range=all&stack=project&metric=cost"}.items():
+        page.goto(server.url + path)
+        assert axe_serious(page) == [], (name, scheme)
+        shoot(page, f"{name}-{scheme}")
+    context.close()
+    context, page = new_page(browser, signed_in_state, color_scheme=scheme, viewport={"width": 390, "height": 844},
+                             is_mobile=True)
+    page.goto(server.url + "/")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    shoot(page, f"overview-phone-{scheme}")
+    context.close()
+
+
+def test_an_empty_server_gives_an_import_command_that_works(browser, tmp_path):  # noqa: F811
+    """The command on the empty overview, run as printed from the server's folder, fills it."""
+    empty = LiveServer(str(tmp_path / "empty.db"))
+    try:
+        context = browser.new_context()
+        page = context.new_page()
+        page.goto(signin_link(empty))
+        expect(page.get_by_role("heading", name="No sessions yet")).to_be_visible()
+        command = page.locator("#import-command").inner_text()
+        assert " import claude-code" in command
+        shoot(page, "overview-empty-light")
+        home = tmp_path / "home"
+        make_history(home)
+        env = {**os.environ, "HOME": str(home)}
+        env.pop("CLAUDE_CONFIG_DIR", None)
+        done = subprocess.run(shlex.split(command), env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        page.reload()
+        expect(page.locator(".periods")).to_be_visible()
+        page.goto(empty.url + "/?range=all")
+        assert int(page.locator(".cards .card .value").first.inner_text()) > 0
+        context.close()
+    finally:
+        empty.stop()
