@@ -56,6 +56,8 @@ def conditions(user_id, filters):
         where.append(Session.id.in_(filters["ids"]))
     if filters.get("parent"):
         where.append(Session.parent_external_id == filters["parent"])
+    elif filters.get("subagents") == "fold":
+        where.append(Session.parent_external_id.is_null())
     if filters.get("starred") is not None:
         starred = Curation.select(Curation.session).where(Curation.starred == True)  # noqa: E712 (SQL)
         where.append(Session.id.in_(starred) if filters["starred"] else Session.id.not_in(starred))
@@ -169,19 +171,20 @@ def session_page(user_id, query):
     cursors), the rows with what the user said of them."""
     rows, total, next_key, previous_key = list_sessions(
         user_id, query, sort=query["sort"], descending=query["descending"], limit=query["limit"],
-        after=query["after"], before=query["before"])
+        after=query["after"], before=query["before"], last=query.get("last", False))
     return with_curation(rows), total, next_key, previous_key
 
 
-def list_sessions(user_id, filters, sort="updated_at", descending=True, limit=50, after=None, before=None):
+def list_sessions(user_id, filters, sort="updated_at", descending=True, limit=50, after=None, before=None, last=False):
     """A page of sessions, the total matching, and the keys to the next and previous pages
-    (None at either end). ``before`` (the first row's key of the page after) walks back."""
+    (None at either end). ``before`` (the first row's key of the page after) walks back;
+    ``last`` reads the last page (walking back from the end)."""
     where = conditions(user_id, filters)
-    if before is not None:
+    if before is not None or last:
         rows = list(_page(where, sort, not descending, limit + 1, before).dicts())
         has_previous = len(rows) > limit
         rows = rows[:limit][::-1]
-        next_key = _key(rows[-1], sort) if rows else None
+        next_key = _key(rows[-1], sort) if rows and not last else None
         previous_key = _key(rows[0], sort) if rows and has_previous else None
     else:
         rows = list(_page(where, sort, descending, limit + 1, after).dicts())
@@ -189,6 +192,35 @@ def list_sessions(user_id, filters, sort="updated_at", descending=True, limit=50
         rows = rows[:limit]
         previous_key = _key(rows[0], sort) if rows and after is not None else None
     return rows, _count(where), next_key, previous_key
+
+
+def rows_before(user_id, filters, sort, descending, key):
+    """How many of the sessions ``filters`` select come before the row at ``key`` (its sort
+    value and id) in that order: the page's place in the list, by one indexed COUNT."""
+    ahead = Tuple(getattr(Session, sort), Session.id) > Tuple(*key) if descending else \
+        Tuple(getattr(Session, sort), Session.id) < Tuple(*key)
+    return _count([*conditions(user_id, filters), ahead])
+
+
+def list_totals(user_id, filters):
+    """The sessions ``filters`` select, added up: how many (and how many of them are
+    subagents), their tokens and cost; one aggregate over the covering index."""
+    subagent = Case(None, [(Session.parent_external_id.is_null(False), 1)], 0)
+    return (Session.select(fn.COUNT(Session.id).alias("sessions"), _sum(subagent).alias("subagents"),
+                           _sum(Session.total_tokens).alias("total_tokens"),
+                           fn.COALESCE(fn.SUM(Session.cost), 0).alias("cost"))
+            .where(*conditions(user_id, filters)).dicts().get())
+
+
+def subagent_counts(user_id, external_ids):
+    """{externalId: how many sessions name it as their parent} for the given sessions."""
+    out = {}
+    for chunk in _chunks(list(external_ids)):
+        query = (Session.select(Session.parent_external_id, fn.COUNT(Session.id))
+                 .where(Session.user == user_id, Session.parent_external_id.in_(chunk))
+                 .group_by(Session.parent_external_id).tuples())
+        out.update(query)
+    return out
 
 
 def count_sessions(user_id, filters):

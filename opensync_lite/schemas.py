@@ -520,6 +520,9 @@ class SessionsQuery(FiltersQuery):
     limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
     cursor = fields.String(validate=validate.Length(max=200), metadata={"description": "nextCursor of a page: the page after it"})
     before = fields.String(validate=validate.Length(max=200), metadata={"description": "previousCursor of a page: the page before it"})
+    last = fields.Boolean(load_default=False, metadata={"description": "true: the last page"})
+    subagents = fields.String(validate=validate.OneOf(("fold", "show")), metadata={
+        "description": "fold: leave subagents' sessions out (their parents stay); show (the default): list them too"})
 
     @post_load
     def _keyset(self, data, **kwargs):
@@ -528,6 +531,8 @@ class SessionsQuery(FiltersQuery):
         cursor, before = data.pop("cursor", None), data.pop("before", None)
         if cursor and before:
             raise ValidationError("Give `cursor` or `before`, not both.", "before")
+        if data["last"] and (cursor or before):
+            raise ValidationError("Give `last` without `cursor` or `before`.", "last")
         data["after"] = _decode_cursor(cursor, data["sort"], data["descending"]) if cursor else None
         data["before"] = _decode_cursor(before, data["sort"], data["descending"], "before") if before else None
         return data

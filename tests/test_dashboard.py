@@ -51,7 +51,7 @@ def html(response):
 def row_badges(page):
     """The source label of each row of the sessions table."""
     body = page.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
-    return re.findall(r'<td><span class="badge [^"]+" title="[^"]*"><span class="mono" aria-hidden="true">[^<]*</span>([^<]+)</span></td>', body)
+    return re.findall(r'<td class="source"><span class="badge [^"]+" title="[^"]*"><span class="mono" aria-hidden="true">[^<]*</span>([^<]+)</span></td>', body)
 
 
 # --- sign-in ----------------------------------------------------------------------------------
@@ -227,7 +227,7 @@ def test_source_filter_shows_only_that_source(browser, data, source):
 ])
 def test_each_filter(api, browser, data, query, expected):
     page = html(browser.get(f"/sessions?{query}&limit=100"))
-    titles = re.findall(r'<td class="title"><a href="/sessions/(\d+)">', page)
+    titles = re.findall(r'<a class="row-link" href="/sessions/(\d+)"', page)
     ids = {api.session(t)["session"]["externalId"] for t in titles}
     assert ids == expected
 
@@ -246,8 +246,9 @@ def test_sorting_and_keyset_pages(api, browser, data):
     next_link = re.search(r'<a rel="next" href="([^"]+)"', first).group(1).replace("&amp;", "&")
     second = html(browser.get(next_link))
     back_link = re.search(r'<a rel="prev" href="([^"]+)"', second).group(1).replace("&amp;", "&")
-    assert html(browser.get(back_link)).split("<tbody>")[1] == first.split("<tbody>")[1]
-    shown = [float(c.replace("$", "")) for c in re.findall(r'<td class="num">(\$[\d.,]+)</td>', second)]
+    ids = lambda page: re.findall(r'<a class="row-link" href="/sessions/(\d+)"', page)  # noqa: E731
+    assert ids(html(browser.get(back_link))) == ids(first) and len(ids(first)) == 10
+    shown = [float(c.replace("$", "")) for c in re.findall(r'<td class="num cost">(\$[\d.,]+)</td>', second)]
     assert shown == [round(c, 2) for c in costs[10:20]]
 
 
@@ -566,3 +567,85 @@ def test_empty_overview_says_how_to_import(app, browser):
     # The program as this process was started (here `python -m`), and the server's own database.
     assert command[-4:] == ["import", "claude-code", "--db", app.config["OPENSYNC_DB"]]
     assert command[0].endswith(("opensync-lite", "python")) and 'class="periods"' not in page
+
+
+# --- the sessions list ------------------------------------------------------------------------
+
+def row_ids(page):
+    return re.findall(r'<a class="row-link" href="/sessions/(\d+)"', page)
+
+
+def test_list_says_where_a_page_is_and_walks_to_first_and_last(browser, data):
+    first = html(browser.get("/sessions?limit=10"))
+    assert '<span class="pager-place">1–10 of 24</span>' in first and '<span class="disabled">« First</span>' in first
+    second = html(browser.get(re.search(r'<a rel="next" href="([^"]+)"', first).group(1).replace("&amp;", "&")))
+    assert '<span class="pager-place">11–20 of 24</span>' in second
+    last_link = re.search(r'<a href="([^"]+)">Last »</a>', first).group(1).replace("&amp;", "&")
+    last = html(browser.get(last_link))
+    assert '<span class="pager-place">21–24 of 24</span>' in last and '<span class="disabled">Next →</span>' in last
+    assert set(row_ids(last)).isdisjoint(row_ids(first) + row_ids(second)) and len(row_ids(last)) == 4
+    back = html(browser.get(re.search(r'<a href="([^"]+)">« First</a>', last).group(1).replace("&amp;", "&")))
+    assert row_ids(back) == row_ids(first)
+    assert '<option value="10" selected>10</option>' in first and '<option value="100">100</option>' in first
+    assert browser.get("/sessions?last=true&cursor=abc").status_code == 400
+
+
+def test_list_sorts_by_start_and_totals_the_filtered_set(api, browser, data):
+    page = html(browser.get("/sessions?sortBy=createdAt&sortOrder=asc&limit=100"))
+    started = [api.session(i)["session"]["createdAt"] for i in row_ids(page)]
+    assert started == sorted(started) and len(started) == 24
+    assert 'aria-sort="ascending"' in page.split(">Started")[0].rsplit("<th", 1)[1]
+    cursor = html(browser.get("/sessions?source=cursor&limit=2"))
+    mine = [s for s in data if s.get("source") == "cursor"]
+    totals = re.search(r'<p class="list-totals"[^>]*>(.*?)</p>', cursor, re.S).group(1)
+    assert "<strong>6 sessions</strong>" in totals  # the whole filtered set, not the page of 2
+    assert f"<strong>${sum(s['cost'] for s in mine):,.2f}</strong>" in totals
+
+
+def test_a_star_on_each_row_works_without_scripts(api, browser, data):
+    page = html(browser.get("/sessions?source=opencode"))
+    form = re.search(r'<form class="star-form" method="post" action="(/sessions/(\d+)/star)">(.*?)</form>', page, re.S)
+    action, session_id, body = form.groups()
+    fields = dict(re.findall(r'name="(csrf|next|starred)" value="([^"]*)"', body))
+    assert fields["starred"] == "true" and fields["next"].replace("&amp;", "&") == "/sessions?source=opencode"
+    assert browser.post(action, data={**fields, "csrf": "forged"}).status_code == 400
+    done = browser.post(action, data=fields)
+    assert done.status_code == 302 and done.headers["Location"] == "/sessions?source=opencode"
+    external_id = api.session(session_id)["session"]["externalId"]
+    assert api.get(f"/api/sessions/get?id={session_id}").get_json()["session"]["starred"] is True
+    again = html(browser.get("/sessions?source=opencode"))
+    assert f'aria-pressed="true" aria-label="Star {api.session(session_id)["session"]["title"]}"' in again
+    browser.post(action, data={**fields, "starred": "false"})
+    assert api.session(external_id)["session"]["starred"] is False
+    assert browser.post("/sessions/99999/star", data=fields).status_code == 404
+
+
+def test_subagents_fold_under_their_parent_and_running_sessions_are_marked(api, browser):
+    import time
+
+    now = int(time.time() * 1000)
+    api.post("/sync/session", {"externalId": "boss", "title": "Boss", "model": "claude-opus-4-1-20250805",
+                               "cost": 1.0, "createdAt": now - 7_200_000, "endReason": "completed"})
+    for i in range(2):
+        api.post("/sync/session", {"externalId": f"helper-{i}", "title": f"Helper {i}", "parentExternalId": "boss",
+                                   "cost": 0.25, "createdAt": now - 7_000_000, "endReason": "completed"})
+    api.post("/sync/session", {"externalId": "busy", "title": "Busy", "createdAt": now - 60_000})
+    page = html(browser.get("/sessions"))
+    assert ">Helper 0<" not in page and ">Boss<" in page
+    assert '<a class="subagents" href="/sessions?parent=boss">↳ 2 subagents</a>' in page
+    totals = re.search(r'<p class="list-totals"[^>]*>(.*?)</p>', page, re.S).group(1)
+    assert "<strong>4 sessions</strong>" in totals and "2 subagents among them" in totals and "$1.50" in totals
+    assert '<span class="pager-place">1–2 of 2</span>' in page
+    shown = html(browser.get("/sessions?subagents=show"))
+    assert ">Helper 0<" in shown and ">Helper 1<" in shown and "Fold subagents under their parents" in shown
+    children = html(browser.get("/sessions?parent=boss"))
+    assert ">Helper 0<" in children and ">Boss<" not in children
+    busy_row = page.split(">Busy</a>", 1)[1].split("</td>", 1)[0]
+    boss_row = page.split(">Boss</a>", 1)[1].split("</td>", 1)[0]
+    assert 'class="running"' in busy_row and 'class="running"' not in boss_row
+    assert '<td class="model" title="claude-opus-4-1-20250805">opus-4-1</td>' in page
+    # The export links carry the fold, so a download is the list the page shows.
+    csv_link = re.search(r'href="(/sessions/export\.csv[^"]*)"', page).group(1).replace("&amp;", "&")
+    assert "subagents=fold" in csv_link
+    rows = list(csv.DictReader(io.StringIO(browser.get(csv_link).get_data(as_text=True))))
+    assert len(rows) == 2

@@ -1,5 +1,6 @@
 """How numbers and times read on the pages (template filters, prefixed `os_`)."""
 
+import re
 from datetime import datetime, timezone
 
 
@@ -75,6 +76,21 @@ def change(value):
     return f"{'+' if value > 0 else '−'}{abs(value):,.0f}%"
 
 
+DATED = re.compile(r"-(20\d{6}|latest)$")
+
+
+def model(name):
+    """A model id as a dense row shows it: claude-sonnet-4-20250514 → sonnet-4,
+    models/gemini-2.5-pro → gemini-2.5-pro (the full id is in the title attribute)."""
+    if not name:
+        return "–"
+    short = name.rsplit("/", 1)[-1]
+    short = DATED.sub("", short)
+    if short.startswith("claude-") and short[7:8].isalpha():  # claude-sonnet-4, not claude-3-5-haiku
+        short = short[7:]
+    return short or name
+
+
 def percent(part, whole):
     return 100 * part / whole if whole else 0
 
@@ -99,4 +115,4 @@ def browser(agent):
 
 
 FILTERS = {"tokens": tokens, "cost": cost, "duration": duration, "when": when, "iso": iso, "number": number,
-           "browser": browser, "plural": plural, "share": share, "change": change}
+           "browser": browser, "plural": plural, "model": model, "share": share, "change": change}

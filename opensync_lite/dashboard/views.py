@@ -141,13 +141,6 @@ def _cursor(args, key):
     return key and schemas.encode_cursor(args["sort"], args["descending"], key)
 
 
-@bp.get("/sessions")
-def sessions():
-    args = _query(schemas.sessions_query)
-    return render_template("dashboard/sessions.html", args=args, **_session_page(args), options=_filter_options(),
-                           sort_names={v: k for k, v in schemas.SORTS.items()})
-
-
 def _session_page(args):
     """The template values of one page of the sessions ``args`` select."""
     rows, total, next_key, previous_key = queries.session_page(g.user_id, args)

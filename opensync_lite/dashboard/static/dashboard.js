@@ -1,6 +1,15 @@
 // opensync-lite dashboard: small enhancements; every page works without this file.
 (function () {
   "use strict";
+  document.documentElement.classList.add("js");
+
+  // Whether any row is ticked (a phone shows the bulk bar only then).
+  function noteTicked() {
+    document.documentElement.classList.toggle("has-ticked", !!document.querySelector("input[name=id][form=bulk]:checked"));
+  }
+  document.addEventListener("change", function (event) {
+    if (event.target.matches("input[type=checkbox]")) setTimeout(noteTicked);
+  });
 
   // Filter forms submit as soon as a choice changes (the Apply button stays for typing).
   document.querySelectorAll("form[data-autosubmit]").forEach(function (form) {
