@@ -28,6 +28,8 @@ def seed_more(server, key):
     """On top of the shared history: a parent with two subagents, one running session (recent
     activity, no end), one session today and one yesterday with known costs."""
     now = int(time.time() * 1000)
+    # The shared history's sessions are over: say so, as a plugin does when a session ends.
+    post(server, key, "/sync/batch", {"sessions": [{"externalId": f"b{i:02d}", "endReason": "completed"} for i in range(32)]})
     post(server, key, "/sync/batch", {"sessions": [
         {"externalId": "parent-1", "source": "claude-code", "title": "Plan the migration", "projectName": "project-0",
          "model": "claude-opus-4-1-20250805", "cost": 2.5, "promptTokens": 9000, "createdAt": now - 3 * 3_600_000,
@@ -192,3 +194,78 @@ def test_an_empty_server_gives_an_import_command_that_works(browser, tmp_path): 
         context.close()
     finally:
         empty.stop()
+
+
+def test_list_pages_totals_subagents_running_and_stars(server, browser, signed_in_state):  # noqa: F811
+    context, page = new_page(browser, signed_in_state, java_script_enabled=False)
+    page.goto(server.url + "/sessions")
+    expect(page.locator(".list-totals")).to_contain_text("36 sessions (2 subagents among them)")  # the shared 32 and ours 4
+    place = page.locator(".pager-place")
+    total = int(re.search(r"of (\d+)", place.inner_text()).group(1))
+    assert total == 34  # the subagents folded away
+    expect(place).to_have_text(f"1–34 of 34")
+    page.locator(".filters select[name=limit]").select_option("25")
+    page.get_by_role("button", name="Apply").click()
+    expect(place).to_have_text(f"1–25 of {total}")
+    page.get_by_role("link", name="Last »").click()
+    expect(place).to_have_text(f"26–{total} of {total}")
+    page.get_by_role("link", name="« First").click()
+    expect(place).to_have_text(f"1–25 of {total}")
+    # Subagents are folded under their parent; the parent links to them.
+    page.goto(server.url + "/sessions?sortBy=createdAt")
+    expect(page.get_by_role("link", name="Subagent: read the schema")).to_have_count(0)
+    parent = page.locator("tr", has=page.get_by_role("link", name="Plan the migration"))
+    parent.get_by_role("link", name="↳ 2 subagents").click()
+    expect(page.locator("a.row-link")).to_have_text(["Subagent: write the tests", "Subagent: read the schema"])
+    page.goto(server.url + "/sessions")
+    page.get_by_role("link", name="Show subagents in the list").click()
+    expect(page.get_by_role("link", name="Subagent: read the schema")).to_be_visible()
+    # Running, and Started, and a short model name with the full id on hover.
+    page.goto(server.url + "/sessions?sortBy=createdAt")
+    running = page.locator("tr", has=page.get_by_role("link", name="Still at work"))
+    expect(running.locator(".running")).to_have_text("running")
+    expect(page.locator("tr", has=page.get_by_role("link", name="Plan the migration")).locator(".running")).to_have_count(0)
+    expect(page.locator("th[aria-sort=descending]")).to_contain_text("Started")
+    expect(parent.locator("td.model")).to_have_text("opus-4-1")
+    expect(parent.locator("td.model")).to_have_attribute("title", "claude-opus-4-1-20250805")
+    # A star per row, without scripts: a form post that comes back to the same list.
+    star = parent.get_by_role("button", name="Star Plan the migration")
+    expect(star).to_have_attribute("aria-pressed", "false")
+    star.click()
+    expect(page).to_have_url(re.compile(r"/sessions\?sortBy=createdAt$"))
+    expect(parent.get_by_role("button", name="Star Plan the migration")).to_have_attribute("aria-pressed", "true")
+    # Rows are dense: a model id never wraps, and a row is one line high.
+    heights = page.locator("table.sessions tbody tr").evaluate_all("rows => rows.map(r => r.getBoundingClientRect().height)")
+    assert max(heights) < 48, heights
+    shoot(page, "list-light")
+    context.close()
+
+
+def test_list_on_a_phone_is_cards_with_the_filters_behind_a_button(server, browser, signed_in_state):  # noqa: F811
+    for scheme in ("light", "dark"):
+        context, page = new_page(browser, signed_in_state, color_scheme=scheme, viewport={"width": 390, "height": 844},
+                                 is_mobile=True, has_touch=True)
+        page.goto(server.url + "/sessions")
+        form = page.locator("#list-filters")
+        expect(form).to_be_hidden()
+        first = page.locator("table.sessions tbody tr").first
+        box = first.bounding_box()
+        assert box["y"] + box["height"] < 844, box  # the first row is on the first screen
+        for cell in ("td.title", "td.source", "td.cost", "td.started"):
+            expect(first.locator(cell)).to_be_visible()
+        expect(first.locator("td.project")).to_be_hidden()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        shoot(page, f"list-phone-{scheme}")
+        page.get_by_role("button", name="Filters").click()
+        expect(form).to_be_visible()
+        expect(page.get_by_role("button", name="Filters")).to_have_attribute("aria-expanded", "true")
+        context.close()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_list_is_axe_clean(server, browser, signed_in_state, scheme):  # noqa: F811
+    context, page = new_page(browser, signed_in_state, color_scheme=scheme, bypass_csp=True)
+    page.goto(server.url + "/sessions")
+    assert axe_serious(page) == []
+    shoot(page, f"list-{scheme}")
+    context.close()

@@ -53,7 +53,11 @@
       var date = new Date(node.getAttribute("datetime"));
       if (!isNaN(date)) {
         node.title = node.textContent;
-        node.textContent = date.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+        // Dense lists leave the year out when it is this year's.
+        var short = node.hasAttribute("data-short");
+        var options = short ? { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" } : { dateStyle: "medium", timeStyle: "short" };
+        if (short && date.getFullYear() !== new Date().getFullYear()) options.year = "numeric";
+        node.textContent = date.toLocaleString(undefined, options);
       }
     });
   }
