@@ -269,3 +269,54 @@ def test_list_is_axe_clean(server, browser, signed_in_state, scheme):  # noqa: F
     assert axe_serious(page) == []
     shoot(page, f"list-{scheme}")
     context.close()
+
+
+def test_keys_search_rows_and_help_and_no_favicon_404(server, browser, signed_in_state):  # noqa: F811
+    context, page = new_page(browser, signed_in_state)
+    missing = []
+    page.on("response", lambda r: missing.append(r.url) if r.status == 404 else None)
+    page.goto(server.url + "/sessions")
+    page.keyboard.press("/")
+    expect(page.locator("#list-filters input[name=q]")).to_be_focused()
+    page.keyboard.type("j")  # typing in the box is typing, not a key
+    expect(page.locator("#list-filters input[name=q]")).to_have_value("j")
+    page.locator("h1").click()
+    rows = page.locator("table.sessions tbody tr")
+    page.keyboard.press("j")
+    page.keyboard.press("j")
+    expect(rows.nth(1)).to_have_class(re.compile(r"\brow-active\b"))
+    expect(rows.nth(1).locator("a.row-link")).to_be_focused()
+    page.keyboard.press("k")
+    expect(rows.nth(0)).to_have_class(re.compile(r"\brow-active\b"))
+    title = rows.nth(0).locator("a.row-link").inner_text()
+    page.keyboard.press("?")
+    dialog = page.get_by_role("dialog", name="Keyboard keys")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("Next / previous row")
+    shoot(page, "keys-light")
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", level=1)).to_have_text(title)
+    # On a page without a search box, `/` goes to the Search page.
+    page.goto(server.url + "/settings")
+    page.keyboard.press("/")
+    expect(page).to_have_url(re.compile(r"/search$"))
+    icon = page.evaluate("document.querySelector('link[rel=icon]').href")
+    assert page.request.get(icon).ok and page.request.get(server.url + "/favicon.ico").ok
+    assert missing == []
+    context.close()
+
+
+def test_sign_in_page_spacing(server, browser):  # noqa: F811
+    for scheme, viewport in (("light", {"width": 1280, "height": 720}), ("dark", {"width": 390, "height": 844})):
+        context = browser.new_context(color_scheme=scheme, viewport=viewport)
+        page = context.new_page()
+        page.goto(server.url + "/signin")
+        button = page.get_by_role("button", name="Sign in").bounding_box()
+        field = page.get_by_label("API key").bounding_box()
+        hint = page.locator(".signin .hint").bounding_box()
+        assert field["y"] + field["height"] < button["y"] and button["y"] + button["height"] < hint["y"]
+        assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+        shoot(page, f"signin-{scheme}")
+        context.close()

@@ -649,3 +649,25 @@ def test_subagents_fold_under_their_parent_and_running_sessions_are_marked(api, 
     assert "subagents=fold" in csv_link
     rows = list(csv.DictReader(io.StringIO(browser.get(csv_link).get_data(as_text=True))))
     assert len(rows) == 2
+
+
+# --- small things -----------------------------------------------------------------------------
+
+def test_favicon_is_served_without_sign_in_and_linked_from_every_page(app, browser):
+    anonymous = app.test_client()
+    icon = anonymous.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.mimetype == "image/svg+xml" and b"<svg" in icon.data
+    linked = re.search(r'<link rel="icon" type="image/svg\+xml" href="([^"]+)">', html(anonymous.get("/signin"))).group(1)
+    assert anonymous.get(linked).status_code == 200
+    assert f'href="{linked}"' in html(browser.get("/sessions"))
+
+
+def test_sign_in_page_names_the_commands_as_they_can_be_run(app, client):
+    import shlex
+
+    page = html(client.get("/signin"))
+    commands = [shlex.split(c) for c in re.findall(r"<li><code>([^<]+)</code>", page)]
+    assert len(commands) == 2
+    assert commands[0][-3:] == ["open", "--db", app.config["OPENSYNC_DB"]]
+    assert commands[1][-4:] == ["keys", "create", "--db", app.config["OPENSYNC_DB"]]
+    assert 'id="keys"' not in page  # the keys dialog is for the signed-in pages

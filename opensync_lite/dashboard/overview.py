@@ -2,14 +2,13 @@
 a chosen range (a preset or custom dates), the chart of that range per day, week or month, and
 the top models and projects by cost."""
 
-import os
-import shlex
 from datetime import datetime, timedelta, timezone
 
-from flask import current_app, g, render_template, request, url_for
+from flask import g, render_template, request, url_for
 
-from .. import config, db, queries, schemas
+from .. import queries, schemas
 from . import charts
+from .commands import cli_command
 from .views import FILTER_NAMES, _filter_options, _query, _remembered, _unfiltered, bp
 
 DAY_MS = queries.DAY_MS
@@ -91,7 +90,7 @@ def _overview(args):
         "chips": chips(args),
         "sessions_url": _sessions_url(args, first.isoformat(), last.isoformat()),
         "has_sessions": queries.first_activity(user_id, {}) is not None,
-        "import_command": import_command(),
+        "import_command": cli_command("import", "claude-code"),
         # Unfiltered, the summary's own breakdown already holds the options' counts.
         "options": _filter_options() if not _unfiltered(args) or name != "all" else queries.filter_options(user_id, totals["by"]),
     }
@@ -179,18 +178,3 @@ def chips(args):
             rest = {k: v for k, v in given.items() if k != key and k not in ("cursor", "before")}
             out.append({"label": label, "value": value, "url": url_for("dashboard.overview", **rest)})
     return out
-
-
-def import_command():
-    """The import command as this server's user can run it (the path they started it by when
-    `opensync-lite` is not on PATH), with the server's database when it is not the default."""
-    from ..cli import _command
-
-    program = _command()
-    if not (program.endswith("opensync-lite") or program.endswith("opensync_lite.cli")):
-        program = "opensync-lite"  # embedded in another program: the package's own command
-    database = current_app.config.get("OPENSYNC_DB")
-    on_default = database == config.default_db_path() or "OPENSYNC_DB" in os.environ
-    db_arg = "" if on_default or not database else f" --db {shlex.quote(db.display_url(str(database)))}"
-    return f"{program} import claude-code{db_arg}"
-

@@ -51,6 +51,14 @@ def _headers(response):
     return response
 
 
+@bp.get("/favicon.ico")
+def favicon():
+    """Tools and browsers ask for /favicon.ico whatever a page links: the same SVG icon."""
+    response = bp.send_static_file("favicon.svg")
+    response.headers["Cache-Control"] = "public, max-age=86400"
+    return response
+
+
 @bp.context_processor
 def _globals():
     return {"csrf_token": login.csrf_token, "notices": login.take_notices, "describe_source": src.describe,

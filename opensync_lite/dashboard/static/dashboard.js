@@ -95,6 +95,42 @@
     if (event.target.matches && event.target.matches(".col a.bar")) event.target.parentNode.classList.remove("hide-tip");
   });
 
+  // Keys: `/` search, `j` / `k` through a list's rows, `?` the list of keys. Never while typing.
+  var ROWS = "table.sessions tbody tr, ul.recent > li, ol.hits > li, table.files tbody tr";
+  function typing(target) {
+    return target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName);
+  }
+  function moveRow(step) {
+    var rows = Array.prototype.slice.call(document.querySelectorAll(ROWS));
+    if (!rows.length) return;
+    var current = rows.findIndex(function (row) { return row.classList.contains("row-active"); });
+    if (current === -1) current = rows.findIndex(function (row) { return row.contains(document.activeElement); });
+    var next = current === -1 ? (step > 0 ? 0 : rows.length - 1) : Math.min(rows.length - 1, Math.max(0, current + step));
+    rows.forEach(function (row) { row.classList.remove("row-active"); });
+    var row = rows[next];
+    row.classList.add("row-active");
+    var link = row.querySelector("a.row-link") || row.querySelector("a[href]");
+    if (link) link.focus({ preventScroll: true });
+    row.scrollIntoView({ block: "nearest" });
+  }
+  document.addEventListener("keydown", function (event) {
+    if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) return;
+    var keys = document.getElementById("keys");
+    if (keys && keys.open) return;
+    if (event.key === "/") {
+      var box = document.querySelector("input[type=search]");
+      var page = document.querySelector('.topbar nav a[href$="/search"]');
+      if (box) { event.preventDefault(); box.focus(); box.select(); }
+      else if (page) { event.preventDefault(); location.href = page.href; }
+    } else if (event.key === "j" || event.key === "k") {
+      event.preventDefault();
+      moveRow(event.key === "j" ? 1 : -1);
+    } else if (event.key === "?" && keys) {
+      event.preventDefault();
+      keys.showModal();
+    }
+  });
+
   // Live pages poll a cheap version endpoint (304 while nothing changed) and, when the data
   // changed, fetch the same URL and swap the live regions: filters and scroll stay as they are.
   var liveUrl = document.body.dataset.live;
