@@ -29,6 +29,18 @@
       button.setAttribute("aria-expanded", String(open));
       if (open) { var first = form.querySelector("select, input:not([type=hidden])"); if (first) first.focus(); }
     });
+    // A link into the folded form (the overview's "Custom" range) opens it at its fields.
+    document.querySelectorAll('a[href^="#"]').forEach(function (link) {
+      var target = document.getElementById(link.getAttribute("href").slice(1));
+      if (!target || !form.contains(target)) return;
+      link.addEventListener("click", function (event) {
+        event.preventDefault();
+        form.classList.remove("collapsed");
+        button.setAttribute("aria-expanded", "true");
+        var field = target.querySelector("input, select");
+        if (field) field.focus();
+      });
+    });
   });
 
   // A one-time sign-in link goes straight through.
