@@ -567,6 +567,7 @@ def test_empty_overview_says_how_to_import(app, browser):
     # The program as this process was started (here `python -m`), and the server's own database.
     assert command[-4:] == ["import", "claude-code", "--db", app.config["OPENSYNC_DB"]]
     assert command[0].endswith(("opensync-lite", "python")) and 'class="periods"' not in page
+    assert 'aria-label="Filter the overview"' not in page  # nothing to filter yet
 
 
 # --- the sessions list ------------------------------------------------------------------------
