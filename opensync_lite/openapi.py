@@ -127,5 +127,5 @@ def build(server_url="/"):
         spec.path(f"/api/stats/{group}", operations={"get": _operation(
             f"Usage per {name}", responses.group_schema(name, group), query=schemas.StatsQuery)})
     spec.path("/api/stats/daily", operations={"get": _operation(
-        "Usage per UTC day", responses.DailyStats, query=schemas.StatsQuery)})
+        "Usage per UTC day, ISO week or month (`bucket`)", responses.DailyStats, query=schemas.StatsQuery)})
     return spec.to_dict()

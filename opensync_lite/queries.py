@@ -56,6 +56,8 @@ def conditions(user_id, filters):
         where.append(Session.id.in_(filters["ids"]))
     if filters.get("parent"):
         where.append(Session.parent_external_id == filters["parent"])
+    elif filters.get("subagents") == "fold":
+        where.append(Session.parent_external_id.is_null())
     if filters.get("starred") is not None:
         starred = Curation.select(Curation.session).where(Curation.starred == True)  # noqa: E712 (SQL)
         where.append(Session.id.in_(starred) if filters["starred"] else Session.id.not_in(starred))
@@ -169,19 +171,20 @@ def session_page(user_id, query):
     cursors), the rows with what the user said of them."""
     rows, total, next_key, previous_key = list_sessions(
         user_id, query, sort=query["sort"], descending=query["descending"], limit=query["limit"],
-        after=query["after"], before=query["before"])
+        after=query["after"], before=query["before"], last=query.get("last", False))
     return with_curation(rows), total, next_key, previous_key
 
 
-def list_sessions(user_id, filters, sort="updated_at", descending=True, limit=50, after=None, before=None):
+def list_sessions(user_id, filters, sort="updated_at", descending=True, limit=50, after=None, before=None, last=False):
     """A page of sessions, the total matching, and the keys to the next and previous pages
-    (None at either end). ``before`` (the first row's key of the page after) walks back."""
+    (None at either end). ``before`` (the first row's key of the page after) walks back;
+    ``last`` reads the last page (walking back from the end)."""
     where = conditions(user_id, filters)
-    if before is not None:
+    if before is not None or last:
         rows = list(_page(where, sort, not descending, limit + 1, before).dicts())
         has_previous = len(rows) > limit
         rows = rows[:limit][::-1]
-        next_key = _key(rows[-1], sort) if rows else None
+        next_key = _key(rows[-1], sort) if rows and not last else None
         previous_key = _key(rows[0], sort) if rows and has_previous else None
     else:
         rows = list(_page(where, sort, descending, limit + 1, after).dicts())
@@ -189,6 +192,35 @@ def list_sessions(user_id, filters, sort="updated_at", descending=True, limit=50
         rows = rows[:limit]
         previous_key = _key(rows[0], sort) if rows and after is not None else None
     return rows, _count(where), next_key, previous_key
+
+
+def rows_before(user_id, filters, sort, descending, key):
+    """How many of the sessions ``filters`` select come before the row at ``key`` (its sort
+    value and id) in that order: the page's place in the list, by one indexed COUNT."""
+    ahead = Tuple(getattr(Session, sort), Session.id) > Tuple(*key) if descending else \
+        Tuple(getattr(Session, sort), Session.id) < Tuple(*key)
+    return _count([*conditions(user_id, filters), ahead])
+
+
+def list_totals(user_id, filters):
+    """The sessions ``filters`` select, added up: how many (and how many of them are
+    subagents), their tokens and cost; one aggregate over the covering index."""
+    subagent = Case(None, [(Session.parent_external_id.is_null(False), 1)], 0)
+    return (Session.select(fn.COUNT(Session.id).alias("sessions"), _sum(subagent).alias("subagents"),
+                           _sum(Session.total_tokens).alias("total_tokens"),
+                           fn.COALESCE(fn.SUM(Session.cost), 0).alias("cost"))
+            .where(*conditions(user_id, filters)).dicts().get())
+
+
+def subagent_counts(user_id, external_ids):
+    """{externalId: how many sessions name it as their parent} for the given sessions."""
+    out = {}
+    for chunk in _chunks(list(external_ids)):
+        query = (Session.select(Session.parent_external_id, fn.COUNT(Session.id))
+                 .where(Session.user == user_id, Session.parent_external_id.in_(chunk))
+                 .group_by(Session.parent_external_id).tuples())
+        out.update(query)
+    return out
 
 
 def count_sessions(user_id, filters):
@@ -385,29 +417,71 @@ def _empty_day():
     return dict.fromkeys(_METRIC_NAMES, 0) | {"last_active": None}
 
 
-def daily_stats(user_id, filters, days):
-    """One row per UTC day, ascending, empty days included."""
-    first, last, bounded = _days(filters, days)
-    found = {row.pop("key"): row for row in grouped_stats(user_id, bounded, "day")}
+BUCKETS = ("day", "week", "month")
+
+
+def bucket_start(day, bucket):
+    """The first day of the UTC day, ISO week (Monday) or calendar month holding ``day``."""
+    if bucket == "week":
+        return day - timedelta(days=day.weekday())
+    if bucket == "month":
+        return day.replace(day=1)
+    return day
+
+
+def _buckets(first, last, bucket):
+    """[(bucket start, first day in range, last day in range)] covering first..last."""
     out = []
     for offset in range((last - first).days + 1):
         day = first + timedelta(days=offset)
-        out.append({"date": day.isoformat(), **(found.get(_ms_of(day) // DAY_MS) or _empty_day())})
+        start = bucket_start(day, bucket)
+        if out and out[-1][0] == start:
+            out[-1] = (start, out[-1][1], day)
+        else:
+            out.append((start, day, day))
     return out
 
 
-def daily_by_source(user_id, filters, days):
-    """The same days, split by source: (["2026-01-01", ...], {source: [metrics per day]}),
-    sources with the most sessions first (None = no source)."""
+def _fold(by_day, buckets):
+    """Per-day metric rows (keyed by day number) added up per bucket; empty buckets are zeros."""
+    rows = []
+    for start, first, last in buckets:
+        row = _empty_day()
+        for number in range(_ms_of(first) // DAY_MS, _ms_of(last) // DAY_MS + 1):
+            if number in by_day:
+                _add(row, by_day[number])
+        rows.append(row)
+    return rows
+
+
+def daily_stats(user_id, filters, days, bucket="day"):
+    """One row per UTC day (or ISO week, or month), ascending, empty ones included; each
+    bucket's ``date`` is its first day (the range's first day for a bucket it cuts)."""
     first, last, bounded = _days(filters, days)
-    dates = [first + timedelta(days=offset) for offset in range((last - first).days + 1)]
-    series = {}
-    for row in stats_query(user_id, bounded, "source", "day").dicts():
-        series.setdefault(row.pop("source"), {})[row.pop("day")] = row
-    ordered = sorted(series.items(), key=lambda item: -sum(r["sessions"] for r in item[1].values()))
-    return [d.isoformat() for d in dates], {
-        source: [by_day.get(_ms_of(d) // DAY_MS) or _empty_day() for d in dates] for source, by_day in ordered
+    found = {row.pop("key"): row for row in grouped_stats(user_id, bounded, "day")}
+    buckets = _buckets(first, last, bucket)
+    return [{"date": begin.isoformat(), "until": end.isoformat(), **row}
+            for (_, begin, end), row in zip(buckets, _fold(found, buckets))]
+
+
+def daily_by(user_id, filters, days, dimension="source", bucket="day"):
+    """The same buckets, split by ``dimension``: ([(first day, last day)], {value: [metrics per
+    bucket]}), values with the most cost (then sessions) first (None = not reported)."""
+    first, last, bounded = _days(filters, days)
+    buckets = _buckets(first, last, bucket)
+    per_value = {}
+    for row in stats_query(user_id, bounded, dimension, "day").dicts():
+        per_value.setdefault(row.pop(dimension), {})[row.pop("day")] = row
+    weight = lambda item: (-sum(r["cost"] for r in item[1].values()), -sum(r["sessions"] for r in item[1].values()))  # noqa: E731
+    ordered = sorted(per_value.items(), key=weight)
+    return [(begin.isoformat(), end.isoformat()) for _, begin, end in buckets], {
+        value: _fold(by_day, buckets) for value, by_day in ordered
     }
+
+
+def first_activity(user_id, filters):
+    """When the first session ``filters`` select started (epoch ms), or None: one index seek."""
+    return Session.select(fn.MIN(Session.created_at)).where(*conditions(user_id, filters)).scalar()
 
 
 MAX_DAYS = 3660

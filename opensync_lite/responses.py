@@ -118,7 +118,8 @@ def group_schema(name, plural):
 
 
 class DayStats(_Metrics):
-    date = fields.String()
+    date = fields.String(metadata={"description": "the first day of the bucket inside the range"})
+    until = fields.String(metadata={"description": "its last day inside the range (= date for a day)"})
 
 
 class ModelUsage(Schema):

@@ -492,6 +492,8 @@ class FiltersQuery(Schema):
 
 class StatsQuery(FiltersQuery):
     days = fields.Integer(load_default=30, validate=validate.Range(1, 3660))
+    bucket = fields.String(load_default="day", validate=validate.OneOf(("day", "week", "month")), metadata={
+        "description": "/api/stats/daily: one row per UTC day, ISO week (from Monday) or calendar month"})
 
 
 def encode_cursor(sort, descending, key):
@@ -518,6 +520,9 @@ class SessionsQuery(FiltersQuery):
     limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
     cursor = fields.String(validate=validate.Length(max=200), metadata={"description": "nextCursor of a page: the page after it"})
     before = fields.String(validate=validate.Length(max=200), metadata={"description": "previousCursor of a page: the page before it"})
+    last = fields.Boolean(load_default=False, metadata={"description": "true: the last page"})
+    subagents = fields.String(validate=validate.OneOf(("fold", "show")), metadata={
+        "description": "fold: leave subagents' sessions out (their parents stay); show (the default): list them too"})
 
     @post_load
     def _keyset(self, data, **kwargs):
@@ -526,6 +531,8 @@ class SessionsQuery(FiltersQuery):
         cursor, before = data.pop("cursor", None), data.pop("before", None)
         if cursor and before:
             raise ValidationError("Give `cursor` or `before`, not both.", "before")
+        if data["last"] and (cursor or before):
+            raise ValidationError("Give `last` without `cursor` or `before`.", "last")
         data["after"] = _decode_cursor(cursor, data["sort"], data["descending"]) if cursor else None
         data["before"] = _decode_cursor(before, data["sort"], data["descending"], "before") if before else None
         return data
@@ -615,6 +622,9 @@ class OverviewQuery(StatsQuery):
     """The dashboard overview: the filters, and what its chart shows."""
 
     metric = fields.String(load_default="tokens", validate=validate.OneOf(("tokens", "cost")))
+    range = fields.String(load_default=None, validate=validate.OneOf(("today", "7d", "30d", "90d", "all")))
+    bucket = fields.String(load_default=None, validate=validate.OneOf(("day", "week", "month")))
+    stack = fields.String(load_default="source", validate=validate.OneOf(("source", "model", "project")))
 
 
 class ExportSessionsQuery(SessionsQuery):

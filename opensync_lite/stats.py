@@ -30,5 +30,6 @@ def grouped(group):
 
 @bp.get("/daily")
 def daily():
+    """Per UTC day, or per week or month with ``bucket``: ``days`` days up to ``to`` (or from ``from``)."""
     args = _filters()
-    return {"days": responses.day_stats_out.dump(queries.daily_stats(g.user_id, args, args["days"]))}
+    return {"days": responses.day_stats_out.dump(queries.daily_stats(g.user_id, args, args["days"], args["bucket"]))}

@@ -51,7 +51,7 @@ def html(response):
 def row_badges(page):
     """The source label of each row of the sessions table."""
     body = page.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
-    return re.findall(r'<td><span class="badge [^"]+" title="[^"]*"><span class="mono" aria-hidden="true">[^<]*</span>([^<]+)</span></td>', body)
+    return re.findall(r'<td class="source"><span class="badge [^"]+" title="[^"]*"><span class="mono" aria-hidden="true">[^<]*</span>([^<]+)</span></td>', body)
 
 
 # --- sign-in ----------------------------------------------------------------------------------
@@ -200,8 +200,12 @@ def test_overview_shows_totals_sources_chart_and_recent(api, browser, data):
     assert '<span class="value">24</span>' in page
     for source in ("claude-code", "opencode", "cursor", "unknown"):
         assert f"{source}</span></a></td>" in page
-    assert page.count('class="day"') == 6 and 'class="seg src-claude-code"' in page
+    assert page.count('<li class="col') == 6 and 'class="seg src-claude-code"' in page
     assert "Recent sessions" in page and "Session 23 about widgets" in page
+    # Each bar links to its day's sessions and says what it holds in a tooltip, not a title.
+    assert '<a class="bar" href="/sessions?from=2026-01-03&amp;to=2026-01-03" aria-describedby="tip-3">' in page
+    tip = re.search(r'<span class="tip" role="tooltip" id="tip-3">(.*?)</span>\s*</li>', page, re.S).group(1)
+    assert "2026-01-03" in tip and "4 sessions" in tip and "claude-code: " in tip
     cursor_only = html(browser.get("/?source=cursor&from=2026-01-01&to=2026-01-06&metric=cost"))
     assert '<span class="value">6</span>' in cursor_only
     assert 'class="seg src-opencode"' not in cursor_only and 'aria-current="true">Cost' in cursor_only
@@ -223,7 +227,7 @@ def test_source_filter_shows_only_that_source(browser, data, source):
 ])
 def test_each_filter(api, browser, data, query, expected):
     page = html(browser.get(f"/sessions?{query}&limit=100"))
-    titles = re.findall(r'<td class="title"><a href="/sessions/(\d+)">', page)
+    titles = re.findall(r'<a class="row-link" href="/sessions/(\d+)"', page)
     ids = {api.session(t)["session"]["externalId"] for t in titles}
     assert ids == expected
 
@@ -242,8 +246,9 @@ def test_sorting_and_keyset_pages(api, browser, data):
     next_link = re.search(r'<a rel="next" href="([^"]+)"', first).group(1).replace("&amp;", "&")
     second = html(browser.get(next_link))
     back_link = re.search(r'<a rel="prev" href="([^"]+)"', second).group(1).replace("&amp;", "&")
-    assert html(browser.get(back_link)).split("<tbody>")[1] == first.split("<tbody>")[1]
-    shown = [float(c.replace("$", "")) for c in re.findall(r'<td class="num">(\$[\d.,]+)</td>', second)]
+    ids = lambda page: re.findall(r'<a class="row-link" href="/sessions/(\d+)"', page)  # noqa: E731
+    assert ids(html(browser.get(back_link))) == ids(first) and len(ids(first)) == 10
+    shown = [float(c.replace("$", "")) for c in re.findall(r'<td class="num cost">(\$[\d.,]+)</td>', second)]
     assert shown == [round(c, 2) for c in costs[10:20]]
 
 
@@ -463,11 +468,207 @@ def test_evals_page_says_when_its_preview_read_only_the_first_sessions(app, brow
 
 def test_overview_filters_on_curation_and_keeps_the_filters_it_does_not_show(api, browser, data):
     api.client.patch("/api/sessions/s001", json={"starred": True, "evalStatus": "golden", "tags": ["t"]}, headers=api.headers)
-    page = html(browser.get("/?starred=true&tag=t"))
+    page = html(browser.get("/?starred=true&tag=t&range=all"))
     cards = dict(re.findall(r'<span class="label">([^<]+)</span><span class="value"[^>]*>([^<]+)</span>', page))
     assert cards["Sessions"] == "1"
     assert '<option value="true" selected>Starred</option>' in page
     assert '<input type="hidden" name="tag" value="t">' in page  # the form keeps it when it is sent
     cards = dict(re.findall(r'<span class="label">([^<]+)</span><span class="value"[^>]*>([^<]+)</span>',
-                            html(browser.get("/?evalStatus=correct"))))
+                            html(browser.get("/?evalStatus=correct&range=all"))))
     assert cards["Sessions"] == "0"
+
+
+def cards_of(page):
+    return dict(re.findall(r'<span class="label">([^<]+)</span><span class="value"[^>]*>([^<]+)</span>', page))
+
+
+def test_overview_range_presets_label_the_cards_and_the_chart(api, browser):
+    from datetime import datetime, timedelta, timezone
+
+    now = datetime.now(timezone.utc).replace(hour=12)
+    for days_ago in (0, 3, 20, 60, 200):
+        api.post("/sync/session", {"externalId": f"r{days_ago}", "source": "opencode", "cost": 1.0,
+                                   "promptTokens": 100, "createdAt": int((now - timedelta(days=days_ago)).timestamp() * 1000)})
+    expected = {"today": ("Today", 1, 1), "7d": ("Last 7 days", 2, 7), "": ("Last 30 days", 3, 30),
+                "90d": ("Last 90 days", 4, 90), "all": ("All time", 5, None)}
+    for name, (label, sessions, columns) in expected.items():
+        page = html(browser.get(f"/?range={name}" if name else "/"))
+        assert f'<h2 class="range-title">{label} ' in page
+        assert cards_of(page)["Sessions"] == str(sessions), name
+        assert page.count(f'<span class="meta">{label.lower()}</span>') >= 4  # each card says its range
+        assert f"per day by source <span class=\"meta\">· {label.lower()}</span>" in page or name == "all"
+        assert re.search(r'aria-current="true">' + {"": "30 d", "today": "Today", "7d": "7 d", "90d": "90 d", "all": "All"}[name] + "<", page)
+        if columns:
+            assert page.count('<li class="col') == columns, name
+    # All time over 200 days: weeks, unless asked for months; "1 session" in the singular.
+    everything = html(browser.get("/?range=all"))
+    assert "Cost per week" in everything or "Tokens per week" in everything
+    months = html(browser.get("/?range=all&bucket=month"))
+    assert "Tokens per month by source" in months and months.count('<li class="col') in (7, 8)
+    assert "1 session<" in html(browser.get("/?range=today")) and "1 sessions" not in html(browser.get("/?range=today"))
+    custom = html(browser.get("/?from=2020-01-01&to=2020-01-03"))
+    assert '<h2 class="range-title">2020-01-01 – 2020-01-03' in custom and "No sessions in 2020-01-01 – 2020-01-03." in custom
+
+
+def test_overview_periods_compare_with_the_period_before(api, browser):
+    from datetime import datetime, timedelta, timezone
+
+    today = datetime.now(timezone.utc).date()
+    def at(day):
+        return int(datetime(day.year, day.month, day.day, 12, tzinfo=timezone.utc).timestamp() * 1000)
+    sessions = [("t1", today, 3.0), ("t2", today, 1.0), ("y1", today - timedelta(days=1), 2.0),
+                ("w1", today - timedelta(days=7), 8.0), ("old", today - timedelta(days=70), 5.0)]
+    for external_id, day, cost in sessions:
+        api.post("/sync/session", {"externalId": external_id, "cost": cost, "promptTokens": 10, "createdAt": at(day)})
+    page = html(browser.get("/"))
+    strip = page.split('<section class="periods"', 1)[1].split("</section>", 1)[0]
+    today_card = strip.split('<a class="period plain"')[1]
+    assert '<span class="value">$4.00</span>' in today_card and "▲</span> +100% vs yesterday" in today_card
+    assert "2 sessions" in today_card
+    values = re.findall(r'<span class="value">\$([\d.,]+)</span>', strip)
+    week_start = today - timedelta(days=today.weekday())
+    month_start = today.replace(day=1)
+    this_week = sum(cost for _, day, cost in sessions if week_start <= day <= today)
+    this_month = sum(cost for _, day, cost in sessions if month_start <= day <= today)
+    assert [float(v) for v in values] == [4.0, this_week, this_month]
+    last_week = sum(cost for _, day, cost in sessions if week_start - timedelta(days=7) <= day <= today - timedelta(days=7))
+    week_card = strip.split('<a class="period plain"')[2]
+    change = round(100 * (this_week - last_week) / last_week)
+    assert f"{'+' if change > 0 else '−'}{abs(change)}% vs the same days last week" in week_card
+
+
+def test_overview_ranks_models_and_projects_by_cost(api, browser):
+    for i, (model, cost, project) in enumerate([("cheap", 0.1, "p1"), ("cheap", 0.1, "p1"), ("cheap", 0.1, "p1"),
+                                                ("dear", 9.7, "p2")]):
+        api.post("/sync/session", {"externalId": f"m{i}", "model": model, "cost": cost, "projectName": project})
+    page = html(browser.get("/?range=all"))
+    models = page.split('id="top-models"', 1)[1].split("</section>", 1)[0]
+    assert models.index(">dear</a>") < models.index(">cheap</a>")
+    assert "$9.70 · 97%" in models and "$0.30 · 3%" in models and "3 sessions" in models and "1 session " in models
+
+
+def test_overview_filters_show_as_removable_chips(api, browser, data):
+    page = html(browser.get("/?from=2026-01-01&to=2026-01-06&model=gpt-5&project=alpha&tag=x"))
+    assert '<option value="gpt-5" selected>' in page and '<option value="alpha" selected>' in page
+    chips = re.findall(r'<a class="chip" href="([^"]+)" aria-label="Remove the filter ([^"]+)">', page)
+    labels = [label for _, label in chips]
+    assert labels == ["Model: gpt-5", "Project: alpha", "Tag: x", "From: 2026-01-01", "To: 2026-01-06"]
+    without_model = chips[0][0].replace("&amp;", "&")
+    assert "model=" not in without_model and "project=alpha" in without_model and "tag=x" in without_model
+    assert cards_of(html(browser.get("/?from=2026-01-01&to=2026-01-06&model=gpt-5")))["Sessions"] == "8"
+
+
+def test_empty_overview_says_how_to_import(app, browser):
+    import shlex
+
+    page = html(browser.get("/"))
+    assert "No sessions yet" in page and "Cards" not in page
+    command = shlex.split(re.search(r'<code id="import-command">([^<]+)</code>', page).group(1))
+    # The program as this process was started (here `python -m`), and the server's own database.
+    assert command[-4:] == ["import", "claude-code", "--db", app.config["OPENSYNC_DB"]]
+    assert command[0].endswith(("opensync-lite", "python")) and 'class="periods"' not in page
+    assert 'aria-label="Filter the overview"' not in page  # nothing to filter yet
+
+
+# --- the sessions list ------------------------------------------------------------------------
+
+def row_ids(page):
+    return re.findall(r'<a class="row-link" href="/sessions/(\d+)"', page)
+
+
+def test_list_says_where_a_page_is_and_walks_to_first_and_last(browser, data):
+    first = html(browser.get("/sessions?limit=10"))
+    assert '<span class="pager-place">1–10 of 24</span>' in first and '<span class="disabled">« First</span>' in first
+    second = html(browser.get(re.search(r'<a rel="next" href="([^"]+)"', first).group(1).replace("&amp;", "&")))
+    assert '<span class="pager-place">11–20 of 24</span>' in second
+    last_link = re.search(r'<a href="([^"]+)">Last »</a>', first).group(1).replace("&amp;", "&")
+    last = html(browser.get(last_link))
+    assert '<span class="pager-place">21–24 of 24</span>' in last and '<span class="disabled">Next →</span>' in last
+    assert set(row_ids(last)).isdisjoint(row_ids(first) + row_ids(second)) and len(row_ids(last)) == 4
+    back = html(browser.get(re.search(r'<a href="([^"]+)">« First</a>', last).group(1).replace("&amp;", "&")))
+    assert row_ids(back) == row_ids(first)
+    assert '<option value="10" selected>10</option>' in first and '<option value="100">100</option>' in first
+    assert browser.get("/sessions?last=true&cursor=abc").status_code == 400
+
+
+def test_list_sorts_by_start_and_totals_the_filtered_set(api, browser, data):
+    page = html(browser.get("/sessions?sortBy=createdAt&sortOrder=asc&limit=100"))
+    started = [api.session(i)["session"]["createdAt"] for i in row_ids(page)]
+    assert started == sorted(started) and len(started) == 24
+    assert 'aria-sort="ascending"' in page.split(">Started")[0].rsplit("<th", 1)[1]
+    cursor = html(browser.get("/sessions?source=cursor&limit=2"))
+    mine = [s for s in data if s.get("source") == "cursor"]
+    totals = re.search(r'<p class="list-totals"[^>]*>(.*?)</p>', cursor, re.S).group(1)
+    assert "<strong>6 sessions</strong>" in totals  # the whole filtered set, not the page of 2
+    assert f"<strong>${sum(s['cost'] for s in mine):,.2f}</strong>" in totals
+
+
+def test_a_star_on_each_row_works_without_scripts(api, browser, data):
+    page = html(browser.get("/sessions?source=opencode"))
+    form = re.search(r'<form class="star-form" method="post" action="(/sessions/(\d+)/star)">(.*?)</form>', page, re.S)
+    action, session_id, body = form.groups()
+    fields = dict(re.findall(r'name="(csrf|next|starred)" value="([^"]*)"', body))
+    assert fields["starred"] == "true" and fields["next"].replace("&amp;", "&") == "/sessions?source=opencode"
+    assert browser.post(action, data={**fields, "csrf": "forged"}).status_code == 400
+    done = browser.post(action, data=fields)
+    assert done.status_code == 302 and done.headers["Location"] == "/sessions?source=opencode"
+    external_id = api.session(session_id)["session"]["externalId"]
+    assert api.get(f"/api/sessions/get?id={session_id}").get_json()["session"]["starred"] is True
+    again = html(browser.get("/sessions?source=opencode"))
+    assert f'aria-pressed="true" aria-label="Star {api.session(session_id)["session"]["title"]}"' in again
+    browser.post(action, data={**fields, "starred": "false"})
+    assert api.session(external_id)["session"]["starred"] is False
+    assert browser.post("/sessions/99999/star", data=fields).status_code == 404
+
+
+def test_subagents_fold_under_their_parent_and_running_sessions_are_marked(api, browser):
+    import time
+
+    now = int(time.time() * 1000)
+    api.post("/sync/session", {"externalId": "boss", "title": "Boss", "model": "claude-opus-4-1-20250805",
+                               "cost": 1.0, "createdAt": now - 7_200_000, "endReason": "completed"})
+    for i in range(2):
+        api.post("/sync/session", {"externalId": f"helper-{i}", "title": f"Helper {i}", "parentExternalId": "boss",
+                                   "cost": 0.25, "createdAt": now - 7_000_000, "endReason": "completed"})
+    api.post("/sync/session", {"externalId": "busy", "title": "Busy", "createdAt": now - 60_000})
+    page = html(browser.get("/sessions"))
+    assert ">Helper 0<" not in page and ">Boss<" in page
+    assert '<a class="subagents" href="/sessions?parent=boss">↳ 2 subagents</a>' in page
+    totals = re.search(r'<p class="list-totals"[^>]*>(.*?)</p>', page, re.S).group(1)
+    assert "<strong>4 sessions</strong>" in totals and "2 subagents among them" in totals and "$1.50" in totals
+    assert '<span class="pager-place">1–2 of 2</span>' in page
+    shown = html(browser.get("/sessions?subagents=show"))
+    assert ">Helper 0<" in shown and ">Helper 1<" in shown and "Fold subagents under their parents" in shown
+    children = html(browser.get("/sessions?parent=boss"))
+    assert ">Helper 0<" in children and ">Boss<" not in children
+    busy_row = page.split(">Busy</a>", 1)[1].split("</td>", 1)[0]
+    boss_row = page.split(">Boss</a>", 1)[1].split("</td>", 1)[0]
+    assert 'class="running"' in busy_row and 'class="running"' not in boss_row
+    assert '<td class="model" title="claude-opus-4-1-20250805">opus-4-1</td>' in page
+    # The export links carry the fold, so a download is the list the page shows.
+    csv_link = re.search(r'href="(/sessions/export\.csv[^"]*)"', page).group(1).replace("&amp;", "&")
+    assert "subagents=fold" in csv_link
+    rows = list(csv.DictReader(io.StringIO(browser.get(csv_link).get_data(as_text=True))))
+    assert len(rows) == 2
+
+
+# --- small things -----------------------------------------------------------------------------
+
+def test_favicon_is_served_without_sign_in_and_linked_from_every_page(app, browser):
+    anonymous = app.test_client()
+    icon = anonymous.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.mimetype == "image/svg+xml" and b"<svg" in icon.data
+    linked = re.search(r'<link rel="icon" type="image/svg\+xml" href="([^"]+)">', html(anonymous.get("/signin"))).group(1)
+    assert anonymous.get(linked).status_code == 200
+    assert f'href="{linked}"' in html(browser.get("/sessions"))
+
+
+def test_sign_in_page_names_the_commands_as_they_can_be_run(app, client):
+    import shlex
+
+    page = html(client.get("/signin"))
+    commands = [shlex.split(c) for c in re.findall(r"<li><code>([^<]+)</code>", page)]
+    assert len(commands) == 2
+    assert commands[0][-3:] == ["open", "--db", app.config["OPENSYNC_DB"]]
+    assert commands[1][-4:] == ["keys", "create", "--db", app.config["OPENSYNC_DB"]]
+    assert 'id="keys"' not in page  # the keys dialog is for the signed-in pages

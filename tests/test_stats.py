@@ -123,6 +123,26 @@ def test_daily_default_is_the_last_n_days(api):
     assert days[-1]["sessions"] == 1 and days[-1]["promptTokens"] == 5
 
 
+@pytest.mark.parametrize("bucket", ["week", "month"])
+def test_daily_buckets_add_up_the_days_they_hold(api, data, bucket):
+    # 2025-12-29 is a Monday; the range cuts December's and that week's first days off.
+    query = {"from": "2025-12-30", "to": "2026-02-03"}
+    days = api.get("/api/stats/daily", query_string=query).get_json()["days"]
+    buckets = api.get("/api/stats/daily", query_string={**query, "bucket": bucket}).get_json()["days"]
+    if bucket == "week":
+        assert [b["date"] for b in buckets] == ["2025-12-30", "2026-01-05", "2026-01-12", "2026-01-19", "2026-01-26", "2026-02-02"]
+        assert [b["until"] for b in buckets][:2] == ["2026-01-04", "2026-01-11"] and buckets[-1]["until"] == "2026-02-03"
+    else:
+        assert [(b["date"], b["until"]) for b in buckets] == [("2025-12-30", "2025-12-31"), ("2026-01-01", "2026-01-31"),
+                                                               ("2026-02-01", "2026-02-03")]
+    for b in buckets:
+        inside = [d for d in days if b["date"] <= d["date"] <= b["until"]]
+        for metric in ("sessions", "promptTokens", "totalTokens", "messages"):
+            assert b[metric] == sum(d[metric] for d in inside), (b["date"], metric)
+        assert b["cost"] == pytest.approx(sum(d["cost"] for d in inside))
+    assert sum(b["sessions"] for b in buckets) == len(data)
+
+
 def test_empty_stats(api):
     assert api.get("/api/stats/sources").get_json() == {"sources": []}
     body = api.get("/api/stats").get_json()
@@ -132,7 +152,7 @@ def test_empty_stats(api):
 @pytest.mark.parametrize("path", ["/api/stats", "/api/stats/sources", "/api/stats/daily"])
 @pytest.mark.parametrize("query,param", [
     ("from=yesterday", "from"), ("to=2026-13-01", "to"), ("from=2026-02-01&to=2026-01-01", "to"),
-    ("days=0", "days"), ("days=x", "days"), ("source=", "source"),
+    ("days=0", "days"), ("days=x", "days"), ("source=", "source"), ("bucket=year", "bucket"),
 ])
 def test_bad_stats_params(api, path, query, param):
     response = api.get(f"{path}?{query}")

@@ -2,6 +2,7 @@
 (``queries`` to read, ``ingest`` and ``auth`` to write)."""
 
 from . import account  # noqa: F401  (its routes: sign-in and Settings, on the same blueprint)
+from . import commands, lists, overview  # noqa: F401  (the overview and the sessions list, on the same blueprint)
 from .views import bp, error_page
 
 __all__ = ["bp", "error_page"]

@@ -1,5 +1,6 @@
 """The overview's chart as numbers a template lays out with HTML and CSS (crisp at any width,
-readable by screen readers): days as columns, one stacked segment per source."""
+readable by screen readers): days, weeks or months as columns, one stacked segment per source
+(or model, or project)."""
 
 import math
 
@@ -18,22 +19,59 @@ def nice_ceiling(value):
     return 10 * power
 
 
-def stacked_days(dates, series, metric):
-    """``dates`` and ``series`` ({source: [day metrics]}) as a chart: columns with segments
+TOP_VALUES = 6  # a chart stacked by model or project shows this many, the rest as "other"
+OTHER = object()  # the key of the "other" values' series
+
+
+def _top(series, stack):
+    """``series`` with at most TOP_VALUES values, the others added up as one "other"."""
+    if stack == "source" or len(series) <= TOP_VALUES + 1:
+        return series
+    items = list(series.items())
+    kept, rest = dict(items[:TOP_VALUES]), [rows for _, rows in items[TOP_VALUES:]]
+    other = [{key: sum(rows[i][key] or 0 for rows in rest) for key in ("sessions", "cost", "total_tokens")}
+             for i in range(len(rest[0]))]
+    return {**kept, OTHER: other}
+
+
+def _legend(values, stack):
+    if stack == "source":
+        return [{"value": v, "label": v or "unknown", "css": src.chart_class(i, v)} for i, v in enumerate(values)]
+    return [{"value": v, "label": "other" if v is OTHER else v or "(none)",
+             "css": "stack-other" if v is OTHER else f"stack-{i}"} for i, v in enumerate(values)]
+
+
+def _labelled(i, count, every):
+    """Every ``every``-th column and the last, leaving out one that would crowd the last."""
+    if i == count - 1:
+        return True
+    return i % every == 0 and count - 1 - i >= max(2, every)
+
+
+def stacked(buckets, series, metric, stack, href):
+    """``buckets`` ([(first day, last day)]) and ``series`` ({value: [metrics per bucket]}) as
+    a chart: columns (each a link, ``href(first, last)``, to those days' sessions) of segments
     (height in % of the axis), the axis top and its ticks, the legend."""
     field = "cost" if metric == "cost" else "total_tokens"
-    legend = [{"source": source, "css": src.chart_class(i, source)} for i, source in enumerate(series)]
-    totals = [sum(days[i][field] for days in series.values()) for i in range(len(dates))]
+    series = _top(series, stack)
+    legend = _legend(list(series), stack)
+    totals = [sum(rows[i][field] for rows in series.values()) for i in range(len(buckets))]
     top = nice_ceiling(max(totals, default=0))
-    label_every = max(1, math.ceil(len(dates) / 6))
+    label_every = max(1, math.ceil(len(buckets) / 6))
+    monthly = len(buckets) > 1 and buckets[0][0][:7] != buckets[1][0][:7] and buckets[1][0].endswith("-01")
     columns = []
-    for i, date in enumerate(dates):
+    for i, (first, last) in enumerate(buckets):
         segments = [
-            {"source": item["source"], "css": item["css"], "value": days[i][field], "pct": 100 * days[i][field] / top}
-            for item, days in zip(legend, series.values())
-            if days[i][field]
+            {"label": item["label"], "css": item["css"], "value": rows[i][field], "pct": 100 * rows[i][field] / top,
+             "sessions": rows[i]["sessions"]}
+            for item, rows in zip(legend, series.values())
+            if rows[i][field] or rows[i]["sessions"]
         ]
-        columns.append({"date": date, "total": totals[i], "segments": segments,
-                        "label": date[5:] if i % label_every == 0 or i == len(dates) - 1 else ""})
+        columns.append({
+            "first": first, "last": last, "total": totals[i], "segments": segments, "sessions": sum(s["sessions"] for s in segments), "href": href(first, last),
+            "when": first if first == last else f"{first} – {last}",
+            "label": (first[:7] if monthly else first[5:]) if _labelled(i, len(buckets), label_every) else "",
+            "end_side": i >= len(buckets) / 2,
+        })
     return {"columns": columns, "top": top, "ticks": [top, top / 2, 0], "legend": legend, "metric": metric,
-            "empty": not any(totals)}
+            "stack": stack, "empty": not any(c["sessions"] or c["total"] for c in columns)}

@@ -1,5 +1,6 @@
 """How numbers and times read on the pages (template filters, prefixed `os_`)."""
 
+import re
 from datetime import datetime, timezone
 
 
@@ -48,6 +49,48 @@ def number(value):
     return f"{value or 0:,}"
 
 
+def plural(count, word, words=None):
+    """1 session, 2 sessions, 1,204 sessions (``words`` when the plural is not word + s)."""
+    count = count or 0
+    return f"{count:,} {word if count == 1 else words or word + 's'}"
+
+
+def share(part, whole):
+    """A share in whole percent that never reads 0 % for something or 100 % for less than all."""
+    if not whole or not part:
+        return "0%"
+    value = 100 * part / whole
+    if value < 1:
+        return "<1%"
+    if value > 99 and part < whole:
+        return ">99%"
+    return f"{value:.0f}%"
+
+
+def change(value):
+    """+12%, −40%, ±0% for a change in percent."""
+    if value is None:
+        return ""
+    if abs(value) < 0.5:
+        return "±0%"
+    return f"{'+' if value > 0 else '−'}{abs(value):,.0f}%"
+
+
+DATED = re.compile(r"-(20\d{6}|latest)$")
+
+
+def model(name):
+    """A model id as a dense row shows it: claude-sonnet-4-20250514 → sonnet-4,
+    models/gemini-2.5-pro → gemini-2.5-pro (the full id is in the title attribute)."""
+    if not name:
+        return "–"
+    short = name.rsplit("/", 1)[-1]
+    short = DATED.sub("", short)
+    if short.startswith("claude-") and short[7:8].isalpha():  # claude-sonnet-4, not claude-3-5-haiku
+        short = short[7:]
+    return short or name
+
+
 def percent(part, whole):
     return 100 * part / whole if whole else 0
 
@@ -72,4 +115,4 @@ def browser(agent):
 
 
 FILTERS = {"tokens": tokens, "cost": cost, "duration": duration, "when": when, "iso": iso, "number": number,
-           "browser": browser}
+           "browser": browser, "plural": plural, "model": model, "share": share, "change": change}

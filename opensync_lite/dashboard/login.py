@@ -14,7 +14,8 @@ from .. import auth
 
 COOKIE = "opensync_lite_session"
 CSRF_COOKIE = "opensync_lite_csrf"
-OPEN_ENDPOINTS = {"dashboard.signin", "dashboard.static", "dashboard.shared"}  # /s/<slug>: a share link
+OPEN_ENDPOINTS = {"dashboard.signin", "dashboard.static", "dashboard.shared",  # /s/<slug>: a share link
+                  "dashboard.favicon"}
 MAX_NEXT = 2000
 
 

@@ -20,7 +20,7 @@ from werkzeug.exceptions import HTTPException
 from .. import db, errors, evals, export, ingest, queries, schemas, shares
 from ..errors import ApiError
 from ..heavy import heavy, limited
-from . import charts, hosts, login
+from . import hosts, login
 from . import sources as src
 from .formatting import FILTERS, percent
 from .remember import remembered
@@ -48,6 +48,14 @@ def _headers(response):
     response.headers.setdefault("Referrer-Policy", "same-origin")
     if response.mimetype == "text/html":
         response.headers.setdefault("Cache-Control", "no-store")  # pages hold private data
+    return response
+
+
+@bp.get("/favicon.ico")
+def favicon():
+    """Tools and browsers ask for /favicon.ico whatever a page links: the same SVG icon."""
+    response = bp.send_static_file("favicon.svg")
+    response.headers["Cache-Control"] = "public, max-age=86400"
     return response
 
 
@@ -128,31 +136,6 @@ def _unexpected(err):
     return _error_page(500, "Something went wrong on the server; the details are in its log.")
 
 
-# --- overview ---------------------------------------------------------------------------------
-
-@bp.get("/")
-def overview():
-    args = _query(schemas.overview_query)
-    return render_template("dashboard/overview.html", args=args, **_remembered("overview", args, lambda: _overview(args)))
-
-
-def _overview(args):
-    user_id = g.user_id
-    totals = queries.summary(user_id, args)
-    dates, series = queries.daily_by_source(user_id, args, args["days"])
-    recent, _, _, _ = queries.list_sessions(user_id, args, limit=8)
-    return {
-        "totals": totals,
-        "by_source": totals["by"]["source"],
-        "models": [row for row in totals["by"]["model"] if row["key"] is not None][:8],
-        "projects": [row for row in totals["by"]["project"] if row["key"] is not None][:8],
-        "recent": recent,
-        "chart": charts.stacked_days(dates, series, args["metric"]),
-        # Unfiltered, the summary's own breakdown already holds the options' counts.
-        "options": queries.filter_options(user_id, totals["by"]) if _unfiltered(args) else _filter_options(),
-    }
-
-
 FILTER_NAMES = tuple(schemas.FiltersQuery._declared_fields)
 
 
@@ -164,13 +147,6 @@ def _unfiltered(args):
 
 def _cursor(args, key):
     return key and schemas.encode_cursor(args["sort"], args["descending"], key)
-
-
-@bp.get("/sessions")
-def sessions():
-    args = _query(schemas.sessions_query)
-    return render_template("dashboard/sessions.html", args=args, **_session_page(args), options=_filter_options(),
-                           sort_names={v: k for k, v in schemas.SORTS.items()})
 
 
 def _session_page(args):
