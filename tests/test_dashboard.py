@@ -265,7 +265,10 @@ def test_session_page_and_downloads(api, browser):
     session_id = api.session("d")["session"]["id"]
     page = html(browser.get(f"/sessions/{session_id}"))
     assert "Claude Code" in page and "user_exit" in page and "(10 prompt, 5 completion)" in page
-    assert '<details class="part tool">' in page and "&#34;file&#34;: &#34;a.py&#34;" in page
+    # The call folds to one line (its name and what it worked on); unfolded, its arguments as text.
+    assert re.search(r'<details class="part tool">\s*<summary><span class="tool-name">Edit</span> <span class="sep" '
+                     r'aria-hidden="true">·</span> <span class="tool-summary">a.py</span>', page)
+    assert "<dt>file</dt><dd><pre><code>a.py</code></pre></dd>" in page
     assert '<details class="part thinking">' in page  # closed: folded by default
     assert 'class="fold-toggle"' in page and "Show all 3,000 characters" in page
     markdown = browser.get(f"/sessions/{session_id}/download.markdown")
