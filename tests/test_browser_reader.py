@@ -180,6 +180,19 @@ def test_outline_jumps_prompts_only_and_expand_all(server, browser, signed_in_st
     context.close()
 
 
+def test_a_link_to_a_tool_result_opens_its_call(server, browser, signed_in_state, main_path):
+    """Search links to #m<message id>; a tool result's message sits inside its folded call."""
+    context, page = new_page(browser, signed_in_state)
+    page.goto(server.url + main_path)
+    result_anchor = page.locator(".tool-row > span[id]").nth(2).get_attribute("id")  # the failed Bash call's result
+    page.get_by_text("Prompts only").click()
+    page.goto(server.url + main_path + "#" + result_anchor)
+    bash = page.locator(".tool-row", has=page.locator(f"#{result_anchor}")).locator("details")
+    expect(bash).to_have_attribute("open", "")
+    expect(bash.locator("pre.output")).to_be_in_viewport()
+    context.close()
+
+
 def test_copy_the_resume_command_and_a_prompt(server, browser, signed_in_state, main_path):
     context, page = new_page(browser, signed_in_state, permissions=["clipboard-read", "clipboard-write"])
     page.goto(server.url + main_path)

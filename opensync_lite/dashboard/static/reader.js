@@ -29,7 +29,9 @@
     for (var node = target; node && node !== reader; node = node.parentElement) {
       if (node.tagName === "DETAILS") node.open = true;
     }
-    var fold = target.querySelector("details");
+    // A call's anchors (its own message's and its result's) sit beside its <details>.
+    var row = target.closest(".tool-row");
+    var fold = row ? row.querySelector("details") : target.querySelector("details");
     if (fold) fold.open = true;
     target.scrollIntoView();
   }
