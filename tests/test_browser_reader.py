@@ -16,7 +16,7 @@ from test_dashboard_browser import AXE, browser, new_page, post, shoot, signed_i
 
 from playwright.sync_api import expect  # noqa: E402  (test_dashboard_browser skips first when it is missing)
 
-LONG_TURNS = 100  # 100 prompts, each a call, its result and an answer: 500 messages
+LONG_TURNS = 125  # prompts, each with a call, its result and an answer: 500 messages
 
 
 @pytest.fixture(scope="module")
@@ -166,6 +166,7 @@ def test_outline_jumps_prompts_only_and_expand_all(server, browser, signed_in_st
     expect(page.locator(".answer").first).to_be_hidden()
     expect(page.locator(".prompt").first).to_be_visible()
     height = page.evaluate("document.documentElement.scrollHeight")
+    shoot(page, "reader-prompts-only-light")
     page.get_by_text("Prompts only").click()
     expect(page.locator(".steps").first).to_be_visible()
     assert page.evaluate("document.documentElement.scrollHeight") > height * 1.5
@@ -177,6 +178,8 @@ def test_outline_jumps_prompts_only_and_expand_all(server, browser, signed_in_st
     expect(outputs.first).to_have_text("0 passed\nok")
     page.get_by_role("button", name="Collapse all").click()
     expect(outputs.first).to_be_hidden()
+    page.goto(page.url.split("#")[0])
+    shoot(page, "reader-long-light")
     context.close()
 
 
@@ -230,6 +233,10 @@ def test_without_javascript_the_reader_still_reads(server, browser, signed_in_st
     expect(page.locator(".steps").first).to_be_hidden()
     expect(page.locator(".prompt").first).to_be_visible()
     context.close()
+    context, page = new_page(browser, signed_in_state, color_scheme="dark")
+    page.goto(server.url + main_path)
+    shoot(page, "reader-dark")
+    context.close()
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
@@ -262,6 +269,7 @@ def test_a_500_message_session_page_stays_fast(server, browser, signed_in_state)
         response = page.request.get(server.url + path)
         timings.append(time.perf_counter() - started)
         assert response.ok and response.text().count('<article class="turn"') == LONG_TURNS
+        assert "(500 messages, 125 prompts)" in response.text()
     # Generous for a shared, loaded test machine; the measured figures are in the commit.
     assert min(timings) < 1.0, timings
     context.close()
