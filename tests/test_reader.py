@@ -104,6 +104,21 @@ def test_turns_answers_compactions_and_commands():
     assert reader.outline(items) == [(2, "First"), (3, "Second")]
 
 
+def test_tool_and_system_messages_fold_and_long_arguments_are_cut():
+    items = reader.conversation([
+        message(1, "user", "ls please"),
+        message(2, "assistant", parts=[{"type": "tool-call", "content": {"toolName": "run_terminal_cmd", "args": {"command": "ls"}}}]),
+        message(3, "tool", "a.py\nb.py"),  # cursor sends a shell command's output as a role-tool message
+        message(4, "system", "Context was trimmed"),
+        message(5, "assistant", parts=[call("Write", {"file_path": "big.txt", "content": 7}), call("Lookup", {"blob": "y" * 60_000})]),
+    ])
+    events = items[0]["events"]
+    assert events[0]["summary"] == "ls" and events[0]["result"]["text"] == "a.py\nb.py"
+    assert events[1]["kind"] == "meta" and events[1]["label"] == "System message"
+    (_, blob), = events[3]["args"]
+    assert len(blob) < 60_000 and blob.endswith("… 10,000 more characters")
+
+
 def test_task_calls_find_their_subagent_by_agent_id_then_by_prompt():
     children = [{"id": 10, "external_id": "s/agent-abc", "title": "Something else"},
                 {"id": 11, "external_id": "s/agent-def", "title": "Find the flaky test"}]

@@ -192,11 +192,15 @@ def _pretty(value):
     return json.dumps(value, ensure_ascii=False, indent=2)
 
 
+def _cut(text):
+    return text if len(text) <= RESULT_CHARS else f"{text[:RESULT_CHARS]}\n… {len(text) - RESULT_CHARS:,} more characters"
+
+
 def _arguments(args):
     """A call's arguments to read: strings as themselves (real line breaks), the rest as JSON."""
     if isinstance(args, dict) and args and all(isinstance(v, (str, int, float, bool)) or v is None for v in args.values()):
-        return [(key, value if isinstance(value, str) else _pretty(value)) for key, value in args.items()]
-    return [("", args if isinstance(args, str) else _pretty(args))]
+        return [(key, _cut(value if isinstance(value, str) else _pretty(value))) for key, value in args.items()]
+    return [("", _cut(args if isinstance(args, str) else _pretty(args)))]
 
 
 def _result_text(value):
@@ -301,6 +305,13 @@ class _Builder:
             return
         if role == "user" and text.strip():
             self.add({"kind": "meta", "message": m, "label": _meta(text), "text": text})
+            self._parts(m, parts, skip_text=text)
+            return
+        if role == "tool" and text.strip() and not parts:  # cursor's shell output, as its own message
+            self._result(m, text, m.get("extra"))
+            return
+        if role == "system" and text.strip():
+            self.add({"kind": "meta", "message": m, "label": "System message", "text": text})
             self._parts(m, parts, skip_text=text)
             return
         shown = False
