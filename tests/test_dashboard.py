@@ -299,6 +299,7 @@ def test_session_reader_anchors_every_message_and_escapes_tool_text(api, browser
     # The file to hand on: the same reader, without the buttons only a script could work.
     export = browser.get(f"/sessions/{session_id}/download.html").get_data(as_text=True)
     assert '<article class="turn" id="turn-1"' in export and "<em>ok</em>" in export and "Bash&lt;i&gt;" in export
+    assert "<dt>Git branch</dt><dd class=\"break\"><code>main</code>" in export
     assert "<button" not in export and "<script" not in export
 
 
