@@ -150,7 +150,7 @@ def test_the_task_call_links_to_its_subagent_session(server, browser, signed_in_
 
 
 def test_outline_jumps_prompts_only_and_expand_all(server, browser, signed_in_state):
-    context, page = new_page(browser, signed_in_state)
+    context, page = new_page(browser, signed_in_state, viewport={"width": 1440, "height": 900})
     page.goto(server.url + session_url(server, page, "Step 0: tidy module 0"))
     expect(page.locator("article.turn")).to_have_count(LONG_TURNS)
     entries = page.locator(".outline li a")
@@ -160,6 +160,11 @@ def test_outline_jumps_prompts_only_and_expand_all(server, browser, signed_in_st
     target = page.locator("#turn-71")
     expect(target.locator(".prompt .text")).to_have_text("Step 70: tidy module 70")
     expect(target).to_be_in_viewport()
+    # On a wide screen the outline stays in view beside the turns: the next jump is one click away.
+    expect(page.locator(".outline")).to_be_in_viewport()
+    assert page.locator(".outline").bounding_box()["x"] + 100 < target.bounding_box()["x"]
+    entries.nth(110).click()
+    expect(page.locator("#turn-111")).to_be_in_viewport()
     # Prompts only: the steps and answers go, the prompts stay.
     page.get_by_text("Prompts only").click()
     expect(page.locator(".steps").first).to_be_hidden()
