@@ -1,4 +1,4 @@
-"""The session reader's logic (opensync_lite/dashboard/reader.py): every client's tool-call
+"""The session reader's logic (dashboard/reader.py, tool_calls.py, markdown.py): every client's tool-call
 shape summarised in one line, diffs, results paired with their calls, turns, compactions,
 Markdown (the plain-text shortcut agrees with the parser), the resume command."""
 
@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from opensync_lite.dashboard import reader
+from opensync_lite.dashboard import markdown, reader, tool_calls
 
 
 def message(mid, role, text="", parts=(), **extra):
@@ -39,19 +39,19 @@ def test_each_shape_reads_as_name_and_what_it_worked_on(content, expected):
 
 
 def test_edits_are_diffs():
-    multi = reader.diff("MultiEdit", {"file_path": "a.py", "edits": [{"old_string": "a", "new_string": "b"},
+    multi = tool_calls.diff("MultiEdit", {"file_path": "a.py", "edits": [{"old_string": "a", "new_string": "b"},
                                                                      {"old_string": "c\nd", "new_string": "c\ne"}]})
     assert (multi["added"], multi["removed"]) == (2, 2)
     assert '<span class="d-del">-a</span>' in multi["html"] and '<span class="d-add">+e</span>' in multi["html"]
-    opencode = reader.diff("edit", {"filePath": "a.py", "oldString": "<b>", "newString": "<i>"})
+    opencode = tool_calls.diff("edit", {"filePath": "a.py", "oldString": "<b>", "newString": "<i>"})
     assert '<span class="d-add">+&lt;i&gt;</span>' in opencode["html"]  # escaped
-    write = reader.diff("Write", {"file_path": "n.py", "content": "one\ntwo"})
+    write = tool_calls.diff("Write", {"file_path": "n.py", "content": "one\ntwo"})
     assert (write["added"], write["removed"]) == (2, 0)
-    patch = reader.diff("apply_patch", {"input": "*** Begin Patch\n*** Update File: a.py\n@@ def f\n-x\n+y\n*** End Patch"})
+    patch = tool_calls.diff("apply_patch", {"input": "*** Begin Patch\n*** Update File: a.py\n@@ def f\n-x\n+y\n*** End Patch"})
     assert '<span class="d-file">*** Update File: a.py</span>' in patch["html"] and (patch["added"], patch["removed"]) == (1, 1)
-    assert reader.diff("Bash", {"command": "ls"}) is None
-    huge = reader.diff("Write", {"file_path": "n.py", "content": "x\n" * 5000})
-    assert huge["added"] == 5000 and huge["html"].count("<span") == reader.DIFF_LINES + 1  # and a "… more lines" line
+    assert tool_calls.diff("Bash", {"command": "ls"}) is None
+    huge = tool_calls.diff("Write", {"file_path": "n.py", "content": "x\n" * 5000})
+    assert huge["added"] == 5000 and huge["html"].count("<span") == tool_calls.DIFF_LINES + 1  # and a "… more lines" line
 
 
 def test_results_join_their_calls_by_id_or_in_order_and_errors_are_marked():
@@ -131,7 +131,7 @@ def test_task_calls_find_their_subagent_by_agent_id_then_by_prompt():
 
 
 def test_markdown_is_sanitised():
-    html = str(reader.markdown('<script>x()</script> <b onclick="y">b</b> [a](javascript:alert(1)) [d](https://e.org) '
+    html = str(markdown.markdown('<script>x()</script> <b onclick="y">b</b> [a](javascript:alert(1)) [d](https://e.org) '
                                '![pic](https://tracker.example/p.png)'))
     assert "<script" not in html and "<b " not in html and "javascript:" not in html.split("[a]")[0]
     assert '<a href="https://e.org" rel="noopener noreferrer">d</a>' in html
@@ -146,9 +146,9 @@ def test_plain_text_shortcut_renders_as_the_parser_does():
     taken = 0
     for _ in range(60_000):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 14)))
-        if not reader.MAYBE_MARKUP.search(text):
+        if not markdown.MAYBE_MARKUP.search(text):
             taken += 1
-            assert reader._plain(text) == reader.MARKDOWN.render(text), repr(text)
+            assert markdown._plain(text) == markdown.MARKDOWN.render(text), repr(text)
     assert taken > 5_000  # the shortcut is really exercised
 
 
