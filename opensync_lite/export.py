@@ -144,10 +144,11 @@ STANDALONE_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; 
 def session_html(session, messages, redacted=None):
     """One self-contained HTML page: inline CSS, no script, nothing fetched, escaped like the
     dashboard (its own templates render it). ``redacted``: how many secrets were masked."""
+    from .dashboard import reader
     from .dashboard.sources import describe
 
-    return render_template("dashboard/standalone.html", session=session, messages=messages, css=_stylesheet(),
-                           describe_source=describe, to_json=lambda v: json.dumps(v, ensure_ascii=False, indent=2),
+    return render_template("dashboard/standalone.html", session=session, **reader.context(messages, session),
+                           css=_stylesheet(), describe_source=describe, branch=reader.git_branch(session),
                            exported=int(datetime.now(timezone.utc).timestamp() * 1000), redacted=redacted,
                            version=__version__, csp=STANDALONE_CSP)
 

@@ -29,8 +29,10 @@ NEEDS_NORMALISING = re.compile(r"//|/\.{1,2}(?:/|$)|^\.{1,2}(?:/|$)|./$")
 MAX_PATH = 4096
 
 
-def _call(content):
-    """(tool name lowercased, its arguments) of a tool-call part's content, or None."""
+def tool_call(content):
+    """(tool name as the client wrote it, its arguments) of a tool-call part's content, or
+    None: the one reader of every client's shape (``{toolName, args}``, ``{name, input}``,
+    ``{tool, ...}``; arguments sent as JSON text are parsed)."""
     if not isinstance(content, dict):
         return None
     name = content.get("toolName") or content.get("name") or content.get("tool")
@@ -40,13 +42,29 @@ def _call(content):
             args = json.loads(args)
         except ValueError:
             pass
-    return (name.lower() if isinstance(name, str) else ""), args
+    return (name if isinstance(name, str) else ""), args
+
+
+def _call(content):
+    call = tool_call(content)
+    return call and (call[0].lower(), call[1])
 
 
 def _patch_paths(args):
     text = args if isinstance(args, str) else next(
         (args[k] for k in PATCH_TEXT_KEYS if isinstance(args, dict) and isinstance(args.get(k), str)), "")
     return [p for p in PATCH_HEADER.findall(text) if p != "/dev/null"]
+
+
+def targets(name, args):
+    """(the paths one call of tool ``name`` (lowercased) names, whether it changes them)."""
+    if name in PATCHES:
+        return _patch_paths(args), True
+    if isinstance(args, dict):
+        keys = PATH_KEYS + (("path",) if name in FILE_TOOLS_WITH_PATH else ())
+        paths = [args[k] for k in keys if isinstance(args.get(k), str)][:1]
+        return paths, name in CHANGES or (name.startswith("str_replace") and args.get("command") != "view")
+    return [], False
 
 
 def touched(parts):
@@ -58,15 +76,7 @@ def touched(parts):
         call = _call(part.get("content"))
         if call is None:
             continue
-        name, args = call
-        if name in PATCHES:
-            paths, changed = _patch_paths(args), True
-        elif isinstance(args, dict):
-            keys = PATH_KEYS + (("path",) if name in FILE_TOOLS_WITH_PATH else ())
-            paths = [args[k] for k in keys if isinstance(args.get(k), str)][:1]
-            changed = name in CHANGES or (name.startswith("str_replace") and args.get("command") != "view")
-        else:
-            continue
+        paths, changed = targets(*call)
         for path in paths:
             path = path.strip()
             if path and len(path) <= MAX_PATH:

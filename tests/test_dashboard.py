@@ -270,12 +270,42 @@ def test_session_page_and_downloads(api, browser):
     session_id = api.session("d")["session"]["id"]
     page = html(browser.get(f"/sessions/{session_id}"))
     assert "Claude Code" in page and "user_exit" in page and "(10 prompt, 5 completion)" in page
-    assert '<details class="part tool">' in page and "&#34;file&#34;: &#34;a.py&#34;" in page
+    # The call folds to one line (its name and what it worked on); unfolded, its arguments as text.
+    assert re.search(r'<details class="part tool">\s*<summary><span class="tool-name">Edit</span> <span class="sep" '
+                     r'aria-hidden="true">·</span> <span class="tool-summary">a.py</span>', page)
+    assert "<dt>file</dt><dd><pre><code>a.py</code></pre></dd>" in page
     assert '<details class="part thinking">' in page  # closed: folded by default
     assert 'class="fold-toggle"' in page and "Show all 3,000 characters" in page
     markdown = browser.get(f"/sessions/{session_id}/download.markdown")
     assert markdown.get_data(as_text=True).startswith("# Detail")
     assert browser.get(f"/sessions/{session_id}/download.json").get_json()["session"]["externalId"] == "d"
+
+
+def test_session_reader_anchors_every_message_and_escapes_tool_text(api, browser):
+    api.post("/sync/batch", {"sessions": [{"externalId": "r1", "source": "claude-code", "projectPath": "/home/dev/x y",
+                                          "gitBranch": "main"}], "messages": [
+        {"sessionExternalId": "r1", "externalId": "u", "role": "user", "textContent": "Run <b>it</b>", "createdAt": 1},
+        {"sessionExternalId": "r1", "externalId": "c", "role": "assistant", "createdAt": 2, "parts": [
+            {"type": "tool-call", "content": {"id": "t1", "name": "Bash<i>", "input": {"command": "echo '<img src=x onerror=1>'"}}}]},
+        {"sessionExternalId": "r1", "externalId": "r", "role": "user", "createdAt": 3, "parts": [
+            {"type": "tool-result", "content": {"toolUseId": "t1", "content": "<img src=x onerror=1>\nsecond", "isError": True}}]},
+        {"sessionExternalId": "r1", "externalId": "a", "role": "assistant", "textContent": "Done: *ok*", "createdAt": 4}]})
+    stored = api.session("r1")
+    session_id = stored["session"]["id"]
+    page = html(browser.get(f"/sessions/{session_id}"))
+    # Each message can be linked to (search links to #m<id>), the tool result's at its call, once.
+    for m in stored["messages"]:
+        assert page.count(f'id="m{m["id"]}"') == 1, m["externalId"]
+    assert '<span class="tool-name">Bash&lt;i&gt;</span>' in page and "<img" not in page
+    assert '<details class="part tool failed">' in page and "&lt;img src=x onerror=1&gt;\nsecond</code>" in page
+    assert "<em>ok</em>" in page and "Run &lt;b&gt;it&lt;/b&gt;" in page
+    assert "cd &#39;/home/dev/x y&#39; &amp;&amp; claude --resume r1" in page and "<code>main</code>" in page
+    assert 'data-copy="prompt-1"' in page and "data-expand-all" in page
+    # The file to hand on: the same reader, without the buttons only a script could work.
+    export = browser.get(f"/sessions/{session_id}/download.html").get_data(as_text=True)
+    assert '<article class="turn" id="turn-1"' in export and "<em>ok</em>" in export and "Bash&lt;i&gt;" in export
+    assert "<dt>Git branch</dt><dd class=\"break\"><code>main</code>" in export
+    assert "<button" not in export and "<script" not in export
 
 
 def test_search_page_links_to_the_message(api, browser, data):

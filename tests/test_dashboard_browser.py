@@ -218,14 +218,18 @@ def test_read_a_session_and_expand_a_tool_call(server, browser, signed_in_state)
     page.locator("table.sessions tbody td.title a").first.click()
     expect(page.locator(".session-head .badge")).to_contain_text("Claude Code")
     tool = page.locator("details.part.tool").first
-    expect(tool.locator("pre")).to_be_hidden()
+    expect(tool.locator("summary")).to_have_text("Read · src/parse.py")
+    expect(tool.locator("pre").first).to_be_hidden()
     tool.locator("summary").click()
-    expect(tool.locator("pre")).to_contain_text('"file_path": "src/parse.py"')
+    expect(tool.locator(".tool-args pre")).to_have_text("src/parse.py")
+    # The result names no call: it is the output of the call before it, shown inside that call.
+    expect(tool.locator(".tool-output pre")).to_have_text("def tokenize(text): ...")
+    expect(page.locator("details.part.tool-result")).to_have_count(0)
     expect(page.locator("details.thinking").first.locator(".text")).to_be_hidden()  # folded by default
-    fold = page.locator(".fold").first
-    assert fold.locator(".text").bounding_box()["height"] < 400
+    fold = page.locator(".answer .fold").first
+    assert fold.locator(".fold-body").bounding_box()["height"] < 400
     fold.locator("label").click()
-    assert fold.locator(".text").bounding_box()["height"] > 400
+    assert fold.locator(".fold-body").bounding_box()["height"] > 400
     shoot(page, "session-light")
     context.close()
 
@@ -235,7 +239,7 @@ def test_star_grade_and_tag_a_session_then_filter_on_them(server, browser, signe
     post(server, server.key, "/sync/session", {"externalId": "keeper", "source": "opencode", "title": "Worth keeping"})
     page.goto(server.url + "/sessions?q=keeping")
     page.get_by_role("link", name="Worth keeping").click()
-    page.locator("details.curate summary").click()
+    expect(page.get_by_label("Eval status")).to_be_visible()  # not folded away
     page.get_by_label("Starred").check()
     page.get_by_label("Eval status").select_option("golden")
     page.get_by_label("Tags, separated by commas").fill("parser, regression")
@@ -243,7 +247,8 @@ def test_star_grade_and_tag_a_session_then_filter_on_them(server, browser, signe
     page.get_by_role("button", name="Save").click()
     expect(page.locator(".session-head .star")).to_be_visible()
     expect(page.locator(".session-head .tag")).to_have_text(["#parser", "#regression"])
-    expect(page.locator("details.curate")).to_have_attribute("open", "")  # a note keeps it open
+    expect(page.get_by_label("Note")).to_have_value("The fix that finally held.")
+    expect(page.get_by_label("Eval status")).to_have_value("golden")
     page.add_script_tag(path=str(AXE))
     result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
     assert [v["id"] for v in result["violations"] if v["impact"] in ("serious", "critical")] == []
@@ -317,15 +322,19 @@ def test_the_html_file_renders_in_chromium_with_no_script_and_no_secret(server, 
         page.on("request", lambda r: requests.append(r.url))
         page.goto(path.as_uri())
         expect(page.get_by_role("heading", level=1)).to_have_text(f"Hand-off {HOSTILE}")
-        expect(page.locator("article.message")).to_have_count(2)
+        expect(page.locator("article.turn")).to_have_count(1)  # the prompt and what the agent did with it
+        expect(page.locator(".turn .prompt .text")).to_have_text(re.compile(r"^push with \[REDACTED\] please$"))
         expect(page.locator(".badge")).to_contain_text("OpenCode")
         assert page.evaluate("typeof window.pwned") == "undefined" and errors == []
         assert requests == [path.as_uri()]  # the file alone: no style, font or image fetched
         assert page.locator("body").evaluate("b => getComputedStyle(b).backgroundColor") != "rgba(0, 0, 0, 0)"
         assert "system-ui" in page.locator("body").evaluate("b => getComputedStyle(b).fontFamily")  # the inline CSS whole
         assert page.evaluate("document.documentElement.scrollWidth") <= (viewport or {"width": 1280})["width"]
+        expect(page.locator("details.part.tool summary").first).to_have_text(re.compile(r"^Bash · git push https:\S*\[REDACTED\]@github\.com/o/r no output$"))
+        expect(page.locator("details.part.tool pre").first).to_be_hidden()
         page.locator("details.part.tool summary").first.click()  # folded tool calls open without script
         expect(page.locator("details.part.tool pre").first).to_contain_text("[REDACTED]@github.com")
+        expect(page.locator("[data-copy], [data-expand-all]")).to_have_count(0)  # script-only buttons stay out
         shoot(page, f"standalone-{scheme}")
         context.close()
 

@@ -20,7 +20,7 @@ from werkzeug.exceptions import HTTPException
 from .. import db, errors, evals, export, ingest, queries, schemas, shares
 from ..errors import ApiError
 from ..heavy import heavy, limited
-from . import hosts, login
+from . import hosts, login, reader
 from . import sources as src
 from .formatting import FILTERS, percent
 from .remember import remembered
@@ -240,11 +240,13 @@ def _own_session(session_id):
 @bp.get("/sessions/<int:session_id>")
 def session_detail(session_id):
     row = _own_session(session_id)
-    conversation = _remembered("conversation", {"id": session_id}, lambda: render_template(
-        "dashboard/_conversation.html", messages=queries.session_messages(session_id), to_json=_pretty_json))
     children, child_count, _, _ = queries.list_sessions(g.user_id, {"parent": row["external_id"]}, limit=50)
+    conversation = _remembered("conversation", {"id": session_id}, lambda: reader.render_conversation(
+        row, queries.session_messages(session_id), children if child_count <= len(children) else
+        queries.list_sessions(g.user_id, {"parent": row["external_id"]}, limit=reader.MAX_CHILDREN)[0]))
     parent = row["parent_external_id"] and queries.find_session(g.user_id, external_id=row["parent_external_id"])
     return render_template("dashboard/session.html", session=queries.with_curation([row])[0],
+                           resume=reader.resume_command(row), branch=reader.git_branch(row),
                            conversation=conversation, children=children, child_count=child_count, parent=parent,
                            subagents=queries.subagent_totals(g.user_id, row["external_id"]) if child_count else None,
                            files=queries.files_of([session_id], g.user_id)[session_id],
