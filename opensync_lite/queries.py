@@ -487,32 +487,56 @@ def data_version(user_id):
 
 # --- search -----------------------------------------------------------------------------------
 
-def search(user_id, text, limit=20, source=None):
-    """Sessions and messages matching ``text``, best first, each with its session's source."""
-    match = fts.match_expression(text)
+MATCHES_PER_SESSION = 3
+
+
+def search(user_id, text, limit=20, source=None, where=None, offset=0):
+    """One page of the sessions matching ``text`` (in the ``where`` kind of text, when given),
+    best first and the newest first among equals: each with its best matches (up to
+    MATCHES_PER_SESSION, best first), those of the best one on the session itself. Returns
+    (sessions, whether more follow)."""
+    match = fts.match_expression(text, where)
     if match is None:
-        return []
-    query = (
+        return [], False
+    session_id, rank, message_id = fts.column("session_id"), fts.column("rank"), fts.column("message_id")
+    # Each hit numbered within its session (best first), beside its session's best rank ...
+    numbered = (
         Session.select(
-            fts.column("kind"),
-            Session.id.alias("session_id"),
-            Session.external_id,
-            Session.source,
-            Session.title,
-            fts.column("message_id"),
-            fts.column("rank"),
+            fts.column("kind").alias("kind"), Session.id.alias("session_id"), message_id.alias("message_id"),
+            rank.alias("rank"), Session.external_id, Session.source, Session.title, Session.project_name,
+            Session.project_path, Session.model, Session.created_at, Session.updated_at,
+            fn.ROW_NUMBER().over(partition_by=[session_id], order_by=[rank, fn.COALESCE(message_id, 0).desc()]).alias("nth"),
+            fn.MIN(rank).over(partition_by=[session_id]).alias("best"),
         )
         .from_(fts.hits(match, user_id), Session)
-        .where(Session.id == fts.column("session_id"), *conditions(user_id, {"source": source}))
-        .order_by(fts.column("rank"), Session.id, fts.column("message_id"))
-        .limit(limit)
+        .where(Session.id == session_id, *conditions(user_id, {"source": source}))
+    ).alias("numbered")
+    # ... then the sessions numbered in their order, so a page is a range of those numbers.
+    place = fn.DENSE_RANK().over(order_by=[numbered.c.best, numbered.c.updated_at.desc(), numbered.c.session_id.desc()])
+    columns = [getattr(numbered.c, name) for name in (
+        "kind", "session_id", "message_id", "rank", "external_id", "source", "title", "project_name",
+        "project_path", "model", "created_at", "updated_at", "nth")]
+    placed = Session.select(*columns, place.alias("place")).from_(numbered).where(
+        numbered.c.nth <= MATCHES_PER_SESSION).alias("placed")
+    rows = list(
+        Session.select(SQL("placed.*")).from_(placed)
+        .where(placed.c.place > offset, placed.c.place <= offset + limit + 1)
+        .order_by(placed.c.place, placed.c.nth).dicts()
     )
-    rows = list(query.dicts())
     found = fts.snippets(
         match,
         [r["session_id"] for r in rows if r["kind"] == "session"],
         [r["message_id"] for r in rows if r["kind"] == "message"],
     )
+    sessions = {}
     for row in rows:
-        row["snippet"] = found.get((row["kind"], row["message_id"] or row["session_id"]), "")
-    return rows
+        snippet, found_in = found.get((row["kind"], row["message_id"] or row["session_id"]), ("", row["kind"]))
+        hit = {"kind": row["kind"], "message_id": row["message_id"], "rank": row["rank"],
+               "snippet": snippet, "found_in": found_in}
+        if row["session_id"] not in sessions:
+            sessions[row["session_id"]] = {
+                **{k: v for k, v in row.items() if k not in ("nth", "place", "best", "message_id", "kind", "rank")},
+                **hit, "matches": []}
+        sessions[row["session_id"]]["matches"].append(hit)
+    page = list(sessions.values())
+    return page[:limit], len(page) > limit

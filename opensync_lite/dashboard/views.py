@@ -377,7 +377,7 @@ def search():
     hits, args = [], {}
     if raw.get("q"):
         args = schemas.load(schemas.search_query, raw)
-        hits = queries.search(g.user_id, args["q"], limit=args["limit"], source=args.get("source"))
+        hits, _ = queries.search(g.user_id, args["q"], limit=args["limit"], source=args.get("source"))
     return render_template("dashboard/search.html", args=args, q=raw.get("q", ""), hits=hits,
                            options=_filter_options())
 
