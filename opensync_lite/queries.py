@@ -81,18 +81,25 @@ def conditions(user_id, filters):
 
 def _file_match(user_id, path=None, prefix=False):
     """The file_touches of this user (at ``path``, when given): absolute paths are matched as
-    stored, relative ones against the path inside each session's project. A path ending in `/`
+    stored; a relative one is the path inside each session's project or any end of a path
+    after a `/` (`stripe.ts` and `lib/stripe.ts` find src/lib/stripe.ts). A path ending in `/`
     (or ``prefix``) matches every path that starts with it."""
     mine = FileTouch.user == user_id
     if not path:
         return mine
     folder = path.rstrip().endswith(("/", "\\"))
     wanted = files.normal(path)
-    column = FileTouch.path if files.is_absolute(wanted) else FileTouch.rel_path
+    absolute = files.is_absolute(wanted)
+    column = FileTouch.path if absolute else FileTouch.rel_path
     if folder and not wanted.endswith("/"):
         wanted += "/"
-    match = fn.SUBSTR(column, 1, len(wanted)) == wanted if prefix or folder else column == wanted
-    return mine & match
+    if prefix or folder:
+        return mine & (fn.SUBSTR(column, 1, len(wanted)) == wanted)
+    if absolute:
+        return mine & (column == wanted)
+    # SUBSTR from a position, not LIKE: exact case, and no wildcard in a file name to escape.
+    ending = "/" + wanted
+    return mine & ((column == wanted) | (fn.SUBSTR(FileTouch.path, fn.LENGTH(FileTouch.path) - (len(ending) - 1)) == ending))
 
 
 CHANGED = fn.MAX(Case(None, [(FileTouch.changed == True, 1)], 0))  # noqa: E712 (SQL); MAX of a boolean is not portable
@@ -100,8 +107,8 @@ CHANGED = fn.MAX(Case(None, [(FileTouch.changed == True, 1)], 0))  # noqa: E712 
 
 def touched_files(user_id, path=None, prefix=False, limit=200):
     """The user's files (those at ``path`` when given), the most sessions first: each with
-    its path inside the project (when it is in one), how many sessions read or changed it,
-    how many changed it, and when the last of them was active."""
+    its path inside the project (when it is in one), its project (name, else folder), how many
+    sessions read or changed it, how many changed it, and when the last of them was active."""
     per_session = (FileTouch.select(FileTouch.path, FileTouch.session, fn.MAX(FileTouch.rel_path).alias("rel_path"),
                                     CHANGED.alias("changed"))
                    .where(_file_match(user_id, path, prefix)).group_by(FileTouch.path, FileTouch.session).alias("t"))
@@ -109,7 +116,8 @@ def touched_files(user_id, path=None, prefix=False, limit=200):
         FileTouch.select(per_session.c.path, fn.MAX(per_session.c.rel_path).alias("rel_path"),
                          fn.COUNT(per_session.c.session_id).alias("sessions"),
                          _sum(per_session.c.changed).alias("changed_sessions"),
-                         fn.MAX(Session.updated_at).alias("last_active"))
+                         fn.MAX(Session.updated_at).alias("last_active"),
+                         fn.MAX(fn.COALESCE(Session.project_name, Session.project_path)).alias("project"))
         .from_(per_session).join(Session, on=(Session.id == per_session.c.session_id))
         .group_by(per_session.c.path)
         .order_by(fn.COUNT(per_session.c.session_id).desc(), per_session.c.path)

@@ -252,6 +252,7 @@ class TouchedFile(Schema):
     sessions = fields.Integer(required=True, metadata={"description": "sessions that read or changed it"})
     changed_sessions = fields.Integer(data_key="changedSessions", required=True)
     last_active = fields.Integer(data_key="lastActive", allow_none=True)
+    project = fields.String(allow_none=True, metadata={"description": "the project (its name, else its folder)"})
 
 
 class SessionWithFiles(SessionOut):

@@ -2,6 +2,7 @@
 (``queries`` to read, ``ingest`` and ``auth`` to write)."""
 
 from . import account  # noqa: F401  (its routes: sign-in and Settings, on the same blueprint)
+from . import searching  # noqa: F401  (its routes: Search and Files, on the same blueprint)
 from .views import bp, error_page
 
 __all__ = ["bp", "error_page"]

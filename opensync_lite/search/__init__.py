@@ -16,6 +16,7 @@ import re
 
 from ..db import is_postgres
 from . import postgres, sqlite
+from .snippets import snippets as snippets_of
 from .kinds import WHERE  # noqa: F401  (the choices of ``where``, for schemas and pages)
 
 TOKEN = re.compile(r"\w+", re.UNICODE)
@@ -74,7 +75,11 @@ def match_expression(text, where=None):
     """The search-box ``text`` in the database's own query language (looking only at the
     ``where`` kind of text, one of WHERE, when given), or None."""
     parsed = parse(text)
-    return None if parsed is None else _engine().match_expression(*parsed, where=where)
+    if parsed is None:
+        return None
+    match = _engine().match_expression(*parsed, where=where)
+    match.clauses = parsed[0]  # the words, which snippets mark
+    return match
 
 
 def matching_session_ids(match, user_id):
@@ -99,7 +104,7 @@ def snippets(match, session_ids, message_ids):
     matched words in <mark>, the rest HTML-escaped; "found in" is title, prompt, answer, tool,
     thinking, or "message" (a text of another role)."""
     out = {}
-    for key, column, role, text in _engine().snippets(match, session_ids, message_ids, OPEN, CLOSE):
+    for key, column, role, text in snippets_of(match.clauses, match.where, session_ids, message_ids, OPEN, CLOSE):
         found_in = FOUND_IN.get((column, role if column == "text" else None), "message")
         out[key] = (html.escape(text or "").replace(OPEN, "<mark>").replace(CLOSE, "</mark>"), found_in)
     return out

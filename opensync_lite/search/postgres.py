@@ -1,33 +1,24 @@
 """Search on PostgreSQL: each row's tsvector (made when it is written), matched through GIN
-indexes, ranked by ts_rank and highlighted by ts_headline. A message's vector holds its text
+indexes, ranked by ts_rank and highlighted by ``snippets``. A message's vector holds its text
 at weight A, its tool text at B and its thinking at C, so ``where`` is a weight in the query."""
 
 from peewee import SQL
 
-from ..db import database
 from .kinds import ROLE_OF
 
 # The words of each row are its search_vector column (schema_postgres.sql), indexed with GIN.
 SESSION_VECTOR, MESSAGE_VECTOR = "s.search_vector", "m.search_vector"
-# Those columns read the text with this punctuation as spaces (PostgreSQL's parser would keep
-# `a/b.py` whole and drop `<tag>`s); snippets swap it for placeholders instead (below).
-PUNCTUATION = "<>/\\.:@&;=?#~+-_"
-PLACEHOLDERS = "".join(chr(0xE010 + i) for i in range(len(PUNCTUATION)))  # private use
+# Those columns read the text with `<>/\.:@&;=?#~+-_` as spaces (PostgreSQL's parser would
+# keep `a/b.py` whole and drop `<tag>`s), so words split as FTS5 splits them.
 QUERY = "to_tsquery('simple', %s)"
 RANK_WINDOW = 2000  # as on SQLite: only the newest matches of each table are ranked
-
-
 WEIGHT_OF = {"prompts": "A", "answers": "A", "tools": "B", "thinking": "C"}
-# The message text each weight is (for snippets), in the order a snippet is looked for.
-MESSAGE_TEXTS = (("A", "text", "left(text_content, 100000)"), ("B", "tool", "tool_text"), ("C", "thinking", "thinking_text"))
 
 
 class Match(str):
-    """A to_tsquery text, with ``where`` (the kind of text it is limited to) and ``plain``
-    (the same query without weights, which ts_headline reads)."""
+    """A to_tsquery text, with ``where`` (the kind of text it is limited to)."""
 
     where = None
-    plain = ""
 
 
 def _term(term, weight=""):
@@ -48,7 +39,7 @@ def _expression(clauses, excluded, weight=""):
 def match_expression(clauses, excluded, where=None):
     """A to_tsquery text: the clauses joined by &, alternatives by |, exclusions as & !."""
     match = Match(_expression(clauses, excluded, WEIGHT_OF[where] if where else ""))
-    match.where, match.plain = where, _expression(clauses, excluded)
+    match.where = where
     return match
 
 
@@ -88,44 +79,3 @@ def hits(match, user_id):
 
 def column(name):
     return SQL(f"hits.{name}")
-
-
-SESSION_TEXT = "concat_ws(' · ', title, project_name)"
-
-
-def _headline(text):
-    """SQL: ts_headline of ``text`` (a column expression) for the plain query, read with the
-    punctuation swapped for placeholders (so it finds the words the index found, and drops no
-    `<tag>`), swapped back after. Parameters: punctuation, placeholders, query, options,
-    placeholders, punctuation."""
-    return f"translate(ts_headline('simple', translate({text}, %s, %s), {QUERY}, %s), %s, %s)"
-
-
-OPTIONS = "StartSel={}, StopSel={}, MaxWords={}, MinWords={}, MaxFragments=1, FragmentDelimiter=\" … \""
-
-
-def snippets(match, session_ids, message_ids, open_mark, close_mark):
-    """((kind, id), column kind, role, text with the hits between the marks) for the given
-    hits: a message's snippet is taken from the first of its texts that holds a match."""
-    def args(words):
-        return (PUNCTUATION, PLACEHOLDERS, match.plain, OPTIONS.format(open_mark, close_mark, words, words // 2),
-                PLACEHOLDERS, PUNCTUATION)
-
-    if session_ids:
-        cursor = database.execute_sql(
-            f"SELECT id, {_headline(SESSION_TEXT)} FROM sessions WHERE id = ANY(%s)",
-            (*args(12), list(session_ids)))
-        for row_id, text in cursor.fetchall():
-            yield ("session", row_id), "title", None, text
-    if message_ids:
-        wanted = [(kind, text) for weight, kind, text in MESSAGE_TEXTS
-                  if not match.where or weight == WEIGHT_OF[match.where]]
-        # A text's headline only where the text matches: ts_headline is the costly part.
-        columns = ", ".join(f"CASE WHEN to_tsvector('simple', translate({text}, %s, %s)) @@ {QUERY}"
-                            f" THEN {_headline(text)} END" for _, text in wanted)
-        params = [value for _ in wanted for value in (PUNCTUATION, PLACEHOLDERS, match.plain, *args(16))]
-        cursor = database.execute_sql(f"SELECT id, role, {columns} FROM messages WHERE id = ANY(%s)",
-                                      (*params, list(message_ids)))
-        for row_id, role, *texts in cursor.fetchall():
-            found = next(((kind, text) for (kind, _), text in zip(wanted, texts) if text), (wanted[0][0], ""))
-            yield ("message", row_id), found[0], role, found[1]

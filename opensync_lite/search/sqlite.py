@@ -4,7 +4,6 @@ thinking), so ``where`` is an FTS5 column filter."""
 
 from peewee import SQL
 
-from ..db import database
 from .kinds import ROLE_OF
 
 # The message columns of messages_fts, in order, and the kind of text each holds.
@@ -32,7 +31,6 @@ def match_expression(clauses, excluded, where=None):
     match = Match("{" + COLUMN_OF[where] + "} : (" + text + ")" if where else text)
     match.words = tuple(sorted({word.lower() for alternatives in clauses for words, _ in alternatives for word in words}))
     match.where = where
-    match.plain = text
     return match
 
 
@@ -107,31 +105,3 @@ def hits(match, user_id):
 
 def column(name):
     return SQL(f"hits.{name}")
-
-
-def snippets(match, session_ids, message_ids, open_mark, close_mark):
-    """((kind, id), column kind, role, text with the hits between the marks) for the given
-    hits: a message's snippet is taken from the first of its columns that holds a match."""
-    if session_ids:
-        marks = ", ".join("?" * len(session_ids))
-        cursor = database.execute_sql(
-            f"SELECT rowid, snippet(sessions_fts, -1, ?, ?, '…', 12) FROM sessions_fts"
-            f" WHERE sessions_fts MATCH ? AND rowid IN ({marks})",
-            (open_mark, close_mark, match, *session_ids),
-        )
-        for rowid, text in cursor.fetchall():
-            yield ("session", rowid), "title", None, text
-    if message_ids:
-        marks = ", ".join("?" * len(message_ids))
-        wanted = [(i, kind) for i, (name, kind) in enumerate(MESSAGE_COLUMNS)
-                  if not match.where or name == COLUMN_OF[match.where]]
-        columns = ", ".join(f"snippet(messages_fts, {i}, ?, ?, '…', 16)" for i, _ in wanted)
-        cursor = database.execute_sql(
-            f"SELECT messages_fts.rowid, m.role, {columns} FROM messages_fts JOIN messages AS m ON m.id = messages_fts.rowid"
-            f" WHERE messages_fts MATCH ? AND messages_fts.rowid IN ({marks})",
-            (*[mark for _ in wanted for mark in (open_mark, close_mark)], match, *message_ids),
-        )
-        for rowid, role, *texts in cursor.fetchall():
-            found = next(((kind, text) for (_, kind), text in zip(wanted, texts) if open_mark in (text or "")),
-                         (wanted[0][1], texts[0]))
-            yield ("message", rowid), found[0], role, found[1]
