@@ -38,9 +38,31 @@ def wanted(clauses):
     return out
 
 
-def _hits(word, words):
+def _which(word, words):
+    """The index of the first of ``words`` that ``word`` is (or starts, for a prefix), or None."""
     folded = fold(word)
-    return any(folded == w or (prefix and folded.startswith(w)) for w, prefix in words)
+    return next((i for i, (w, prefix) in enumerate(words) if folded == w or (prefix and folded.startswith(w))), None)
+
+
+def _hits(word, words):
+    return _which(word, words) is not None
+
+
+MAX_CANDIDATES = 2000  # matches weighed as a snippet's start (a long output can hold thousands)
+
+
+def _best_start(tokens, words, span):
+    """The index of the match whose next ``span`` words hold the most different words looked
+    for (the first such): "expected 10 tokens" shows where all three are, not a lone "10"."""
+    found = [(i, w) for i, w in ((i, _which(t.group(), words)) for i, t in enumerate(tokens)) if w is not None]
+    best, best_count = None, 0
+    for n, (i, _) in enumerate(found[:MAX_CANDIDATES]):
+        distinct = {w for j, w in found[n:n + span] if j < i + span}
+        if len(distinct) > best_count:
+            best, best_count = i, len(distinct)
+            if best_count == len(words):
+                break
+    return best
 
 
 def snippet(text, words, open_mark, close_mark, length=BEFORE + AFTER + 1):
@@ -48,7 +70,7 @@ def snippet(text, words, open_mark, close_mark, length=BEFORE + AFTER + 1):
     marks, whether it matched). Without a match: its first words."""
     text = (text or "")[:MAX_READ]
     tokens = list(WORD.finditer(text))
-    first = next((i for i, t in enumerate(tokens) if _hits(t.group(), words)), None)
+    first = _best_start(tokens, words, length - BEFORE) if words else None
     start = 0 if first is None else max(0, first - BEFORE)
     shown = tokens[start:start + length]
     if not shown:
