@@ -112,9 +112,12 @@ def curate_session_by_query():
 
 @bp.get("/search")
 def search():
+    """Sessions matching ``q``, one per session with its best matches, a page at a time."""
     args = schemas.read_query(schemas.search_query)
-    hits = queries.search(g.user_id, args["q"], limit=args["limit"], source=args.get("source"))
-    return {"results": responses.search_hits_out.dump(hits)}
+    hits, more = queries.search(g.user_id, args["q"], limit=args["limit"], source=args.get("source"),
+                                where=args.get("where"), offset=args["offset"])
+    return responses.SearchResults().dump(
+        {"results": hits, "next_offset": args["offset"] + len(hits) if more else None})
 
 
 @bp.get("/export")

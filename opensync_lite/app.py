@@ -113,6 +113,7 @@ def init_app(app, url_prefix=None):
     db.migrate(database)
     with app.app_context(), database.connection_context():
         ingest.index_files_once()
+        ingest.index_part_texts()
         auth.get_or_create_user(config.DEFAULT_USER)
     app.register_blueprint(_blueprint(), url_prefix=url_prefix)
     app.register_blueprint(dashboard.bp, url_prefix=url_prefix)

@@ -23,6 +23,9 @@ def host_list(*values) -> list:
     return [name.strip() for value in values for name in value.split(",") if name.strip()]
 
 
+DEFAULT_EDITOR_URL = "vscode://file/{path}"
+
+
 def defaults() -> dict:
     """Settings read at app creation; an explicit config passed to create_app wins."""
     return {
@@ -40,4 +43,6 @@ def defaults() -> dict:
         "OPENSYNC_LISTEN_HOST": None,
         # Host names the dashboard answers besides loopback ones (a LAN name, a proxy's; "*": any).
         "OPENSYNC_ALLOWED_HOSTS": host_list(os.environ.get("OPENSYNC_ALLOWED_HOSTS", "")),
+        # The Files page's "open in editor" link, {path} the file's absolute path (empty: no link).
+        "OPENSYNC_EDITOR_URL": os.environ.get("OPENSYNC_EDITOR_URL", DEFAULT_EDITOR_URL),
     }

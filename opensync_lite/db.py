@@ -27,8 +27,10 @@ EXTENSION = "opensync"
 # files make them, and ingest.index_files_once fills the file index from the stored parts);
 # 5: signins (a new table); sessions.written_at, the write stamp, apart from updated_at (the
 # latest activity); import_responses.cache_write_1h_tokens; 6: import_files.lines and .head (a
-# file's line count at its offset and a hash of its first bytes: who it is, not only its size).
-SCHEMA_VERSION = 6
+# file's line count at its offset and a hash of its first bytes: who it is, not only its size);
+# 7: messages.tool_text and .thinking_text, searched beside the text (filled from the stored
+# parts at start-up: ingest.index_part_texts).
+SCHEMA_VERSION = 7
 FTS_TRIGGERS = [f"{t}_fts_{op}" for t in ("sessions", "messages") for op in ("insert", "delete", "update")]
 SESSION_INDEXES = ["sessions_by_user_source", "sessions_by_user_parent", "sessions_by_user_updated", "sessions_by_user_created",
                    "sessions_by_user_tokens", "sessions_by_user_cost", "sessions_by_user_duration",
@@ -62,6 +64,12 @@ SQLITE_MIGRATIONS = {
         "UPDATE sessions SET written_at = updated_at;\n"),
     6: ("ALTER TABLE import_files ADD COLUMN lines INTEGER NOT NULL DEFAULT 0;\n"
         "ALTER TABLE import_files ADD COLUMN head TEXT NOT NULL DEFAULT '';\n", ""),
+    # The message index gains two columns: made anew by schema.sql, then filled from the table.
+    7: ("".join(f"DROP TRIGGER IF EXISTS messages_fts_{op};\n" for op in ("insert", "delete", "update"))
+        + "DROP TABLE IF EXISTS messages_fts;\n"
+        "ALTER TABLE messages ADD COLUMN tool_text TEXT NOT NULL DEFAULT '';\n"
+        "ALTER TABLE messages ADD COLUMN thinking_text TEXT NOT NULL DEFAULT '';\n",
+        "INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');\n"),
 }
 REBUILDS = {2}  # the migrations that make sessions and messages anew from schema.sql
 BUSY_TIMEOUT_S = 10
@@ -358,6 +366,16 @@ POSTGRES_MIGRATIONS = {
         "UPDATE sessions SET written_at = updated_at;\n"),
     6: ("ALTER TABLE import_files ADD COLUMN IF NOT EXISTS lines BIGINT NOT NULL DEFAULT 0;\n"
         "ALTER TABLE import_files ADD COLUMN IF NOT EXISTS head TEXT NOT NULL DEFAULT '';\n", ""),
+    # A generated column cannot change: search_vector is made again over the new columns (its
+    # GIN index goes with it; schema_postgres.sql makes the index again).
+    7: ("ALTER TABLE messages ADD COLUMN IF NOT EXISTS tool_text TEXT NOT NULL DEFAULT '';\n"
+        "ALTER TABLE messages ADD COLUMN IF NOT EXISTS thinking_text TEXT NOT NULL DEFAULT '';\n"
+        "ALTER TABLE messages DROP COLUMN IF EXISTS search_vector;\n"
+        "ALTER TABLE messages ADD COLUMN search_vector TSVECTOR GENERATED ALWAYS AS (\n"
+        "    setweight(to_tsvector('simple', translate(left(text_content, 100000), '<>/\\.:@&;=?#~+-_', '                ')), 'A')\n"
+        "    || setweight(to_tsvector('simple', translate(tool_text, '<>/\\.:@&;=?#~+-_', '                ')), 'B')\n"
+        "    || setweight(to_tsvector('simple', translate(thinking_text, '<>/\\.:@&;=?#~+-_', '                ')), 'C')\n"
+        ") STORED;\n", ""),
 }
 SCHEMA_LOCK = 0  # the second key of the advisory lock that start-ups take to migrate
 

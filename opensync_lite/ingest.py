@@ -13,6 +13,7 @@ from .auth import now_ms
 from .db import (
     SCHEMA_LOCK, USER_LOCKS, database, inserted_id, is_postgres, prepared, prepared_many, slot, write_transaction,
 )
+from .search import texts
 from .models import (
     Curation, FileTouch, ImportResponse, JSONText, Message, Part, Session, SessionTag, Setting, Tag,
 )
@@ -399,6 +400,8 @@ def _upsert_session_messages(user_id, session, items, now, activity, client=True
         external_id, parts = fields.pop("external_id"), data.get("parts")
         if external_id in known:
             continue
+        if parts is not None:  # what search reads of them goes with the parts
+            fields.update(texts.part_texts(parts))
         if external_id in stored:
             # A resend replaces what it carries and keeps the rest; it never duplicates.
             message_id = stored[external_id]
@@ -564,6 +567,51 @@ def index_files_once(again=False):
         written = _index_from(_tool_parts([]))
         Setting.insert(name=FILE_INDEX, value="1").on_conflict_ignore().execute()
     return written
+
+
+PART_TEXTS = "part_texts"  # the settings row: the last message id whose tool and thinking text is filled
+PART_TEXTS_DONE = "done"
+PART_TEXTS_BATCH = 2000
+
+
+def index_part_texts():
+    """Fill the tool and thinking text search reads (messages.tool_text, .thinking_text) from
+    the stored parts of a database made before they were kept, once, at start-up. A batch of
+    messages per transaction, the settings row saying where it got to, so a stop part-way
+    resumes. A new database is done at once. Returns messages updated, or None."""
+    row = Setting.get_or_none(Setting.name == PART_TEXTS)
+    if row is not None and row.value == PART_TEXTS_DONE:
+        return None
+    if row is None and not Part.select().exists():
+        Setting.insert(name=PART_TEXTS, value=PART_TEXTS_DONE).on_conflict_ignore().execute()
+        return None
+    done, after = 0, int(row.value) if row is not None else 0
+    while True:
+        with write_transaction():
+            if is_postgres():  # processes starting together take turns; the later ones resume
+                database.execute_sql("SELECT pg_advisory_xact_lock(%s, %s)", (USER_LOCKS, SCHEMA_LOCK))
+            row = Setting.get_or_none(Setting.name == PART_TEXTS)
+            if row is not None and row.value == PART_TEXTS_DONE:
+                return done
+            after = max(after, int(row.value) if row is not None else 0)
+            ids = [i for (i,) in Part.select(Part.message).where(Part.message > after).distinct()
+                   .order_by(Part.message).limit(PART_TEXTS_BATCH).tuples()]
+            by_message = {}
+            for message_id, kind, content in (Part.select(Part.message, Part.type, Part.content)
+                                              .where(Part.message.in_(ids)).order_by(Part.message, Part.order)
+                                              .tuples().iterator()):
+                by_message.setdefault(message_id, []).append({"type": kind, "content": content})
+            for message_id, parts in by_message.items():
+                found = texts.part_texts(parts)
+                if any(found.values()):
+                    _update(Message, message_id, found)
+                    done += 1
+            after = ids[-1] if ids else after
+            value = str(after) if len(ids) == PART_TEXTS_BATCH else PART_TEXTS_DONE
+            Setting.insert(name=PART_TEXTS, value=value).on_conflict(
+                conflict_target=[Setting.name], update={Setting.value: value}).execute()
+        if value == PART_TEXTS_DONE:
+            return done
 
 
 # --- importers ----------------------------------------------------------------------------------

@@ -137,6 +137,8 @@ class Message(BaseModel):
     duration_ms = IntegerField(default=0)
     extra = JSONText(null=True)
     created_at = IntegerField()
+    tool_text = TextField(default="")  # what search reads of the parts (search/texts.py)
+    thinking_text = TextField(default="")
 
     class Meta:
         table_name = "messages"

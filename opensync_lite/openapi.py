@@ -92,7 +92,7 @@ def build(server_url="/"):
         "Files the sessions' tool calls read or changed, and the sessions that touched `path`",
         responses.FilesPage, query=schemas.FilesQuery)})
     spec.path("/api/search", operations={"get": _operation(
-        "Full-text search over titles, projects and messages", responses.SearchResults, query=schemas.SearchQuery)})
+        "Full-text search over titles, projects, messages, tool calls and results, and thinking; one result per session", responses.SearchResults, query=schemas.SearchQuery)})
     spec.path("/api/export", operations={"get": _operation(
         "One session as JSON, JSON Lines or Markdown", None, query=schemas.ExportQuery,
         errors=("400", "401", "404", "409", "429"),

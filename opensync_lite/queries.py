@@ -83,18 +83,25 @@ def conditions(user_id, filters):
 
 def _file_match(user_id, path=None, prefix=False):
     """The file_touches of this user (at ``path``, when given): absolute paths are matched as
-    stored, relative ones against the path inside each session's project. A path ending in `/`
+    stored; a relative one is the path inside each session's project or any end of a path
+    after a `/` (`stripe.ts` and `lib/stripe.ts` find src/lib/stripe.ts). A path ending in `/`
     (or ``prefix``) matches every path that starts with it."""
     mine = FileTouch.user == user_id
     if not path:
         return mine
     folder = path.rstrip().endswith(("/", "\\"))
     wanted = files.normal(path)
-    column = FileTouch.path if files.is_absolute(wanted) else FileTouch.rel_path
+    absolute = files.is_absolute(wanted)
+    column = FileTouch.path if absolute else FileTouch.rel_path
     if folder and not wanted.endswith("/"):
         wanted += "/"
-    match = fn.SUBSTR(column, 1, len(wanted)) == wanted if prefix or folder else column == wanted
-    return mine & match
+    if prefix or folder:
+        return mine & (fn.SUBSTR(column, 1, len(wanted)) == wanted)
+    if absolute:
+        return mine & (column == wanted)
+    # SUBSTR from a position, not LIKE: exact case, and no wildcard in a file name to escape.
+    ending = "/" + wanted
+    return mine & ((column == wanted) | (fn.SUBSTR(FileTouch.path, fn.LENGTH(FileTouch.path) - (len(ending) - 1)) == ending))
 
 
 CHANGED = fn.MAX(Case(None, [(FileTouch.changed == True, 1)], 0))  # noqa: E712 (SQL); MAX of a boolean is not portable
@@ -102,8 +109,8 @@ CHANGED = fn.MAX(Case(None, [(FileTouch.changed == True, 1)], 0))  # noqa: E712 
 
 def touched_files(user_id, path=None, prefix=False, limit=200):
     """The user's files (those at ``path`` when given), the most sessions first: each with
-    its path inside the project (when it is in one), how many sessions read or changed it,
-    how many changed it, and when the last of them was active."""
+    its path inside the project (when it is in one), its project (name, else folder), how many
+    sessions read or changed it, how many changed it, and when the last of them was active."""
     per_session = (FileTouch.select(FileTouch.path, FileTouch.session, fn.MAX(FileTouch.rel_path).alias("rel_path"),
                                     CHANGED.alias("changed"))
                    .where(_file_match(user_id, path, prefix)).group_by(FileTouch.path, FileTouch.session).alias("t"))
@@ -111,7 +118,8 @@ def touched_files(user_id, path=None, prefix=False, limit=200):
         FileTouch.select(per_session.c.path, fn.MAX(per_session.c.rel_path).alias("rel_path"),
                          fn.COUNT(per_session.c.session_id).alias("sessions"),
                          _sum(per_session.c.changed).alias("changed_sessions"),
-                         fn.MAX(Session.updated_at).alias("last_active"))
+                         fn.MAX(Session.updated_at).alias("last_active"),
+                         fn.MAX(fn.COALESCE(Session.project_name, Session.project_path)).alias("project"))
         .from_(per_session).join(Session, on=(Session.id == per_session.c.session_id))
         .group_by(per_session.c.path)
         .order_by(fn.COUNT(per_session.c.session_id).desc(), per_session.c.path)
@@ -561,32 +569,56 @@ def data_version(user_id):
 
 # --- search -----------------------------------------------------------------------------------
 
-def search(user_id, text, limit=20, source=None):
-    """Sessions and messages matching ``text``, best first, each with its session's source."""
-    match = fts.match_expression(text)
+MATCHES_PER_SESSION = 3
+
+
+def search(user_id, text, limit=20, source=None, where=None, offset=0):
+    """One page of the sessions matching ``text`` (in the ``where`` kind of text, when given),
+    best first and the newest first among equals: each with its best matches (up to
+    MATCHES_PER_SESSION, best first), those of the best one on the session itself. Returns
+    (sessions, whether more follow)."""
+    match = fts.match_expression(text, where)
     if match is None:
-        return []
-    query = (
+        return [], False
+    session_id, rank, message_id = fts.column("session_id"), fts.column("rank"), fts.column("message_id")
+    # Each hit numbered within its session (best first), beside its session's best rank ...
+    numbered = (
         Session.select(
-            fts.column("kind"),
-            Session.id.alias("session_id"),
-            Session.external_id,
-            Session.source,
-            Session.title,
-            fts.column("message_id"),
-            fts.column("rank"),
+            fts.column("kind").alias("kind"), Session.id.alias("session_id"), message_id.alias("message_id"),
+            rank.alias("rank"), Session.external_id, Session.source, Session.title, Session.project_name,
+            Session.project_path, Session.model, Session.created_at, Session.updated_at,
+            fn.ROW_NUMBER().over(partition_by=[session_id], order_by=[rank, fn.COALESCE(message_id, 0).desc()]).alias("nth"),
+            fn.MIN(rank).over(partition_by=[session_id]).alias("best"),
         )
         .from_(fts.hits(match, user_id), Session)
-        .where(Session.id == fts.column("session_id"), *conditions(user_id, {"source": source}))
-        .order_by(fts.column("rank"), Session.id, fts.column("message_id"))
-        .limit(limit)
+        .where(Session.id == session_id, *conditions(user_id, {"source": source}))
+    ).alias("numbered")
+    # ... then the sessions numbered in their order, so a page is a range of those numbers.
+    place = fn.DENSE_RANK().over(order_by=[numbered.c.best, numbered.c.updated_at.desc(), numbered.c.session_id.desc()])
+    columns = [getattr(numbered.c, name) for name in (
+        "kind", "session_id", "message_id", "rank", "external_id", "source", "title", "project_name",
+        "project_path", "model", "created_at", "updated_at", "nth")]
+    placed = Session.select(*columns, place.alias("place")).from_(numbered).where(
+        numbered.c.nth <= MATCHES_PER_SESSION).alias("placed")
+    rows = list(
+        Session.select(SQL("placed.*")).from_(placed)
+        .where(placed.c.place > offset, placed.c.place <= offset + limit + 1)
+        .order_by(placed.c.place, placed.c.nth).dicts()
     )
-    rows = list(query.dicts())
     found = fts.snippets(
         match,
         [r["session_id"] for r in rows if r["kind"] == "session"],
         [r["message_id"] for r in rows if r["kind"] == "message"],
     )
+    sessions = {}
     for row in rows:
-        row["snippet"] = found.get((row["kind"], row["message_id"] or row["session_id"]), "")
-    return rows
+        snippet, found_in = found.get((row["kind"], row["message_id"] or row["session_id"]), ("", row["kind"]))
+        hit = {"kind": row["kind"], "message_id": row["message_id"], "rank": row["rank"],
+               "snippet": snippet, "found_in": found_in}
+        if row["session_id"] not in sessions:
+            sessions[row["session_id"]] = {
+                **{k: v for k, v in row.items() if k not in ("nth", "place", "best", "message_id", "kind", "rank")},
+                **hit, "matches": []}
+        sessions[row["session_id"]]["matches"].append(hit)
+    page = list(sessions.values())
+    return page[:limit], len(page) > limit

@@ -147,20 +147,32 @@ class Summary(Schema):
     model_usage = fields.Dict(keys=fields.String(), values=fields.Nested(ModelUsage), data_key="modelUsage")
 
 
-class SearchHit(Schema):
-    kind = fields.String()
+class SearchMatch(Schema):
+    kind = fields.String(metadata={"description": "session (its title or project) or message"})
+    message_id = fields.String(data_key="messageId", allow_none=True)
+    found_in = fields.String(data_key="foundIn", metadata={
+        "description": "title, prompt, answer, tool, thinking, or message (a text of another role)"})
+    snippet = fields.String(metadata={"description": "HTML: the text escaped, the matched words in <mark>"})
+    rank = fields.Float(metadata={"description": "lower is better"})
+
+
+class SearchHit(SearchMatch):
+    """A matching session, with its best match's fields and its best matches (``matches``)."""
+
     session_id = fields.String(data_key="sessionId")
     external_id = fields.String(data_key="externalId")
     source = fields.String(allow_none=True)
     title = fields.String(allow_none=True)
-    message_id = fields.String(data_key="messageId", allow_none=True)
-    snippet = fields.String()
-    rank = fields.Float()
+    project_name = fields.String(data_key="projectName", allow_none=True)
+    project_path = fields.String(data_key="projectPath", allow_none=True)
+    model = fields.String(allow_none=True)
+    created_at = fields.Integer(data_key="createdAt")
+    updated_at = fields.Integer(data_key="updatedAt")
+    matches = fields.List(fields.Nested(SearchMatch))
 
 
 summary_out = Summary()
 day_stats_out = DayStats(many=True)
-search_hits_out = SearchHit(many=True)
 
 
 # --- acknowledgements and errors (documented in /openapi.json) -----------------------------------
@@ -241,6 +253,7 @@ class TouchedFile(Schema):
     sessions = fields.Integer(required=True, metadata={"description": "sessions that read or changed it"})
     changed_sessions = fields.Integer(data_key="changedSessions", required=True)
     last_active = fields.Integer(data_key="lastActive", allow_none=True)
+    project = fields.String(allow_none=True, metadata={"description": "the project (its name, else its folder)"})
 
 
 class SessionWithFiles(SessionOut):
@@ -276,7 +289,10 @@ class Deleted(Schema):
 
 
 class SearchResults(Schema):
-    results = fields.List(fields.Nested(SearchHit), required=True)
+    results = fields.List(fields.Nested(SearchHit), required=True, metadata={
+        "description": "one per session, best first, the newest first among equals"})
+    next_offset = fields.Integer(data_key="nextOffset", allow_none=True, required=True, metadata={
+        "description": "the `offset` of the next page; null on the last"})
 
 
 class DailyStats(Schema):

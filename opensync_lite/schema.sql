@@ -130,6 +130,9 @@ CREATE TABLE IF NOT EXISTS messages (
     duration_ms        INTEGER NOT NULL DEFAULT 0,
     extra              TEXT,
     created_at         INTEGER NOT NULL,
+    -- What search reads of the parts (search/texts.py, capped): tool inputs and outputs, thinking.
+    tool_text          TEXT    NOT NULL DEFAULT '',
+    thinking_text      TEXT    NOT NULL DEFAULT '',
     UNIQUE (session_id, external_id)
 );
 CREATE INDEX IF NOT EXISTS messages_by_session_created ON messages (session_id, created_at);
@@ -231,7 +234,7 @@ CREATE INDEX IF NOT EXISTS import_responses_by_session ON import_responses (user
 
 -- Full-text search (SQLite FTS5, external content: the text is stored once, in its table).
 -- Triggers keep the index in the same transaction as every write, cascade deletes included.
--- Queried only through opensync_lite/search.py.
+-- Queried only through opensync_lite/search/sqlite.py.
 CREATE VIRTUAL TABLE IF NOT EXISTS sessions_fts USING fts5(
     title, project_name, content='sessions', content_rowid='id', tokenize='unicode61 remove_diacritics 2'
 );
@@ -249,15 +252,20 @@ CREATE TRIGGER IF NOT EXISTS sessions_fts_update AFTER UPDATE OF title, project_
 END;
 
 CREATE VIRTUAL TABLE IF NOT EXISTS messages_fts USING fts5(
-    text_content, content='messages', content_rowid='id', tokenize='unicode61 remove_diacritics 2'
+    text_content, tool_text, thinking_text, content='messages', content_rowid='id',
+    tokenize='unicode61 remove_diacritics 2'
 );
 CREATE TRIGGER IF NOT EXISTS messages_fts_insert AFTER INSERT ON messages BEGIN
-    INSERT INTO messages_fts (rowid, text_content) VALUES (new.id, new.text_content);
+    INSERT INTO messages_fts (rowid, text_content, tool_text, thinking_text)
+    VALUES (new.id, new.text_content, new.tool_text, new.thinking_text);
 END;
 CREATE TRIGGER IF NOT EXISTS messages_fts_delete AFTER DELETE ON messages BEGIN
-    INSERT INTO messages_fts (messages_fts, rowid, text_content) VALUES ('delete', old.id, old.text_content);
+    INSERT INTO messages_fts (messages_fts, rowid, text_content, tool_text, thinking_text)
+    VALUES ('delete', old.id, old.text_content, old.tool_text, old.thinking_text);
 END;
-CREATE TRIGGER IF NOT EXISTS messages_fts_update AFTER UPDATE OF text_content ON messages BEGIN
-    INSERT INTO messages_fts (messages_fts, rowid, text_content) VALUES ('delete', old.id, old.text_content);
-    INSERT INTO messages_fts (rowid, text_content) VALUES (new.id, new.text_content);
+CREATE TRIGGER IF NOT EXISTS messages_fts_update AFTER UPDATE OF text_content, tool_text, thinking_text ON messages BEGIN
+    INSERT INTO messages_fts (messages_fts, rowid, text_content, tool_text, thinking_text)
+    VALUES ('delete', old.id, old.text_content, old.tool_text, old.thinking_text);
+    INSERT INTO messages_fts (rowid, text_content, tool_text, thinking_text)
+    VALUES (new.id, new.text_content, new.tool_text, new.thinking_text);
 END;

@@ -120,7 +120,13 @@ CREATE TABLE IF NOT EXISTS messages (
     duration_ms        BIGINT NOT NULL DEFAULT 0,
     extra              TEXT,
     created_at         BIGINT NOT NULL,
-    search_vector      TSVECTOR GENERATED ALWAYS AS (to_tsvector('simple', translate(left(text_content, 100000), '<>/\.:@&;=?#~+-_', '                '))) STORED,
+    tool_text          TEXT   NOT NULL DEFAULT '',
+    thinking_text      TEXT   NOT NULL DEFAULT '',
+    search_vector      TSVECTOR GENERATED ALWAYS AS (
+        setweight(to_tsvector('simple', translate(left(text_content, 100000), '<>/\.:@&;=?#~+-_', '                ')), 'A')
+        || setweight(to_tsvector('simple', translate(tool_text, '<>/\.:@&;=?#~+-_', '                ')), 'B')
+        || setweight(to_tsvector('simple', translate(thinking_text, '<>/\.:@&;=?#~+-_', '                ')), 'C')
+    ) STORED,
     UNIQUE (session_id, external_id)
 );
 CREATE INDEX IF NOT EXISTS messages_by_session_created ON messages (session_id, created_at);
@@ -213,6 +219,7 @@ CREATE INDEX IF NOT EXISTS import_responses_by_session ON import_responses (user
 -- stop words, like FTS5's unicode61, and translate() turns the punctuation inside URLs, paths,
 -- e-mails, tags and snake_case into spaces first, so they split into words as FTS5 splits them
 -- (PostgreSQL's parser would keep `a/b.py` as one token and drop `<tag>`). A message is indexed
--- up to its first 100,000 characters (a tsvector holds at most 1 MB).
+-- up to its first 100,000 characters (a tsvector holds at most 1 MB); its tool text (weight B)
+-- and thinking (C) are capped when written (search/texts.py), so the `where` filter is a weight.
 CREATE INDEX IF NOT EXISTS sessions_search ON sessions USING gin (search_vector);
 CREATE INDEX IF NOT EXISTS messages_search ON messages USING gin (search_vector);

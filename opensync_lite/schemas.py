@@ -110,8 +110,9 @@ class Text(fields.String):
 
     def __init__(self, max_length, min_length=0, repair=True, **kwargs):
         kwargs.setdefault("allow_none", True)
-        # The pattern documents the NUL rule.
-        kwargs.setdefault("metadata", {"minLength": min_length, "maxLength": max_length, "pattern": "^[^\x00]*$"})
+        # The pattern documents the NUL rule; a description given beside it is kept.
+        kwargs["metadata"] = {"minLength": min_length, "maxLength": max_length, "pattern": "^[^\x00]*$",
+                              **kwargs.get("metadata", {})}
         self.min_length, self.max_length, self.repair = min_length, max_length, repair
         super().__init__(**kwargs)
 
@@ -678,13 +679,23 @@ class ExportQuery(SessionQuery):
     redact = fields.Boolean(load_default=True, metadata={"description": "mask secrets (on unless turned off)"})
 
 
+from .search.kinds import WHERE as SEARCH_WHERE  # noqa: E402  (beside the one schema that uses it)
+
+
 class SearchQuery(Schema):
     class Meta:
         unknown = RAISE  # a misspelt parameter is an error, not silently ignored
 
-    q = Text(500, 1, required=True, allow_none=False)
-    limit = fields.Integer(load_default=20, validate=validate.Range(1, 200))
+    q = Text(500, 1, required=True, allow_none=False, metadata={"description": (
+        "Words, each also the start of a longer word (`OOM` finds `OOMs`); `\"a phrase\"` as typed;"
+        " `-word`, `-\"a phrase\"` or `NOT word` excludes; `a OR b` finds either.")})
+    limit = fields.Integer(load_default=20, validate=validate.Range(1, 200), metadata={"description": "sessions per page"})
+    offset = fields.Integer(load_default=0, validate=validate.Range(0, 10_000), metadata={
+        "description": "sessions to skip: the previous page's `nextOffset`"})
     source = Text(64, 1)
+    where = fields.String(validate=validate.OneOf(SEARCH_WHERE), metadata={
+        "description": "only prompts, answers, tool calls and their results, or thinking (default: everywhere,"
+                       " session titles and projects too)"})
 
 
 sessions_query = SessionsQuery()

@@ -257,8 +257,46 @@ def watch_import(kind, root, db_path, change, until_sql, seconds=20):
         proc.stdout.close()
 
 
+V6_MESSAGES_FTS = [
+    "CREATE VIRTUAL TABLE messages_fts USING fts5(text_content, content='messages', content_rowid='id',"
+    " tokenize='unicode61 remove_diacritics 2')",
+    "CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN"
+    " INSERT INTO messages_fts (rowid, text_content) VALUES (new.id, new.text_content); END",
+    "CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN INSERT INTO messages_fts"
+    " (messages_fts, rowid, text_content) VALUES ('delete', old.id, old.text_content); END",
+    "CREATE TRIGGER messages_fts_update AFTER UPDATE OF text_content ON messages BEGIN INSERT INTO messages_fts"
+    " (messages_fts, rowid, text_content) VALUES ('delete', old.id, old.text_content);"
+    " INSERT INTO messages_fts (rowid, text_content) VALUES (new.id, new.text_content); END",
+    "INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')",
+]
+V6_MESSAGE_VECTOR = [
+    "ALTER TABLE messages DROP COLUMN search_vector",
+    "ALTER TABLE messages DROP COLUMN tool_text", "ALTER TABLE messages DROP COLUMN thinking_text",
+    "ALTER TABLE messages ADD COLUMN search_vector TSVECTOR GENERATED ALWAYS AS (to_tsvector('simple',"
+    " translate(left(text_content, 100000), '<>/\\.:@&;=' || chr(63) || '#~+-_', '                '))) STORED",
+    "CREATE INDEX messages_search ON messages USING gin (search_vector)",
+]  # chr(63) is `?`, which rows() would take for a placeholder
+
+
+def downgrade_to_version_6(db_path):
+    """Make a new database look as version 6 left it: messages without their tool and thinking
+    text, searched by the text alone (the start-up fill forgotten)."""
+    if "://" in db_path:
+        for sql in V6_MESSAGE_VECTOR:
+            rows(db_path, sql)
+        rows(db_path, "UPDATE settings SET value = '6' WHERE name = 'schema_version'")
+    else:
+        for sql in ["DROP TRIGGER messages_fts_insert", "DROP TRIGGER messages_fts_delete", "DROP TRIGGER messages_fts_update",
+                    "DROP TABLE messages_fts", "ALTER TABLE messages DROP COLUMN tool_text",
+                    "ALTER TABLE messages DROP COLUMN thinking_text", *V6_MESSAGES_FTS]:
+            rows(db_path, sql)
+        rows(db_path, "PRAGMA user_version = 6")
+    rows(db_path, "DELETE FROM settings WHERE name = 'part_texts'")
+
+
 def downgrade_to_version_4(db_path):
-    """Make a new database look as version 4 left it: what versions 5 and 6 added dropped again."""
+    """Make a new database look as version 4 left it: what versions 5, 6 and 7 added dropped again."""
+    downgrade_to_version_6(db_path)
     for sql in ("DROP TABLE signins", "DROP INDEX sessions_by_user_written", "ALTER TABLE sessions DROP COLUMN written_at",
                 "ALTER TABLE import_responses DROP COLUMN cache_write_1h_tokens",
                 "ALTER TABLE import_files DROP COLUMN lines", "ALTER TABLE import_files DROP COLUMN head"):

@@ -319,6 +319,47 @@ def test_search_page_links_to_the_message(api, browser, data):
     assert browser.get("/search?q=x&limit=0").status_code == 400
 
 
+def test_search_page_groups_by_session_filters_where_and_pages(api, browser):
+    """One item per session with what each match was found in, the session's date, project
+    and model; the "In" choice narrows; "More results" pages on, every session once."""
+    api.post("/sync/session", {"externalId": "g1", "source": "claude-code", "title": "Quota work",
+                               "projectName": "billing", "model": "claude-opus-4-1"})
+    api.post("/sync/batch", {"messages": [
+        {"sessionExternalId": "g1", "externalId": "p", "role": "user", "textContent": "why is the quota exceeded"},
+        {"sessionExternalId": "g1", "externalId": "t", "role": "assistant", "textContent": "",
+         "parts": [{"type": "tool-result", "content": "Error: quota exceeded for project"}]},
+    ] + [{"sessionExternalId": f"q{i}", "externalId": "m", "role": "assistant", "textContent": f"quota note {i}"}
+         for i in range(25)]})
+    page = html(browser.get("/search?q=quota"))
+    assert page.count('class="hit"') == 20 and "More results" in page and "20+ sessions" in page
+    (g1,) = html(browser.get("/search?q=quota+exceed")).split('class="hit"')[1:]
+    assert g1.count('<span class="found-in') == 2  # the prompt and the tool output, in one item
+    assert 'found-tool">tool<' in g1 and 'found-prompt">prompt<' in g1
+    assert "billing" in g1 and "claude-opus-4-1" in g1 and "<time" in g1
+    more = re.search(r'href="([^"]*offset=20[^"]*)"[^>]*>More results', page).group(1).replace("&amp;", "&")
+    rest = html(browser.get(more))
+    assert rest.count('class="hit"') == 6 and "More results →" not in rest and "Sessions 21–26" in rest
+    tools = html(browser.get("/search?q=quota&where=tools"))
+    assert tools.count('class="hit"') == 1 and 'found-tool">tool<' in tools and "found-prompt" not in tools
+    assert '<option value="tools" selected>' in tools
+    assert "try <a" in html(browser.get("/search?q=quota&where=thinking"))
+    assert browser.get("/search?q=quota&where=anywhere").status_code == 400
+
+
+def test_files_page_groups_by_project_with_an_editor_link(api, browser, app):
+    for name, folder in (("shop", "/work/shop"), ("blog", "/work/blog")):
+        api.post("/sync/session", {"externalId": name, "projectName": name, "projectPath": folder})
+        api.post("/sync/message", {"sessionExternalId": name, "externalId": "m", "role": "assistant", "parts": [
+            {"type": "tool-call", "content": {"name": "Edit", "input": {"file_path": f"{folder}/src/lib/stripe.ts"}}}]})
+    page = html(browser.get("/files?path=stripe.ts"))
+    assert page.count('class="group-head"') == 2 and ">shop <" in page and ">blog <" in page
+    assert 'href="vscode://file//work/shop/src/lib/stripe.ts"' in page
+    app.config["OPENSYNC_EDITOR_URL"] = "idea://open?file={path}"
+    assert 'href="idea://open?file=/work/blog/src/lib/stripe.ts"' in html(browser.get("/files?path=lib/stripe.ts"))
+    app.config["OPENSYNC_EDITOR_URL"] = ""
+    assert "open in editor" not in html(browser.get("/files"))
+
+
 def test_bad_query_is_a_page_naming_the_field(browser):
     response = browser.get("/sessions?from=yesterday")
     assert response.status_code == 400 and "<code>from</code>" in response.get_data(as_text=True)

@@ -49,13 +49,23 @@ def test_sessions_that_read_or_changed_a_file_newest_first(touched):
     assert [s["externalId"] for s in body["sessions"]] == ["b", "a"]  # b was active last
     assert body["total"] == 2
     assert body["files"] == [{"path": f"{PROJECT}/src/parser.py", "relPath": "src/parser.py", "sessions": 2,
-                              "changedSessions": 1, "lastActive": body["files"][0]["lastActive"]}]
+                              "changedSessions": 1, "lastActive": body["files"][0]["lastActive"], "project": PROJECT}]
     by_session = {s["externalId"]: s["files"] for s in body["sessions"]}
     assert by_session["a"] == [{"path": f"{PROJECT}/src/parser.py", "relPath": "src/parser.py", "changed": False, "messages": 1}]
     assert by_session["b"][0]["changed"] is True
     # The absolute path finds the same sessions; Bash and Grep name no file they touched.
     assert sessions_at(touched, f"path={PROJECT}/src/parser.py") == ["b", "a"]
-    assert sessions_at(touched, "path=parser.py") == []
+
+
+def test_a_file_name_or_any_end_of_its_path_finds_it(touched):
+    """"parser.py" and "src/parser.py" find /…/src/parser.py; a part of a name does not, nor
+    another case."""
+    for query in ("parser.py", "src/parser.py", "app/src/parser.py", "./parser.py"):
+        assert sessions_at(touched, f"path={query}") == ["b", "a"], query
+    for query in ("arser.py", "Parser.py", "rc/parser.py", "parser"):
+        assert sessions_at(touched, f"path={query}") == [], query
+    files = touched.get("/api/files?path=lexer.py").get_json()["files"]
+    assert [(f["path"], f["project"]) for f in files] == [(f"{PROJECT}/src/lexer.py", PROJECT)]
 
 
 def test_folders_and_prefixes(touched):

@@ -25,27 +25,37 @@ def convo(api):
 
 
 def test_search_ranks_hits_with_source_and_safe_snippet(api, convo):
+    """One result per session (c1 matches in two messages: one result, both matches in it)."""
     results = api.get("/api/search?q=tokenizer").get_json()["results"]
-    assert {(r["kind"], r["externalId"]) for r in results} == {
-        ("message", "c1"), ("session", "o1"), ("session", "l1")} | {("message", "c1")}
-    assert len(results) == 4
+    assert sorted(r["externalId"] for r in results) == ["c1", "l1", "o1"]
     ranks = [r["rank"] for r in results]
     assert ranks == sorted(ranks)
     by_ext = {r["externalId"]: r for r in results}
     assert by_ext["o1"]["source"] == "opencode" and by_ext["l1"]["source"] is None
-    message_hits = [r for r in results if r["kind"] == "message"]
-    assert all(r["source"] == "claude-code" and r["messageId"] for r in message_hits)
-    user_hit = next(r for r in message_hits if "emoji" in r["snippet"])
+    assert by_ext["o1"]["kind"] == "session" and by_ext["o1"]["foundIn"] == "title"
+    c1 = by_ext["c1"]
+    assert (c1["source"], c1["projectName"], c1["model"]) == ("claude-code", "demo", "claude-sonnet-4")
+    assert c1["createdAt"] == 1_767_225_600_000 and c1["updatedAt"] >= c1["createdAt"]
+    assert [m["kind"] for m in c1["matches"]] == ["message", "message"] and all(m["messageId"] for m in c1["matches"])
+    assert [m["rank"] for m in c1["matches"]] == sorted(m["rank"] for m in c1["matches"])
+    assert (c1["messageId"], c1["snippet"]) == (c1["matches"][0]["messageId"], c1["matches"][0]["snippet"])
+    user_hit = next(m for m in c1["matches"] if "emoji" in m["snippet"])
     assert "&lt;<mark>tokenizer</mark>&gt;" in user_hit["snippet"]  # escaped text, marked hit
+    assert {m["foundIn"] for m in c1["matches"]} == {"prompt", "answer"}
 
 
 def test_search_prefix_source_filter_and_limit(api, convo):
-    assert len(api.get("/api/search?q=tokeni").get_json()["results"]) == 4
+    assert len(api.get("/api/search?q=tokeni").get_json()["results"]) == 3
     only = api.get("/api/search?q=tokenizer&source=opencode").get_json()["results"]
     assert [r["externalId"] for r in only] == ["o1"]
     legacy = api.get("/api/search?q=tokenizer&source=unknown").get_json()["results"]
     assert [r["externalId"] for r in legacy] == ["l1"]
-    assert len(api.get("/api/search?q=tokenizer&limit=2").get_json()["results"]) == 2
+    first = api.get("/api/search?q=tokenizer&limit=2").get_json()
+    assert len(first["results"]) == 2 and first["nextOffset"] == 2
+    rest = api.get("/api/search?q=tokenizer&limit=2&offset=2").get_json()
+    assert rest["nextOffset"] is None and len(rest["results"]) == 1
+    everything = [r["externalId"] for r in api.get("/api/search?q=tokenizer").get_json()["results"]]
+    assert [r["externalId"] for r in first["results"] + rest["results"]] == everything
 
 
 def test_search_follows_updates(api, convo):
@@ -53,7 +63,7 @@ def test_search_follows_updates(api, convo):
     api.post("/sync/session", {"externalId": "o1", "title": "Renamed"})
     hits = api.get("/api/search?q=tokenizer").get_json()["results"]
     assert {(r["kind"], r["externalId"]) for r in hits} == {("message", "c1"), ("session", "l1")}
-    assert len(hits) == 2
+    assert len(hits) == 2 and len(next(r for r in hits if r["externalId"] == "c1")["matches"]) == 1
     assert [r["externalId"] for r in api.get("/api/search?q=rewritten").get_json()["results"]] == ["c1"]
 
 
@@ -65,10 +75,11 @@ def test_search_syntax_never_errors(api, convo, q):
 
 
 def test_search_bad_params_and_isolation(api, other_api, convo):
-    for query, param in (("", "q"), ("q=", "q"), ("q=x&limit=0", "limit"), ("q=x&limit=1000", "limit")):
+    for query, param in (("", "q"), ("q=", "q"), ("q=x&limit=0", "limit"), ("q=x&limit=1000", "limit"),
+                         ("q=x&where=everywhere", "where"), ("q=x&offset=-1", "offset"), ("q=x&offset=a", "offset")):
         response = api.get(f"/api/search?{query}")
         assert response.status_code == 400 and param in response.get_json()["fields"]
-    assert other_api.get("/api/search?q=tokenizer").get_json() == {"results": []}
+    assert other_api.get("/api/search?q=tokenizer").get_json() == {"results": [], "nextOffset": None}
 
 
 def test_export_json_and_jsonl(api, convo):

@@ -21,16 +21,19 @@ def mine(api):
 
 
 def results(api, q):
+    """Every match of every result: (session, kind, message, rank)."""
     answer = api.get(f"/api/search?q={q}&limit=50").get_json()["results"]
-    return [(r["kind"], r.get("messageId"), r["rank"]) for r in answer]
+    return [(r["sessionId"], m["kind"], m.get("messageId"), m["rank"]) for r in answer for m in r["matches"]]
 
 
 def test_another_users_flood_hides_nothing_and_changes_no_rank(api, other_api):
     mine(other_api)
     alone = results(other_api, "deploy")
-    assert len(alone) == 3  # the session's title and both messages
+    assert len(alone) == 3 and len({r[0] for r in alone}) == 1  # one session: its title and both messages
     flood(api, "deploy", 3000)  # newer than all of the other user's rows
     assert results(other_api, "deploy") == alone
-    assert all(r[0] != "message" or r[1] is not None for r in alone)
-    # And the flooding user sees only theirs.
-    assert len(results(api, "deploy")) == 50 and not {r[1] for r in results(api, "deploy")} & {r[1] for r in alone}
+    assert all(r[1] != "message" or r[2] is not None for r in alone)
+    # And the flooding user sees only theirs: 30 sessions, their best three messages each.
+    theirs = results(api, "deploy")
+    assert len({r[0] for r in theirs}) == 30 and len(theirs) == 90
+    assert not {r[0] for r in theirs} & {r[0] for r in alone} and not {r[2] for r in theirs} & {r[2] for r in alone}

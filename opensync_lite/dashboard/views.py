@@ -332,34 +332,6 @@ def delete_session(session_id):
     return redirect(url_for("dashboard.sessions"))
 
 
-# --- files ------------------------------------------------------------------------------------
-
-@bp.get("/files")
-def files():
-    """The most touched files, or the files at ``path`` and the sessions that touched them."""
-    args = _query(schemas.files_query)
-    path, prefix = args.get("file"), args["file_prefix"]
-    page = {"rows": [], "total": 0, "next_cursor": None, "previous_cursor": None, "touched": {}}
-    if path:
-        page = _session_page(args)
-        page["touched"] = queries.files_of([row["id"] for row in page["rows"]], g.user_id, path, prefix)
-    return render_template("dashboard/files.html", path=path, prefix=prefix, files_limit=args["files_limit"],
-                           files=queries.touched_files(g.user_id, path, prefix, args["files_limit"]), **page)
-
-
-# --- search -----------------------------------------------------------------------------------
-
-@bp.get("/search")
-def search():
-    raw = _given(request.args)
-    hits, args = [], {}
-    if raw.get("q"):
-        args = schemas.load(schemas.search_query, raw)
-        hits = queries.search(g.user_id, args["q"], limit=args["limit"], source=args.get("source"))
-    return render_template("dashboard/search.html", args=args, q=raw.get("q", ""), hits=hits,
-                           options=_filter_options())
-
-
 # --- live refresh -----------------------------------------------------------------------------
 
 @bp.get("/live")

@@ -1,0 +1,5 @@
+"""The kinds of text a search can be narrowed to (``where``), shared by both engines: a message's
+text (the user's are prompts, the agent's answers), its tool calls and results, its thinking."""
+
+WHERE = ("prompts", "answers", "tools", "thinking")
+ROLE_OF = {"prompts": "user", "answers": "assistant"}
