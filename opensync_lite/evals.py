@@ -256,8 +256,9 @@ class Export:
                     self.skipped[reason] += 1
                     if len(self.warnings) < 20:  # shown like a case: masked, and counted
                         self.warnings.append(self.redactor.text(f"{session['title'] or session['external_id']}: {reason}"))
-                for case in found:
+                for n, case in enumerate(found):
                     if not budget.in_time():
+                        self.sessions -= n == 0  # stopped before any of its cases: not scanned
                         return
                     self.cases += 1
                     yield _clean(case, session, self.query, self.redactor)
