@@ -62,6 +62,19 @@ def read_state(user_id, path):
     return row and FileState(row.size, row.mtime_ns, row.offset, row.lines, row.head)
 
 
+STATE_CHUNK = 500  # paths per query when many files' states are read at once
+
+
+def read_states(user_id, paths):
+    """{path: FileState} of those of ``paths`` read before: a few queries for a whole run
+    instead of one per file (a re-run over an unchanged history is mostly this)."""
+    paths, found = list(paths), {}
+    for i in range(0, len(paths), STATE_CHUNK):
+        for row in ImportFile.select().where(ImportFile.user == user_id, ImportFile.path.in_(paths[i:i + STATE_CHUNK])):
+            found[row.path] = FileState(row.size, row.mtime_ns, row.offset, row.lines, row.head)
+    return found
+
+
 def file_state(user_id, path):
     """(size, mtime_ns, offset) recorded for ``path``, or None."""
     state = read_state(user_id, path)

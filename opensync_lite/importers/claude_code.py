@@ -19,7 +19,7 @@ from marshmallow import ValidationError
 
 from .. import ingest, queries, schemas
 from ..pricing import SYNTHETIC
-from . import FileState, Report, head_hash, read_state, save_file_states
+from . import FileState, Report, head_hash, read_state, read_states, save_file_states
 from .bounds import cost as _cost, count_of as _count
 
 SOURCE = "claude-code"
@@ -200,6 +200,7 @@ class Importer:
         self.file_titles = {}  # a summary line names no session: its file's stem does
         self.messages, self.responses = [], {}
         self.read_files = {}  # path -> FileState, recorded once the run's sessions are written
+        self.known = None  # path -> FileState of earlier runs, when read ahead (``run``)
 
     # --- reading ---
 
@@ -209,7 +210,7 @@ class Importer:
         if not stats.S_ISREG(st.st_mode):
             self.report.problem(path, 0, "not a regular file")
             return
-        state = read_state(self.user_id, str(path))
+        state = self.known.get(str(path)) if self.known is not None else read_state(self.user_id, str(path))
         offset = number = 0
         if state is not None:
             if (state.size, state.mtime_ns) == (st.st_size, st.st_mtime_ns):
@@ -382,6 +383,8 @@ def run(user_id, files, dry_run=False, progress=None):
     """Import the transcripts ``files`` (from ``transcripts``); ``progress(path)`` is called
     per file."""
     importer = Importer(user_id, dry_run)
+    files = list(files)
+    importer.known = read_states(user_id, map(str, files))
     for path in files:
         try:
             importer.import_file(path)
