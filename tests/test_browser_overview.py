@@ -15,7 +15,7 @@ import pytest
 
 from claude_history import make_history
 from conftest import LiveServer
-from test_dashboard_browser import AXE, new_page, post, seed, shoot, signin_link
+from test_dashboard_browser import axe_serious, new_page, post, seed, shoot, signed_in_state, signin_link  # noqa: F401
 
 from playwright.sync_api import expect  # noqa: E402  (test_dashboard_browser skips or fails first)
 
@@ -52,23 +52,6 @@ def server(tmp_path_factory):
     seed_more(server, server.key)
     yield server
     server.stop()
-
-
-@pytest.fixture(scope="module")
-def signed_in_state(server, browser):  # noqa: F811
-    context = browser.new_context()
-    page = context.new_page()
-    page.goto(signin_link(server))
-    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
-    state = context.storage_state()
-    context.close()
-    return state
-
-
-def axe_serious(page):
-    page.add_script_tag(path=str(AXE))
-    result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
-    return [(v["id"], [n["target"] for n in v["nodes"]][:3]) for v in result["violations"] if v["impact"] in ("serious", "critical")]
 
 
 def test_overview_strip_presets_and_chips(server, browser, signed_in_state):  # noqa: F811

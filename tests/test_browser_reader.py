@@ -12,7 +12,7 @@ import pytest
 
 import reader_history as history
 from conftest import CLI, LiveServer
-from test_dashboard_browser import AXE, browser, new_page, post, shoot, signed_in_state  # noqa: F401 (fixtures)
+from test_dashboard_browser import axe_serious, browser, new_page, post, shoot, signed_in_state  # noqa: F401 (fixtures)
 
 from playwright.sync_api import expect  # noqa: E402  (test_dashboard_browser skips first when it is missing)
 
@@ -256,10 +256,7 @@ def test_axe_and_phone_width(server, browser, signed_in_state, main_path, scheme
         if phone:
             width = page.evaluate("document.documentElement.scrollWidth")
             assert width <= 390, width
-        page.add_script_tag(path=str(AXE))
-        result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
-        serious = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3]) for v in result["violations"]
-                   if v["impact"] in ("serious", "critical")]
+        serious = axe_serious(page)
         assert serious == [], (scheme, phone, serious)
         shoot(page, f"reader-open-{scheme}{'-phone' if phone else ''}")
         context.close()

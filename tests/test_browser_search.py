@@ -15,7 +15,7 @@ import pytest
 
 from claude_history import MODELS, START, Writer, make_history, write
 from conftest import CLI, LiveServer
-from test_dashboard_browser import AXE, browser, new_page, shoot, signin_link  # noqa: F401  (skips without Chromium)
+from test_dashboard_browser import axe_serious, browser, new_page, shoot, signed_in_state, signin_link  # noqa: F401  (skips without Chromium; fixtures)
 
 from playwright.sync_api import expect  # noqa: E402  (after the skip above)
 
@@ -61,17 +61,6 @@ def server(tmp_path_factory):
     server.stop()
 
 
-@pytest.fixture(scope="module")
-def signed_in(server, browser):
-    context = browser.new_context()
-    page = context.new_page()
-    page.goto(signin_link(server))
-    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
-    state = context.storage_state()
-    context.close()
-    return state
-
-
 def search(page, server, words, where=None):
     page.goto(server.url + "/search")
     page.get_by_label("Words").fill(words)
@@ -81,8 +70,8 @@ def search(page, server, words, where=None):
     return page.locator("ol.hits > li.hit")
 
 
-def test_what_a_tool_printed_is_found_and_opens_its_message(server, browser, signed_in):
-    context, page = new_page(browser, signed_in)
+def test_what_a_tool_printed_is_found_and_opens_its_message(server, browser, signed_in_state):
+    context, page = new_page(browser, signed_in_state)
     hits = search(page, server, "expected 10 tokens")
     expect(hits).to_have_count(1)
     hit = hits.first
@@ -98,8 +87,8 @@ def test_what_a_tool_printed_is_found_and_opens_its_message(server, browser, sig
     context.close()
 
 
-def test_thinking_an_edit_and_every_word_as_a_prefix(server, browser, signed_in):
-    context, page = new_page(browser, signed_in)
+def test_thinking_an_edit_and_every_word_as_a_prefix(server, browser, signed_in_state):
+    context, page = new_page(browser, signed_in_state)
     expect(search(page, server, "shard resident").locator(".found-in")).to_have_text(["thinking"])
     expect(search(page, server, "idempotentCharge").locator(".found-in")).to_have_text(["tool"])
     expect(search(page, server, "working tree clean").locator(".found-in")).to_have_text(["tool"])
@@ -109,8 +98,8 @@ def test_thinking_an_edit_and_every_word_as_a_prefix(server, browser, signed_in)
     context.close()
 
 
-def test_the_in_choice_narrows_and_says_where_else_to_look(server, browser, signed_in):
-    context, page = new_page(browser, signed_in)
+def test_the_in_choice_narrows_and_says_where_else_to_look(server, browser, signed_in_state):
+    context, page = new_page(browser, signed_in_state)
     expect(search(page, server, "sampler", where="Thinking").locator(".found-in")).to_have_text(["thinking"])
     expect(page.locator("select[name=where]")).to_have_value("thinking")
     expect(search(page, server, "sampler", where="Prompts")).to_have_count(0)
@@ -121,10 +110,10 @@ def test_the_in_choice_narrows_and_says_where_else_to_look(server, browser, sign
     context.close()
 
 
-def test_one_result_per_session_newest_first_and_more(server, browser, signed_in):
+def test_one_result_per_session_newest_first_and_more(server, browser, signed_in_state):
     """"parser" is in the prompt of nine sessions, each once: ranks tie, so the newest come
     first; four a page, "More results" shows the next ones, none twice."""
-    context, page = new_page(browser, signed_in)
+    context, page = new_page(browser, signed_in_state)
     page.goto(server.url + "/search?q=parser&limit=4")
     seen = []
     while True:
@@ -149,8 +138,8 @@ def test_one_result_per_session_newest_first_and_more(server, browser, signed_in
     context.close()
 
 
-def test_a_file_name_finds_it_grouped_by_project_with_an_editor_link(server, browser, signed_in):
-    context, page = new_page(browser, signed_in)
+def test_a_file_name_finds_it_grouped_by_project_with_an_editor_link(server, browser, signed_in_state):
+    context, page = new_page(browser, signed_in_state)
     page.goto(server.url + "/files")
     page.get_by_label("File or folder").fill("stripe.ts")
     page.get_by_role("button", name="Find").click()
@@ -172,21 +161,18 @@ PAGES = {"search": "/search?q=OOM+retrain", "search-many": "/search?q=parser&lim
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_axe_finds_no_serious_violation(server, browser, signed_in, scheme):
-    context, page = new_page(browser, signed_in, color_scheme=scheme, bypass_csp=True)
+def test_axe_finds_no_serious_violation(server, browser, signed_in_state, scheme):
+    context, page = new_page(browser, signed_in_state, color_scheme=scheme, bypass_csp=True)
     for name, path in PAGES.items():
         page.goto(server.url + path)
-        page.add_script_tag(path=str(AXE))
-        result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
-        serious = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3]) for v in result["violations"]
-                   if v["impact"] in ("serious", "critical")]
+        serious = axe_serious(page)
         assert serious == [], (name, scheme, serious)
         shoot(page, f"{name}-{scheme}")
     context.close()
 
 
-def test_nothing_is_wider_than_a_phone(server, browser, signed_in):
-    context, page = new_page(browser, signed_in, viewport={"width": 390, "height": 844}, is_mobile=True)
+def test_nothing_is_wider_than_a_phone(server, browser, signed_in_state):
+    context, page = new_page(browser, signed_in_state, viewport={"width": 390, "height": 844}, is_mobile=True)
     for name, path in PAGES.items():
         page.goto(server.url + path)
         width = page.evaluate("document.documentElement.scrollWidth")

@@ -121,6 +121,14 @@ def signed_in_state(server, browser):
     return state
 
 
+def axe_serious(page):
+    """The serious and critical axe-core violations on the page: (rule, impact, first targets)."""
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    return [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3]) for v in result["violations"]
+            if v["impact"] in ("serious", "critical")]
+
+
 def new_page(browser, state, **options):
     context = browser.new_context(storage_state=state, **options)
     return context, context.new_page()
@@ -409,10 +417,7 @@ def test_axe_finds_no_serious_violation(server, browser, signed_in_state, scheme
     paths = {**PAGES, "session": _session_path(page, server)}
     for name, path in paths.items():
         page.goto(server.url + path)
-        page.add_script_tag(path=str(AXE))
-        result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
-        serious = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3]) for v in result["violations"]
-                   if v["impact"] in ("serious", "critical")]
+        serious = axe_serious(page)
         assert serious == [], (name, scheme, serious)
         shoot(page, f"{name}-{scheme}")
     context.close()
