@@ -308,10 +308,15 @@ def with_curation(rows):
     return rows
 
 
+# A message as readers see it: not the copies of its parts' text kept for search (up to 32 000
+# characters each), which would be read for nothing and redacted, and counted, a second time.
+MESSAGE_FIELDS = [f for f in Message._meta.sorted_fields if f.name not in ("tool_text", "thinking_text")]
+
+
 def session_messages(session_id, limit=None):
     """A session's messages in creation order (its first ``limit``), each with its parts (two
     queries in all)."""
-    ordered = Message.select().where(Message.session == session_id).order_by(Message.created_at, Message.id)
+    ordered = Message.select(*MESSAGE_FIELDS).where(Message.session == session_id).order_by(Message.created_at, Message.id)
     messages = list(ordered.limit(limit).dicts())
     by_id = {m["id"]: m for m in messages}
     for m in messages:

@@ -125,7 +125,9 @@ def prefork(listener, workers, make_server):
         index, started = children.pop(pid, (None, None))
         code = os.waitstatus_to_exitcode(status)
         if stopping or started is None:
-            failed += code != 0
+            # A worker still starting when the stop came dies of the SIGTERM we forwarded,
+            # before it served anything: that is a clean stop too.
+            failed += code not in (0, -signal.SIGTERM)
             continue
         how = f"was killed by signal {-code} ({signal.Signals(-code).name})" if code < 0 else f"exited with {code}"
         log.error("worker %s %s; starting another", pid, how)

@@ -272,7 +272,10 @@ def test_migrate_copies_a_local_store_once(tmp_path, pg_database):
     try:
         client, headers = app.test_client(), {"Authorization": f"Bearer {key}"}
         assert client.get("/api/sessions?source=opencode", headers=headers).get_json()["total"] == 1
-        assert len(client.get("/api/search?q=tokenizer&limit=50", headers=headers).get_json()["results"]) == 12
+        found = client.get("/api/search?q=tokenizer&limit=50", headers=headers).get_json()["results"]
+        assert sorted(r["externalId"] for r in found) == ["s0", "s1", "s2", "s3"]  # one result a session
+        assert sorted(int(m["messageId"]) for r in found for m in r["matches"]) == sorted(
+            int(i) for (i,) in rows(pg_database, "SELECT id FROM messages"))  # each message's match
         # A new message on the server after the copy: a later migrate keeps it, and the count.
         client.post("/sync/message", json={"sessionExternalId": "s0", "externalId": "live", "role": "user"}, headers=headers)
     finally:
