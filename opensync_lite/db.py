@@ -13,14 +13,20 @@ import errno
 import os
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager, nullcontext
 from importlib import resources
 from pathlib import Path
 
 from weakref import WeakKeyDictionary
 
+try:
+    import fcntl
+except ImportError:  # not on Windows: writers of other processes queue on SQLite's busy timeout
+    fcntl = None
+
 from flask import abort, current_app, request
-from peewee import DatabaseProxy, PostgresqlDatabase, SqliteDatabase, Value
+from peewee import DatabaseProxy, OperationalError, PostgresqlDatabase, SqliteDatabase, Value
 
 EXTENSION = "opensync"
 # 3: curations, tags and session_tags; 4: file_touches and shares (new tables only: the schema
@@ -161,10 +167,46 @@ def _open_sqlite(path, durability):
             ("busy_timeout", BUSY_TIMEOUT_S * 1000),
         ],
     )
-    # Writers in this process queue here and are woken the moment the lock frees; SQLite's
-    # busy handler would make them sleep and poll (tens of ms) on the file lock instead.
-    db.write_lock = threading.Lock()
+    db.write_lock = WriterLock(None if path == ":memory:" else f"{Path(path).expanduser()}-writer")
     return db
+
+
+class WriterLock:
+    """The one writer of a SQLite file at a time, queued fairly across threads and processes
+    (serve's workers, an import beside it). SQLite's own busy handler sleeps up to 100 ms
+    between tries, so a waiter in another process could miss every gap between a large
+    batch's transactions: here threads wait on a lock that wakes them at once, and processes
+    poll an flock on a file beside the database every millisecond."""
+
+    POLL_S = 0.001
+
+    def __init__(self, path):
+        self.thread_lock, self.path, self.fd, self.pid = threading.Lock(), path, None, None
+
+    def __enter__(self):
+        self.thread_lock.acquire()
+        if self.path is None or fcntl is None:
+            return self
+        try:
+            if self.pid != os.getpid():  # a forked worker opens its own: a shared one is one flock
+                self.fd, self.pid = os.open(self.path, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600), os.getpid()
+            deadline = time.monotonic() + BUSY_TIMEOUT_S
+            while True:
+                try:
+                    fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    return self
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise OperationalError("database is locked (another writer held it too long)") from None
+                    time.sleep(self.POLL_S)
+        except BaseException:
+            self.thread_lock.release()
+            raise
+
+    def __exit__(self, *exc):
+        if self.fd is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+        self.thread_lock.release()
 
 
 def _open_postgres(url):

@@ -6,6 +6,8 @@ written whole or not at all. The statements are Peewee queries run through ``pre
 rendered once, then executed with new values on every call.
 """
 
+import time
+
 from peewee import Case, Value, fn
 
 from . import files
@@ -58,23 +60,35 @@ def upsert_message(user_id, data, default_source=None):
     return message_id
 
 
-# A batch is written this many items per transaction: a large one would otherwise hold
-# SQLite's one write lock for seconds, and other users' writers queue behind it.
+# A batch is written in transactions of at most WRITE_CHUNK items, each sized to hold SQLite's
+# one write lock for about WRITE_HOLD seconds: a large batch would otherwise hold it for seconds
+# (longer on a loaded machine), and other users' writers queue behind it.
 WRITE_CHUNK = 500
+WRITE_HOLD = 0.15
+
+
+def _in_transactions(user_id, items, write):
+    """Call ``write(chunk, now)`` for consecutive chunks of ``items``, one transaction each;
+    the next chunk's size follows how long the last one took."""
+    start, size = 0, WRITE_CHUNK
+    while start < len(items):
+        began = time.perf_counter()
+        with write_transaction(user_id):
+            write(items[start:start + size], _stamp(user_id))
+        start += size
+        took = time.perf_counter() - began
+        if start < len(items):
+            time.sleep(0.002)  # a gap in which a waiting writer (this process or another) takes the lock
+        size = max(25, min(WRITE_CHUNK, int(size * WRITE_HOLD / took))) if took > 0 else WRITE_CHUNK
 
 
 def ingest_batch(user_id, sessions, messages, default_source=None):
-    """Write already-validated sessions, then messages, WRITE_CHUNK items per transaction
-    (each chunk whole; a client resending the batch after a failure duplicates nothing, as
-    every write is an upsert). Returns (sessions stored, messages stored)."""
-    for start in range(0, len(sessions), WRITE_CHUNK):
-        with write_transaction(user_id):
-            now = _stamp(user_id)
-            for data in sessions[start:start + WRITE_CHUNK]:
-                _upsert_session(user_id, data, now, default_source)
-    for start in range(0, len(messages), WRITE_CHUNK):
-        with write_transaction(user_id):
-            _upsert_messages(user_id, messages[start:start + WRITE_CHUNK], _stamp(user_id), default_source)
+    """Write already-validated sessions, then messages, in short transactions (each chunk
+    whole; a client resending the batch after a failure duplicates nothing, as every write is
+    an upsert). Returns (sessions stored, messages stored)."""
+    _in_transactions(user_id, sessions, lambda chunk, now: [
+        _upsert_session(user_id, data, now, default_source) for data in chunk])
+    _in_transactions(user_id, messages, lambda chunk, now: _upsert_messages(user_id, chunk, now, default_source))
     return len(sessions), len(messages)
 
 
