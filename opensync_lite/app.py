@@ -7,6 +7,7 @@ from flask import Blueprint, Flask, current_app, g, request, url_for
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from . import api, auth, config, dashboard, db, errors, ingest, openapi, stats, sync_messages, sync_sessions
+from .intake import otlp
 
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
@@ -48,7 +49,7 @@ def _add_cors_outside_blueprint(response):
     return response if request.blueprint else _add_cors(response)
 
 
-JSON_PATHS = {"api", "sync", "health", "openapi.json"}  # the first path segments of the JSON routes
+JSON_PATHS = {"api", "sync", "health", "openapi.json", "v1"}  # the first path segments of the JSON routes
 
 
 def _unmatched(err):
@@ -98,7 +99,7 @@ def _blueprint():
     errors.register(bp)
     bp.add_url_rule("/health", "health", _health, methods=["GET"])
     bp.add_url_rule("/openapi.json", "openapi", _openapi, methods=["GET"])
-    for child in (sync_sessions.bp, sync_messages.bp, api.bp, stats.bp):
+    for child in (sync_sessions.bp, sync_messages.bp, api.bp, stats.bp, otlp.bp):
         bp.register_blueprint(child)
     return bp
 

@@ -402,6 +402,8 @@ def _upsert_session_messages(user_id, session, items, now, activity, client=True
     recognised (``_known_from_transcript``). Returns {externalId: id}."""
     session_id, project_path = session
     touches = []
+    if any(not d["external_id"].startswith(OTEL) for d in items):
+        _drop_telemetry_copy(session_id)
     found = _find_messages(session_id, {d["external_id"] for d in items})
     # A client's copy of what the transcript gave is not written at all: the transcript's is whole.
     known = _known_from_transcript(session_id, [d for d in items if d["external_id"] not in found]) if client else {}
@@ -654,6 +656,43 @@ def ingest_import(user_id, sessions, messages, responses):
         _total_from_responses(user_id, {d["session_external_id"] for d in responses} | {d["external_id"] for d in sessions})
 
 
+def ingest_telemetry(user_id, sessions, messages, responses):
+    """An OTLP export in one transaction (intake.otlp): the sessions it names, each
+    request's usage (a response row, merged with the transcript's by ``_counted``), and its
+    copy of the conversation (prompts, answers, tool calls) for a session nothing else has
+    written messages to. Telemetry's copy is a stand-in: the first message from the plugin or
+    the transcript replaces it (``_drop_telemetry_copy``)."""
+    with write_transaction(user_id):
+        now = _stamp(user_id)
+        _count_responses(user_id, responses)
+        for data in sessions:
+            stored = _find_session(user_id, data["external_id"])
+            began = data.pop("created_at", None) if stored is not None else None
+            if stored is not None and stored[-1]:
+                data.pop("title", None)  # a title stands (the transcript's, or an earlier prompt)
+            session_id = _upsert_session(user_id, data, now, client=False)
+            if began is not None:  # exports arrive in any order: the earliest time is the start
+                Session.update(created_at=began).where(Session.id == session_id, Session.created_at > began).execute()
+        fuller = {e for e in {d["session_external_id"] for d in messages} if _has_other_messages(user_id, e)}
+        _upsert_messages(user_id, [d for d in messages if d["session_external_id"] not in fuller], now, client=False)
+        _total_from_responses(user_id, {d["session_external_id"] for d in responses} | {d["external_id"] for d in sessions})
+
+
+def _has_other_messages(user_id, external_id):
+    stored = _find_session(user_id, external_id)
+    return stored is not None and Message.select(Message.id).where(
+        Message.session == stored[0], ~Message.external_id.startswith(OTEL)).exists()
+
+
+def _drop_telemetry_copy(session_id):
+    """A session's messages from telemetry go when a fuller copy (plugin, transcript) arrives."""
+    dropped = prepared("drop_telemetry_copy", lambda: Message.delete().where(
+        Message.session == slot("session"), Message.external_id.startswith(OTEL)),
+        {"session": session_id}).rowcount
+    if dropped:
+        Session.update(message_count=Session.message_count - dropped).where(Session.id == session_id).execute()
+
+
 def _supersede_client_tool_messages(user_id, messages):
     """The transcript's message holding a tool call replaces the message a plugin made of it
     alone (claude-code-sync names it by the tool_use id, and with real hook input never sends
@@ -721,7 +760,7 @@ def _count_responses(user_id, responses):
             holder = (row["session_external_id"], row["message_external_id"])
         else:
             continue
-        if not r["key"].startswith(COST_STATE):  # a session's total, no message's
+        if not r["key"].startswith(SESSION_ROWS):  # a session's figure, no message's
             changes[holder] = _token_fields(r)
     if new:
         columns = [f for f in ImportResponse._meta.sorted_fields]
@@ -731,6 +770,25 @@ def _count_responses(user_id, responses):
 
 
 COST_STATE = "cost-state:"  # the response key of a session's cost-state: Claude Code's own running total
+OTEL = "otel:"  # telemetry's keys: responses (api_request events) and its copy of the conversation
+OTEL_REQUEST = OTEL + "req:"  # an api_request event's response, by its request id
+OTEL_METRIC = "otel-metric:"  # a metric window's tokens and cost (telemetry without its events)
+SESSION_ROWS = (COST_STATE, OTEL, OTEL_METRIC)  # responses held by a session, not by a message's row
+
+
+def _counted(rows):
+    """THE merge of what each path says a session's responses were: the transcript's (each
+    response once, by message.id + request id); telemetry's api_request events only for
+    requests the transcript does not hold (yet), matched by request id, and all of them when
+    there is no transcript; telemetry's metrics only when neither is there (they are the same
+    requests again, summed per export window)."""
+    transcript = [r for r in rows if not r["response_key"].startswith(SESSION_ROWS)]
+    events = [r for r in rows if r["response_key"].startswith(OTEL)]
+    if transcript:
+        known = {r["response_key"].split(":", 1)[1] for r in transcript if ":" in r["response_key"]}
+        return transcript + [r for r in events if r["response_key"].startswith(OTEL_REQUEST)
+                             and r["response_key"][len(OTEL_REQUEST):] not in known]
+    return events or [r for r in rows if r["response_key"].startswith(OTEL_METRIC)]
 
 
 def _total_from_responses(user_id, session_external_ids):
@@ -760,7 +818,7 @@ def _total_from_responses(user_id, session_external_ids):
         if stored is None:
             continue
         state = [r for r in rows if r["response_key"].startswith(COST_STATE)]
-        rows = [r for r in rows if not r["response_key"].startswith(COST_STATE)]
+        rows = _counted(rows)
         kinds = {name: sum(r[name] for r in rows) for name in TOKEN_KINDS}
         cost, statuses = 0.0, set()
         for r in rows:
@@ -774,7 +832,11 @@ def _total_from_responses(user_id, session_external_ids):
                 cost += estimate
                 statuses.add("estimated")
         if state and state[0]["cost_usd"] is not None:
+            # Claude Code's own total, plus what telemetry saw of requests the transcript has not yet
             cost, statuses = max(0.0, state[0]["cost_usd"] - _subagents_cost(user_id, external_id)), set()
+            for r in rows:
+                if r["response_key"].startswith(OTEL):
+                    cost += r["cost_usd"] or 0.0
         fields = _token_fields(kinds)
         fields.update(total_tokens=fields["prompt_tokens"] + fields["completion_tokens"], cost=cost,
                       cost_status="unpriced" if "unpriced" in statuses else ("estimated" if statuses else None))

@@ -15,7 +15,7 @@ import urllib.request
 import pytest
 
 from anthropic_standin import StandIn, tool_then_answer
-from claude_cli import EMOJI_PROMPT, NODE_MODULES, PROMPT, PROMPT_MARK, run_claude
+from claude_cli import EMOJI_PROMPT, NODE_MODULES, PROMPT, PROMPT_MARK, otel_env, run_claude
 
 from conftest import CLI, LiveServer
 
@@ -153,3 +153,87 @@ def test_a_prompt_cut_inside_an_emoji_by_the_plugin_loses_nothing(tmp_path, serv
     assert got["session"]["title"] == " ".join(EMOJI_PROMPT.split())[:100]
     assert any(m["role"] == "user" and m["textContent"] == EMOJI_PROMPT for m in got["messages"])
     assert " 400 " not in server.logs()  # the plugin's requests were all taken
+
+
+def _telemetry(server, key, protocol="http/json"):
+    """The three settings (and the two optional ones) that send Claude Code's own telemetry here."""
+    env = otel_env(server.url, protocol=protocol, key=key)
+    env["OTEL_LOG_TOOL_DETAILS"] = "1"  # the tool's input in its events (never its output)
+    return env
+
+
+@pytest.mark.parametrize("protocol", ["http/json", "http/protobuf"])
+def test_claude_code_telemetry_alone_to_a_server_that_cannot_see_the_transcripts(tmp_path, protocol):
+    server = LiveServer(str(tmp_path / "opensync.db"), env={"HOME": str(tmp_path / "elsewhere")})
+    try:
+        key = server.create_key()
+        with StandIn([tool_then_answer(PROMPT_MARK)]) as api:
+            run = run_claude(PROMPT, base_url=api.url, home=tmp_path / "home", cwd=tmp_path / "project",
+                             env=_telemetry(server, key, protocol))
+        got = wait_for(lambda: (g := session_of(server, key, run.session_id)) and g["session"]["cost"] and g)
+        assert got, server.logs()[-3000:]
+        time.sleep(1)  # Claude Code flushes at exit; a late export may not change anything
+        got = session_of(server, key, run.session_id)
+        session, usage = got["session"], run.result["usage"]
+        assert {ours: session[ours] for ours in KINDS.values()} == {ours: usage[theirs] for theirs, ours in KINDS.items()}
+        assert session["cost"] == pytest.approx(run.result["total_cost_usd"], rel=0.005)
+        assert session["source"] == "claude-code" and session["title"] == PROMPT and session["costBasis"] == "recorded"
+        messages = got["messages"]
+        assert messages[0]["role"] == "user" and messages[0]["textContent"] == PROMPT
+        assert messages[-1]["role"] == "assistant" and TOOL_OUTPUT in messages[-1]["textContent"]
+        (call,) = [p["content"] for m in messages for p in m["parts"] if p["type"] == "tool-call"]
+        assert call["name"] == "Bash" and call["input"]["command"] == f"echo {TOOL_OUTPUT}"
+        assert len({m["externalId"] for m in messages}) == len(messages) == session["messageCount"]
+        assert session["toolCallCount"] == 1
+        assert searchable(server, key, run.session_id)
+        assert len(get(server, key, "/api/sessions")["sessions"]) == 1
+    finally:
+        server.stop()
+
+
+def test_claude_code_with_the_plugin_the_watcher_and_telemetry_at_once(tmp_path, server):
+    """A day's set-up with everything on: one session, Claude Code's own figures, the tool's
+    output (from the transcript), each message once."""
+    key, env = _plugin(tmp_path, server)
+    env.update(_telemetry(server, key))
+    with StandIn([tool_then_answer(PROMPT_MARK)]) as api:
+        run = run_claude(PROMPT, base_url=api.url, home=tmp_path / "home", cwd=tmp_path / "project", env=env)
+
+    def settled():
+        got = session_of(server, key, run.session_id)
+        return got if got and got["session"]["cost"] and [
+            p for m in got["messages"] for p in m["parts"] if p["type"] == "tool-result"] else None
+
+    assert wait_for(settled), session_of(server, key, run.session_id)
+    time.sleep(1.5)
+    got = session_of(server, key, run.session_id)
+    check_truth(got, run.result)
+    assert got["session"]["title"] == PROMPT
+    assert not [m for m in got["messages"] if m["externalId"].startswith("otel:")]  # the transcript's copy only
+    assert searchable(server, key, run.session_id)
+    assert len(get(server, key, "/api/sessions")["sessions"]) == 1
+
+
+def test_claude_code_with_the_plugin_and_telemetry_and_no_transcript(tmp_path):
+    """Hooks and telemetry to a server that cannot read the transcript: telemetry's exact
+    tokens and cost over the plugin's folded ones, and the plugin's messages once each."""
+    server = LiveServer(str(tmp_path / "opensync.db"), env={"HOME": str(tmp_path / "elsewhere")})
+    try:
+        key, env = _plugin(tmp_path, server)
+        env.update(_telemetry(server, key))
+        with StandIn([tool_then_answer(PROMPT_MARK)]) as api:
+            run = run_claude(PROMPT, base_url=api.url, home=tmp_path / "home", cwd=tmp_path / "project", env=env)
+        got = wait_for(lambda: (g := session_of(server, key, run.session_id)) and g["session"]["cost"] and g)
+        assert got, server.logs()[-3000:]
+        time.sleep(1.5)
+        got = session_of(server, key, run.session_id)
+        session, usage = got["session"], run.result["usage"]
+        assert {ours: session[ours] for ours in KINDS.values()} == {ours: usage[theirs] for theirs, ours in KINDS.items()}
+        assert session["cost"] == pytest.approx(run.result["total_cost_usd"], rel=0.005)
+        messages = got["messages"]
+        assert not [m for m in messages if m["externalId"].startswith("otel:")]  # the plugin's copy stands
+        assert [m["textContent"] for m in messages if m["role"] == "user"] == [PROMPT]
+        assert len({m["externalId"] for m in messages}) == len(messages) == session["messageCount"]
+        assert len(get(server, key, "/api/sessions")["sessions"]) == 1
+    finally:
+        server.stop()

@@ -41,7 +41,21 @@ ISOLATION = {
     ("POST", "/sync/session"): ["/sync/session"],
     ("POST", "/sync/message"): ["/sync/message"],
     ("POST", "/sync/batch"): ["/sync/batch"],
+    ("POST", "/v1/logs"): ["/v1/logs"],
+    ("POST", "/v1/metrics"): ["/v1/metrics"],
 }
+
+
+def _otlp(kind, attributes):
+    """An OTLP JSON export from "claude-code" naming the victim's session."""
+    attrs = [{"key": k, "value": {"intValue": v} if isinstance(v, int) else {"stringValue": v}}
+             for k, v in {"session.id": "victim-1", **attributes}.items()]
+    resource = {"attributes": [{"key": "service.name", "value": {"stringValue": "claude-code"}}]}
+    if kind == "logs":
+        return {"resourceLogs": [{"resource": resource, "scopeLogs": [{"logRecords": [{"attributes": attrs}]}]}]}
+    return {"resourceMetrics": [{"resource": resource, "scopeMetrics": [{"metrics": [{
+        "name": "claude_code.cost.usage", "sum": {"aggregationTemporality": 1, "dataPoints": [
+            {"attributes": attrs, "asDouble": 99.0, "startTimeUnixNano": "1", "timeUnixNano": "2"}]}}]}]}]}
 PUBLIC = {("GET", "/health"), ("GET", "/openapi.json")}
 
 
@@ -93,6 +107,9 @@ def test_a_second_user_cannot_read_change_or_delete(api, other_api, victim, db_p
                     "/sync/message": {"sessionExternalId": "victim-1", "externalId": "vm1", "textContent": "hijack"},
                     "/sync/batch": {"sessions": [{"externalId": "victim-1", "title": "hijack"}],
                                     "messages": [{"sessionExternalId": "victim-1", "externalId": "vm1", "textContent": "x"}]},
+                    "/v1/logs": _otlp("logs", {"event.name": "api_request", "request_id": "req_1", "input_tokens": 5,
+                                               "cost_usd": "9.5", "model": "m"}),
+                    "/v1/metrics": _otlp("metrics", {"model": "m"}),
                     }[path]
             assert other_api.post(path, body).status_code == 200
     mine = api.session("victim-1")
