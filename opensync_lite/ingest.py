@@ -358,24 +358,25 @@ def _session_for_message(user_id, external_id, source, created_at, now, activity
 IN_SIZES = (1, 8, 64, 512)  # IN lists are padded to one of these, so their SQL is prepared once
 
 
-def _find_messages(session_id, external_ids):
-    """{external_id: (id, extra)} for those of ``external_ids`` stored in the session."""
-    found = {}
-    ids = list(external_ids)
+def _rows_in(key, ids, build, values=None):
+    """The rows of the query ``build(slots)`` for every id of ``ids``, in IN lists padded to
+    one of IN_SIZES (``slots``: the list's holes), so each size's SQL is rendered once."""
+    ids, rows = list(ids), []
     for start in range(0, len(ids), IN_SIZES[-1]):
         chunk = ids[start:start + IN_SIZES[-1]]
         size = next(n for n in IN_SIZES if n >= len(chunk))
         padded = chunk + [chunk[0]] * (size - len(chunk))
-        cursor = prepared(
-            ("find_messages", size),
-            lambda: Message.select(Message.external_id, Message.id, Message.extra).where(
-                Message.session == slot("session"), Message.external_id.in_([slot(f"e{i}") for i in range(size)])
-            ),
-            {"session": session_id, **{f"e{i}": external_id for i, external_id in enumerate(padded)}},
-        )
-        for external_id, message_id, extra in cursor.fetchall():
-            found[external_id] = (message_id, Message.extra.python_value(extra))
-    return found
+        rows += prepared((key, size), lambda: build([slot(f"e{i}") for i in range(size)]),
+                         {**(values or {}), **{f"e{i}": value for i, value in enumerate(padded)}}).fetchall()
+    return rows
+
+
+def _find_messages(session_id, external_ids):
+    """{external_id: (id, extra)} for those of ``external_ids`` stored in the session."""
+    rows = _rows_in("find_messages", external_ids, lambda holes: Message.select(
+        Message.external_id, Message.id, Message.extra).where(
+        Message.session == slot("session"), Message.external_id.in_(holes)), {"session": session_id})
+    return {external_id: (message_id, Message.extra.python_value(extra)) for external_id, message_id, extra in rows}
 
 
 def _upsert_messages(user_id, messages, now, default_source=None, client=True):
@@ -498,9 +499,10 @@ def _known_from_transcript(session_id, items):
 def _count_tool_calls(session_id):
     """tool_call_count is at least the number of tool calls stored (a client's own larger
     figure stands): importers and some plugins send none."""
-    stored = (Part.select(fn.COUNT(Part.id)).join(Message)
-              .where(Message.session == session_id, Part.type.in_(TOOL_CALLS)).scalar())
-    Session.update(tool_call_count=stored).where(Session.id == session_id, Session.tool_call_count < stored).execute()
+    stored = prepared("count_tool_calls", lambda: Part.select(fn.COUNT(Part.id)).join(Message).where(
+        Message.session == slot("session"), Part.type.in_(TOOL_CALLS)), {"session": session_id}).fetchone()[0]
+    prepared("raise_tool_calls", lambda: Session.update(tool_call_count=slot("count")).where(
+        Session.id == slot("session"), Session.tool_call_count < slot("count")), {"session": session_id, "count": stored})
 
 
 def _insert_parts(message_id, parts):
@@ -672,7 +674,9 @@ def ingest_telemetry(user_id, sessions, messages, responses):
                 data.pop("title", None)  # a title stands (the transcript's, or an earlier prompt)
             session_id = _upsert_session(user_id, data, now, client=False)
             if began is not None:  # exports arrive in any order: the earliest time is the start
-                Session.update(created_at=began).where(Session.id == session_id, Session.created_at > began).execute()
+                prepared("start_earlier", lambda: Session.update(created_at=slot("began")).where(
+                    Session.id == slot("session"), Session.created_at > slot("began")),
+                         {"session": session_id, "began": began})
         fuller = {e for e in {d["session_external_id"] for d in messages} if _has_other_messages(user_id, e)}
         _upsert_messages(user_id, [d for d in messages if d["session_external_id"] not in fuller], now, client=False)
         _total_from_responses(user_id, {d["session_external_id"] for d in responses} | {d["external_id"] for d in sessions})
@@ -680,8 +684,9 @@ def ingest_telemetry(user_id, sessions, messages, responses):
 
 def _has_other_messages(user_id, external_id):
     stored = _find_session(user_id, external_id)
-    return stored is not None and Message.select(Message.id).where(
-        Message.session == stored[0], ~Message.external_id.startswith(OTEL)).exists()
+    return stored is not None and prepared("other_messages", lambda: Message.select(Message.id).where(
+        Message.session == slot("session"), ~Message.external_id.startswith(OTEL)).limit(1),
+        {"session": stored[0]}).fetchone() is not None
 
 
 def _drop_telemetry_copy(session_id):
@@ -734,11 +739,17 @@ def _chunks(items):
 
 def _stored_responses(user_id, keys):
     """{response key: stored row} for those of ``keys`` already counted."""
-    found = {}
-    for chunk in _chunks(keys):
-        for row in ImportResponse.select().where(ImportResponse.user == user_id, ImportResponse.response_key.in_(chunk)).dicts():
-            found[row["response_key"]] = row
-    return found
+    return {row["response_key"]: row for row in _responses("stored_responses", ImportResponse.response_key, user_id, keys)}
+
+
+RESPONSE_COLUMNS = ImportResponse._meta.sorted_fields
+
+
+def _responses(key, column, user_id, values):
+    """The user's response rows (as dicts) whose ``column`` is one of ``values``."""
+    names = [f.name for f in RESPONSE_COLUMNS]
+    return [dict(zip(names, row)) for row in _rows_in(key, values, lambda holes: ImportResponse.select(
+        *RESPONSE_COLUMNS).where(ImportResponse.user == slot("user"), column.in_(holes)), {"user": user_id})]
 
 
 def _count_responses(user_id, responses):
@@ -801,15 +812,12 @@ def _total_from_responses(user_id, session_external_ids):
     from .pricing import price  # the price data loads only when something is imported
 
     wanted = set(session_external_ids)
-    for chunk in _chunks(list(wanted)):
-        wanted.update(p for (p,) in Session.select(Session.parent_external_id).where(
-            Session.user == user_id, Session.external_id.in_(chunk), Session.parent_external_id.is_null(False)).tuples())
+    wanted.update(p for (p,) in _rows_in("parents", list(wanted), lambda holes: Session.select(
+        Session.parent_external_id).where(Session.user == slot("user"), Session.external_id.in_(holes),
+                                          Session.parent_external_id.is_null(False)), {"user": user_id}))
     by_session = {}
-    for chunk in _chunks(list(wanted)):
-        query = ImportResponse.select().where(
-            ImportResponse.user == user_id, ImportResponse.session_external_id.in_(chunk))
-        for r in query.dicts():
-            by_session.setdefault(r["session_external_id"], []).append(r)
+    for r in _responses("session_responses", ImportResponse.session_external_id, user_id, list(wanted)):
+        by_session.setdefault(r["session_external_id"], []).append(r)
     # Subagents first: a parent's share of its cost-state is what they did not spend.
     has_state = {e for e, rows in by_session.items() if any(r["response_key"].startswith(COST_STATE) for r in rows)}
     for external_id in sorted(by_session, key=lambda e: e in has_state):

@@ -237,7 +237,7 @@ def test_otlp_refuses_what_it_cannot_take_and_loses_nothing_it_can(http):
     # A record the sync routes would refuse is left out and counted; the rest of the export is kept.
     export = json.loads(body)
     records = export["resourceLogs"][0]["scopeLogs"][0]["logRecords"]
-    bad = json.loads(json.dumps(records[0]))
+    bad = json.loads(json.dumps(next(r for r in records if r["body"]["stringValue"] == "claude_code.api_request")))
     for attr in bad["attributes"]:
         if attr["key"] == "session.id":
             attr["value"] = {"stringValue": "s" * 300}

@@ -55,8 +55,10 @@ def _body():
     return raw
 
 
-def _decode(message):
-    """The request's OTLP body into ``message`` (protobuf or its JSON form), or a 4xx."""
+def _decode(message, prune=None):
+    """The request's OTLP body into ``message`` (protobuf or its JSON form), or a 4xx. A JSON
+    body is first cut down by ``prune`` to the records read here (protobuf's JSON parser is
+    pure Python, and start-up and hook events would otherwise be most of its work)."""
     raw = _body()
     if request.mimetype == PROTOBUF:
         try:
@@ -69,7 +71,7 @@ def _decode(message):
         except (ValueError, RecursionError):
             raise ApiError(400, "The body is not valid OTLP JSON: not JSON.") from None
         try:
-            json_format.ParseDict(_repaired(tree), message, ignore_unknown_fields=True)
+            json_format.ParseDict(_repaired(prune(tree) if prune else tree), message, ignore_unknown_fields=True)
         except (json_format.ParseError, ValueError, TypeError, RecursionError) as err:
             raise ApiError(400, f"The body is not valid OTLP JSON: {str(err)[:200]}") from None
     else:
@@ -164,12 +166,12 @@ class Telemetry:
     def event(self, record, resource, source):
         attrs = attributes(record.attributes)
         name = attrs.get("event.name") or str(value(record.body) or "").removeprefix(EVENT_PREFIX)
+        handler = getattr(self, f"_on_{name}", None)
+        if handler is None:
+            return  # start-up, hook and settings events say nothing of the session's work
         when = _when(attrs.get("event.timestamp")) or (record.time_unix_nano // 1_000_000 or None)
         session = self.session(attrs, source, when)
-        if session is None:
-            return
-        handler = getattr(self, f"_on_{name}", None)
-        if handler is not None:
+        if session is not None:
             handler(attrs, session, when)
 
     def _message(self, wire):
@@ -283,9 +285,37 @@ def _source(resource):
     return SOURCES.get(attributes(resource.attributes).get("service.name"))
 
 
+HANDLED = {f"{EVENT_PREFIX}{name}" for name in ("user_prompt", "assistant_response", "tool_result", "api_request")}
+METRICS = ("claude_code.token.usage", "claude_code.cost.usage")
+
+
+def _kept(items, wanted):
+    return [item for item in items if isinstance(item, dict) and wanted(item)] if isinstance(items, list) else items
+
+
+def _prune_logs(tree):
+    """Only the log records of the events read here (by their body, as Claude Code names them)."""
+    def wanted(record):
+        body = record.get("body")
+        return isinstance(body, dict) and body.get("stringValue") in HANDLED
+    for resource in tree.get("resourceLogs") or () if isinstance(tree, dict) else ():
+        for scope in resource.get("scopeLogs") or () if isinstance(resource, dict) else ():
+            if isinstance(scope, dict):
+                scope["logRecords"] = _kept(scope.get("logRecords"), wanted)
+    return tree
+
+
+def _prune_metrics(tree):
+    for resource in tree.get("resourceMetrics") or () if isinstance(tree, dict) else ():
+        for scope in resource.get("scopeMetrics") or () if isinstance(resource, dict) else ():
+            if isinstance(scope, dict):
+                scope["metrics"] = _kept(scope.get("metrics"), lambda m: m.get("name") in METRICS)
+    return tree
+
+
 @bp.post("/v1/logs")
 def logs():
-    export = _decode(ExportLogsServiceRequest())
+    export = _decode(ExportLogsServiceRequest(), _prune_logs)
     telemetry = Telemetry()
     for resource_logs in export.resource_logs:
         source = _source(resource_logs.resource)
@@ -299,7 +329,7 @@ def logs():
 
 @bp.post("/v1/metrics")
 def metrics():
-    export = _decode(ExportMetricsServiceRequest())
+    export = _decode(ExportMetricsServiceRequest(), _prune_metrics)
     telemetry = Telemetry()
     for resource_metrics in export.resource_metrics:
         source = _source(resource_metrics.resource)
@@ -307,7 +337,7 @@ def metrics():
             continue
         for scope in resource_metrics.scope_metrics:
             for metric in scope.metrics:
-                if metric.name in ("claude_code.token.usage", "claude_code.cost.usage") and metric.WhichOneof("data") == "sum":
+                if metric.name in METRICS and metric.WhichOneof("data") == "sum":
                     for point in metric.sum.data_points:
                         telemetry.point(metric.name, point, metric.sum.aggregation_temporality, source)
     telemetry.write(g.user_id)
