@@ -449,8 +449,9 @@ def _upsert_session_messages(user_id, session, items, now, activity, client=True
     elif new:
         _insert_many(Message, MESSAGE_COLUMNS, [row for row, _ in new.values()])
         stored.update({ext: message_id for ext, (message_id, _) in _find_messages(session_id, new).items()})
+    _insert_many(Part, PART_COLUMNS, [row for external_id, (_, parts) in new.items()
+                                      for row in _part_rows(stored[external_id], parts)])
     for external_id, (_, parts) in new.items():
-        _insert_parts(stored[external_id], parts)
         touches += files.rows(stored[external_id], session_id, user_id, parts, project_path)
     if touches:
         _insert_many(FileTouch, TOUCH_COLUMNS, touches)
@@ -505,20 +506,31 @@ def _count_tool_calls(session_id):
         Session.id == slot("session"), Session.tool_call_count < slot("count")), {"session": session_id, "count": stored})
 
 
+def _part_rows(message_id, parts):
+    return [{**part, "message": message_id, "order": i} for i, part in enumerate(parts or ())]
+
+
 def _insert_parts(message_id, parts):
     if parts:
-        _insert_many(Part, PART_COLUMNS, [{**part, "message": message_id, "order": i} for i, part in enumerate(parts)])
+        _insert_many(Part, PART_COLUMNS, _part_rows(message_id, parts))
 
 
 # --- the file index ---------------------------------------------------------------------------
 
-def _tool_parts(where):
-    """(message id, session id, user id, project path, part) of the tool calls ``where`` selects."""
-    query = (Part.select(Part.message, Message.session, Session.user, Session.project_path, Part.type, Part.content)
-             .join(Message).join(Session).where(Part.type.in_(files.TOOL_PART_TYPES), *where)
-             .order_by(Part.message, Part.order).tuples())
-    for message_id, session_id, user_id, project_path, kind, content in query.iterator():
-        yield message_id, session_id, user_id, project_path, {"type": kind, "content": content}
+def _tool_parts_query(*where):
+    return (Part.select(Part.message, Message.session, Session.user, Session.project_path, Part.type, Part.content)
+            .join(Message).join(Session).where(Part.type.in_(files.TOOL_PART_TYPES), *where)
+            .order_by(Part.message, Part.order))
+
+
+def _tool_parts(where, rows=None):
+    """(message id, session id, user id, project path, part) of the tool calls ``where``
+    selects (or of ``rows`` the same query already read)."""
+    # Peewee's rows have the JSON decoded; the prepared query's are as stored.
+    decode = Part.content.python_value if rows is not None else (lambda content: content)
+    for message_id, session_id, user_id, project_path, kind, content in (
+            rows if rows is not None else _tool_parts_query(*where).tuples().iterator()):
+        yield message_id, session_id, user_id, project_path, {"type": kind, "content": decode(content)}
 
 
 def _touch_rows(parts):
@@ -563,8 +575,12 @@ def reindex_messages(session_id, message_ids):
 
 def _index_files(session_id):
     """Index a session's files again (its project folder changed, so relative paths did)."""
-    FileTouch.delete().where(FileTouch.session == session_id).execute()
-    _index_from(_tool_parts([Message.session == session_id]))
+    prepared("delete_session_touches", lambda: FileTouch.delete().where(FileTouch.session == slot("session")),
+             {"session": session_id})
+    rows = prepared("session_tool_parts", lambda: _tool_parts_query(Message.session == slot("session")),
+                    {"session": session_id}).fetchall()
+    if rows:
+        _index_from(_tool_parts(None, rows))
 
 
 FILE_INDEX = "file_index"  # the settings row saying the index covers the messages stored before it
