@@ -693,6 +693,10 @@ def ingest_telemetry(user_id, sessions, messages, responses):
                 prepared("start_earlier", lambda: Session.update(created_at=slot("began")).where(
                     Session.id == slot("session"), Session.created_at > slot("began")),
                          {"session": session_id, "began": began})
+            # Telemetry's session lasted from its first event to its latest (a client's longer figure stands).
+            prepared("telemetry_duration", lambda: Session.update(duration_ms=Session.updated_at - Session.created_at).where(
+                Session.id == slot("session"), Session.duration_ms < Session.updated_at - Session.created_at),
+                     {"session": session_id})
         fuller = {e for e in {d["session_external_id"] for d in messages} if _has_other_messages(user_id, e)}
         _upsert_messages(user_id, [d for d in messages if d["session_external_id"] not in fuller], now, client=False)
         _total_from_responses(user_id, {d["session_external_id"] for d in responses} | {d["external_id"] for d in sessions})

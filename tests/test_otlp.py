@@ -108,6 +108,7 @@ def test_telemetry_alone_holds_claude_codes_own_figures(http, name):
     main = got["session"]
     assert four(main) == usage_of(run["responses"], "main")
     assert main["source"] == "claude-code" and main["costBasis"] == "recorded"
+    assert main["durationMs"] == main["updatedAt"] - main["createdAt"] > 0  # first event to last
     subagents = [s for s in http.get("/api/sessions?limit=50")["sessions"] if s["parentExternalId"] == session_id]
     if any(r["kind"] != "main" for r in run["responses"]):
         (sub,) = subagents
