@@ -291,7 +291,7 @@ class Importer:
                 "model": model if isinstance(model, str) and model != SYNTHETIC else None,
                 "parts": _parts(content), "isCompactSummary": line.get("isCompactSummary") or None}
         try:
-            data = schemas.message_in.load({k: v for k, v in wire.items() if v is not None})
+            data = schemas.message_from_file.load({k: v for k, v in wire.items() if v is not None})
         except ValidationError as err:
             self.report.problem(path, number, f"invalid message ({', '.join(map(str, err.messages))})")
             return
