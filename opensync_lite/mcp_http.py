@@ -14,6 +14,7 @@ import threading
 from a2wsgi import ASGIMiddleware
 from flask import Blueprint, Response, current_app, g, request
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.transport_security import TransportSecuritySettings
 
 from . import mcp_tools
 from .auth import require_user
@@ -39,8 +40,12 @@ class Bridge:
     def __init__(self, app):
         server = mcp_tools.server(app, _request_user)
         # Builds the manager (the Starlette app around it is not used: requests come from Flask).
+        # No Host allow-list of the SDK's: every request needs a key, which a page rebinding a name
+        # to this address has not got, as for the rest of the API (and `serve` may be reached by
+        # names the SDK cannot know: --allowed-host, a proxy).
         server.streamable_http_app(stateless_http=True, json_response=True,
-                                   max_request_body_size=app.config["OPENSYNC_MAX_BODY"])
+                                   max_request_body_size=app.config["OPENSYNC_MAX_BODY"],
+                                   transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False))
         self.manager = server.session_manager
         self.loop = asyncio.new_event_loop()
         threading.Thread(target=self.loop.run_forever, name="opensync-mcp", daemon=True).start()
@@ -63,9 +68,10 @@ def _bridge():
     return app.extensions[EXTENSION]
 
 
-@bp.route("/mcp", methods=["GET", "POST", "DELETE"])
+@bp.post("/mcp")
 def endpoint():
-    """MCP's streamable HTTP: JSON-RPC in a POST, answered as JSON."""
+    """MCP's streamable HTTP: JSON-RPC in a POST, answered as JSON. Stateless, so there is no
+    stream to GET and no session to DELETE: both are 405s, as the transport's spec allows."""
     bridge = _bridge()
     request.environ[USER] = g.user_id
     return Response.from_app(bridge.wsgi, request.environ)

@@ -207,7 +207,7 @@ def _find(user_id, ident):
         raise ToolError(f"`{ident}` is the id of one session and the externalId of another: give the id "
                         f"{by_external_id['id']} or {by_id['id']}.") from None
     if row is None:
-        raise ToolError(f"No session {ident!r} (an id or externalId from search_sessions or recent_sessions).")
+        raise ToolError("Session not found: give an id or externalId from search_sessions or recent_sessions.")
     return row
 
 

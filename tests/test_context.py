@@ -6,6 +6,8 @@ import pytest
 
 from factories import BASE, DAY
 
+pytestmark = pytest.mark.both_databases
+
 SECRET = "ghp_" + "Q1w2E3r4T5y6U7i8O9p0A1s2D3f4G5h6J7k8"
 
 

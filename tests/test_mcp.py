@@ -187,7 +187,7 @@ def test_stdio_refuses_bad_arguments_naming_them(filled, db_path):
     assert all(is_error for is_error, _ in answers), answers
     assert "type" in answers[0][1] and "not available" in answers[0][1]
     assert "type" in answers[1][1] and "not available" in answers[1][1]
-    assert "No session" in answers[2][1] and "zanzibar" not in answers[2][1]
+    assert "Session not found" in answers[2][1] and "zanzibar" not in answers[2][1]
     assert "limit" in answers[3][1]
     assert "from" in answers[4][1]
 
@@ -230,7 +230,7 @@ def test_http_lists_the_tools_and_answers_each_for_the_keys_user_only(served):
         ("search_sessions", {"query": "webhook"}), ("get_session", {"id": "hook"}),
         ("sessions_for_file", {"path": "src/billing.py"}), ("stats", {})])
     assert [r["id"] for r in _json(theirs[0])["results"]] == [ids["m-hook"]]
-    assert theirs[1][0] and "No session" in theirs[1][1]
+    assert theirs[1][0] and "Session not found" in theirs[1][1]
     assert [s["externalId"] for s in _json(theirs[2])["sessions"]] == ["m-hook"]
     assert _json(theirs[3])["totals"]["sessions"] == 1
     assert all("stripe" not in text.lower() for _, text in theirs)
