@@ -31,11 +31,11 @@ $(BIN)/python:
 	$(PIP) install --upgrade pip
 
 $(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml
-	$(PIP) install -e .
+	$(PIP) install -e '.[mcp]'
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed
-	$(PIP) install -e '.[test,postgres]'
+	$(PIP) install -e '.[test,postgres,mcp]'
 	touch $@
 
 # The real sync client the end-to-end tests drive, pinned in tests/package-lock.json.

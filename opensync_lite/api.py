@@ -2,7 +2,7 @@
 
 from flask import Blueprint, g
 
-from . import evals, export, ingest, queries, responses, schemas, shares
+from . import context, evals, export, ingest, queries, responses, schemas, shares
 from .auth import require_user
 from .errors import ApiError
 from .heavy import heavy
@@ -118,6 +118,14 @@ def search():
                                 where=args.get("where"), offset=args["offset"])
     return responses.SearchResults().dump(
         {"results": hits, "next_offset": args["offset"] + len(hits) if more else None})
+
+
+@bp.get("/context")
+def session_context():
+    """What past sessions say about ``q``, ready for a prompt, as OpenSync's /api/context answers."""
+    args = schemas.read_query(schemas.context_query)
+    filters = {name: args[name] for name in ("source", "project", "date_from", "date_to") if name in args}
+    return context.build(g.user_id, args["q"], args["limit"], args["format"], filters, args["type"], args["max_chars"])
 
 
 @bp.get("/export")

@@ -1,5 +1,6 @@
 """The app factory and ``init_app`` for embedding: config → database → blueprints → errors."""
 
+import importlib.util
 import logging
 import time
 
@@ -49,7 +50,7 @@ def _add_cors_outside_blueprint(response):
     return response if request.blueprint else _add_cors(response)
 
 
-JSON_PATHS = {"api", "sync", "health", "openapi.json", "v1"}  # the first path segments of the JSON routes
+JSON_PATHS = {"api", "sync", "health", "openapi.json", "v1", "mcp"}  # the first path segments of the JSON routes
 
 
 def _unmatched(err):
@@ -99,9 +100,18 @@ def _blueprint():
     errors.register(bp)
     bp.add_url_rule("/health", "health", _health, methods=["GET"])
     bp.add_url_rule("/openapi.json", "openapi", _openapi, methods=["GET"])
-    for child in (sync_sessions.bp, sync_messages.bp, api.bp, stats.bp, otlp.bp):
+    for child in (sync_sessions.bp, sync_messages.bp, api.bp, stats.bp, otlp.bp, *_extras()):
         bp.register_blueprint(child)
     return bp
+
+
+def _extras():
+    """The blueprints of the optional extras that are installed: /mcp with `mcp`."""
+    if importlib.util.find_spec("mcp") and importlib.util.find_spec("a2wsgi"):
+        from . import mcp_http
+
+        return [mcp_http.bp]
+    return []
 
 
 def init_app(app, url_prefix=None):

@@ -411,6 +411,27 @@ def reprice(user_name, db_path):
     click.echo(f"Repriced {count} sessions.")
 
 
+@main.command("mcp")
+@click.option("--key", envvar="OPENSYNC_KEY", show_envvar=True, required=True, metavar="osk_…",
+              help="An API key (`keys create`): the tools read that key's user's sessions only.")
+@db_option
+def mcp_stdio(key, db_path):
+    """An MCP server on stdin/stdout, for agents: `claude mcp add opensync -- opensync-lite mcp --key osk_…`.
+    Its tools search and read the key's user's sessions (needs the mcp extra)."""
+    try:
+        from . import mcp_tools
+    except ModuleNotFoundError as err:
+        if err.name and err.name.split(".")[0] == "mcp":
+            raise click.ClickException("the MCP server needs the mcp extra: pip install 'opensync-lite[mcp]'.") from None
+        raise
+    app = _app(db_path)
+    with app.app_context():
+        found = auth.key_user(key)
+    if found is None:
+        raise click.ClickException("unknown or revoked API key (see `keys list`; `keys create` makes one).")
+    mcp_tools.run_stdio(app, found[1])
+
+
 @main.command("migrate")
 @click.option("--from", "source", required=True, metavar="DB",
               help="The store to copy: a SQLite file / sqlite:///path (or a postgresql:// URL).")

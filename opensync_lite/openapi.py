@@ -93,6 +93,9 @@ def build(server_url="/"):
         responses.FilesPage, query=schemas.FilesQuery)})
     spec.path("/api/search", operations={"get": _operation(
         "Full-text search over titles, projects, messages, tool calls and results, and thinking; one result per session", responses.SearchResults, query=schemas.SearchQuery)})
+    spec.path("/api/context", operations={"get": _operation(
+        "The last messages of the sessions that match `q`, as one prompt-ready text or as messages (OpenSync's "
+        "shapes), secrets masked, cut to `maxChars`", responses.Context, query=schemas.ContextQuery)})
     spec.path("/api/export", operations={"get": _operation(
         "One session as JSON, JSON Lines or Markdown", None, query=schemas.ExportQuery,
         errors=("400", "401", "404", "409", "429"),

@@ -12,7 +12,7 @@ from peewee import SQL, Case, Tuple, fn
 
 from . import files
 from . import search as fts
-from .db import prepared, slot
+from .db import MAX_ID, prepared, slot
 from .models import Curation, FileTouch, Message, Part, Session, SessionTag, Tag
 from .schemas import UNKNOWN_SOURCE  # the filter value that selects sessions with no source
 DAY_MS = 86_400_000
@@ -313,10 +313,13 @@ def with_curation(rows):
 MESSAGE_FIELDS = [f for f in Message._meta.sorted_fields if f.name not in ("tool_text", "thinking_text")]
 
 
-def session_messages(session_id, limit=None):
-    """A session's messages in creation order (its first ``limit``), each with its parts (two
-    queries in all)."""
+def session_messages(session_id, limit=None, offset=0):
+    """A session's messages in creation order (``limit`` of them after the first ``offset``),
+    each with its parts (two queries in all)."""
     ordered = Message.select(*MESSAGE_FIELDS).where(Message.session == session_id).order_by(Message.created_at, Message.id)
+    if offset and limit is None:
+        limit = MAX_ID  # SQL has no OFFSET without a LIMIT
+    ordered = ordered.offset(offset or None)
     messages = list(ordered.limit(limit).dicts())
     by_id = {m["id"]: m for m in messages}
     for m in messages:
@@ -324,7 +327,7 @@ def session_messages(session_id, limit=None):
     if by_id:
         wanted = Message.session == session_id
         if limit is not None:  # the parts of those messages only
-            wanted &= Message.id.in_(ordered.select(Message.id).limit(limit))
+            wanted &= Message.id.in_(ordered.select(Message.id).limit(limit).offset(offset or None))
         parts = (
             Part.select(Part.message, Part.type, Part.content, Part.extra)
             .join(Message)
@@ -335,6 +338,16 @@ def session_messages(session_id, limit=None):
         for part in parts:
             by_id[part.pop("message")]["parts"].append(part)
     return messages
+
+
+def message_count(session_id):
+    """How many messages a session holds (what readers page through)."""
+    return Message.select(fn.COUNT(Message.id)).where(Message.session == session_id).scalar()
+
+
+def last_messages(session_id, count):
+    """A session's last ``count`` messages, in creation order, with their parts."""
+    return session_messages(session_id, count, max(0, message_count(session_id) - count))
 
 
 # --- stats ------------------------------------------------------------------------------------
@@ -577,11 +590,11 @@ def data_version(user_id):
 MATCHES_PER_SESSION = 3
 
 
-def search(user_id, text, limit=20, source=None, where=None, offset=0):
+def search(user_id, text, limit=20, source=None, where=None, offset=0, filters=None):
     """One page of the sessions matching ``text`` (in the ``where`` kind of text, when given),
     best first and the newest first among equals: each with its best matches (up to
-    MATCHES_PER_SESSION, best first), those of the best one on the session itself. Returns
-    (sessions, whether more follow)."""
+    MATCHES_PER_SESSION, best first), those of the best one on the session itself. ``filters``
+    narrows the sessions as lists do (project, dates, ...). Returns (sessions, whether more follow)."""
     match = fts.match_expression(text, where)
     if match is None:
         return [], False
@@ -596,7 +609,7 @@ def search(user_id, text, limit=20, source=None, where=None, offset=0):
             fn.MIN(rank).over(partition_by=[session_id]).alias("best"),
         )
         .from_(fts.hits(match, user_id), Session)
-        .where(Session.id == session_id, *conditions(user_id, {"source": source}))
+        .where(Session.id == session_id, *conditions(user_id, {"source": source, **(filters or {})}))
     ).alias("numbered")
     # ... then the sessions numbered in their order, so a page is a range of those numbers.
     place = fn.DENSE_RANK().over(order_by=[numbered.c.best, numbered.c.updated_at.desc(), numbered.c.session_id.desc()])

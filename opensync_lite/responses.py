@@ -295,6 +295,24 @@ class SearchResults(Schema):
         "description": "the `offset` of the next page; null on the last"})
 
 
+class ContextMetadata(Schema):
+    session_id = fields.String(data_key="sessionId", required=True)
+    session_title = fields.String(data_key="sessionTitle", metadata={"description": "left out when it has none"})
+
+
+class ContextMessage(Schema):
+    role = fields.String(required=True)
+    content = fields.String(required=True)
+    metadata = fields.Nested(ContextMetadata, required=True)
+
+
+class Context(Schema):
+    """/api/context: ``text`` (format=text) or ``messages`` (format=messages), as OpenSync answers."""
+    text = fields.String()
+    messages = fields.List(fields.Nested(ContextMessage))
+    session_count = fields.Integer(data_key="sessionCount", required=True)
+
+
 class DailyStats(Schema):
     days = fields.List(fields.Nested(DayStats), required=True)
 

@@ -24,6 +24,7 @@ from marshmallow import (
     post_load,
     pre_load,
     validate,
+    validates,
 )
 
 from .errors import ApiError
@@ -702,6 +703,42 @@ class SearchQuery(Schema):
                        " session titles and projects too)"})
 
 
+from .search.kinds import AVAILABLE_TYPES, TYPES as SEARCH_TYPES  # noqa: E402
+
+
+class ContextQuery(Schema):
+    """/api/context (and the MCP tool get_context): OpenSync's q, limit and format, with the
+    filters of the sessions list and a cap on the answer's size."""
+
+    class Meta:
+        unknown = RAISE  # a misspelt parameter is an error, not silently ignored
+
+    q = Text(500, 1, required=True, allow_none=False, metadata={"description": "what the agent is working on"})
+    limit = fields.Integer(load_default=5, validate=validate.Range(1, 20), metadata={"description": "sessions"})
+    format = fields.String(load_default="text", validate=validate.OneOf(("text", "messages")), metadata={
+        "description": "text: one prompt-ready text; messages: OpenAI-style messages, each with its session"})
+    type = fields.String(load_default="fulltext", validate=validate.OneOf(SEARCH_TYPES), metadata={
+        "description": "how sessions are found; only fulltext is available yet"})
+    source = Text(64, 1)
+    project = Text(4096, 1)
+    date_from = DateParam(data_key="from")
+    date_to = DateParam(end=True, data_key="to")
+    max_chars = fields.Integer(data_key="maxChars", load_default=40_000, validate=validate.Range(1000, 200_000),
+                               metadata={"description": "the answer's length at most (long texts are cut with a note)"})
+
+    @validates("type")
+    def _available(self, value, **kwargs):
+        if value not in AVAILABLE_TYPES:
+            raise ValidationError(f"`{value}` search is not available on this server yet: use type=fulltext.")
+
+    @post_load
+    def _range(self, data, **kwargs):
+        if data.get("date_from") is not None and data.get("date_to") is not None:
+            if data["date_from"] >= data["date_to"]:
+                raise ValidationError("`from` must be before `to`.", "to")
+        return data
+
+
 sessions_query = SessionsQuery()
 evals_query = EvalsQuery()
 files_query = FilesQuery()
@@ -711,6 +748,7 @@ session_patch = SessionPatch()
 export_query = ExportQuery()
 stats_query = StatsQuery()
 search_query = SearchQuery()
+context_query = ContextQuery()
 overview_query = OverviewQuery()
 key_form = KeyForm()
 share_in = ShareIn()

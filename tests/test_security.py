@@ -33,6 +33,9 @@ ISOLATION = {
     ("POST", "/api/sessions/<ident>/shares"): ["/api/sessions/{id}/shares", "/api/sessions/{ext}/shares"],
     ("GET", "/api/shares"): ["/api/shares"],
     ("DELETE", "/api/shares/<int:share_id>"): ["/api/shares/{share}"],
+    # The answer repeats `q`: asked for a word of the victim's title that `leaks` does not look for.
+    ("GET", "/api/context"): ["/api/context?q=plans", "/api/context?q=plans&format=messages&source=claude-code"],
+    ("POST", "/mcp"): ["/mcp"],  # each tool, called for the first user's data (MCP_CALLS)
     ("GET", "/api/stats"): ["/api/stats"],
     ("GET", "/api/stats/<any(sources, models, providers, projects):group>"):
         ["/api/stats/sources", "/api/stats/models", "/api/stats/providers", "/api/stats/projects"],
@@ -57,6 +60,9 @@ def _otlp(kind, attributes):
         "name": "claude_code.cost.usage", "sum": {"aggregationTemporality": 1, "dataPoints": [
             {"attributes": attrs, "asDouble": 99.0, "startTimeUnixNano": "1", "timeUnixNano": "2"}]}}]}]}]}
 PUBLIC = {("GET", "/health"), ("GET", "/openapi.json")}
+MCP_CALLS = [("search_sessions", {"query": "secret"}), ("search_sessions", {"query": "plans"}), ("get_session", {"id": "{id}"}),
+             ("get_session", {"id": "{ext}"}), ("get_context", {"query": "plans"}), ("recent_sessions", {}),
+             ("stats", {}), ("sessions_for_file", {"path": "/home/v/secret.py"})]
 
 
 def test_every_route_is_in_the_isolation_table(app):
@@ -99,6 +105,15 @@ def test_a_second_user_cannot_read_change_or_delete(api, other_api, victim, db_p
         elif method == "PATCH":
             response = other_api.client.patch(path, json={"starred": True, "tags": ["hijack"]}, headers=other_api.headers)
             assert response.status_code == 404, path
+        elif path == "/mcp":
+            for number, (tool, arguments) in enumerate(MCP_CALLS):
+                arguments = {k: v.format(**victim) for k, v in arguments.items()}
+                response = other_api.client.post(path, json={
+                    "jsonrpc": "2.0", "id": number, "method": "tools/call", "params": {"name": tool, "arguments": arguments}},
+                    headers={**other_api.headers, "Accept": "application/json, text/event-stream",
+                             "MCP-Protocol-Version": "2025-06-18"})
+                assert response.status_code == 200, (tool, response.get_data(as_text=True))
+                assert "result" in response.get_json() and not leaks(response.get_data(as_text=True)), tool
         elif path.endswith("/shares"):
             assert other_api.post(path, {"confirm": True}).status_code == 404, path
         else:

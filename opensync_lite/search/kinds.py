@@ -3,3 +3,8 @@ text (the user's are prompts, the agent's answers), its tool calls and results, 
 
 WHERE = ("prompts", "answers", "tools", "thinking")
 ROLE_OF = {"prompts": "user", "answers": "assistant"}
+
+# How sessions are found (``type``, as OpenSync names it): by their words, by meaning, or both
+# fused. Only full text is built yet; the others are named so that clients get a clear answer.
+TYPES = ("fulltext", "semantic", "hybrid")
+AVAILABLE_TYPES = ("fulltext",)
