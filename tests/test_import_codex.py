@@ -18,6 +18,7 @@ from openai_standin import MODEL, StandIn
 PROMPT = "Please run: echo expected 10 tokens"
 RESUME_PROMPT = "Now run it once more"
 CODEX_VERSION = "0.171.0"
+BRANCH = "feature/cart"
 
 
 def config(url):
@@ -52,6 +53,12 @@ def run(tmp_path_factory):
     home, cwd = root / "home", root / "project"
     (home / ".codex").mkdir(parents=True)
     cwd.mkdir()
+    # A git repository on a branch of its own: Codex records the branch in session_meta.
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-C", str(cwd)]
+    subprocess.run([*git, "init", "-q", "-b", BRANCH], check=True)
+    (cwd / "README").write_text("cart\n")
+    subprocess.run([*git, "add", "README"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "start"], check=True)
     with StandIn() as api:
         (home / ".codex" / "config.toml").write_text(config(api.url))
         codex(home, cwd, "exec", "--skip-git-repo-check", PROMPT)
@@ -114,6 +121,7 @@ def test_one_session_with_the_stand_ins_tokens_counted_once(run, db_path, api):
     assert listed["projectPath"] == str(run["cwd"]) and listed["projectName"] == "project"
     assert listed["model"] == MODEL and listed["title"] == PROMPT
     assert listed["createdAt"] == ms(meta["timestamp"]) and listed["updatedAt"] == ms(run["lines"][-1]["timestamp"])
+    assert meta["payload"]["git"]["branch"] == BRANCH and listed["extra"]["gitBranch"] == BRANCH
     assert listed["promptTokens"] == want["input_tokens"] + want["cache_read_tokens"] + want["cache_write_tokens"]
 
 
@@ -226,3 +234,28 @@ def test_the_default_folder_is_codex_home(run, db_path):
     env = {**os.environ, "CODEX_HOME": str(Path(run["sessions"]).parent)}
     result = subprocess.run(CLI + ["import", "codex", "--db", db_path], capture_output=True, text=True, timeout=60, env=env)
     assert result.returncode == 0 and "into 1 new" in result.stdout
+
+
+def test_hostile_lines_are_skipped_and_reported(run, db_path, tmp_path):
+    """Lines of the wrong shape are reported with their line number; the rest is imported."""
+    meta = run["lines"][0]
+    bad = [
+        {"timestamp": "not a date", "type": "response_item", "payload": {"type": "message", "role": "user"}},
+        {"timestamp": meta["timestamp"], "type": "response_item", "payload": [1, 2]},
+        [1, 2, 3],
+        {"timestamp": meta["timestamp"], "type": "token_usage_record", "payload": {"response_id": 7, "usage": "x"}},
+        {"timestamp": meta["timestamp"], "type": "response_item",
+         "payload": {"type": "message", "role": "user", "content": 12}},
+        {"timestamp": meta["timestamp"], "type": "token_usage_record",
+         "payload": {"response_id": "resp_huge", "usage": {"input_tokens": 10**30, "cached_input_tokens": -5,
+                                                           "output_tokens": float("nan")}}},
+    ]
+    hostile = tmp_path / "rollout-hostile.jsonl"
+    hostile.write_text("".join(json.dumps(line) + "\n" for line in [*run["lines"], *bad]))
+    orphan = tmp_path / "rollout-orphan.jsonl"  # no session_meta: nothing names its session
+    orphan.write_text("".join(json.dumps(line) + "\n" for line in run["lines"][1:5]))
+    result = run_import(db_path, hostile, orphan)
+    assert "lines skipped" in result.stdout and "not a date" in result.stderr and "not a JSON object" in result.stderr
+    assert "without response_id" in result.stderr and "before the session_meta" in result.stderr
+    assert totals(db_path)[0] == expected(run["api"].usage_sum())  # out-of-bounds counts count as 0
+    assert rows(db_path, "SELECT COUNT(*) FROM sessions") == [(1,)]
