@@ -347,7 +347,7 @@ def backup(out, force, db_path):
 
 
 @main.command("import")
-@click.argument("kind", type=click.Choice(["claude-code", "opencode"]))
+@click.argument("kind", type=click.Choice(["claude-code", "opencode", "codex"]))
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option("--user", "user_name", default=config.DEFAULT_USER, show_default=True, callback=_user_name)
 @click.option("--dry-run", is_flag=True, help="Read and report; write nothing.")
@@ -356,8 +356,9 @@ def backup(out, force, db_path):
 def import_history(kind, paths, user_name, dry_run, watch, db_path):
     """Import history already on disk. claude-code: the transcripts under $CLAUDE_CONFIG_DIR,
     ~/.claude and ~/.config/claude (projects/). opencode: $XDG_DATA_HOME/opencode (opencode.db
-    and the older storage/ folders). Re-runs read only what is new."""
-    from .importers import claude_code, opencode
+    and the older storage/ folders). codex: $CODEX_HOME/sessions or ~/.codex/sessions (the
+    rollout-*.jsonl files). Re-runs read only what is new."""
+    from .importers import claude_code, codex, opencode
 
     if kind == "claude-code":
         roots = list(paths) or claude_code.default_roots()
@@ -370,6 +371,17 @@ def import_history(kind, paths, user_name, dry_run, watch, db_path):
                 return claude_code.run(user_id, files, dry_run)
             with click.progressbar(length=len(files), label="Importing", file=sys.stderr) as bar:
                 return claude_code.run(user_id, files, dry_run, lambda _: bar.update(1))
+    elif kind == "codex":
+        roots = list(paths) or [codex.default_root()]
+        if not any(Path(r).exists() for r in roots):
+            raise click.ClickException(f"no Codex sessions at {roots[0]}; give the folder as PATH.")
+
+        def run(bar):
+            files = codex.rollouts(roots)
+            if not bar:
+                return codex.run(user_id, files, dry_run)
+            with click.progressbar(length=len(files), label="Importing", file=sys.stderr) as bar:
+                return codex.run(user_id, files, dry_run, lambda _: bar.update(1))
     else:
         root = paths[0] if paths else opencode.default_root()
         if not root.is_dir():
