@@ -145,13 +145,16 @@ def main():
               help="Seconds a request (headers and body) may take to arrive whole.")
 @click.option("--watch/--no-watch", envvar="OPENSYNC_WATCH", show_envvar=True, default=True, show_default=True,
               help="Read the agents' own files on this machine as they change (Claude Code's transcripts, "
-                   "OpenCode's storage).")
+                   "Codex's rollouts, OpenCode's storage).")
 @click.option("--watch-claude", "watch_claude", multiple=True, envvar="OPENSYNC_WATCH_CLAUDE", show_envvar=True,
               type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="A Claude Code projects folder to watch [default: ~/.claude/projects, $CLAUDE_CONFIG_DIR].")
 @click.option("--watch-opencode", envvar="OPENSYNC_WATCH_OPENCODE", show_envvar=True,
               type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="OpenCode's data folder to watch [default: $XDG_DATA_HOME/opencode].")
+@click.option("--watch-codex", "watch_codex", multiple=True, envvar="OPENSYNC_WATCH_CODEX", show_envvar=True,
+              type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="A Codex sessions folder to watch [default: $CODEX_HOME/sessions, ~/.codex/sessions].")
 @click.option("--sharing/--no-sharing", envvar="OPENSYNC_SHARING", show_envvar=True, default=False, show_default=True,
               help="Allow share links (/s/..., no sign-in) to sessions.")
 @click.option("--allowed-host", "allowed_hosts", multiple=True, envvar="OPENSYNC_ALLOWED_HOSTS", show_envvar=True,
@@ -160,7 +163,7 @@ def main():
 @click.option("--quiet", "-q", is_flag=True, help="No line per request in the log.")
 @db_option
 def serve(host, port, threads, durability, max_body, workers, connection_limit, channel_timeout, read_timeout,
-          watch, watch_claude, watch_opencode, sharing, allowed_hosts, quiet, db_path):
+          watch, watch_claude, watch_opencode, watch_codex, sharing, allowed_hosts, quiet, db_path):
     """Serve the sync API and the dashboard with waitress. Logs one line per request (method,
     path, status, time, user id; never a key or a body) unless --quiet."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -182,7 +185,7 @@ def serve(host, port, threads, durability, max_body, workers, connection_limit, 
     except OSError as err:  # taken between the check and now
         raise click.ClickException(f"cannot listen on {host}:{port}: {err.strerror or err}; try --port N.") from None
     limits = server_.Limits(threads, connection_limit, channel_timeout, read_timeout)
-    watching = _watched(watch, watch_claude, watch_opencode)
+    watching = _watched(watch, watch_claude, watch_opencode, watch_codex)
     server_.raise_open_files_limit(connection_limit)
     if workers == 1:
         server = server_.make_server(app, listener, limits)
@@ -223,23 +226,24 @@ def serve(host, port, threads, durability, max_body, workers, connection_limit, 
         server_.prefork(listener, workers, worker)
 
 
-def _watched(watch, claude_roots, opencode_root):
-    """{agent: [folders]} the server should watch: those given, else the agents' own defaults
-    that exist on this machine."""
+def _watched(watch, claude_roots, opencode_root, codex_roots=()):
+    """{agent: [folders]} the server should watch: those given, else the agents' own default
+    folders (watched from when they appear)."""
     if not watch:
         return {}
-    from .importers import claude_code, opencode
+    from .importers import claude_code, codex, opencode
 
     claude = list(claude_roots) or claude_code.default_roots(existing=False)
     opencode_root = opencode_root or opencode.default_root()
-    return {k: v for k, v in (("Claude Code", claude), ("OpenCode", [opencode_root] if opencode_root else [])) if v}
+    watching = {"Claude Code": claude, "Codex": list(codex_roots) or [codex.default_root()],
+                "OpenCode": [opencode_root] if opencode_root else []}
+    return {name: folders for name, folders in watching.items() if folders}
 
 
 def _start_watcher(app, watching):
     from .watch import Watcher
 
-    return Watcher(app, config.DEFAULT_USER, watching.get("Claude Code", ()),
-                   (watching.get("OpenCode") or [None])[0]).start()
+    return Watcher(app, config.DEFAULT_USER, watching).start()
 
 
 def _signin_link(url, user_name):

@@ -1,5 +1,5 @@
 """The watcher inside `serve`: the agents' own files on this machine are the truth, so the
-server reads them as they change (Claude Code's transcripts, OpenCode's storage), while a
+server reads them as they change (Claude Code's transcripts, Codex's rollouts, OpenCode's storage), while a
 plugin keeps a session live. The OS's file events (watchdog: inotify, FSEvents, ...) say
 which files changed, so a pass reads only those, from where the last one stopped (the
 importers remember each file's offset); a slow full pass now and then catches what events
@@ -14,7 +14,7 @@ from watchdog.events import FileSystemEventHandler
 from watchdog.observers import Observer
 
 from . import auth
-from .importers import claude_code, opencode
+from .importers import claude_code, codex, opencode
 
 log = logging.getLogger("opensync_lite.watch")
 
@@ -44,14 +44,18 @@ class _Changes(FileSystemEventHandler):
         return paths
 
 
-class Watcher:
-    """Imports what changes under ``claude_roots`` (Claude Code's projects folders) and
-    ``opencode_root`` (OpenCode's data folder) for ``user_name``, in a thread of its own."""
+# Agents whose history is files appended to: the importer reads the files that changed.
+FILE_AGENTS = {"Claude Code": (claude_code.transcripts, claude_code.run),
+               "Codex": (codex.rollouts, codex.run)}
 
-    def __init__(self, app, user_name, claude_roots=(), opencode_root=None):
+
+class Watcher:
+    """Imports what changes in ``watching`` ({agent name: [folders]}: those of FILE_AGENTS, and
+    OpenCode's data folder, read whole) for ``user_name``, in a thread of its own."""
+
+    def __init__(self, app, user_name, watching):
         self.app, self.user_name = app, user_name
-        self.claude_roots = [Path(r) for r in claude_roots]
-        self.opencode_root = Path(opencode_root) if opencode_root else None
+        self.roots = {name: [Path(r) for r in folders] for name, folders in watching.items() if folders}
         self.wake, self.stopping = threading.Event(), threading.Event()
         self.changes = _Changes(self.wake)
         self.observer, self.pending = None, []
@@ -59,7 +63,7 @@ class Watcher:
         self.passes = 0  # completed passes (tests wait on it)
 
     def folders(self):
-        return [*self.claude_roots, *([self.opencode_root] if self.opencode_root else [])]
+        return [folder for folders in self.roots.values() for folder in folders]
 
     def start(self):
         self.observer = Observer()
@@ -115,18 +119,20 @@ class Watcher:
 
     def _pass(self, user_id, changed):
         """Import the changed files (``None``: every file)."""
-        if changed is None:
-            transcripts = claude_code.transcripts(self.claude_roots) if self.claude_roots else []
-        else:
-            inside = [Path(p) for p in changed if p.endswith(".jsonl")]
-            transcripts = sorted(p for p in inside if p.is_file()
-                                 and any(root in p.parents for root in self.claude_roots))
-        if transcripts:
-            report = claude_code.run(user_id, transcripts)
-            self._log("Claude Code", report)
-        if self.opencode_root and self.opencode_root.is_dir() and (
-                changed is None or any(Path(p).is_relative_to(self.opencode_root) for p in changed)):
-            self._log("OpenCode", opencode.run(user_id, self.opencode_root))
+        for name, (find, run) in FILE_AGENTS.items():
+            roots = self.roots.get(name)
+            if not roots:
+                continue
+            if changed is None:
+                files = find(roots)
+            else:
+                inside = [Path(p) for p in changed if p.endswith(".jsonl")]
+                files = sorted(p for p in inside if p.is_file() and any(root in p.parents for root in roots))
+            if files:
+                self._log(name, run(user_id, files))
+        for root in self.roots.get("OpenCode", ()):
+            if root.is_dir() and (changed is None or any(Path(p).is_relative_to(root) for p in changed)):
+                self._log("OpenCode", opencode.run(user_id, root))
 
     @staticmethod
     def _log(name, report):

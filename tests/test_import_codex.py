@@ -7,12 +7,14 @@ import json
 import os
 import shutil
 import subprocess
+import time
+import urllib.request
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
-from conftest import CLI, NODE_BIN, rows, snapshot
+from conftest import CLI, NODE_BIN, LiveServer, rows, snapshot
 from openai_standin import MODEL, StandIn
 
 PROMPT = "Please run: echo expected 10 tokens"
@@ -259,3 +261,39 @@ def test_hostile_lines_are_skipped_and_reported(run, db_path, tmp_path):
     assert "without response_id" in result.stderr and "before the session_meta" in result.stderr
     assert totals(db_path)[0] == expected(run["api"].usage_sum())  # out-of-bounds counts count as 0
     assert rows(db_path, "SELECT COUNT(*) FROM sessions") == [(1,)]
+
+
+def test_serve_watches_codexs_sessions_folder_as_it_works(tmp_path):
+    """No import at all: `serve` watches ~/.codex/sessions (from before it exists), and the
+    session the real CLI writes there arrives with the stand-in's tokens, counted once."""
+    home, cwd = tmp_path / "home", tmp_path / "project"
+    (home / ".codex").mkdir(parents=True)
+    cwd.mkdir()
+    server = LiveServer(str(tmp_path / "opensync.db"), env={"HOME": str(home), "XDG_DATA_HOME": str(tmp_path / "xdg")},
+                        args=["--watch"])
+    try:
+        for _ in range(100):  # the banner is read as serve prints it
+            if any("Watching" in line for line in server.banner):
+                break
+            time.sleep(0.05)
+        assert any("Watching" in line and ".codex/sessions" in line for line in server.banner), server.banner
+        key = server.create_key()
+        with StandIn() as api:
+            (home / ".codex" / "config.toml").write_text(config(api.url))
+            codex(home, cwd, "exec", "--skip-git-repo-check", PROMPT)
+            want = expected(api.usage_sum())
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            request = urllib.request.Request(server.url + "/api/sessions",
+                                             headers={"Authorization": f"Bearer {key}"})
+            with urllib.request.urlopen(request, timeout=10) as response:
+                sessions = json.loads(response.read())["sessions"]
+            if sessions and sessions[0]["outputTokens"] == want["output_tokens"]:
+                break
+            time.sleep(0.2)
+        (session,) = sessions
+        assert session["source"] == "codex-cli" and session["title"] == PROMPT
+        assert (session["inputTokens"], session["outputTokens"], session["cacheReadTokens"],
+                session["cacheWriteTokens"]) == tuple(want[k] for k in KINDS)
+    finally:
+        server.stop()
