@@ -297,3 +297,61 @@ def test_serve_watches_codexs_sessions_folder_as_it_works(tmp_path):
                 session["cacheWriteTokens"]) == tuple(want[k] for k in KINDS)
     finally:
         server.stop()
+
+
+def otel_config(url, key):
+    """Codex's [otel] table: its log events to `serve`'s /v1/logs with our key, prompts included."""
+    return f'''
+[otel]
+log_user_prompt = true
+exporter = {{ otlp-http = {{ endpoint = "{url}/v1/logs", protocol = "json", headers = {{ "authorization" = "Bearer {key}" }} }} }}
+'''
+
+
+def test_codexs_telemetry_alone_then_its_files_are_one_session(tmp_path):
+    """Codex's own OpenTelemetry to a server that cannot see its files: the session, its
+    prompt, its tool call with the output, the stand-in's tokens; then the rollout imported
+    beside it: still one session, each response counted once."""
+    home, cwd = tmp_path / "home", tmp_path / "project"
+    (home / ".codex").mkdir(parents=True)
+    cwd.mkdir()
+    db = str(tmp_path / "opensync.db")
+    server = LiveServer(db, env={"HOME": str(tmp_path / "elsewhere")})
+    try:
+        key = server.create_key()
+        with StandIn() as api:
+            (home / ".codex" / "config.toml").write_text(config(api.url) + otel_config(server.url, key))
+            codex(home, cwd, "exec", "--skip-git-repo-check", PROMPT)
+            want = expected(api.usage_sum())
+
+        def session():
+            request = urllib.request.Request(server.url + "/api/sessions", headers={"Authorization": f"Bearer {key}"})
+            with urllib.request.urlopen(request, timeout=10) as response:
+                found = json.loads(response.read())["sessions"]
+            if not found:
+                return None
+            request = urllib.request.Request(server.url + f"/api/sessions/get?id={found[0]['id']}",
+                                             headers={"Authorization": f"Bearer {key}"})
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return json.loads(response.read())
+
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not ((got := session()) and got["session"]["outputTokens"] == want["output_tokens"]):
+            time.sleep(0.2)
+        s = got["session"]
+        assert s["source"] == "codex-cli" and s["title"] == PROMPT and s["costBasis"] == "estimated"
+        assert (s["inputTokens"], s["outputTokens"], s["cacheReadTokens"], s["cacheWriteTokens"]) == tuple(want[k] for k in KINDS)
+        results = [p["content"] for m in got["messages"] for p in m["parts"] if p["type"] == "tool-result"]
+        assert len(results) == 1 and "expected 10 tokens" in results[0]["content"]
+        (call,) = [p["content"] for m in got["messages"] for p in m["parts"] if p["type"] == "tool-call"]
+        assert call["input"] == {"cmd": "echo expected 10 tokens"}
+        assert got["messages"][0]["role"] == "user" and got["messages"][0]["textContent"] == PROMPT
+        run_import(db, home / ".codex" / "sessions")
+        both = session()
+        assert both["session"]["externalId"] == s["externalId"]
+        assert (both["session"]["inputTokens"], both["session"]["outputTokens"], both["session"]["cacheReadTokens"],
+                both["session"]["cacheWriteTokens"]) == tuple(want[k] for k in KINDS)
+        assert not [m for m in both["messages"] if m["externalId"].startswith("otel:")]  # the rollout's copy
+        assert len(rows(db, "SELECT id FROM sessions")) == 1
+    finally:
+        server.stop()

@@ -20,21 +20,17 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest, ExportMetricsServiceResponse)
 
-from .. import ingest, schemas
+from .. import schemas
 from ..auth import require_user
 from ..errors import ApiError
-from ..importers.bounds import cost as _cost, count as _count
+from . import telemetry
+from .telemetry import HANDLED, METRICS, Telemetry, attributes
 
 bp = Blueprint("otlp", __name__)
 bp.before_request(require_user)
 
 PROTOBUF = "application/x-protobuf"
 MAX_INFLATED = 64 * 1024 * 1024  # a compressed body may not unpack past this
-SOURCES = {"claude-code": "claude-code"}  # service.name -> our source, for the agents mapped here
-EVENT_PREFIX = "claude_code."
-PROMPT_HIDDEN = "<REDACTED>"  # Claude Code's prompt text unless OTEL_LOG_USER_PROMPTS=1
-TOKEN_TYPES = {"input": "input_tokens", "output": "output_tokens", "cacheRead": "cache_read_tokens",
-               "cacheCreation": "cache_write_tokens"}
 
 
 # --- decoding ------------------------------------------------------------------------------------
@@ -105,188 +101,19 @@ def _answer(response, rejected, field):
     return Response(json_format.MessageToJson(response, indent=None), mimetype="application/json")
 
 
-def value(any_value):
-    """An OTLP AnyValue as plain Python."""
-    kind = any_value.WhichOneof("value")
-    if kind is None:
-        return None
-    if kind == "array_value":
-        return [value(v) for v in any_value.array_value.values]
-    if kind == "kvlist_value":
-        return attributes(any_value.kvlist_value.values)
-    if kind == "bytes_value":
-        return any_value.bytes_value.hex()
-    return getattr(any_value, kind)
-
-
-def attributes(pairs):
-    return {pair.key: value(pair.value) for pair in pairs}
-
-
-def _int(raw):
-    """A count sent as an int, a whole float or a digit string (OTLP JSON's intValue)."""
-    if isinstance(raw, str) and raw.isdigit():
-        raw = int(raw)
-    elif isinstance(raw, float) and raw.is_integer():
-        raw = int(raw)
-    return _count(raw)
-
-
-def _number(raw):
-    if isinstance(raw, str):
-        try:
-            raw = float(raw)
-        except ValueError:
-            return None
-    return _cost(raw)
-
-
-# --- Claude Code's events as sessions, messages and responses --------------------------------------
-
-class Telemetry:
-    """What one export says, in the write path's shapes: sessions, messages, responses."""
-
-    def __init__(self):
-        self.sessions, self.messages, self.responses, self.rejected = {}, [], {}, 0
-
-    def session(self, attrs, source, when):
-        """The session an event belongs to (a subagent's own, named as the importer names it)."""
-        session_id = attrs.get("session.id")
-        if not isinstance(session_id, str) or not session_id:
-            return None
-        agent = attrs.get("agent_id")
-        key = f"{session_id}/agent-{agent}" if isinstance(agent, str) and agent else session_id
-        s = self.sessions.setdefault(key, {"externalId": key, "source": source, "first": when, "last": when,
-                                           "parentExternalId": session_id if key != session_id else None})
-        if when:
-            s["first"] = min(filter(None, (s["first"], when)))
-            s["last"] = max(filter(None, (s["last"], when)))
-        return s
-
-    def event(self, record, resource, source):
-        attrs = attributes(record.attributes)
-        name = attrs.get("event.name") or str(value(record.body) or "").removeprefix(EVENT_PREFIX)
-        handler = getattr(self, f"_on_{name}", None)
-        if handler is None:
-            return  # start-up, hook and settings events say nothing of the session's work
-        when = _when(attrs.get("event.timestamp")) or (record.time_unix_nano // 1_000_000 or None)
-        session = self.session(attrs, source, when)
-        if session is not None:
-            handler(attrs, session, when)
-
-    def _message(self, wire):
-        try:
-            self.messages.append(schemas.message_in.load({k: v for k, v in wire.items() if v is not None}))
-        except ValidationError:
-            self.rejected += 1
-
-    def _on_user_prompt(self, attrs, session, when):
-        text = attrs.get("prompt")
-        if not isinstance(text, str) or not text or text == PROMPT_HIDDEN:
-            return  # the prompt was not logged: its length alone is no message
-        session.setdefault("title", text[:4096])  # the first prompt, as the importer titles it
-        uuid = attrs.get("message.uuid") or f"{attrs.get('prompt.id')}:{attrs.get('event.sequence')}"
-        self._message({"sessionExternalId": session["externalId"], "externalId": f"{ingest.OTEL}{uuid}",
-                       "role": "user", "textContent": text, "createdAt": when,
-                       "parts": [{"type": "text", "content": text}]})
-
-    def _on_assistant_response(self, attrs, session, when):
-        text = attrs.get("response")
-        if not isinstance(text, str) or not text:
-            return
-        uuid = attrs.get("message.uuid") or attrs.get("request_id") or attrs.get("event.sequence")
-        self._message({"sessionExternalId": session["externalId"], "externalId": f"{ingest.OTEL}{uuid}",
-                       "role": "assistant", "textContent": text, "createdAt": when, "model": attrs.get("model"),
-                       "parts": [{"type": "text", "content": text}]})
-
-    def _on_tool_result(self, attrs, session, when):
-        tool_id, name = attrs.get("tool_use_id"), attrs.get("tool_name")
-        if not isinstance(tool_id, str) or not tool_id:
-            return
-        call = {"id": tool_id, "name": name}
-        # With OTEL_LOG_TOOL_DETAILS=1: the tool's input as the model gave it (else its summary)
-        details = attrs.get("tool_input") or attrs.get("tool_parameters")
-        if isinstance(details, str):
-            try:
-                call["input"] = json.loads(details)
-            except ValueError:
-                call["input"] = details
-        success = str(attrs.get("success", "")).lower()
-        self._message({"sessionExternalId": session["externalId"], "externalId": f"{ingest.OTEL}{tool_id}",
-                       "role": "assistant", "textContent": "", "createdAt": when,
-                       "durationMs": _int(attrs.get("duration_ms")) or None,
-                       "parts": [{"type": "tool-call", "content": call}],
-                       "toolSucceeded": success == "true" if success in ("true", "false") else None})
-
-    def _on_api_request(self, attrs, session, when):
-        request_id = attrs.get("request_id")
-        key = (f"{ingest.OTEL_REQUEST}{request_id}" if isinstance(request_id, str) and request_id else
-               f"{ingest.OTEL}{session['externalId']}:{attrs.get('prompt.id')}:{attrs.get('event.sequence')}")
-        model = attrs.get("model") if isinstance(attrs.get("model"), str) else None
-        write = _int(attrs.get("cache_creation_tokens"))
-        self.responses[key] = {
-            "key": key, "session_external_id": session["externalId"], "message_external_id": "", "model": model,
-            "input_tokens": _int(attrs.get("input_tokens")), "output_tokens": _int(attrs.get("output_tokens")),
-            "cache_write_tokens": write, "cache_read_tokens": _int(attrs.get("cache_read_tokens")),
-            "cache_write_1h_tokens": min(write, _int(attrs.get("cache_creation_1h_tokens"))),
-            "cost_usd": _number(attrs.get("cost_usd")), "created_at": when or 0}
-        if model:
-            session["model"] = model
-
-    def point(self, metric_name, point, temporality, source):
-        """A data point of claude_code.token.usage / cost.usage: a response row per session,
-        model and export window (a delta's window is its own; a cumulative one's running total
-        keeps one key, and the larger copy wins)."""
-        attrs = attributes(point.attributes)
-        amount = point.as_double if point.WhichOneof("value") == "as_double" else point.as_int
-        when = point.time_unix_nano // 1_000_000 or None
-        session = self.session(attrs, source, when)
-        if session is None or attrs.get("agent_id"):
-            return
-        model = attrs.get("model") if isinstance(attrs.get("model"), str) else None
-        key = f"{ingest.OTEL_METRIC}{session['externalId']}:{model}:{attrs.get('agent.name') or ''}:{point.start_time_unix_nano}"
-        row = self.responses.setdefault(key, {
-            "key": key, "session_external_id": session["externalId"], "message_external_id": "", "model": model,
-            **{name: 0 for name in (*ingest.TOKEN_KINDS, "cache_write_1h_tokens")}, "cost_usd": None,
-            "created_at": when or 0})
-        if metric_name == "claude_code.cost.usage":
-            row["cost_usd"] = _number(amount)
-        elif attrs.get("type") in TOKEN_TYPES:
-            row[TOKEN_TYPES[attrs["type"]]] = _int(amount)
-
-    def sessions_in(self):
-        out = []
-        for s in self.sessions.values():
-            wire = {k: s.get(k) for k in ("externalId", "source", "parentExternalId", "model", "title")}
-            wire["createdAt"] = s["first"]
-            try:
-                data = schemas.session_in.load({k: v for k, v in wire.items() if v is not None})
-            except ValidationError:
-                self.rejected += 1
-                continue
-            if s["last"] is not None:
-                data["updated_at"] = s["last"]
-            out.append(data)
-        return out
-
-    def write(self, user_id):
-        if self.sessions:
-            ingest.ingest_telemetry(user_id, self.sessions_in(), self.messages, list(self.responses.values()))
-
-
-def _when(text):
-    try:
-        return schemas.EpochMs().deserialize(text) if isinstance(text, str) and text else None
-    except ValidationError:
-        return None
-
-
 def _source(resource):
-    return SOURCES.get(attributes(resource.attributes).get("service.name"))
+    return telemetry.source(attributes(resource.attributes).get("service.name"))
 
 
-HANDLED = {f"{EVENT_PREFIX}{name}" for name in ("user_prompt", "assistant_response", "tool_result", "api_request")}
-METRICS = ("claude_code.token.usage", "claude_code.cost.usage")
+def _json_value(any_value):
+    return next(iter(any_value.values()), None) if isinstance(any_value, dict) else None
+
+
+def _json_attributes(record):
+    """A JSON log record's attributes that name its event (read before protobuf's parser)."""
+    pairs = record.get("attributes")
+    return {a.get("key"): _json_value(a.get("value")) for a in pairs if isinstance(a, dict)
+            and a.get("key") in telemetry.NAMING} if isinstance(pairs, list) else {}
 
 
 def _kept(items, wanted):
@@ -296,8 +123,7 @@ def _kept(items, wanted):
 def _prune_logs(tree):
     """Only the log records of the events read here (by their body, as Claude Code names them)."""
     def wanted(record):
-        body = record.get("body")
-        return isinstance(body, dict) and body.get("stringValue") in HANDLED
+        return telemetry.event_name(_json_value(record.get("body")), _json_attributes(record)) in HANDLED
     for resource in tree.get("resourceLogs") or () if isinstance(tree, dict) else ():
         for scope in resource.get("scopeLogs") or () if isinstance(resource, dict) else ():
             if isinstance(scope, dict):
