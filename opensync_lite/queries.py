@@ -8,9 +8,10 @@ q, date_from, date_to (epoch ms; from inclusive, to exclusive), each optional.
 
 from datetime import datetime, timedelta, timezone
 
+from flask import current_app
 from peewee import SQL, Case, Tuple, fn
 
-from . import files
+from . import files, projects
 from . import search as fts
 from .db import prepared, slot
 from .models import Curation, FileTouch, Message, Part, Session, SessionTag, Tag
@@ -31,7 +32,6 @@ DIMENSIONS = {
     "source": Session.source,
     "model": Session.model,
     "provider": Session.provider,
-    "project": fn.COALESCE(Session.project_name, Session.project_path),
     "project_name": Session.project_name,
     "project_path": Session.project_path,
     "day": (Session.created_at - _mod(_mod(Session.created_at, DAY) + DAY, DAY)) / DAY,
@@ -51,7 +51,7 @@ def conditions(user_id, filters):
     if filters.get("provider"):
         where.append(Session.provider == filters["provider"])
     if filters.get("project"):
-        where.append((Session.project_name == filters["project"]) | (Session.project_path == filters["project"]))
+        where.append(_in_project(user_id, filters["project"]))
     if filters.get("ids"):
         where.append(Session.id.in_(filters["ids"]))
     if filters.get("parent"):
@@ -77,6 +77,50 @@ def conditions(user_id, filters):
     if match:
         where.append(Session.id.in_(fts.matching_session_ids(match, user_id)))
     return where
+
+
+# --- projects ---------------------------------------------------------------------------------
+
+def user_projects(user_id):
+    """The user's ``projects.Projects`` (every name and path their sessions carry), read once
+    per change of their sessions: one DISTINCT over the covering index, then remembered."""
+    mine = Session.select().where(Session.user == user_id)
+    version = (mine.select(fn.MAX(Session.written_at)).scalar(), mine.select(fn.COUNT(Session.id)).scalar())
+    held = current_app.extensions.setdefault("opensync.projects", {})
+    if user_id not in held or held[user_id][0] != version:
+        pairs = mine.select(Session.project_name, Session.project_path).distinct().tuples()
+        held[user_id] = (version, projects.Projects(pairs))
+    return held[user_id][1]
+
+
+def _in_project(user_id, value):
+    """The sessions of the project ``value`` names (its key, its folder or its name)."""
+    known = user_projects(user_id)
+    paths, names = known.members(known.resolve(value))
+    if not paths and not names:  # no session has it: match as sent, which finds nothing
+        return (Session.project_name == value) | (Session.project_path == value)
+    return Session.project_path.in_(sorted(paths)) | (Session.project_path.is_null() & Session.project_name.in_(sorted(names)))
+
+
+def _by_project(user_id, rows):
+    """Rows grouped by project_name and project_path, added up per project (``key``), with
+    its ``label``, most sessions first."""
+    known = user_projects(user_id)
+    out = {}
+    for row in rows:
+        key = known.key(row.pop("project_name"), row.pop("project_path"))
+        if key in out:
+            _add(out[key], row)
+        else:
+            out[key] = {**row, "key": key}
+    labels = known.labels(out)
+    for key, row in out.items():
+        row["label"] = labels[key]
+    return sorted(out.values(), key=_group_order)
+
+
+def _group_order(row):
+    return (-row["sessions"], row["key"] is not None, row["key"] or "")  # SQL's order: NULL first
 
 
 # --- files ------------------------------------------------------------------------------------
@@ -404,6 +448,8 @@ def stats_query(user_id, filters, *dimensions, counts_only=False):
 
 
 def grouped_stats(user_id, filters, dimension):
+    if dimension == "project":
+        return _by_project(user_id, stats_query(user_id, filters, "project_name", "project_path").dicts())
     return list(stats_query(user_id, filters, dimension).dicts())
 
 
@@ -483,8 +529,15 @@ def daily_by(user_id, filters, days, dimension="source", bucket="day"):
     first, last, bounded = _days(filters, days)
     buckets = _buckets(first, last, bucket)
     per_value = {}
-    for row in stats_query(user_id, bounded, dimension, "day").dicts():
-        per_value.setdefault(row.pop(dimension), {})[row.pop("day")] = row
+    if dimension == "project":
+        known = user_projects(user_id)
+        for row in stats_query(user_id, bounded, "project_name", "project_path", "day").dicts():
+            key = known.key(row.pop("project_name"), row.pop("project_path"))
+            day = per_value.setdefault(key, {})
+            _add(day.setdefault(row.pop("day"), _empty_day()), row)
+    else:
+        for row in stats_query(user_id, bounded, dimension, "day").dicts():
+            per_value.setdefault(row.pop(dimension), {})[row.pop("day")] = row
     weight = lambda item: (-sum(r["cost"] for r in item[1].values()), -sum(r["sessions"] for r in item[1].values()))  # noqa: E731
     ordered = sorted(per_value.items(), key=weight)
     return [(begin.isoformat(), end.isoformat()) for _, begin, end in buckets], {
@@ -521,14 +574,17 @@ def breakdown(user_id, filters, counts_only=False):
     rows with the most sessions first."""
     totals = _empty_day()
     per = {dimension: {} for dimension in ("source", "model", "provider", "project")}
+    known = user_projects(user_id)
     for row in stats_query(user_id, filters, *BREAKDOWN, counts_only=counts_only).dicts():
-        row["project"] = row["project_name"] if row["project_name"] is not None else row["project_path"]
+        row["project"] = known.key(row["project_name"], row["project_path"])
         _add(totals, row)
         for dimension, rows in per.items():
             value = row[dimension]
             _add(rows.setdefault(value, {"key": value, **_empty_day()}), row)
-    order = lambda row: (-row["sessions"], row["key"] is not None, row["key"] or "")  # noqa: E731 (SQL's order)
-    return totals, {dimension: sorted(rows.values(), key=order) for dimension, rows in per.items()}
+    labels = known.labels(per["project"])
+    for key, row in per["project"].items():
+        row["label"] = labels[key]
+    return totals, {dimension: sorted(rows.values(), key=_group_order) for dimension, rows in per.items()}
 
 
 def _add(into, row):
@@ -556,7 +612,8 @@ def filter_options(user_id, by=None):
     """The distinct values of each filterable dimension with their session counts, most
     sessions first; ``by`` is an unfiltered ``summary``'s, when the caller has one."""
     by = by or breakdown(user_id, {}, counts_only=True)[1]
-    return {dimension: [{"value": row["key"], "count": row["sessions"]} for row in rows] for dimension, rows in by.items()}
+    return {dimension: [{"value": row["key"], "count": row["sessions"], **({"label": row["label"]} if "label" in row else {})}
+                        for row in rows] for dimension, rows in by.items()}
 
 
 def data_version(user_id):

@@ -4,6 +4,7 @@ readable by screen readers): days, weeks or months as columns, one stacked segme
 
 import math
 
+from ..projects import last_component
 from . import sources as src
 
 
@@ -37,7 +38,8 @@ def _top(series, stack):
 def _legend(values, stack):
     if stack == "source":
         return [{"value": v, "label": v or "unknown", "css": src.chart_class(i, v)} for i, v in enumerate(values)]
-    return [{"value": v, "label": "other" if v is OTHER else v or "(none)",
+    name = last_component if stack == "project" else str  # a project's key is its folder's path
+    return [{"value": v, "label": "other" if v is OTHER else name(v) if v else "(none)",
              "css": "stack-other" if v is OTHER else f"stack-{i}"} for i, v in enumerate(values)]
 
 
