@@ -38,9 +38,33 @@ DIMENSIONS = {
 }
 
 
+# --- connection tests -------------------------------------------------------------------------
+# claude-code-sync's `synctest` checks a server by posting one session, always
+# {"externalId": "test-<ms>", "title": "Connection Test", "projectName": "synctest"}: it is
+# neither a project nor work done. Lists show it, marked; the overview and the filter options
+# leave it out (filters ``{"tests": False}``). These two are the rule, the one in SQL and the
+# one for a row read already.
+TEST_TITLE, TEST_PROJECT, TEST_ID_PREFIX = "Connection Test", "synctest", "test-"
+
+
+def is_connection_test(row):
+    return (row.get("project_name") == TEST_PROJECT and row.get("title") == TEST_TITLE
+            and (row.get("external_id") or "").startswith(TEST_ID_PREFIX) and not row.get("project_path"))
+
+
+def _not_a_test():
+    # The project first: for every other session it settles the test from the covering index
+    # alone, and the table row (title, externalId) is never read.
+    return ((fn.COALESCE(Session.project_name, "") != TEST_PROJECT) | Session.project_path.is_null(False)
+            | (fn.COALESCE(Session.title, "") != TEST_TITLE)
+            | (fn.SUBSTR(Session.external_id, 1, len(TEST_ID_PREFIX)) != TEST_ID_PREFIX))
+
+
 def conditions(user_id, filters):
     """The WHERE clause shared by lists, stats and exports."""
     where = [Session.user == user_id]
+    if filters.get("tests") is False:
+        where.append(_not_a_test())
     source = filters.get("source")
     if source == UNKNOWN_SOURCE:
         where.append(Session.source.is_null())
@@ -610,8 +634,9 @@ def summary(user_id, filters):
 
 def filter_options(user_id, by=None):
     """The distinct values of each filterable dimension with their session counts, most
-    sessions first; ``by`` is an unfiltered ``summary``'s, when the caller has one."""
-    by = by or breakdown(user_id, {}, counts_only=True)[1]
+    sessions first (connection tests left out); ``by`` is an unfiltered ``summary``'s (of
+    ``{"tests": False}``), when the caller has one."""
+    by = by or breakdown(user_id, {"tests": False}, counts_only=True)[1]
     return {dimension: [{"value": row["key"], "count": row["sessions"], **({"label": row["label"]} if "label" in row else {})}
                         for row in rows] for dimension, rows in by.items()}
 

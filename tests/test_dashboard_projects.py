@@ -95,3 +95,64 @@ def test_overview_and_list_show_a_folder_once_by_its_last_component(browser, pro
     cells = re.findall(r'<td class="project" title="([^"]*)">([^<]+)</td>', listing)
     assert sorted(cells) == sorted([(API, "api"), (API + "/", "api"), ("api", "api"), (API, "api"),
                                     ("API service", "API service")])
+
+
+# --- the synctest session ---------------------------------------------------------------------
+
+# What `claude-code-sync synctest` (0.1.15) posts, as captured on the wire.
+SYNCTEST = {"externalId": "test-1795618533894", "source": "claude-code", "title": "Connection Test",
+            "projectName": "synctest", "durationMs": 21}
+
+
+@pytest.fixture
+def with_synctest(api, projects):
+    assert api.post("/sync/session", SYNCTEST).status_code == 200
+    # Near misses are real work: a test title in a real folder, a "synctest" project of one's own.
+    for body in ({"externalId": "test-1", "title": "Connection Test", "projectName": "synctest",
+                  "projectPath": "/home/u/synctest"},
+                 {"externalId": "n1", "title": "Connection Test", "projectName": "synctest"},
+                 {"externalId": "test-2", "title": "Connection test of the VPN", "projectName": "synctest"}):
+        assert api.post("/sync/session", {**body, "cost": 0.01, "createdAt": NOW - 60_000}).status_code == 200
+
+
+def test_the_rule_matches_the_captured_request_only():
+    from opensync_lite.queries import is_connection_test
+
+    row = {"external_id": SYNCTEST["externalId"], "title": SYNCTEST["title"], "project_name": SYNCTEST["projectName"]}
+    assert is_connection_test(row)
+    assert not is_connection_test({**row, "project_path": "/home/u/synctest"})
+    assert not is_connection_test({**row, "external_id": "n1"})
+    assert not is_connection_test({**row, "title": "Connection test of the VPN"})
+
+
+def test_the_connection_test_is_no_session_or_project_on_the_overview(browser, with_synctest):
+    page = html(browser.get("/?range=7d"))
+    real = len(PROJECT_SESSIONS) + 3
+    assert cards_of(page)["Sessions"] == str(real)
+    assert cards_of(page)["Projects"] == "7"  # the six above and /home/u/synctest (which the bare name joins)
+    top = page.split('id="top-projects"', 1)[1].split("</section>", 1)[0]
+    assert ">synctest</a>" in top  # the real ones ...
+    recent = page.split('id="recent"', 1)[1].split("</section>", 1)[0]
+    assert "Connection Test" in recent
+    alone = html(browser.get("/?range=7d&project=synctest"))
+    assert cards_of(alone)["Sessions"] == "3"  # ... test-1, n1 and test-2, not the connection test
+    assert 'title="/home/u/synctest">synctest (3)</option>' in alone
+
+
+def test_the_connection_test_is_listed_marked_and_deletable(app, api, browser, with_synctest):
+    page = html(browser.get("/sessions?limit=100"))
+    rows = re.findall(r'<a class="row-link" href="/sessions/(\d+)" title="([^"]+)">[^<]*</a>(.*?)</td>', page, re.S)
+    marked = {external_id for _, external_id, rest in rows if 'class="test-badge"' in rest}
+    assert marked == {SYNCTEST["externalId"]}
+    assert {external_id for _, external_id, _ in rows} >= {SYNCTEST["externalId"], "test-1", "n1", "test-2"}
+    session_id = next(i for i, external_id, _ in rows if external_id == SYNCTEST["externalId"])
+    csrf = re.search(r'name="csrf" value="([^"]+)"', html(browser.get(f"/sessions/{session_id}"))).group(1)
+    assert browser.post(f"/sessions/{session_id}/delete", data={"csrf": csrf}).status_code == 302
+    assert SYNCTEST["externalId"] not in html(browser.get("/sessions?limit=100"))
+
+
+def test_a_server_with_only_the_connection_test_still_says_how_to_import(api, browser):
+    assert api.post("/sync/session", SYNCTEST).status_code == 200
+    page = html(browser.get("/"))
+    assert "No sessions yet" in page and 'id="top-projects"' not in page
+    assert 'class="test-badge"' in html(browser.get("/sessions"))

@@ -42,6 +42,7 @@ def sessions():
     for row in rows:
         row["subagent_count"] = counts.get(row["external_id"], 0)
         row["running"] = row["end_reason"] is None and now - (row["updated_at"] or 0) < RUNNING_MS
+        row["test"] = queries.is_connection_test(row)
     totals_filters = {key: value for key, value in args.items() if key != "subagents"}
     totals = _remembered("list-totals", totals_filters, lambda: queries.list_totals(g.user_id, totals_filters))
     return render_template(
