@@ -288,15 +288,38 @@ def list_totals(user_id, filters):
             .where(*conditions(user_id, filters)).dicts().get())
 
 
-def subagent_counts(user_id, external_ids):
-    """{externalId: how many sessions name it as their parent} for the given sessions."""
-    out = {}
-    for chunk in _chunks(list(external_ids)):
-        query = (Session.select(Session.parent_external_id, fn.COUNT(Session.id))
-                 .where(Session.user == user_id, Session.parent_external_id.in_(chunk))
-                 .group_by(Session.parent_external_id).tuples())
-        out.update(query)
-    return out
+def _descendants(user_id, roots):
+    """A recursive CTE ``tree(root, external_id)``: every session under each of ``roots``,
+    subagents of subagents too, each once per root (UNION, not UNION ALL: a parent that names
+    its own descendant as its parent ends the walk instead of looping)."""
+    base = (Session.select(Session.parent_external_id.alias("root"), Session.external_id)
+            .where(Session.user == user_id, Session.parent_external_id.in_(list(roots)))
+            .cte("tree", recursive=True, columns=("root", "external_id")))
+    child = Session.alias("child")
+    step = (child.select(base.c.root, child.external_id).from_(base)
+            .join(child, on=(child.user == user_id) & (child.parent_external_id == base.c.external_id)))
+    return base.union(step)
+
+
+def _under(user_id, roots, columns):
+    """``columns(tree)`` of the sessions under ``roots`` (not the roots themselves), each
+    beside its root, grouped by root: one query."""
+    tree = _descendants(user_id, roots)
+    return (Session.select(tree.c.root, *columns(tree)).from_(tree)
+            .join(Session, on=(Session.user == user_id) & (Session.external_id == tree.c.external_id))
+            .where(tree.c.external_id != tree.c.root).group_by(tree.c.root).with_cte(tree))
+
+
+def subagent_rollups(user_id, external_ids):
+    """{externalId: its direct subagents (``subagents``) and, every level down, how many
+    sessions, tokens and cost run under it} for the sessions of a page: one query."""
+    if not external_ids:
+        return {}
+    def columns(tree):
+        direct = Case(None, [(Session.parent_external_id == tree.c.root, 1)], 0)
+        return [_sum(direct).alias("subagents"), fn.COUNT(Session.id).alias("sessions"),
+                _sum(Session.total_tokens).alias("total_tokens"), fn.COALESCE(fn.SUM(Session.cost), 0).alias("cost")]
+    return {row.pop("root"): row for row in _under(user_id, external_ids, columns).dicts()}
 
 
 def count_sessions(user_id, filters):
@@ -407,29 +430,18 @@ def session_messages(session_id, limit=None):
 
 # --- stats ------------------------------------------------------------------------------------
 
-SUBAGENT_DEPTH = 8  # subagents of subagents: far deeper than any agent nests them
-
-
 def subagent_totals(user_id, external_id):
     """The metrics of a session's subagents (every level down, each session once), and of the
     session with them: a subagent's tokens and cost are its own session's, which the parent's
     own totals do not include."""
-    seen, level = {external_id}, [external_id]
-    for _ in range(SUBAGENT_DEPTH):
-        found = [e for (e,) in Session.select(Session.external_id).where(
-            Session.user == user_id, Session.parent_external_id.in_(level)).tuples() if e not in seen]
-        if not found:
-            break
-        seen.update(found)
-        level = found
-    def totals(ids):
-        row = {}
-        for chunk in list(_chunks(sorted(ids), 500)) or [[]]:  # no rows: the zeros of the metrics
-            part = Session.select(*_metrics()).where(Session.user == user_id, Session.external_id.in_(chunk)).dicts().get()
-            row = {k: (row.get(k) or 0) + (v or 0) if k != "last_active" else max(row.get(k) or 0, v or 0) or None
-                   for k, v in part.items()}
-        return row
-    return {**totals(seen - {external_id}), "with_subagents": totals(seen)}
+    below = _under(user_id, [external_id], lambda tree: _metrics()).dicts().first() or {}
+    below.pop("root", None)
+    subagents = {**_empty_day(), **below}
+    own = Session.select(*_metrics()).where(Session.user == user_id, Session.external_id == external_id).dicts().get()
+    together = _empty_day()
+    for row in (subagents, own):
+        _add(together, row)
+    return {**subagents, "with_subagents": together}
 
 def _sum(column):
     # SUM of a BIGINT is NUMERIC (a Python Decimal) on PostgreSQL: cast back to whole numbers.

@@ -156,3 +156,66 @@ def test_a_server_with_only_the_connection_test_still_says_how_to_import(api, br
     page = html(browser.get("/"))
     assert "No sessions yet" in page and 'id="top-projects"' not in page
     assert 'class="test-badge"' in html(browser.get("/sessions"))
+
+
+# --- parents with their subagents -------------------------------------------------------------
+
+def family(api, parent, cost=1.0):
+    """A parent, two subagents and a subagent of the first: 10 + 4 + 2 + 1 dollars' worth, scaled."""
+    for external_id, up, share in ((parent, None, 10), (f"{parent}-c1", parent, 4), (f"{parent}-c2", parent, 2),
+                                   (f"{parent}-c1-g", f"{parent}-c1", 1)):
+        body = {"externalId": external_id, "title": external_id, "cost": share * cost,
+                "promptTokens": share * 1000, "completionTokens": 0, "createdAt": NOW - 3_600_000}
+        if up:
+            body["parentExternalId"] = up
+        assert api.post("/sync/session", body).status_code == 200
+
+
+def row_of(page, title):
+    return re.search(rf'<tr data-row>(?:(?!</tr>).)*?>{re.escape(title)}</a>.*?</tr>', page, re.S).group(0)
+
+
+def test_a_folded_parent_shows_its_total_with_its_subagents(api, browser):
+    family(api, "p")
+    page = html(browser.get("/sessions"))
+    row = row_of(page, "p")
+    cost = re.search(r'<td class="num cost">(.*?)</td>', row, re.S).group(1)
+    tokens = re.search(r'<td class="num tokens"[^>]*>(.*?)</td>', row, re.S).group(1)
+    assert cost.startswith("$10.00") and "$17.00 with subagents" in cost
+    assert tokens.startswith("10k") and "17k with subagents" in tokens and "3 sessions, every level down" in tokens
+    assert "↳ 2 subagents" in row  # the link lists the direct ones
+    shown = html(browser.get("/sessions?subagents=show"))
+    assert "with subagents" in row_of(shown, "p-c1") and "$5.00 with subagents" in row_of(shown, "p-c1")
+    assert "with subagents" not in row_of(shown, "p-c2")
+
+
+def test_a_subagent_loop_ends(api, browser):
+    family(api, "q")
+    api.post("/sync/session", {"externalId": "q", "parentExternalId": "q-c1-g"})  # q under its own grandchild
+    page = html(browser.get("/sessions?subagents=show"))
+    assert "$17.00 with subagents" in row_of(page, "q")
+
+
+def test_the_subagent_totals_cost_one_query_for_any_number_of_rows(api, browser, monkeypatch):
+    import peewee
+
+    def statements(path):
+        seen = []
+        real = peewee.Database.execute_sql
+
+        def counting(self, sql, *args, **kwargs):
+            seen.append(sql)
+            return real(self, sql, *args, **kwargs)
+        monkeypatch.setattr(peewee.Database, "execute_sql", counting)
+        html(browser.get(path))
+        monkeypatch.setattr(peewee.Database, "execute_sql", real)
+        return seen
+
+    family(api, "f0")
+    few = statements("/sessions?limit=25")
+    for i in range(1, 12):
+        family(api, f"f{i}", cost=i)
+    many = statements("/sessions?limit=25")
+    assert html(browser.get("/sessions?limit=25")).count("with subagents</span>") == 2 * 12
+    assert len(many) == len(few)
+    assert sum("tree" in sql for sql in many) == 1
