@@ -219,3 +219,37 @@ def test_the_subagent_totals_cost_one_query_for_any_number_of_rows(api, browser,
     assert html(browser.get("/sessions?limit=25")).count("with subagents</span>") == 2 * 12
     assert len(many) == len(few)
     assert sum("tree" in sql for sql in many) == 1
+
+
+# --- the cumulative chart ---------------------------------------------------------------------
+
+def columns_of(page):
+    """(what the column is, its total) of each chart column with sessions, as screen readers hear it."""
+    return re.findall(r'<span class="visually-hidden">([^<:]+): (\$[\d.,]+), \d+ sessions?(?: in all)?</span>', page)
+
+
+def test_the_chart_per_bucket_or_cumulative(api, browser):
+    from datetime import datetime, timedelta, timezone
+
+    today = datetime.now(timezone.utc).replace(hour=12, minute=0, second=0, microsecond=0)
+    for days_ago, cost in ((5, 1.0), (5, 2.0), (3, 4.0), (0, 8.0)):
+        at = int((today - timedelta(days=days_ago)).timestamp() * 1000)
+        api.post("/sync/session", {"externalId": f"d{days_ago}-{cost}", "cost": cost, "createdAt": at, "source": "claude-code"})
+    first = (today - timedelta(days=6)).date().isoformat()
+
+    per = html(browser.get("/?range=7d&metric=cost"))
+    assert "Cost per day by source" in per
+    assert [total for _, total in columns_of(per)] == ["$3.00", "$4.00", "$8.00"]
+    assert re.search(r'<a href="[^"]*view=cumulative[^"]*">Cumulative</a>', per)
+
+    page = html(browser.get("/?range=7d&metric=cost&view=cumulative"))
+    assert "Cost so far, by day and source" in page
+    assert '<a href="/?range=7d&amp;metric=cost&amp;view=cumulative" aria-current="true">Cumulative</a>' in page
+    columns = columns_of(page)
+    assert [total for _, total in columns] == ["$3.00", "$3.00", "$7.00", "$7.00", "$7.00", "$15.00"]
+    assert all(when.startswith(first + " – ") for when, _ in columns)
+    assert f"from={first}" in re.findall(r'<a class="bar" href="([^"]+)"', page)[-1]
+    # The filter form keeps the view when filters change, without scripts too.
+    assert '<input type="hidden" name="view" value="cumulative">' in page
+    bad = browser.get("/?view=sideways")
+    assert bad.status_code == 400 and "view" in bad.get_data(as_text=True)

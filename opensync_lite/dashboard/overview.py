@@ -77,7 +77,7 @@ def _overview(args):
     buckets, series = queries.daily_by(user_id, bounded, days, args["stack"], bucket)
     recent, _, _, _ = queries.list_sessions(user_id, bounded, limit=8)
     chart = charts.stacked(buckets, series, args["metric"], args["stack"],
-                           lambda begin, end: _sessions_url(args, begin, end))
+                           lambda begin, end: _sessions_url(args, begin, end), cumulative=args["view"] == "cumulative")
     return {
         "range_name": name, "range_label": label, "first": first, "last": last, "bucket": bucket,
         "totals": totals,
