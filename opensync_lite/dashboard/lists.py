@@ -42,8 +42,8 @@ def sessions():
     for row in rows:
         row["below"] = rollups.get(row["external_id"])  # its subagents, every level down
         row["subagent_count"] = row["below"]["subagents"] if row["below"] else 0
-        row["running"] = row["end_reason"] is None and now - (row["updated_at"] or 0) < RUNNING_MS
-        row["test"] = queries.is_connection_test(row)
+        row["test"] = queries.is_connection_test(row)  # one post, never ended, never running
+        row["running"] = not row["test"] and row["end_reason"] is None and now - (row["updated_at"] or 0) < RUNNING_MS
     totals_filters = {key: value for key, value in args.items() if key != "subagents"}
     totals = _remembered("list-totals", totals_filters, lambda: queries.list_totals(g.user_id, totals_filters))
     return render_template(
