@@ -8,7 +8,7 @@ q, date_from, date_to (epoch ms; from inclusive, to exclusive), each optional.
 
 from datetime import datetime, timedelta, timezone
 
-from flask import current_app
+from flask import current_app, g
 from peewee import SQL, Case, Tuple, fn
 
 from . import files, projects
@@ -107,14 +107,19 @@ def conditions(user_id, filters):
 
 def user_projects(user_id):
     """The user's ``projects.Projects`` (every name and path their sessions carry), read once
-    per change of their sessions: one DISTINCT over the covering index, then remembered."""
+    per change of their sessions: one DISTINCT over the covering index, then remembered; the
+    check for a change (two index reads) once per request, however many queries filter on it."""
+    this_request = g.setdefault("opensync_projects", {})
+    if user_id in this_request:
+        return this_request[user_id]
     mine = Session.select().where(Session.user == user_id)
     version = (mine.select(fn.MAX(Session.written_at)).scalar(), mine.select(fn.COUNT(Session.id)).scalar())
     held = current_app.extensions.setdefault("opensync.projects", {})
     if user_id not in held or held[user_id][0] != version:
         pairs = mine.select(Session.project_name, Session.project_path).distinct().tuples()
         held[user_id] = (version, projects.Projects(pairs))
-    return held[user_id][1]
+    this_request[user_id] = held[user_id][1]
+    return this_request[user_id]
 
 
 def _in_project(user_id, value):
