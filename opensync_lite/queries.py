@@ -8,9 +8,10 @@ q, date_from, date_to (epoch ms; from inclusive, to exclusive), each optional.
 
 from datetime import datetime, timedelta, timezone
 
+from flask import current_app, g
 from peewee import SQL, Case, Tuple, fn
 
-from . import files
+from . import files, projects
 from . import search as fts
 from .db import MAX_ID, prepared, slot
 from .models import Curation, FileTouch, Message, Part, Session, SessionTag, Tag
@@ -31,16 +32,39 @@ DIMENSIONS = {
     "source": Session.source,
     "model": Session.model,
     "provider": Session.provider,
-    "project": fn.COALESCE(Session.project_name, Session.project_path),
     "project_name": Session.project_name,
     "project_path": Session.project_path,
     "day": (Session.created_at - _mod(_mod(Session.created_at, DAY) + DAY, DAY)) / DAY,
 }
 
 
+# --- connection tests -------------------------------------------------------------------------
+# claude-code-sync's `synctest` checks a server by posting one session, always
+# {"externalId": "test-<ms>", "title": "Connection Test", "projectName": "synctest"}: it is
+# neither a project nor work done. Lists show it, marked; the overview and the filter options
+# leave it out (filters ``{"tests": False}``). These two are the rule, the one in SQL and the
+# one for a row read already.
+TEST_TITLE, TEST_PROJECT, TEST_ID_PREFIX = "Connection Test", "synctest", "test-"
+
+
+def is_connection_test(row):
+    return (row.get("project_name") == TEST_PROJECT and row.get("title") == TEST_TITLE
+            and (row.get("external_id") or "").startswith(TEST_ID_PREFIX) and not row.get("project_path"))
+
+
+def _not_a_test():
+    # The project first: for every other session it settles the test from the covering index
+    # alone, and the table row (title, externalId) is never read.
+    return ((fn.COALESCE(Session.project_name, "") != TEST_PROJECT) | Session.project_path.is_null(False)
+            | (fn.COALESCE(Session.title, "") != TEST_TITLE)
+            | (fn.SUBSTR(Session.external_id, 1, len(TEST_ID_PREFIX)) != TEST_ID_PREFIX))
+
+
 def conditions(user_id, filters):
     """The WHERE clause shared by lists, stats and exports."""
     where = [Session.user == user_id]
+    if filters.get("tests") is False:
+        where.append(_not_a_test())
     source = filters.get("source")
     if source == UNKNOWN_SOURCE:
         where.append(Session.source.is_null())
@@ -51,7 +75,7 @@ def conditions(user_id, filters):
     if filters.get("provider"):
         where.append(Session.provider == filters["provider"])
     if filters.get("project"):
-        where.append((Session.project_name == filters["project"]) | (Session.project_path == filters["project"]))
+        where.append(_in_project(user_id, filters["project"]))
     if filters.get("ids"):
         where.append(Session.id.in_(filters["ids"]))
     if filters.get("parent"):
@@ -77,6 +101,55 @@ def conditions(user_id, filters):
     if match:
         where.append(Session.id.in_(fts.matching_session_ids(match, user_id)))
     return where
+
+
+# --- projects ---------------------------------------------------------------------------------
+
+def user_projects(user_id):
+    """The user's ``projects.Projects`` (every name and path their sessions carry), read once
+    per change of their sessions: one DISTINCT over the covering index, then remembered; the
+    check for a change (two index reads) once per request, however many queries filter on it."""
+    this_request = g.setdefault("opensync_projects", {})
+    if user_id in this_request:
+        return this_request[user_id]
+    mine = Session.select().where(Session.user == user_id)
+    version = (mine.select(fn.MAX(Session.written_at)).scalar(), mine.select(fn.COUNT(Session.id)).scalar())
+    held = current_app.extensions.setdefault("opensync.projects", {})
+    if user_id not in held or held[user_id][0] != version:
+        pairs = mine.select(Session.project_name, Session.project_path).distinct().tuples()
+        held[user_id] = (version, projects.Projects(pairs))
+    this_request[user_id] = held[user_id][1]
+    return this_request[user_id]
+
+
+def _in_project(user_id, value):
+    """The sessions of the project ``value`` names (its key, its folder or its name)."""
+    known = user_projects(user_id)
+    paths, names = known.members(known.resolve(value))
+    if not paths and not names:  # no session has it: match as sent, which finds nothing
+        return (Session.project_name == value) | (Session.project_path == value)
+    return Session.project_path.in_(sorted(paths)) | (Session.project_path.is_null() & Session.project_name.in_(sorted(names)))
+
+
+def _by_project(user_id, rows):
+    """Rows grouped by project_name and project_path, added up per project (``key``), with
+    its ``label``, most sessions first."""
+    known = user_projects(user_id)
+    out = {}
+    for row in rows:
+        key = known.key(row.pop("project_name"), row.pop("project_path"))
+        if key in out:
+            _add(out[key], row)
+        else:
+            out[key] = {**row, "key": key}
+    labels = known.labels(out)
+    for key, row in out.items():
+        row["label"] = labels[key]
+    return sorted(out.values(), key=_group_order)
+
+
+def _group_order(row):
+    return (-row["sessions"], row["key"] is not None, row["key"] or "")  # SQL's order: NULL first
 
 
 # --- files ------------------------------------------------------------------------------------
@@ -220,15 +293,38 @@ def list_totals(user_id, filters):
             .where(*conditions(user_id, filters)).dicts().get())
 
 
-def subagent_counts(user_id, external_ids):
-    """{externalId: how many sessions name it as their parent} for the given sessions."""
-    out = {}
-    for chunk in _chunks(list(external_ids)):
-        query = (Session.select(Session.parent_external_id, fn.COUNT(Session.id))
-                 .where(Session.user == user_id, Session.parent_external_id.in_(chunk))
-                 .group_by(Session.parent_external_id).tuples())
-        out.update(query)
-    return out
+def _descendants(user_id, roots):
+    """A recursive CTE ``tree(root, external_id)``: every session under each of ``roots``,
+    subagents of subagents too, each once per root (UNION, not UNION ALL: a parent that names
+    its own descendant as its parent ends the walk instead of looping)."""
+    base = (Session.select(Session.parent_external_id.alias("root"), Session.external_id)
+            .where(Session.user == user_id, Session.parent_external_id.in_(list(roots)))
+            .cte("tree", recursive=True, columns=("root", "external_id")))
+    child = Session.alias("child")
+    step = (child.select(base.c.root, child.external_id).from_(base)
+            .join(child, on=(child.user == user_id) & (child.parent_external_id == base.c.external_id)))
+    return base.union(step)
+
+
+def _under(user_id, roots, columns):
+    """``columns(tree)`` of the sessions under ``roots`` (not the roots themselves), each
+    beside its root, grouped by root: one query."""
+    tree = _descendants(user_id, roots)
+    return (Session.select(tree.c.root, *columns(tree)).from_(tree)
+            .join(Session, on=(Session.user == user_id) & (Session.external_id == tree.c.external_id))
+            .where(tree.c.external_id != tree.c.root).group_by(tree.c.root).with_cte(tree))
+
+
+def subagent_rollups(user_id, external_ids):
+    """{externalId: its direct subagents (``subagents``) and, every level down, how many
+    sessions, tokens and cost run under it} for the sessions of a page: one query."""
+    if not external_ids:
+        return {}
+    def columns(tree):
+        direct = Case(None, [(Session.parent_external_id == tree.c.root, 1)], 0)
+        return [_sum(direct).alias("subagents"), fn.COUNT(Session.id).alias("sessions"),
+                _sum(Session.total_tokens).alias("total_tokens"), fn.COALESCE(fn.SUM(Session.cost), 0).alias("cost")]
+    return {row.pop("root"): row for row in _under(user_id, external_ids, columns).dicts()}
 
 
 def count_sessions(user_id, filters):
@@ -352,29 +448,18 @@ def last_messages(session_id, count):
 
 # --- stats ------------------------------------------------------------------------------------
 
-SUBAGENT_DEPTH = 8  # subagents of subagents: far deeper than any agent nests them
-
-
 def subagent_totals(user_id, external_id):
     """The metrics of a session's subagents (every level down, each session once), and of the
     session with them: a subagent's tokens and cost are its own session's, which the parent's
     own totals do not include."""
-    seen, level = {external_id}, [external_id]
-    for _ in range(SUBAGENT_DEPTH):
-        found = [e for (e,) in Session.select(Session.external_id).where(
-            Session.user == user_id, Session.parent_external_id.in_(level)).tuples() if e not in seen]
-        if not found:
-            break
-        seen.update(found)
-        level = found
-    def totals(ids):
-        row = {}
-        for chunk in list(_chunks(sorted(ids), 500)) or [[]]:  # no rows: the zeros of the metrics
-            part = Session.select(*_metrics()).where(Session.user == user_id, Session.external_id.in_(chunk)).dicts().get()
-            row = {k: (row.get(k) or 0) + (v or 0) if k != "last_active" else max(row.get(k) or 0, v or 0) or None
-                   for k, v in part.items()}
-        return row
-    return {**totals(seen - {external_id}), "with_subagents": totals(seen)}
+    below = _under(user_id, [external_id], lambda tree: _metrics()).dicts().first() or {}
+    below.pop("root", None)
+    subagents = {**_empty_day(), **below}
+    own = Session.select(*_metrics()).where(Session.user == user_id, Session.external_id == external_id).dicts().get()
+    together = _empty_day()
+    for row in (subagents, own):
+        _add(together, row)
+    return {**subagents, "with_subagents": together}
 
 def _sum(column):
     # SUM of a BIGINT is NUMERIC (a Python Decimal) on PostgreSQL: cast back to whole numbers.
@@ -417,6 +502,8 @@ def stats_query(user_id, filters, *dimensions, counts_only=False):
 
 
 def grouped_stats(user_id, filters, dimension):
+    if dimension == "project":
+        return _by_project(user_id, stats_query(user_id, filters, "project_name", "project_path").dicts())
     return list(stats_query(user_id, filters, dimension).dicts())
 
 
@@ -496,8 +583,15 @@ def daily_by(user_id, filters, days, dimension="source", bucket="day"):
     first, last, bounded = _days(filters, days)
     buckets = _buckets(first, last, bucket)
     per_value = {}
-    for row in stats_query(user_id, bounded, dimension, "day").dicts():
-        per_value.setdefault(row.pop(dimension), {})[row.pop("day")] = row
+    if dimension == "project":
+        known = user_projects(user_id)
+        for row in stats_query(user_id, bounded, "project_name", "project_path", "day").dicts():
+            key = known.key(row.pop("project_name"), row.pop("project_path"))
+            day = per_value.setdefault(key, {})
+            _add(day.setdefault(row.pop("day"), _empty_day()), row)
+    else:
+        for row in stats_query(user_id, bounded, dimension, "day").dicts():
+            per_value.setdefault(row.pop(dimension), {})[row.pop("day")] = row
     weight = lambda item: (-sum(r["cost"] for r in item[1].values()), -sum(r["sessions"] for r in item[1].values()))  # noqa: E731
     ordered = sorted(per_value.items(), key=weight)
     return [(begin.isoformat(), end.isoformat()) for _, begin, end in buckets], {
@@ -534,14 +628,17 @@ def breakdown(user_id, filters, counts_only=False):
     rows with the most sessions first."""
     totals = _empty_day()
     per = {dimension: {} for dimension in ("source", "model", "provider", "project")}
+    known = user_projects(user_id)
     for row in stats_query(user_id, filters, *BREAKDOWN, counts_only=counts_only).dicts():
-        row["project"] = row["project_name"] if row["project_name"] is not None else row["project_path"]
+        row["project"] = known.key(row["project_name"], row["project_path"])
         _add(totals, row)
         for dimension, rows in per.items():
             value = row[dimension]
             _add(rows.setdefault(value, {"key": value, **_empty_day()}), row)
-    order = lambda row: (-row["sessions"], row["key"] is not None, row["key"] or "")  # noqa: E731 (SQL's order)
-    return totals, {dimension: sorted(rows.values(), key=order) for dimension, rows in per.items()}
+    labels = known.labels(per["project"])
+    for key, row in per["project"].items():
+        row["label"] = labels[key]
+    return totals, {dimension: sorted(rows.values(), key=_group_order) for dimension, rows in per.items()}
 
 
 def _add(into, row):
@@ -567,9 +664,11 @@ def summary(user_id, filters):
 
 def filter_options(user_id, by=None):
     """The distinct values of each filterable dimension with their session counts, most
-    sessions first; ``by`` is an unfiltered ``summary``'s, when the caller has one."""
-    by = by or breakdown(user_id, {}, counts_only=True)[1]
-    return {dimension: [{"value": row["key"], "count": row["sessions"]} for row in rows] for dimension, rows in by.items()}
+    sessions first (connection tests left out); ``by`` is an unfiltered ``summary``'s (of
+    ``{"tests": False}``), when the caller has one."""
+    by = by or breakdown(user_id, {"tests": False}, counts_only=True)[1]
+    return {dimension: [{"value": row["key"], "count": row["sessions"], **({"label": row["label"]} if "label" in row else {})}
+                        for row in rows] for dimension, rows in by.items()}
 
 
 def data_version(user_id):

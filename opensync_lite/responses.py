@@ -110,10 +110,14 @@ class SubagentTotals(_Metrics):
         "description": "the session's own totals plus its subagents'"})
 
 
+PROJECT_LABEL = "the folder's last component (its whole path when two folders share it), or the name"
+
+
 def group_schema(name, plural):
     """The answer of a grouped stats route: ``{plural: [rows]}``, each row with the group's
     value under ``name`` (source, model, ...) and the metrics."""
-    row = type(f"{name.title()}Stats", (_Metrics,), {name: fields.Raw(attribute="key", allow_none=True)})
+    extra = {"label": fields.String(allow_none=True, metadata={"description": PROJECT_LABEL})} if name == "project" else {}
+    row = type(f"{name.title()}Stats", (_Metrics,), {name: fields.Raw(attribute="key", allow_none=True), **extra})
     return type(f"{plural.title()}Stats", (Schema,), {plural: fields.List(fields.Nested(row), required=True)})
 
 
@@ -272,8 +276,10 @@ class FilesPage(Schema):
 
 
 class FilterOption(Schema):
-    value = fields.String(allow_none=True)
+    value = fields.String(allow_none=True, metadata={"description": (
+        "what the filter takes; for projects the folder's path when a session tells it, else the name")})
     count = fields.Integer()
+    label = fields.String(allow_none=True, metadata={"description": "projects only: " + PROJECT_LABEL})
 
 
 class FilterOptions(Schema):

@@ -631,6 +631,8 @@ class OverviewQuery(StatsQuery):
     range = fields.String(load_default=None, validate=validate.OneOf(("today", "7d", "30d", "90d", "all")))
     bucket = fields.String(load_default=None, validate=validate.OneOf(("day", "week", "month")))
     stack = fields.String(load_default="source", validate=validate.OneOf(("source", "model", "project")))
+    view = fields.String(load_default="bucket", validate=validate.OneOf(("bucket", "cumulative")), metadata={
+        "description": "the chart per bucket, or each bucket as the total so far"})
 
 
 class ExportSessionsQuery(SessionsQuery):

@@ -620,7 +620,7 @@ def test_overview_ranks_models_and_projects_by_cost(api, browser):
 
 def test_overview_filters_show_as_removable_chips(api, browser, data):
     page = html(browser.get("/?from=2026-01-01&to=2026-01-06&model=gpt-5&project=alpha&tag=x"))
-    assert '<option value="gpt-5" selected>' in page and '<option value="alpha" selected>' in page
+    assert '<option value="gpt-5" selected>' in page and '<option value="/w/alpha" selected title="/w/alpha">alpha (' in page
     chips = re.findall(r'<a class="chip" href="([^"]+)" aria-label="Remove the filter ([^"]+)">', page)
     labels = [label for _, label in chips]
     assert labels == ["Model: gpt-5", "Project: alpha", "Tag: x", "From: 2026-01-01", "To: 2026-01-06"]

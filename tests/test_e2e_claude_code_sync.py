@@ -88,6 +88,12 @@ def test_synctest_creates_a_session(env):
     assert len(sessions) == 1
     assert sessions[0]["source"] == "claude-code" and sessions[0]["title"] == "Connection Test"
     assert sessions[0]["projectName"] == "synctest"
+    # The dashboard's rule for a connection test holds for what the real client sends.
+    from opensync_lite.queries import is_connection_test
+
+    assert is_connection_test({"external_id": sessions[0]["externalId"], "title": sessions[0]["title"],
+                               "project_name": sessions[0]["projectName"], "project_path": sessions[0]["projectPath"]})
+    assert api_get(env, "/api/sessions/filters")["projects"] == []  # it is no project
 
 
 def test_a_full_claude_code_session(env, tmp_path, live_server):

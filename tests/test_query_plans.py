@@ -43,3 +43,22 @@ def test_stats_queries_use_an_index(plan, filters, dimension):
 @pytest.mark.parametrize("after", [None, (5, 10)])
 def test_list_queries_use_an_index(plan, filters, sort, after):
     assert_indexed(plan(queries.page_query(1, filters, sort, True, 50, after)))
+
+
+def test_the_subagent_rollup_walks_the_parent_index(plan, app, api):
+    """The list's totals with subagents: every level down by (user, parent) index seeks, each
+    session found by its (user, externalId) key; never a scan of sessions."""
+    for i in range(60):  # statistics that know subagents: a parent has a few
+        api.post("/sync/session", {"externalId": f"sub{i}", "parentExternalId": f"s{i % 20:03d}"})
+    with app.app_context():
+        database.execute_sql("ANALYZE")
+        query = queries._under(1, ["s001", "s002"], lambda tree: queries._metrics())
+    lines = plan(query)
+    on_sessions = [line for line in lines if " t1" in line or " child" in line or " t2" in line]
+    assert len(on_sessions) == 3, lines
+    assert all(line.startswith("SEARCH") for line in on_sessions), lines
+    assert sum("sessions_by_user_parent" in line for line in on_sessions) == 2, lines
+
+
+def test_the_connection_test_rule_keeps_the_stats_on_their_index(plan):
+    assert_indexed(plan(queries.stats_query(1, {"tests": False}, *queries.BREAKDOWN)))

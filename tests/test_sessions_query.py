@@ -113,7 +113,8 @@ def test_filter_options(api, data):
     assert sources == {"claude-code": 8, "opencode": 8, "cursor": 7, None: 7}
     assert {o["value"] for o in body["models"]} == {"claude-sonnet-4", "gpt-5", "gemini-2.5-pro"}
     assert {o["value"] for o in body["providers"]} == {"anthropic", "openai", "google"}
-    assert {o["value"]: o["count"] for o in body["projects"]} == {"alpha": 10, "beta": 10, "/w/gamma": 10}
+    assert {o["value"]: o["count"] for o in body["projects"]} == {"/w/alpha": 10, "/w/beta": 10, "/w/gamma": 10}
+    assert {o["value"]: o["label"] for o in body["projects"]} == {"/w/alpha": "alpha", "/w/beta": "beta", "/w/gamma": "gamma"}
 
 
 def test_lists_are_per_user(api, other_api, data):

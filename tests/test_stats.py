@@ -56,7 +56,7 @@ def test_sources_one_row_per_source_with_null_for_legacy(api, data):
     [
         ("models", "model", lambda s: s["model"]),
         ("providers", "provider", lambda s: s["provider"]),
-        ("projects", "project", lambda s: s.get("projectName") or s["projectPath"]),
+        ("projects", "project", lambda s: s["projectPath"]),  # a folder's path is its project's key
     ],
 )
 def test_grouped_stats(api, data, group, name, key):

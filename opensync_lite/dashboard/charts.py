@@ -4,6 +4,7 @@ readable by screen readers): days, weeks or months as columns, one stacked segme
 
 import math
 
+from ..projects import last_component
 from . import sources as src
 
 
@@ -34,10 +35,23 @@ def _top(series, stack):
     return {**kept, OTHER: other}
 
 
+def _running(series):
+    """Each value's buckets as totals so far (the range's first bucket up to each)."""
+    out = {}
+    for value, rows in series.items():
+        so_far = dict.fromkeys(("sessions", "cost", "total_tokens"), 0)
+        out[value] = []
+        for row in rows:
+            so_far = {key: total + (row[key] or 0) for key, total in so_far.items()}
+            out[value].append(so_far)
+    return out
+
+
 def _legend(values, stack):
     if stack == "source":
         return [{"value": v, "label": v or "unknown", "css": src.chart_class(i, v)} for i, v in enumerate(values)]
-    return [{"value": v, "label": "other" if v is OTHER else v or "(none)",
+    name = last_component if stack == "project" else str  # a project's key is its folder's path
+    return [{"value": v, "label": "other" if v is OTHER else name(v) if v else "(none)",
              "css": "stack-other" if v is OTHER else f"stack-{i}"} for i, v in enumerate(values)]
 
 
@@ -48,12 +62,15 @@ def _labelled(i, count, every):
     return i % every == 0 and count - 1 - i >= max(2, every)
 
 
-def stacked(buckets, series, metric, stack, href):
+def stacked(buckets, series, metric, stack, href, cumulative=False):
     """``buckets`` ([(first day, last day)]) and ``series`` ({value: [metrics per bucket]}) as
     a chart: columns (each a link, ``href(first, last)``, to those days' sessions) of segments
-    (height in % of the axis), the axis top and its ticks, the legend."""
+    (height in % of the axis), the axis top and its ticks, the legend. ``cumulative``: each
+    column is the total from the first bucket up to it (and links to all those days)."""
     field = "cost" if metric == "cost" else "total_tokens"
     series = _top(series, stack)
+    if cumulative:
+        series = _running(series)
     legend = _legend(list(series), stack)
     totals = [sum(rows[i][field] for rows in series.values()) for i in range(len(buckets))]
     top = nice_ceiling(max(totals, default=0))
@@ -68,10 +85,10 @@ def stacked(buckets, series, metric, stack, href):
             if rows[i][field] or rows[i]["sessions"]
         ]
         columns.append({
-            "first": first, "last": last, "total": totals[i], "segments": segments, "sessions": sum(s["sessions"] for s in segments), "href": href(first, last),
-            "when": first if first == last else f"{first} – {last}",
+            "first": first, "last": last, "total": totals[i], "segments": segments, "sessions": sum(s["sessions"] for s in segments), "href": href(buckets[0][0] if cumulative else first, last),
+            "when": f"{buckets[0][0]} – {last}" if cumulative else first if first == last else f"{first} – {last}",
             "label": (first[:7] if monthly else first[5:]) if _labelled(i, len(buckets), label_every) else "",
             "end_side": i >= len(buckets) / 2,
         })
     return {"columns": columns, "top": top, "ticks": [top, top / 2, 0], "legend": legend, "metric": metric,
-            "stack": stack, "empty": not any(c["sessions"] or c["total"] for c in columns)}
+            "stack": stack, "cumulative": cumulative, "empty": not any(c["sessions"] or c["total"] for c in columns)}

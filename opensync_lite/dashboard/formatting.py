@@ -3,6 +3,8 @@
 import re
 from datetime import datetime, timezone
 
+from ..projects import row_label
+
 
 def tokens(value):
     """12 345 → 12.3k; 4 500 000 → 4.5M (the exact figure is in the title attribute)."""
@@ -91,6 +93,11 @@ def model(name):
     return short or name
 
 
+def project(row):
+    """A session's project as a row shows it: its folder's last component, else its name."""
+    return row_label(row.get("project_name"), row.get("project_path"))
+
+
 def percent(part, whole):
     return 100 * part / whole if whole else 0
 
@@ -115,4 +122,4 @@ def browser(agent):
 
 
 FILTERS = {"tokens": tokens, "cost": cost, "duration": duration, "when": when, "iso": iso, "number": number,
-           "browser": browser, "plural": plural, "model": model, "share": share, "change": change}
+           "browser": browser, "plural": plural, "project": project, "model": model, "share": share, "change": change}

@@ -37,11 +37,13 @@ def sessions():
     if rows and (args["after"] is not None or args["before"] is not None or args["last"]):
         first = queries.rows_before(g.user_id, args, args["sort"], args["descending"],
                                     (rows[0][args["sort"]], rows[0]["id"]))
-    counts = queries.subagent_counts(g.user_id, [row["external_id"] for row in rows])
+    rollups = queries.subagent_rollups(g.user_id, [row["external_id"] for row in rows])
     now = int(time.time() * 1000)
     for row in rows:
-        row["subagent_count"] = counts.get(row["external_id"], 0)
-        row["running"] = row["end_reason"] is None and now - (row["updated_at"] or 0) < RUNNING_MS
+        row["below"] = rollups.get(row["external_id"])  # its subagents, every level down
+        row["subagent_count"] = row["below"]["subagents"] if row["below"] else 0
+        row["test"] = queries.is_connection_test(row)  # one post, never ended, never running
+        row["running"] = not row["test"] and row["end_reason"] is None and now - (row["updated_at"] or 0) < RUNNING_MS
     totals_filters = {key: value for key, value in args.items() if key != "subagents"}
     totals = _remembered("list-totals", totals_filters, lambda: queries.list_totals(g.user_id, totals_filters))
     return render_template(

@@ -24,7 +24,7 @@ CHIPS = (("source", "Source"), ("model", "Model"), ("provider", "Provider"), ("p
 
 @bp.get("/")
 def overview():
-    args = _query(schemas.overview_query)
+    args = {**_query(schemas.overview_query), "tests": False}  # a connection test is no work done
     page = _remembered("overview", args, lambda: _overview(args))
     return render_template("dashboard/overview.html", args=args, ranges=RANGES, **page)
 
@@ -77,7 +77,7 @@ def _overview(args):
     buckets, series = queries.daily_by(user_id, bounded, days, args["stack"], bucket)
     recent, _, _, _ = queries.list_sessions(user_id, bounded, limit=8)
     chart = charts.stacked(buckets, series, args["metric"], args["stack"],
-                           lambda begin, end: _sessions_url(args, begin, end))
+                           lambda begin, end: _sessions_url(args, begin, end), cumulative=args["view"] == "cumulative")
     return {
         "range_name": name, "range_label": label, "first": first, "last": last, "bucket": bucket,
         "totals": totals,
@@ -89,7 +89,7 @@ def _overview(args):
         "periods": periods(user_id, args),
         "chips": chips(args),
         "sessions_url": _sessions_url(args, first.isoformat(), last.isoformat()),
-        "has_sessions": queries.first_activity(user_id, {}) is not None,
+        "has_sessions": queries.first_activity(user_id, {"tests": False}) is not None,
         "import_command": cli_command("import", "claude-code"),
         # Unfiltered, the summary's own breakdown already holds the options' counts.
         "options": _filter_options() if not _unfiltered(args) or name != "all" else queries.filter_options(user_id, totals["by"]),

@@ -65,7 +65,12 @@ def _globals():
             "known_sources": src.KNOWN,
             "signed_in": g.get("user_id") is not None, "live": request.endpoint in LIVE_PAGES,
             "page_url": _page_url, "percent": percent, "live_version": _live_version,
-            "eval_statuses": schemas.EVAL_STATUSES}
+            "eval_statuses": schemas.EVAL_STATUSES, "project_key": _project_key}
+
+
+def _project_key(value):
+    """The project a ``project`` filter names, as its option's value (a name can mean a folder)."""
+    return value and queries.user_projects(g.user_id).resolve(value)
 
 
 def _live_version():
