@@ -166,7 +166,9 @@ def server(app, user_of):
         def body(user_id):
             totals = queries.summary(user_id, _filters(source=source, project=project, date_from=date_from,
                                                        date_to=date_to))
-            by = {f"by{name.title()}": [{"key": row["key"], **_metrics(row)} for row in totals["by"][name][:15]]
+            # (a project is keyed by its folder and labelled by its name)
+            by = {f"by{name.title()}": [{"key": row["key"], **({"label": row["label"]} if "label" in row else {}),
+                                         **_metrics(row)} for row in totals["by"][name][:15]]
                   for name in ("source", "model", "project")}
             return {"totals": _metrics(totals), **by}
         return read(ctx, body)

@@ -132,7 +132,8 @@ def _check_alices_answers(answers, ids):
     totals = _json(stats)
     assert totals["totals"]["sessions"] == 2 and totals["totals"]["messages"] == 32
     assert {row["key"] for row in totals["bySource"]} == {"claude-code", "opencode"}
-    assert {row["key"] for row in totals["byProject"]} == {"shop", "lang"}
+    # One project per folder: keyed by its path, labelled by its name
+    assert {(row["key"], row["label"]) for row in totals["byProject"]} == {("/w/shop", "shop"), ("/w/lang", "lang")}
     files = _json(by_file)
     assert [s["externalId"] for s in files["sessions"]] == ["hook"]  # mallory edited it too: not shown
     assert files["files"][0]["path"] == "/w/shop/src/billing.py" and files["files"][0]["sessions"] == 1
