@@ -98,6 +98,8 @@ def _side_answer(body):
     names = set((schema.get("properties") or {}))
     if "complexity_score" in names:
         return {"complexity_reasoning": "A single shell command.", "complexity_score": 10}
+    if "model_choice" in names:  # 0.30's router
+        return {"reasoning": "A single shell command.", "model_choice": "flash"}
     if "next_speaker" in names:
         return {"reasoning": "The answer is complete.", "next_speaker": "user"}
     return {name: "" for name in names}

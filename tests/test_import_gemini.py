@@ -1,7 +1,7 @@
-"""`opensync-lite import gemini` on what the real Gemini CLI (0.61.0, pinned in tests/package.json)
-wrote: `gemini -p` and then `gemini -r latest -p` in a fresh HOME, against the scripted Gemini
-API stand-in (tests/gemini_standin.py). The stand-in's usage is the only number the tests know
-in advance."""
+"""`opensync-lite import gemini` on what the real Gemini CLI (0.61.0, and 0.30.0 for the older
+one-document layout, both pinned in tests/package.json) wrote: `gemini -p` and then
+`gemini -r latest -p` in a fresh HOME, against the scripted Gemini API stand-in
+(tests/gemini_standin.py). The stand-in's usage is the only number the tests know in advance."""
 
 import json
 import os
@@ -19,14 +19,18 @@ from gemini_standin import StandIn
 PROMPT = "Please run: echo expected 10 tokens"
 RESUME_PROMPT = "Now run it once more"
 GEMINI_VERSION = "0.61.0"
+# Both versions name their command `gemini`, so each is run by its own entry point.
+NODE_MODULES = NODE_BIN.parent
+GEMINI = NODE_MODULES / "@google" / "gemini-cli" / "bundle" / "gemini.js"
+GEMINI_030 = NODE_MODULES / "gemini-cli-030" / "dist" / "index.js"
 KINDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
 
 
-def gemini(home, cwd, url, *args):
+def gemini(home, cwd, url, *args, entry=GEMINI):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GEMINI_", "GOOGLE_"))}
     env.update(HOME=str(home), GEMINI_API_KEY="test-key-0000", GOOGLE_GEMINI_BASE_URL=url,
                GEMINI_CLI_TRUST_WORKSPACE="true", NO_COLOR="1")
-    done = subprocess.run([str(NODE_BIN / "gemini"), *args], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+    done = subprocess.run([shutil.which("node"), str(entry), *args], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, f"gemini exited {done.returncode}\nstdout: {done.stdout[-3000:]}\nstderr: {done.stderr[-3000:]}"
     return done
@@ -82,7 +86,7 @@ def session_id(run):
 
 
 def test_the_pinned_cli_ran_both_turns(run):
-    out = subprocess.run([str(NODE_BIN / "gemini"), "--version"], capture_output=True, text=True, timeout=60)
+    out = subprocess.run([shutil.which("node"), str(GEMINI), "--version"], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == GEMINI_VERSION
     answered = run["api"].answers()
     assert [r.turn for r in answered] == [0, 1, 0, 1] and {r.kind for r in answered} == {"main"}
@@ -184,21 +188,26 @@ def test_a_rewind_drops_the_turns_after_it(run, db_path, tmp_path):
     assert [r for (r,) in rows(db_path, "SELECT text_content FROM messages WHERE role = 'user'")] == [PROMPT]
 
 
-def test_the_older_one_document_json(run, db_path, tmp_path):
-    """0.30's layout: the whole conversation as one JSON document, rewritten as it grows."""
-    full = {}
-    for record in run["records"]:
-        if isinstance(record.get("id"), str):
-            full[record["id"]] = record
-    meta = run["records"][0]
-    document = {**meta, "messages": [r for r in full.values()]}
-    chat = tmp_path / "chats" / "session-2026-01-01T00-00-older.json"
-    chat.parent.mkdir()
-    chat.write_text(json.dumps(document, indent=2))
-    result = run_import(db_path, chat)
-    assert "into 1 new" in result.stdout
+def test_the_older_one_document_json_written_by_0_30(db_path, tmp_path, api):
+    """0.30's layout: the whole conversation as one JSON document, rewritten as it grows; its
+    answers carry their toolCalls and tokens once."""
+    home, cwd = fresh_home(tmp_path)
+    with StandIn() as standin:
+        first = gemini(home, cwd, standin.url, "-p", PROMPT, "--yolo", "--output-format", "json", entry=GEMINI_030)
+        gemini(home, cwd, standin.url, "-r", "latest", "-p", RESUME_PROMPT, "--yolo", entry=GEMINI_030)
+    (chat,) = (home / ".gemini" / "tmp").rglob("session-*")
+    assert chat.suffix == ".json" and json.loads(chat.read_text())["sessionId"] == json.loads(first.stdout)["session_id"]
+    result = run_import(db_path, home / ".gemini" / "tmp")
+    assert "into 1 new and 0 updated sessions from 1 files" in result.stdout and "0 lines skipped" in result.stdout
+    assert [r.turn for r in standin.answers()] == [0, 1, 0, 1]
     session_totals, message_totals = totals(db_path)
-    assert session_totals == message_totals == expected(run["api"].usage_sum())
+    assert session_totals == message_totals == expected(standin.usage_sum())
+    (listed,) = api.get("/api/sessions?limit=10").get_json()["sessions"]
+    assert listed["title"] == PROMPT and listed["projectPath"] == str(cwd)
+    messages = api.session(listed["externalId"])["messages"]
+    assert [m["textContent"] for m in messages if m["role"] == "user"] == [PROMPT, RESUME_PROMPT]
+    assert [p["type"] for m in messages for p in m["parts"]] == ["text", "thinking", "tool-call", "tool-result", "text"] * 2
+    assert "0 files (1 unchanged" in run_import(db_path, home / ".gemini" / "tmp").stdout
 
 
 def test_dry_run_writes_nothing_and_bad_lines_are_reported(run, db_path, tmp_path):
@@ -261,3 +270,41 @@ def test_serve_watches_geminis_chats_folder_as_it_works(tmp_path):
                 session["cacheWriteTokens"]) == tuple(want[k] for k in KINDS)
     finally:
         server.stop()
+
+
+def test_hostile_records_are_skipped_and_reported(db_path, tmp_path):
+    """Records of the wrong shape are reported with their line number or read as far as they
+    make sense; counts out of bounds count as 0; a rewind to an id not there clears the list
+    (as the CLI does)."""
+    meta = {"sessionId": "s-hostile", "projectHash": "x", "startTime": "2026-01-01T00:00:00Z",
+            "lastUpdated": "2026-01-01T00:00:00Z"}
+    records = [
+        meta,
+        {"id": "u1", "type": "user", "content": 12, "timestamp": "garbage"},
+        {"id": "u2", "type": "user", "content": [{"text": "hello"}, 5, None], "timestamp": "2026-01-01T00:00:01Z"},
+        {"id": "g1", "type": "gemini", "content": {"a": 1}, "thoughts": "nope", "toolCalls": {"x": 1},
+         "tokens": [1, 2], "model": 7},
+        {"id": "g2", "type": "gemini", "content": "ok", "thoughts": [None, 3, {"subject": 5}],
+         "toolCalls": [None, {"id": 3, "name": None, "args": "x", "result": 7, "status": "error"}],
+         "tokens": {"input": True, "output": 10**40, "cached": "5", "thoughts": -1}, "model": "gemini-2.5-flash",
+         "timestamp": 5},
+        {"$rewindTo": 5},
+        {"$set": {"messages": "nope"}},
+        {"$set": {"messages": [None, {"id": 3}, {"id": "u2"}, {"id": "g2"}]}},
+        {"id": "", "type": "user"},
+    ]
+    chats = tmp_path / "p" / "chats"
+    chats.mkdir(parents=True)
+    (chats / "session-a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    cleared = [{**meta, "sessionId": "s-cleared"}, *records[1:3], {"$rewindTo": "not-there"},
+               {"id": "u3", "type": "user", "content": "after the clear"}]
+    (chats / "session-b.jsonl").write_text("".join(json.dumps(r) + "\n" for r in cleared))
+    (chats / "session-c.jsonl").write_text(json.dumps({"id": "u9", "type": "user", "content": "nobody's"}) + "\n")
+    result = run_import(db_path, tmp_path)
+    assert "3 lines skipped" in result.stdout
+    assert ":6: neither a message" in result.stderr and ":9: a message with an empty id" in result.stderr
+    assert "session-c.jsonl:0: no session metadata" in result.stderr
+    assert rows(db_path, "SELECT external_id, title, input_tokens, output_tokens, cache_read_tokens FROM sessions "
+                         "ORDER BY external_id") == [("s-cleared", "after the clear", 0, 0, 0), ("s-hostile", "hello", 0, 0, 0)]
+    assert rows(db_path, "SELECT role, text_content FROM messages m JOIN sessions s ON s.id = m.session_id "
+                         "WHERE s.external_id = 's-hostile' ORDER BY m.id") == [("user", "hello"), ("assistant", "ok"), ("tool", "")]
