@@ -292,6 +292,7 @@ def test_hostile_records_are_skipped_and_reported(db_path, tmp_path):
         {"$set": {"messages": "nope"}},
         {"$set": {"messages": [None, {"id": 3}, {"id": "u2"}, {"id": "g2"}]}},
         {"id": "", "type": "user"},
+        {"id": "g" * 300, "type": "gemini", "content": "too long an id", "tokens": {"input": 5, "output": 5}},
     ]
     chats = tmp_path / "p" / "chats"
     chats.mkdir(parents=True)
@@ -300,8 +301,11 @@ def test_hostile_records_are_skipped_and_reported(db_path, tmp_path):
                {"id": "u3", "type": "user", "content": "after the clear"}]
     (chats / "session-b.jsonl").write_text("".join(json.dumps(r) + "\n" for r in cleared))
     (chats / "session-c.jsonl").write_text(json.dumps({"id": "u9", "type": "user", "content": "nobody's"}) + "\n")
+    (chats / "session-d.jsonl").write_text(json.dumps({**meta, "sessionId": "s" * 300}) + "\n" + json.dumps(
+        {"id": "u1", "type": "user", "content": "a session no one can name"}) + "\n")
     result = run_import(db_path, tmp_path)
-    assert "3 lines skipped" in result.stdout
+    assert "5 lines skipped" in result.stdout and "invalid message s-hostile:ggg" in result.stderr
+    assert "session-d.jsonl:0: a sessionId longer than 256" in result.stderr
     assert ":6: neither a message" in result.stderr and ":9: a message with an empty id" in result.stderr
     assert "session-c.jsonl:0: no session metadata" in result.stderr
     assert rows(db_path, "SELECT external_id, title, input_tokens, output_tokens, cache_read_tokens FROM sessions "

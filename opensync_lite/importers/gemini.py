@@ -249,6 +249,8 @@ class Importer:
                         self.report.problem(path, lines, why)
         if chat.session_id is None:
             self.report.problem(path, 0, "no session metadata names this chat's session")
+        elif len(chat.session_id) > 256 or "\x00" in chat.session_id:  # what schemas.session_in takes
+            self.report.problem(path, 0, "a sessionId longer than 256 characters or with a NUL")
         else:
             self._session(path, chat)
         # A re-run reads a changed file whole again (records replace each other); this only tells unchanged.
@@ -289,9 +291,8 @@ class Importer:
         for call in tool_calls or calls:
             parts.append({"type": "tool-call", "content": {"id": call.get("id"), "name": call.get("name"), "input": call.get("args")}})
         external_id = f"{session_id}:{record['id']}"
-        if parts:
-            self._message(path, {**base, "externalId": external_id, "role": "assistant", "textContent": text,
-                                 "model": model, "parts": parts})
+        held = parts and self._message(path, {**base, "externalId": external_id, "role": "assistant",
+                                              "textContent": text, "model": model, "parts": parts})
         results = [c for c in tool_calls if "result" in c and c.get("id") not in answered]
         if results:
             answered.update(c.get("id") for c in results)
@@ -299,7 +300,7 @@ class Importer:
                                  "parts": [{"type": "tool-result", "content": {
                                      "toolUseId": c.get("id"), "content": _output(c["result"]),
                                      "isError": c.get("status") not in (None, "success")}} for c in results]})
-        if parts and isinstance(record.get("tokens"), dict):
+        if held and isinstance(record.get("tokens"), dict):  # usage needs the message that holds it
             tokens = _tokens(record["tokens"])
             try:
                 created = _time.deserialize(record.get("timestamp")) if record.get("timestamp") else 0
@@ -313,12 +314,14 @@ class Importer:
                 self.responses[key] = response
 
     def _message(self, path, wire):
+        """Queue one message; whether it was valid."""
         try:
             data = schemas.message_in.load({k: v for k, v in wire.items() if v is not None})
         except ValidationError as err:
             self.report.problem(path, 0, f"invalid message {wire['externalId']} ({', '.join(map(str, err.messages))})")
-            return
+            return False
         self.messages.append(data)
+        return True
 
     def flush(self):
         """Write the sessions read so far, their messages and their usage, in one transaction."""
