@@ -145,7 +145,7 @@ def main():
               help="Seconds a request (headers and body) may take to arrive whole.")
 @click.option("--watch/--no-watch", envvar="OPENSYNC_WATCH", show_envvar=True, default=True, show_default=True,
               help="Read the agents' own files on this machine as they change (Claude Code's transcripts, "
-                   "Codex's rollouts, OpenCode's storage).")
+                   "Codex's rollouts, Gemini CLI's chats, OpenCode's storage).")
 @click.option("--watch-claude", "watch_claude", multiple=True, envvar="OPENSYNC_WATCH_CLAUDE", show_envvar=True,
               type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="A Claude Code projects folder to watch [default: ~/.claude/projects, $CLAUDE_CONFIG_DIR].")
@@ -155,6 +155,9 @@ def main():
 @click.option("--watch-codex", "watch_codex", multiple=True, envvar="OPENSYNC_WATCH_CODEX", show_envvar=True,
               type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="A Codex sessions folder to watch [default: $CODEX_HOME/sessions, ~/.codex/sessions].")
+@click.option("--watch-gemini", "watch_gemini", multiple=True, envvar="OPENSYNC_WATCH_GEMINI", show_envvar=True,
+              type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="A Gemini CLI chats folder to watch [default: ~/.gemini/tmp].")
 @click.option("--sharing/--no-sharing", envvar="OPENSYNC_SHARING", show_envvar=True, default=False, show_default=True,
               help="Allow share links (/s/..., no sign-in) to sessions.")
 @click.option("--allowed-host", "allowed_hosts", multiple=True, envvar="OPENSYNC_ALLOWED_HOSTS", show_envvar=True,
@@ -163,7 +166,7 @@ def main():
 @click.option("--quiet", "-q", is_flag=True, help="No line per request in the log.")
 @db_option
 def serve(host, port, threads, durability, max_body, workers, connection_limit, channel_timeout, read_timeout,
-          watch, watch_claude, watch_opencode, watch_codex, sharing, allowed_hosts, quiet, db_path):
+          watch, watch_claude, watch_opencode, watch_codex, watch_gemini, sharing, allowed_hosts, quiet, db_path):
     """Serve the sync API and the dashboard with waitress. Logs one line per request (method,
     path, status, time, user id; never a key or a body) unless --quiet."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -185,7 +188,7 @@ def serve(host, port, threads, durability, max_body, workers, connection_limit, 
     except OSError as err:  # taken between the check and now
         raise click.ClickException(f"cannot listen on {host}:{port}: {err.strerror or err}; try --port N.") from None
     limits = server_.Limits(threads, connection_limit, channel_timeout, read_timeout)
-    watching = _watched(watch, watch_claude, watch_opencode, watch_codex)
+    watching = _watched(watch, watch_claude, watch_opencode, watch_codex, watch_gemini)
     server_.raise_open_files_limit(connection_limit)
     if workers == 1:
         server = server_.make_server(app, listener, limits)
@@ -226,16 +229,17 @@ def serve(host, port, threads, durability, max_body, workers, connection_limit, 
         server_.prefork(listener, workers, worker)
 
 
-def _watched(watch, claude_roots, opencode_root, codex_roots=()):
+def _watched(watch, claude_roots, opencode_root, codex_roots=(), gemini_roots=()):
     """{agent: [folders]} the server should watch: those given, else the agents' own default
     folders (watched from when they appear)."""
     if not watch:
         return {}
-    from .importers import claude_code, codex, opencode
+    from .importers import claude_code, codex, gemini, opencode
 
     claude = list(claude_roots) or claude_code.default_roots(existing=False)
     opencode_root = opencode_root or opencode.default_root()
     watching = {"Claude Code": claude, "Codex": list(codex_roots) or [codex.default_root()],
+                "Gemini CLI": list(gemini_roots) or [gemini.default_root()],
                 "OpenCode": [opencode_root] if opencode_root else []}
     return {name: folders for name, folders in watching.items() if folders}
 
@@ -351,7 +355,7 @@ def backup(out, force, db_path):
 
 
 @main.command("import")
-@click.argument("kind", type=click.Choice(["claude-code", "opencode", "codex"]))
+@click.argument("kind", type=click.Choice(["claude-code", "opencode", "codex", "gemini"]))
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option("--user", "user_name", default=config.DEFAULT_USER, show_default=True, callback=_user_name)
 @click.option("--dry-run", is_flag=True, help="Read and report; write nothing.")
@@ -361,8 +365,9 @@ def import_history(kind, paths, user_name, dry_run, watch, db_path):
     """Import history already on disk. claude-code: the transcripts under $CLAUDE_CONFIG_DIR,
     ~/.claude and ~/.config/claude (projects/). opencode: $XDG_DATA_HOME/opencode (opencode.db
     and the older storage/ folders). codex: $CODEX_HOME/sessions or ~/.codex/sessions (the
-    rollout-*.jsonl files). Re-runs read only what is new."""
-    from .importers import claude_code, codex, opencode
+    rollout-*.jsonl files). gemini: ~/.gemini/tmp (the Gemini CLI's chats/session-* files).
+    Re-runs read only what is new."""
+    from .importers import claude_code, codex, gemini, opencode
 
     if kind == "claude-code":
         roots = list(paths) or claude_code.default_roots()
@@ -386,6 +391,17 @@ def import_history(kind, paths, user_name, dry_run, watch, db_path):
                 return codex.run(user_id, files, dry_run)
             with click.progressbar(length=len(files), label="Importing", file=sys.stderr) as bar:
                 return codex.run(user_id, files, dry_run, lambda _: bar.update(1))
+    elif kind == "gemini":
+        roots = list(paths) or [gemini.default_root()]
+        if not any(Path(r).exists() for r in roots):
+            raise click.ClickException(f"no Gemini CLI chats at {roots[0]}; give the folder as PATH.")
+
+        def run(bar):
+            files = gemini.chats(roots)
+            if not bar:
+                return gemini.run(user_id, files, dry_run)
+            with click.progressbar(length=len(files), label="Importing", file=sys.stderr) as bar:
+                return gemini.run(user_id, files, dry_run, lambda _: bar.update(1))
     else:
         root = paths[0] if paths else opencode.default_root()
         if not root.is_dir():
