@@ -743,3 +743,11 @@ def test_sign_in_page_names_the_commands_as_they_can_be_run(app, client):
     assert commands[0][-3:] == ["open", "--db", app.config["OPENSYNC_DB"]]
     assert commands[1][-4:] == ["keys", "create", "--db", app.config["OPENSYNC_DB"]]
     assert 'id="keys"' not in page  # the keys dialog is for the signed-in pages
+
+
+@pytest.mark.parametrize("source, name", [("codex-cli", "Codex CLI"), ("gemini-cli", "Gemini CLI")])
+def test_the_agents_read_from_their_own_files_have_their_own_badge(api, browser, source, name):
+    api.post("/sync/session", {"externalId": f"s-{source}", "source": source, "title": "a session"})
+    page = html(browser.get(f"/sessions?source={source}"))
+    assert row_badges(page) == [source]
+    assert f'class="badge src-{source}" title="{name}"' in page

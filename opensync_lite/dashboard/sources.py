@@ -6,6 +6,7 @@ KNOWN = {
     "opencode": ("OpenCode", "OC"),
     "cursor": ("Cursor", "Cu"),
     "codex-cli": ("Codex CLI", "Cx"),
+    "gemini-cli": ("Gemini CLI", "Ge"),
     "factory-droid": ("Factory Droid", "FD"),
     "pi": ("Pi", "Pi"),
 }
