@@ -52,12 +52,16 @@ def test_serve_watches_claude_codes_transcripts_by_default(tmp_path, db_path):
         more = w.response(SESSION, T0, "/work/demo", "claude-sonnet-4-5-20250929", [{"type": "text", "text": "More."}])
         started = time.monotonic()
         write(projects / f"{SESSION}.jsonl", more)
-        got = wait_for(lambda: len((s := get(server, key, f"/api/sessions/get?id={SESSION}"))["messages"]) == 3 and s)
+        # (The session row and its messages are two reads: wait until both show the line.)
+        got = wait_for(lambda: len((s := get(server, key, f"/api/sessions/get?id={SESSION}"))["messages"]) == 3
+                       and s["session"]["totalTokens"] != tokens and s)
         took = time.monotonic() - started
         assert got, "the appended line never arrived"
         assert took < 5, took  # 0.2 s on an idle machine; a loaded CI has slack
         usage = more[0]["message"]["usage"]
-        assert got["session"]["totalTokens"] == tokens + sum(usage.values())  # counted once
+        time.sleep(0.5)  # another pass may come: nothing may change
+        got = get(server, key, f"/api/sessions/get?id={SESSION}")
+        assert got["session"]["totalTokens"] == tokens + sum(usage.values()) and len(got["messages"]) == 3  # counted once
     finally:
         server.stop()
 
