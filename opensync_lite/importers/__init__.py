@@ -6,6 +6,9 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 
+from marshmallow import ValidationError
+
+from .. import schemas
 from ..db import write_transaction
 from ..models import ImportFile
 
@@ -96,3 +99,36 @@ def save_file_states(user_id, states):
 
 def save_file_state(user_id, path, size, mtime_ns, offset):
     save_file_states(user_id, {path: FileState(size, mtime_ns, offset)})
+
+
+def session_row(report, wire, first, last, stored, where=None):
+    """A finished session's row for the write path: ``wire`` validated (an invalid one is
+    reported under ``where`` and gives None), with its latest activity and its duration from the
+    times its files gave (the session's stored start counts: a file may be its later part)."""
+    try:
+        data = schemas.session_in.load({k: v for k, v in wire.items() if v is not None})
+    except ValidationError as err:
+        report.problem(where or wire["externalId"], 0, f"invalid session ({', '.join(map(str, err.messages))})")
+        return None
+    if last is not None:
+        data["updated_at"] = last  # the latest activity: the file's, not this run's
+        if first is not None:
+            start = first if stored is None else min(first, stored["created_at"])
+            data["duration_ms"] = max(0, last - start)
+    return data
+
+
+def import_files(importer, files, progress=None):
+    """Read ``files`` with ``importer`` (an agent's reader: its ``import_file`` and ``finish``),
+    an unreadable one reported and passed over; ``progress(path)`` after each. Returns the
+    report ``finish`` gives."""
+    files = list(files)
+    importer.known = read_states(importer.user_id, map(str, files))
+    for path in files:
+        try:
+            importer.import_file(path)
+        except OSError as err:
+            importer.report.problem(path, 0, f"unreadable ({err.strerror or err})")
+        if progress:
+            progress(path)
+    return importer.finish()

@@ -19,7 +19,7 @@ from marshmallow import ValidationError
 
 from .. import ingest, queries, schemas
 from ..pricing import SYNTHETIC
-from . import FileState, Report, head_hash, read_state, read_states, save_file_states
+from . import FileState, Report, head_hash, import_files, read_state, save_file_states, session_row
 from .bounds import cost as _cost, count_of as _count
 
 SOURCE = "claude-code"
@@ -356,16 +356,9 @@ class Importer:
             wire = {"externalId": s.external_id, "source": SOURCE, "title": title, "projectPath": s.cwd,
                     "projectName": Path(s.cwd).name if s.cwd else None, "model": s.model,
                     "parentExternalId": s.parent, "createdAt": s.first, "gitBranch": s.branch}
-            try:
-                data = schemas.session_in.load({k: v for k, v in wire.items() if v is not None})
-            except ValidationError as err:
-                self.report.problem(s.external_id, 0, f"invalid session ({', '.join(map(str, err.messages))})")
+            data = session_row(self.report, wire, s.first, s.last, stored)
+            if data is None:
                 continue
-            if s.last is not None:
-                data["updated_at"] = s.last  # the latest activity: the transcript's, not this run's
-                if s.first is not None:
-                    start = s.first if stored is None else min(s.first, stored["created_at"])
-                    data["duration_ms"] = max(0, s.last - start)
             rows.append(data)
             if s.existed:
                 self.report.sessions_updated += 1
@@ -382,14 +375,4 @@ class Importer:
 def run(user_id, files, dry_run=False, progress=None):
     """Import the transcripts ``files`` (from ``transcripts``); ``progress(path)`` is called
     per file."""
-    importer = Importer(user_id, dry_run)
-    files = list(files)
-    importer.known = read_states(user_id, map(str, files))
-    for path in files:
-        try:
-            importer.import_file(path)
-        except OSError as err:
-            importer.report.problem(path, 0, f"unreadable ({err.strerror or err})")
-        if progress:
-            progress(path)
-    return importer.finish()
+    return import_files(Importer(user_id, dry_run), files, progress)

@@ -25,7 +25,7 @@ from pathlib import Path
 from marshmallow import ValidationError
 
 from .. import ingest, queries, schemas
-from . import FileState, Report, read_states, save_file_states
+from . import FileState, Report, import_files, save_file_states, session_row
 from .bounds import count_of as _count
 from .claude_code import MAX_LINE, LineTooLong, read_lines
 
@@ -214,7 +214,11 @@ class Importer:
         self.known, self.projects = {}, {}
 
     def import_file(self, path):
-        path = Path(path)
+        self._read_file(Path(path))
+        if len(self.messages) >= BATCH_MESSAGES:
+            self.flush()
+
+    def _read_file(self, path):
         st = os.stat(path)
         if not stats.S_ISREG(st.st_mode):
             self.report.problem(path, 0, "not a regular file")
@@ -335,15 +339,9 @@ class Importer:
             wire = {"externalId": chat.session_id, "source": SOURCE, "projectPath": root,
                     "projectName": Path(root).name if root else None, "model": model, "createdAt": chat.first,
                     "title": prompt if stored is None or not stored["title"] else None}
-            try:
-                data = schemas.session_in.load({k: v for k, v in wire.items() if v is not None})
-            except ValidationError as err:
-                self.report.problem(path, 0, f"invalid session ({', '.join(map(str, err.messages))})")
+            data = session_row(self.report, wire, chat.first, chat.last, stored, where=path)
+            if data is None:
                 continue
-            if chat.last is not None:
-                data["updated_at"] = chat.last
-                start = chat.first if stored is None else min(chat.first, stored["created_at"])
-                data["duration_ms"] = max(0, chat.last - start)
             rows.append(data)
             if stored is not None:
                 self.report.sessions_updated += 1
@@ -366,16 +364,5 @@ class Importer:
 def run(user_id, files, dry_run=False, progress=None):
     """Import the chats ``files`` (from ``chats``; files not named ``session-*``, which the
     watcher may pass, are passed over); ``progress(path)`` is called per file."""
-    importer = Importer(user_id, dry_run)
-    files = [p for p in map(Path, files) if p.name.startswith("session-")]
-    importer.known = read_states(user_id, map(str, files))
-    for path in files:
-        try:
-            importer.import_file(path)
-        except OSError as err:
-            importer.report.problem(path, 0, f"unreadable ({err.strerror or err})")
-        if len(importer.messages) >= BATCH_MESSAGES:
-            importer.flush()
-        if progress:
-            progress(path)
-    return importer.finish()
+    chats_only = [p for p in map(Path, files) if p.name.startswith("session-")]
+    return import_files(Importer(user_id, dry_run), chats_only, progress)
