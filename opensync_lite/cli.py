@@ -373,35 +373,24 @@ def import_history(kind, paths, user_name, dry_run, watch, db_path):
         roots = list(paths) or claude_code.default_roots()
         if not roots:
             raise click.ClickException("no Claude Code transcripts found (~/.claude/projects); give the folder as PATH.")
-
-        def run(bar):  # the folders are walked once per pass, also for the progress bar
-            files = claude_code.transcripts(roots)
-            if not bar:
-                return claude_code.run(user_id, files, dry_run)
-            with click.progressbar(length=len(files), label="Importing", file=sys.stderr) as bar:
-                return claude_code.run(user_id, files, dry_run, lambda _: bar.update(1))
     elif kind == "codex":
         roots = list(paths) or [codex.default_root()]
         if not any(Path(r).exists() for r in roots):
             raise click.ClickException(f"no Codex sessions at {roots[0]}; give the folder as PATH.")
-
-        def run(bar):
-            files = codex.rollouts(roots)
-            if not bar:
-                return codex.run(user_id, files, dry_run)
-            with click.progressbar(length=len(files), label="Importing", file=sys.stderr) as bar:
-                return codex.run(user_id, files, dry_run, lambda _: bar.update(1))
     elif kind == "gemini":
         roots = list(paths) or [gemini.default_root()]
         if not any(Path(r).exists() for r in roots):
             raise click.ClickException(f"no Gemini CLI chats at {roots[0]}; give the folder as PATH.")
+    if kind != "opencode":  # an agent whose history is files: (find them, read them)
+        find, read = {"claude-code": (claude_code.transcripts, claude_code.run), "codex": (codex.rollouts, codex.run),
+                      "gemini": (gemini.chats, gemini.run)}[kind]
 
-        def run(bar):
-            files = gemini.chats(roots)
+        def run(bar):  # the folders are walked once per pass, also for the progress bar
+            files = find(roots)
             if not bar:
-                return gemini.run(user_id, files, dry_run)
+                return read(user_id, files, dry_run)
             with click.progressbar(length=len(files), label="Importing", file=sys.stderr) as bar:
-                return gemini.run(user_id, files, dry_run, lambda _: bar.update(1))
+                return read(user_id, files, dry_run, lambda _: bar.update(1))
     else:
         root = paths[0] if paths else opencode.default_root()
         if not root.is_dir():
