@@ -15,7 +15,6 @@ import zlib
 from flask import Blueprint, Response, g, request
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
-from marshmallow import ValidationError
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest, ExportLogsServiceResponse
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest, ExportMetricsServiceResponse)
