@@ -487,6 +487,8 @@ class FiltersQuery(Schema):
         "session's project (`src/parser.py`); ending in `/`, any file under that folder")})
     file_prefix = fields.Boolean(data_key="filePrefix", load_default=False,
                                  metadata={"description": "true: `file` matches every path that starts with it"})
+    tests = fields.Boolean(metadata={"description": (
+        "false: leave out claude-code-sync's connection tests (synctest's \"Connection Test\" session)")})
 
     @post_load
     def _range(self, data, **kwargs):
@@ -497,6 +499,8 @@ class FiltersQuery(Schema):
 
 
 class StatsQuery(FiltersQuery):
+    # A connection test is no work done: stats leave it out unless asked (lists show it, marked).
+    tests = fields.Boolean(load_default=False, metadata={"description": "true: count claude-code-sync's connection tests too"})
     days = fields.Integer(load_default=30, validate=validate.Range(1, 3660))
     bucket = fields.String(load_default="day", validate=validate.OneOf(("day", "week", "month")), metadata={
         "description": "/api/stats/daily: one row per UTC day, ISO week (from Monday) or calendar month"})

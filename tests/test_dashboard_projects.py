@@ -151,6 +151,27 @@ def test_the_connection_test_is_listed_marked_and_deletable(app, api, browser, w
     assert SYNCTEST["externalId"] not in html(browser.get("/sessions?limit=100"))
 
 
+def test_stats_leave_the_connection_test_out_unless_asked(api, with_synctest):
+    real = len(PROJECT_SESSIONS) + 3
+    assert api.get("/api/stats").get_json()["sessionCount"] == real
+    assert api.get("/api/stats?tests=true").get_json()["sessionCount"] == real + 1
+    assert api.get("/api/stats?tests=false").get_json()["sessionCount"] == real
+    daily = api.get("/api/stats/daily?days=7").get_json()["days"]
+    assert sum(day["sessions"] for day in daily) == real
+    assert api.get("/api/stats?tests=maybe").status_code == 400
+
+
+def test_the_overviews_all_sessions_link_lists_what_it_counted(browser, with_synctest):
+    page = html(browser.get("/?range=7d"))
+    link = re.search(r'<a href="([^"]+)">All (\d+) sessions', page)
+    assert int(link.group(2)) == len(PROJECT_SESSIONS) + 3
+    listed = html(browser.get(link.group(1).replace("&amp;", "&") + "&limit=100"))
+    assert SYNCTEST["externalId"] not in listed and "test-1" in listed
+    assert "Connection tests left out" in listed
+    shown = re.search(r'Connection tests left out: <a href="([^"]+)">show them', listed).group(1)
+    assert SYNCTEST["externalId"] in html(browser.get(shown.replace("&amp;", "&") + "&limit=100"))
+
+
 def test_a_server_with_only_the_connection_test_still_says_how_to_import(api, browser):
     assert api.post("/sync/session", SYNCTEST).status_code == 200
     page = html(browser.get("/"))
