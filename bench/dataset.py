@@ -19,11 +19,15 @@ SESSION_COLUMNS = ("id, user_id, external_id, source, title, project_path, proje
                    " completion_tokens, total_tokens, cost, duration_ms, message_count, tool_call_count, end_reason,"
                    " created_at, updated_at")
 MESSAGE_COLUMNS = "id, session_id, external_id, role, text_content, model, created_at"
+# With tools: an assistant message also carries a tool call's text and thinking, as the search
+# index holds them for real sessions (issue 18's "larger index").
+RICH_MESSAGE_COLUMNS = MESSAGE_COLUMNS + ", tool_text, thinking_text"
 
 
-def generate(db_path, user_id, sessions=100_000, messages_per_session=10, seed=42):
+def generate(db_path, user_id, sessions=100_000, messages_per_session=10, seed=42, tools=False):
     """Fill ``db_path`` (a SQLite file or a postgresql:// URL) for ``user_id``; returns
-    (sessions, messages, seconds)."""
+    (sessions, messages, seconds). ``tools``: assistant messages get tool and thinking text
+    (SQLite only)."""
     if db_path.startswith("postgresql://"):
         return _generate_postgres(db_path, user_id, sessions, messages_per_session, seed)
     started = time.perf_counter()
@@ -32,7 +36,7 @@ def generate(db_path, user_id, sessions=100_000, messages_per_session=10, seed=4
     conn.execute("PRAGMA synchronous=OFF")
     conn.execute("BEGIN")
     count = 0
-    for session_rows, message_rows in _rows(user_id, sessions, messages_per_session, seed):
+    for session_rows, message_rows in _rows(user_id, sessions, messages_per_session, seed, tools):
         _flush(conn, session_rows, message_rows)
         count += len(message_rows)
     conn.execute("COMMIT")
@@ -61,7 +65,7 @@ def _generate_postgres(url, user_id, sessions, messages_per_session, seed):
     return sessions, count, time.perf_counter() - started
 
 
-def _rows(user_id, sessions, messages_per_session, seed):
+def _rows(user_id, sessions, messages_per_session, seed, tools=False):
     """(session rows, message rows) in chunks of about 50,000 messages."""
     rng = random.Random(seed)
     span = 90 * DAY_MS
@@ -80,10 +84,12 @@ def _rows(user_id, sessions, messages_per_session, seed):
         ))
         for j in range(messages_per_session):
             message_id += 1
-            message_rows.append((
-                message_id, i + 1, f"bench-{i}-{j}", "user" if j % 2 == 0 else "assistant",
-                " ".join(rng.choices(WORDS, k=12)), MODELS[i * 7 % 12], created + j * 1000,
-            ))
+            row = (message_id, i + 1, f"bench-{i}-{j}", "user" if j % 2 == 0 else "assistant",
+                   " ".join(rng.choices(WORDS, k=12)), MODELS[i * 7 % 12], created + j * 1000)
+            if tools:
+                row += ((f"Bash npm test src/{rng.choice(WORDS)}.ts " + " ".join(rng.choices(WORDS, k=20)),
+                         " ".join(rng.choices(WORDS, k=10))) if j % 2 else ("", ""))
+            message_rows.append(row)
         if len(message_rows) >= 50_000:
             yield session_rows, message_rows
             session_rows, message_rows = [], []
@@ -92,4 +98,6 @@ def _rows(user_id, sessions, messages_per_session, seed):
 
 def _flush(conn, session_rows, message_rows):
     conn.executemany(f"INSERT INTO sessions ({SESSION_COLUMNS}) VALUES (" + ",".join("?" * 19) + ")", session_rows)
-    conn.executemany(f"INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?,?,?,?,?,?,?)", message_rows)
+    if message_rows:
+        columns = RICH_MESSAGE_COLUMNS if len(message_rows[0]) == 9 else MESSAGE_COLUMNS
+        conn.executemany(f"INSERT INTO messages ({columns}) VALUES ({','.join('?' * len(message_rows[0]))})", message_rows)
