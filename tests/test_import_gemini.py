@@ -6,10 +6,10 @@ one-document layout, both pinned in tests/package.json) wrote: `gemini -p` and t
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 
@@ -26,10 +26,11 @@ GEMINI_030 = NODE_MODULES / "gemini-cli-030" / "dist" / "index.js"
 KINDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
 
 
-def gemini(home, cwd, url, *args, entry=GEMINI):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GEMINI_", "GOOGLE_"))}
+def gemini(home, cwd, url, *args, entry=GEMINI, env=None):
+    extra = env or {}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GEMINI_", "GOOGLE_", "OTEL_"))}
     env.update(HOME=str(home), GEMINI_API_KEY="test-key-0000", GOOGLE_GEMINI_BASE_URL=url,
-               GEMINI_CLI_TRUST_WORKSPACE="true", NO_COLOR="1")
+               GEMINI_CLI_TRUST_WORKSPACE="true", NO_COLOR="1", **extra)
     done = subprocess.run([shutil.which("node"), str(entry), *args], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, f"gemini exited {done.returncode}\nstdout: {done.stdout[-3000:]}\nstderr: {done.stderr[-3000:]}"
@@ -46,18 +47,36 @@ def fresh_home(root):
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    """Two turns of one session, the second a resume; the chats as they were after the first are kept too."""
+    """Two turns of one session, the second a resume; the chats as they were after the first are
+    kept too. The CLI's telemetry goes to a live `serve` of its own meanwhile (telemetry_db)."""
     root = tmp_path_factory.mktemp("gemini")
     home, cwd = fresh_home(root)
-    with StandIn() as api:
-        first = gemini(home, cwd, api.url, "-p", PROMPT, "--yolo", "--output-format", "json")
-        shutil.copytree(home / ".gemini" / "tmp", root / "after-first")
-        first_usage = api.usage_sum()
-        gemini(home, cwd, api.url, "-r", "latest", "-p", RESUME_PROMPT, "--yolo")
-    (chat,) = (home / ".gemini" / "tmp").rglob("session-*.jsonl")
-    records = [json.loads(line) for line in chat.read_text().splitlines()]
-    return {"root": root, "tmp": home / ".gemini" / "tmp", "chat": chat, "records": records, "api": api,
-            "first": first_usage, "first_out": json.loads(first.stdout), "cwd": cwd, "after_first": root / "after-first"}
+    server = LiveServer(str(root / "telemetry.db"))
+    try:
+        key = server.create_key()
+        settings = json.loads((home / ".gemini" / "settings.json").read_text())
+        settings["telemetry"] = {"enabled": True, "target": "local", "otlpEndpoint": server.url,
+                                 "otlpProtocol": "http", "logPrompts": True}
+        (home / ".gemini" / "settings.json").write_text(json.dumps(settings))
+        env = {"OTEL_EXPORTER_OTLP_HEADERS": f"Authorization=Bearer {key}"}
+        with StandIn() as api:
+            first = gemini(home, cwd, api.url, "-p", PROMPT, "--yolo", "--output-format", "json", env=env)
+            shutil.copytree(home / ".gemini" / "tmp", root / "after-first")
+            first_usage = api.usage_sum()
+            gemini(home, cwd, api.url, "-r", "latest", "-p", RESUME_PROMPT, "--yolo", env=env)
+        # A resume in a later minute than the first run also starts a file of its own (the
+        # session's metadata and the CLI's context, no turn), while the turns go on in the first.
+        chats = sorted((home / ".gemini" / "tmp").rglob("session-*.jsonl"), key=lambda p: p.stat().st_size)
+        chat = chats[-1]
+        records = [json.loads(line) for line in chat.read_text().splitlines()]
+        for stub in chats[:-1]:
+            lines = [json.loads(line) for line in stub.read_text().splitlines()]
+            assert lines[0]["sessionId"] == records[0]["sessionId"] and not any(r.get("type") == "gemini" for r in lines)
+        yield {"root": root, "tmp": home / ".gemini" / "tmp", "chat": chat, "chats": chats, "records": records,
+               "api": api, "first": first_usage, "first_out": json.loads(first.stdout), "cwd": cwd,
+               "after_first": root / "after-first", "telemetry_db": server.db_path}
+    finally:
+        server.stop()
 
 
 def run_import(db_path, *paths, args=(), env=None):
@@ -102,7 +121,8 @@ def test_the_pinned_cli_ran_both_turns(run):
 
 def test_one_session_with_the_stand_ins_tokens_counted_once(run, db_path, api):
     result = run_import(db_path, run["tmp"])
-    assert "into 1 new and 0 updated sessions from 1 files" in result.stdout and "0 lines skipped" in result.stdout
+    files = len(run["chats"])
+    assert f"into 1 new and 0 updated sessions from {files} files" in result.stdout and "0 lines skipped" in result.stdout
     session_totals, message_totals = totals(db_path)
     want = expected(run["api"].usage_sum())
     assert session_totals == want and message_totals == want
@@ -159,7 +179,7 @@ def test_rerun_changes_nothing(run, db_path):
     run_import(db_path, run["tmp"])
     before = snapshot(db_path)
     again = run_import(db_path, run["tmp"])
-    assert "0 files (1 unchanged, 0 lines read)" in again.stdout and snapshot(db_path) == before
+    assert f"0 files ({len(run['chats'])} unchanged, 0 lines read)" in again.stdout and snapshot(db_path) == before
 
 
 def test_the_resumed_file_read_again_whole_adds_only_the_new_turn(run, db_path, tmp_path):
@@ -312,3 +332,50 @@ def test_hostile_records_are_skipped_and_reported(db_path, tmp_path):
                          "ORDER BY external_id") == [("s-cleared", "after the clear", 0, 0, 0), ("s-hostile", "hello", 0, 0, 0)]
     assert rows(db_path, "SELECT role, text_content FROM messages m JOIN sessions s ON s.id = m.session_id "
                          "WHERE s.external_id = 's-hostile' ORDER BY m.id") == [("user", "hello"), ("assistant", "ok"), ("tool", "")]
+
+
+# --- its telemetry ------------------------------------------------------------------------------
+
+def telemetry_totals(run):
+    """The session the CLI's exports made (waiting for them: the CLI flushes as it exits), and
+    what the stand-in handed out: the main thread's answers and the router's calls."""
+    want = expected({name: run["api"].usage_sum()[name] + run["api"].usage_sum("side")[name]
+                     for name in run["api"].usage_sum()})
+    deadline = time.time() + 20
+    while True:
+        got = rows(run["telemetry_db"], f"SELECT external_id, source, title, model, {', '.join(KINDS)} FROM sessions")
+        if (got and dict(zip(KINDS, got[0][4:])) == want) or time.time() > deadline:
+            return got, want
+        time.sleep(0.2)
+
+
+def test_telemetry_alone_makes_the_session_with_every_request_counted(run):
+    (session,), want = telemetry_totals(run)
+    assert session[:4] == (session_id(run), "gemini-cli", PROMPT, run["api"].answers()[-1].model)
+    # The router's calls are real spend that no chat file records: telemetry counts them.
+    assert run["api"].answers("side") and dict(zip(KINDS, session[4:])) == want
+
+
+def test_telemetry_alone_holds_the_conversation(run):
+    telemetry_totals(run)
+    texts = rows(run["telemetry_db"], "SELECT role, text_content FROM messages ORDER BY created_at, id")
+    assert [t for role, t in texts if role == "user"] == [PROMPT, RESUME_PROMPT]
+    answers = [t for role, t in texts if role == "assistant" and t]
+    assert "The command printed: expected 10 tokens." in answers
+    calls = rows(run["telemetry_db"], "SELECT content FROM parts WHERE type = 'tool-call'")
+    assert [json.loads(content)["input"]["command"] for (content,) in calls].count("echo expected 10 tokens") == 2
+
+
+def test_the_chat_files_after_telemetry_are_the_same_session_counted_once(run, tmp_path):
+    _, want = telemetry_totals(run)
+    db = tmp_path / "both.db"  # a copy: the live server's database stays as telemetry left it
+    with sqlite3.connect(run["telemetry_db"]) as live, sqlite3.connect(db) as copy:
+        live.backup(copy)
+    for _ in range(2):  # and again: nothing changes
+        run_import(str(db), run["tmp"])
+    (session,) = rows(str(db), f"SELECT external_id, source, {', '.join(KINDS)} FROM sessions")
+    assert session[:2] == (session_id(run), "gemini-cli") and dict(zip(KINDS, session[2:])) == want
+    # The files' conversation replaced telemetry's copy: no message twice, none of telemetry's left.
+    prompts = [t for (t,) in rows(str(db), "SELECT text_content FROM messages WHERE role = 'user'")]
+    assert sorted(prompts) == sorted([PROMPT, RESUME_PROMPT])
+    assert not rows(str(db), "SELECT 1 FROM messages WHERE external_id LIKE 'otel:%'")

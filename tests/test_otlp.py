@@ -255,3 +255,17 @@ def test_otlp_refuses_what_it_cannot_take_and_loses_nothing_it_can(http):
     prompts = [m["textContent"] for m in http.session(session_id)["messages"] if m["role"] == "user"]
     assert prompts == ["deploy \ufffd"]
     assert len(http.get("/api/sessions?limit=50")["sessions"]) == 1
+
+
+def test_traces_are_taken_unread_with_the_same_key_and_checks(http):
+    spans = json.dumps({"resourceSpans": [{"resource": {"attributes": [
+        {"key": "service.name", "value": {"stringValue": "gemini-cli"}}]}, "scopeSpans": []}]}).encode()
+    status, _, answer = http.send("/v1/traces", spans, JSON, key=False)
+    assert status == 401 and "API key" in json.loads(answer)["error"]
+    status, _, answer = http.send("/v1/traces", spans, JSON)
+    assert status == 200 and json.loads(answer) == {}
+    assert http.send("/v1/traces", gzip.compress(spans), JSON, {"Content-Encoding": "gzip"})[0] == 200
+    assert http.send("/v1/traces", b"", PROTOBUF)[0] == 200
+    assert http.send("/v1/traces", spans, "text/plain")[0] == 415
+    assert http.send("/v1/traces", b"not gzip", JSON, {"Content-Encoding": "gzip"})[0] == 400
+    assert http.get("/api/sessions?limit=5")["sessions"] == []  # nothing is made of spans

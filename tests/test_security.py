@@ -46,6 +46,7 @@ ISOLATION = {
     ("POST", "/sync/batch"): ["/sync/batch"],
     ("POST", "/v1/logs"): ["/v1/logs"],
     ("POST", "/v1/metrics"): ["/v1/metrics"],
+    ("POST", "/v1/traces"): ["/v1/traces"],
 }
 
 
@@ -125,6 +126,7 @@ def test_a_second_user_cannot_read_change_or_delete(api, other_api, victim, db_p
                     "/v1/logs": _otlp("logs", {"event.name": "api_request", "request_id": "req_1", "input_tokens": 5,
                                                "cost_usd": "9.5", "model": "m"}),
                     "/v1/metrics": _otlp("metrics", {"model": "m"}),
+                    "/v1/traces": {"resourceSpans": []},
                     }[path]
             assert other_api.post(path, body).status_code == 200
     mine = api.session("victim-1")

@@ -137,6 +137,26 @@ def _tokens(tokens):
             "output_tokens": _count(tokens, "output") + _count(tokens, "thoughts")}
 
 
+def _one_per_session(sessions):
+    """A resume in a later minute starts a second file for the same session (its metadata and
+    the CLI's context only, while the turns go on in the first): one row per session, over the
+    span of all its files, titled by its first prompt, with the model it used last."""
+    merged = {}
+    for path, chat, prompt, model in sorted(sessions, key=lambda s: s[1].first or 0):
+        if chat.session_id not in merged:
+            merged[chat.session_id] = [path, chat, prompt, model]
+            continue
+        held = merged[chat.session_id]
+        span = _Chat()
+        span.session_id = chat.session_id
+        for stamp in (held[1].first, held[1].last, chat.first, chat.last):
+            if stamp is not None:
+                span.first = stamp if span.first is None else min(span.first, stamp)
+                span.last = stamp if span.last is None else max(span.last, stamp)
+        held[1], held[2], held[3] = span, held[2] or prompt, model or held[3]
+    return [tuple(entry) for entry in merged.values()]
+
+
 class _Chat:
     """One file's conversation as the CLI would load it: records by id, in order."""
 
@@ -330,7 +350,7 @@ class Importer:
     def flush(self):
         """Write the sessions read so far, their messages and their usage, in one transaction."""
         rows = []
-        for path, chat, prompt, model in self.sessions:
+        for path, chat, prompt, model in _one_per_session(self.sessions):
             stored = queries.find_session(self.user_id, external_id=chat.session_id)
             tmp = path.parent.parent.parent
             if str(tmp) not in self.projects:

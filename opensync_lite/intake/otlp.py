@@ -1,4 +1,6 @@
-"""OTLP over HTTP: the agents' own telemetry at /v1/logs and /v1/metrics, JSON or protobuf.
+"""OTLP over HTTP: the agents' own telemetry at /v1/logs and /v1/metrics, JSON or protobuf
+(/v1/traces is taken and left unread: agents that export all three signals, as Gemini CLI
+does, would otherwise log an error for every export).
 
 Set three lines and Claude Code syncs with no plugin at all (README): its ``api_request``
 events carry each request's four token kinds and its own cost, ``user_prompt`` and
@@ -18,6 +20,7 @@ from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest, ExportLogsServiceResponse
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest, ExportMetricsServiceResponse)
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from .. import schemas
 from ..auth import require_user
@@ -167,3 +170,12 @@ def metrics():
                         telemetry.point(metric.name, point, metric.sum.aggregation_temporality, source)
     telemetry.write(g.user_id)
     return _answer(ExportMetricsServiceResponse(), telemetry.rejected, "rejected_data_points")
+
+
+@bp.post("/v1/traces")
+def traces():
+    """Spans say nothing the logs do not (and are most of the bytes): taken, not read."""
+    _body()
+    if request.mimetype not in (PROTOBUF, "application/json", ""):
+        raise ApiError(415, f"Content-Type {request.mimetype!r}: send application/json or {PROTOBUF}.")
+    return _answer(ExportTraceServiceResponse(), 0, "rejected_spans")

@@ -10,6 +10,12 @@ response. One table per agent of the events read (HANDLERS); everything else is 
   ``response.completed`` carries a response's tokens (its input includes the cached ones);
   ``codex.user_prompt`` (with ``log_user_prompt = true``) and ``codex.tool_result`` (the call's
   arguments and output) the conversation; no cost (the write path prices it).
+- Gemini CLI (service.name gemini-cli): ``gemini_cli.api_response`` carries each response's
+  tokens (input includes the cached ones; thoughts are billed as output) and, in
+  ``response_text``, the streamed chunks the answer is read from; ``gemini_cli.user_prompt``
+  (with ``logPrompts``) and ``gemini_cli.tool_call`` the conversation. Its router's calls
+  (role ``utility_*``) are real spend that the chat files never record, so they are counted
+  beside the files' copy (ingest._counted); no cost (the write path prices it).
 """
 
 import json
@@ -32,13 +38,16 @@ def source(service_name):
         return "claude-code"
     if isinstance(service_name, str) and service_name.startswith("codex"):
         return "codex-cli"
+    if service_name == "gemini-cli":
+        return "gemini-cli"
     return None
 
 
 def event_name(body, attrs):
-    """Claude Code names an event in its body (``claude_code.api_request``), Codex in its
-    ``event.name`` attribute; a Codex SSE event's kind is part of its name here."""
-    name = body if isinstance(body, str) and body else attrs.get("event.name")
+    """Claude Code names an event in its body (``claude_code.api_request``), Codex and Gemini
+    CLI in its ``event.name`` attribute (Gemini's body is a sentence); a Codex SSE event's kind
+    is part of its name here."""
+    name = body if isinstance(body, str) and body in HANDLERS else attrs.get("event.name")
     if name == "codex.sse_event":
         name = f"{name}:{attrs.get('event.kind')}"
     return name
@@ -217,6 +226,66 @@ class Telemetry:
         if model:
             session["model"] = model
 
+    # Gemini CLI
+
+    def _gemini_user_prompt(self, attrs, session, when):
+        text = attrs.get("prompt")
+        if not isinstance(text, str) or not text:
+            return  # logPrompts is off: the length alone is no message
+        session.setdefault("title", text[:4096])
+        self._message({"sessionExternalId": session["externalId"],
+                       "externalId": f"{ingest.OTEL}{session['externalId']}:prompt:{attrs.get('event.timestamp')}",
+                       "role": "user", "textContent": text, "createdAt": when,
+                       "parts": [{"type": "text", "content": text}]})
+
+    def _gemini_tool_call(self, attrs, session, when):
+        name = attrs.get("function_name")
+        if not isinstance(name, str) or not name:
+            return
+        call = {"id": f"{name}:{attrs.get('event.timestamp')}", "name": name}
+        if isinstance(attrs.get("function_args"), str):
+            try:
+                call["input"] = json.loads(attrs["function_args"])
+            except ValueError:
+                call["input"] = attrs["function_args"]
+        success = str(attrs.get("success", "")).lower()
+        self._message({"sessionExternalId": session["externalId"],
+                       "externalId": f"{ingest.OTEL}{session['externalId']}:tool:{attrs.get('event.timestamp')}",
+                       "role": "assistant", "textContent": "", "createdAt": when,
+                       "durationMs": _int(attrs.get("duration_ms")) or None,
+                       "parts": [{"type": "tool-call", "content": call}],
+                       "toolSucceeded": success == "true" if success in ("true", "false") else None})
+
+    def _gemini_response(self, attrs, session, when):
+        chunks = _chunks(attrs.get("response_text"))
+        response_id = next((c.get("responseId") for c in chunks if isinstance(c.get("responseId"), str)), None)
+        model = attrs.get("model") if isinstance(attrs.get("model"), str) else None
+        role = attrs.get("role") if isinstance(attrs.get("role"), str) else "main"
+        total_input, cached = _int(attrs.get("input_token_count")), _int(attrs.get("cached_content_token_count"))
+        tokens = {"input_tokens": max(0, total_input - cached) + _int(attrs.get("tool_token_count")),
+                  "cache_read_tokens": min(cached, total_input), "cache_write_tokens": 0,
+                  "output_tokens": _int(attrs.get("output_token_count")) + _int(attrs.get("thoughts_token_count"))}
+        ident = response_id or attrs.get("event.timestamp")
+        # The main thread's answers are the chat file's too (which then counts them); a utility
+        # call (the model router) is in no file, so it is kept as a request the file lacks.
+        key = (f"{ingest.OTEL_REQUEST}{ident}" if role.startswith("utility") and response_id else
+               f"{ingest.OTEL}{session['externalId']}:{ident}")
+        self.responses[key] = {"key": key, "session_external_id": session["externalId"], "message_external_id": "",
+                               "model": model, **tokens, "cache_write_1h_tokens": 0, "cost_usd": None,
+                               "created_at": when or 0}
+        if role.startswith("utility"):
+            return
+        if model:
+            session["model"] = model
+        text = "".join(part["text"] for chunk in chunks for candidate in chunk.get("candidates") or []
+                       if isinstance(candidate, dict) for part in (candidate.get("content") or {}).get("parts") or []
+                       if isinstance(part, dict) and isinstance(part.get("text"), str) and not part.get("thought"))
+        if text:
+            self._message({"sessionExternalId": session["externalId"],
+                           "externalId": f"{ingest.OTEL}{session['externalId']}:answer:{ident}",
+                           "role": "assistant", "textContent": text, "createdAt": when, "model": model,
+                           "parts": [{"type": "text", "content": text}]})
+
     def point(self, metric_name, point, temporality, source):
         """A data point of claude_code.token.usage / cost.usage: a response row per session,
         model and export window (a delta's window is its own; a cumulative one's running total
@@ -265,6 +334,16 @@ def _when(text):
         return None
 
 
+def _chunks(response_text):
+    """Gemini's ``response_text``: one GenerateContentResponse, or the list a stream was."""
+    try:
+        chunks = json.loads(response_text) if isinstance(response_text, str) else None
+    except ValueError:
+        return []
+    chunks = [chunks] if isinstance(chunks, dict) else chunks
+    return [c for c in chunks if isinstance(c, dict)] if isinstance(chunks, list) else []
+
+
 HANDLERS = {
     "claude_code.user_prompt": Telemetry._on_user_prompt,
     "claude_code.assistant_response": Telemetry._on_assistant_response,
@@ -273,5 +352,8 @@ HANDLERS = {
     "codex.user_prompt": Telemetry._codex_user_prompt,
     "codex.tool_result": Telemetry._codex_tool_result,
     "codex.sse_event:response.completed": Telemetry._codex_response,
+    "gemini_cli.user_prompt": Telemetry._gemini_user_prompt,
+    "gemini_cli.tool_call": Telemetry._gemini_tool_call,
+    "gemini_cli.api_response": Telemetry._gemini_response,
 }
 HANDLED = frozenset(HANDLERS)
