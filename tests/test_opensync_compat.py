@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from conftest import LiveServer, make_key
+from conftest import Api, LiveServer, downgrade_to_version_7, make_key, rows
 from opensync_lite import create_app
 
 pytestmark = pytest.mark.both_databases
@@ -393,6 +393,25 @@ def test_sync_routes_under_the_prefix(api, client):
     assert (answer["ok"], answer["sessions"], answer["messages"]) == (True, 1, 0)
     assert len(answer["errors"]) == 1 and isinstance(answer["errors"][0], str) and "session 1" in answer["errors"][0]
     assert api.session("cs-1")["session"]["source"] == "cursor"
+
+
+def test_migration_to_version_8_reads_cursor_sync_as_cursor(db_path):
+    """Sessions and keys stored as "cursor-sync" before intake read it as "cursor" become "cursor"."""
+    app = create_app({"OPENSYNC_DB": db_path})
+    api = Api(app.test_client(), make_key(app))
+    api.post("/sync/batch", {"sessions": [{"externalId": "c1", "source": "cursor"}, {"externalId": "o1", "source": "opencode"}]})
+    rows(db_path, "UPDATE sessions SET source = 'cursor-sync' WHERE external_id = 'c1'")  # as an older version stored it
+    rows(db_path, "UPDATE api_keys SET default_source = 'cursor-sync'")
+    app.extensions["opensync"].close()
+    downgrade_to_version_7(db_path)
+    app = create_app({"OPENSYNC_DB": db_path})
+    try:
+        assert sorted(rows(db_path, "SELECT external_id, source FROM sessions")) == [("c1", "cursor"), ("o1", "opencode")]
+        assert rows(db_path, "SELECT DISTINCT default_source FROM api_keys") == [("cursor",)]
+        api = Api(app.test_client(), make_key(app))
+        assert [s["externalId"] for s in api.get("/api/sessions?source=cursor").get_json()["sessions"]] == ["c1"]
+    finally:
+        app.extensions["opensync"].close()
 
 
 def compat_routes(app):
