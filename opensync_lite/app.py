@@ -7,7 +7,7 @@ import time
 from flask import Blueprint, Flask, current_app, g, request, url_for
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from . import api, auth, config, dashboard, db, errors, ingest, openapi, stats, sync_messages, sync_sessions
+from . import api, auth, config, dashboard, db, errors, ingest, openapi, opensync_api, stats, sync_messages, sync_sessions
 from .intake import otlp
 
 CORS_HEADERS = {
@@ -50,7 +50,7 @@ def _add_cors_outside_blueprint(response):
     return response if request.blueprint else _add_cors(response)
 
 
-JSON_PATHS = {"api", "sync", "health", "openapi.json", "v1", "mcp"}  # the first path segments of the JSON routes
+JSON_PATHS = {"api", "sync", "health", "openapi.json", "v1", "mcp", "opensync"}  # the first path segments of the JSON routes
 
 
 def _unmatched(err):
@@ -100,7 +100,8 @@ def _blueprint():
     errors.register(bp)
     bp.add_url_rule("/health", "health", _health, methods=["GET"])
     bp.add_url_rule("/openapi.json", "openapi", _openapi, methods=["GET"])
-    for child in (sync_sessions.bp, sync_messages.bp, api.bp, stats.bp, otlp.bp, *_extras()):
+    # opensync_api.bp: OpenSync's own routes and shapes, under /opensync (see its docstring).
+    for child in (sync_sessions.bp, sync_messages.bp, api.bp, stats.bp, otlp.bp, opensync_api.bp, *_extras()):
         bp.register_blueprint(child)
     return bp
 

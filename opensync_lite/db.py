@@ -35,8 +35,11 @@ EXTENSION = "opensync"
 # latest activity); import_responses.cache_write_1h_tokens; 6: import_files.lines and .head (a
 # file's line count at its offset and a hash of its first bytes: who it is, not only its size);
 # 7: messages.tool_text and .thinking_text, searched beside the text (filled from the stored
-# parts at start-up: ingest.index_part_texts).
-SCHEMA_VERSION = 7
+# parts at start-up: ingest.index_part_texts); 8: sources (and keys' default sources) named
+# "cursor-sync", OpenSync's name for the cursor plugin's, are "cursor", as intake now reads them.
+SCHEMA_VERSION = 8
+CURSOR_SYNC = ("UPDATE sessions SET source = 'cursor' WHERE source = 'cursor-sync';\n"
+               "UPDATE api_keys SET default_source = 'cursor' WHERE default_source = 'cursor-sync';\n")
 FTS_TRIGGERS = [f"{t}_fts_{op}" for t in ("sessions", "messages") for op in ("insert", "delete", "update")]
 SESSION_INDEXES = ["sessions_by_user_source", "sessions_by_user_parent", "sessions_by_user_updated", "sessions_by_user_created",
                    "sessions_by_user_tokens", "sessions_by_user_cost", "sessions_by_user_duration",
@@ -76,6 +79,7 @@ SQLITE_MIGRATIONS = {
         "ALTER TABLE messages ADD COLUMN tool_text TEXT NOT NULL DEFAULT '';\n"
         "ALTER TABLE messages ADD COLUMN thinking_text TEXT NOT NULL DEFAULT '';\n",
         "INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');\n"),
+    8: ("", CURSOR_SYNC),
 }
 REBUILDS = {2}  # the migrations that make sessions and messages anew from schema.sql
 BUSY_TIMEOUT_S = 10
@@ -418,6 +422,7 @@ POSTGRES_MIGRATIONS = {
         "    || setweight(to_tsvector('simple', translate(tool_text, '<>/\\.:@&;=?#~+-_', '                ')), 'B')\n"
         "    || setweight(to_tsvector('simple', translate(thinking_text, '<>/\\.:@&;=?#~+-_', '                ')), 'C')\n"
         ") STORED;\n", ""),
+    8: ("", CURSOR_SYNC),
 }
 SCHEMA_LOCK = 0  # the second key of the advisory lock that start-ups take to migrate
 

@@ -131,12 +131,20 @@ def _case(session, system, history, turn, options, n):
         "prompt": turn["prompt"],
         "answer": turn["answer"],
         "tools": turn["tools"] if options["tools"] else [],
+        "usage": _usage(turn["steps"]),
         "metadata": {"sessionId": str(session["id"]), "externalId": session["external_id"], "title": session["title"],
                      "source": session["source"],
                      "model": session["model"], "project": session["project_name"], "evalStatus": session.get("eval_status"),
                      "tags": session.get("tags", []), "starred": session.get("starred", False),
                      "createdAt": iso(session["created_at"])},
     }
+
+
+def _usage(steps):
+    """What answering one turn took, as its messages recorded it (OpenSync's evals show it)."""
+    total = lambda name: sum(m.get(name) or 0 for m in steps)  # noqa: E731
+    return {"prompt_tokens": total("prompt_tokens"), "completion_tokens": total("completion_tokens"),
+            "duration_ms": total("duration_ms") if any(m.get("duration_ms") for m in steps) else None}
 
 
 def _anonymise(value, project_path):
@@ -242,6 +250,10 @@ class Export:
 
     def all_cases(self, budget=None):
         """The file's cases, in its order; with a ``budget``, those of its first sessions only."""
+        return (case for _, case in self.session_cases(budget))
+
+    def session_cases(self, budget=None):
+        """The same, each beside its session's row (OpenSync's formats show more of it)."""
         budget = budget or Budget()
         rows = queries.iter_sessions(self.user_id, self.query, sort="created_at", descending=False,
                                      limit=budget.sessions)
@@ -261,7 +273,7 @@ class Export:
                         self.sessions -= n == 0  # stopped before any of its cases: not scanned
                         return
                     self.cases += 1
-                    yield _clean(case, session, self.query, self.redactor)
+                    yield session, _clean(case, session, self.query, self.redactor)
 
     def chunks(self):
         """The file, a case at a time."""

@@ -3,7 +3,8 @@ so no query can reach another user's rows, and every aggregate is computed by th
 Rows come back as snake_case dicts; the schemas turn them into wire JSON.
 
 ``filters`` is the dict loaded by ``schemas.FiltersQuery``: source, model, provider, project,
-q, date_from, date_to (epoch ms; from inclusive, to exclusive), each optional.
+q, date_from, date_to (epoch ms; from inclusive, to exclusive), each optional; OpenSync's routes
+(``opensync_api``) add sources, tags, min_tokens and graded.
 """
 
 from datetime import datetime, timedelta, timezone
@@ -70,8 +71,14 @@ def conditions(user_id, filters):
         where.append(Session.source.is_null())
     elif source:
         where.append(Session.source == source)
+    if filters.get("sources"):  # any of these (None: no source), for OpenSync's names (opensync_api)
+        named = [value for value in filters["sources"] if value is not None]
+        either = Session.source.in_(named)
+        where.append(either | Session.source.is_null() if None in filters["sources"] else either)
     if filters.get("model"):
         where.append(Session.model == filters["model"])
+    if filters.get("min_tokens"):
+        where.append(Session.total_tokens >= filters["min_tokens"])
     if filters.get("provider"):
         where.append(Session.provider == filters["provider"])
     if filters.get("project"):
@@ -87,6 +94,11 @@ def conditions(user_id, filters):
         where.append(Session.id.in_(starred) if filters["starred"] else Session.id.not_in(starred))
     if filters.get("eval_status"):
         where.append(Session.id.in_(Curation.select(Curation.session).where(Curation.eval_status == filters["eval_status"])))
+    if filters.get("graded"):  # any eval status: what OpenSync's evals call eval-ready
+        where.append(Session.id.in_(Curation.select(Curation.session).where(Curation.eval_status.is_null(False))))
+    if filters.get("tags"):  # any of these tags
+        where.append(Session.id.in_(SessionTag.select(SessionTag.session).join(Tag).where(
+            Tag.user == user_id, Tag.name.in_(filters["tags"]))))
     if filters.get("tag"):
         where.append(Session.id.in_(SessionTag.select(SessionTag.session).join(Tag).where(
             Tag.user == user_id, Tag.name == filters["tag"])))

@@ -46,6 +46,9 @@ MAX_TEXT = 16 * 1024 * 1024
 # many times over, and a bigger one would hold the write lock for seconds.
 MAX_BATCH_ITEMS = 10_000
 EVAL_STATUSES = ("golden", "correct", "incorrect", "needs-review")
+# OpenSync's spellings of what we store otherwise: read as ours wherever they come in.
+EVAL_STATUS_ALIASES = {"needs_review": "needs-review"}
+SOURCE_ALIASES = {"cursor-sync": "cursor"}  # OpenSync's name for what its cursor plugin sends
 
 
 # --- fields ---------------------------------------------------------------------------------
@@ -137,7 +140,35 @@ class Source(Text):
 
     def _deserialize(self, value, attr, data, **kwargs):
         value = super()._deserialize(value, attr, data, **kwargs)
-        return None if value == UNKNOWN_SOURCE else value
+        return None if value == UNKNOWN_SOURCE else SOURCE_ALIASES.get(value, value)
+
+
+class SourceFilter(Text):
+    """A source to filter on: OpenSync's names read as ours (``cursor-sync`` is ``cursor``)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(64, 1, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        value = super()._deserialize(value, attr, data, **kwargs)
+        return SOURCE_ALIASES.get(value, value)
+
+
+class EvalStatus(fields.String):
+    """golden, correct, incorrect or needs-review; OpenSync's ``needs_review`` is read as
+    ``needs-review``."""
+
+    def __init__(self, extra=(), **kwargs):
+        self.choices = (*EVAL_STATUSES, *extra)
+        kwargs.setdefault("metadata", {"enum": [*self.choices, *EVAL_STATUS_ALIASES]})
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        value = super()._deserialize(value, attr, data, **kwargs)
+        value = EVAL_STATUS_ALIASES.get(value, value)
+        if value not in self.choices:
+            raise ValidationError(f"Must be one of: {', '.join(self.choices)}.")
+        return value
 
 
 ISO_FRACTION = re.compile(r"(\.\d{1,6})\d*")
@@ -471,7 +502,7 @@ class FiltersQuery(Schema):
     class Meta:
         unknown = RAISE  # a misspelt parameter is an error, not silently ignored
 
-    source = Text(64, 1)
+    source = SourceFilter()
     model = Text(256, 1)
     provider = Text(256, 1)
     project = Text(4096, 1)
@@ -481,7 +512,7 @@ class FiltersQuery(Schema):
     date_to = DateParam(end=True, data_key="to")
     starred = fields.Boolean(metadata={"description": "true: starred sessions only; false: the others"})
     tag = Text(64, 1)
-    eval_status = fields.String(data_key="evalStatus", validate=validate.OneOf(EVAL_STATUSES))
+    eval_status = EvalStatus(data_key="evalStatus")
     file = Text(4096, 1, metadata={"description": (
         "sessions whose tool calls read or changed this file: an absolute path, or one inside the "
         "session's project (`src/parser.py`); ending in `/`, any file under that folder")})
@@ -597,7 +628,7 @@ class BulkForm(Schema):
 
     ids = IdList(required=True, data_key="id", error_messages={"required": "Tick at least one session."})
     action = fields.String(required=True, validate=validate.OneOf(("star", "unstar", "grade", "tag")))
-    eval_status = fields.String(data_key="setStatus", validate=validate.OneOf((*EVAL_STATUSES, "none")))
+    eval_status = EvalStatus(data_key="setStatus", extra=("none",))
     tag = Text(64, 1, data_key="newTag")
 
     @post_load
@@ -656,7 +687,7 @@ class SessionPatch(Schema):
 
     starred = fields.Boolean(truthy={True}, falsy={False})  # JSON true or false, nothing else
     note = Text(10_000, allow_none=True)
-    eval_status = fields.String(data_key="evalStatus", allow_none=True, validate=validate.OneOf(EVAL_STATUSES))
+    eval_status = EvalStatus(data_key="evalStatus", allow_none=True)
     tags = fields.List(Text(64, 1, allow_none=False), validate=validate.Length(max=50))
 
     @post_load
@@ -703,7 +734,7 @@ class SearchQuery(Schema):
     limit = fields.Integer(load_default=20, validate=validate.Range(1, 200), metadata={"description": "sessions per page"})
     offset = fields.Integer(load_default=0, validate=validate.Range(0, 10_000), metadata={
         "description": "sessions to skip: the previous page's `nextOffset`"})
-    source = Text(64, 1)
+    source = SourceFilter()
     where = fields.String(validate=validate.OneOf(SEARCH_WHERE), metadata={
         "description": "only prompts, answers, tool calls and their results, or thinking (default: everywhere,"
                        " session titles and projects too)"})
@@ -725,7 +756,7 @@ class ContextQuery(Schema):
         "description": "text: one prompt-ready text; messages: OpenAI-style messages, each with its session"})
     type = fields.String(load_default="fulltext", validate=validate.OneOf(SEARCH_TYPES), metadata={
         "description": "how sessions are found; only fulltext is available yet"})
-    source = Text(64, 1)
+    source = SourceFilter()
     project = Text(4096, 1)
     date_from = DateParam(data_key="from")
     date_to = DateParam(end=True, data_key="to")

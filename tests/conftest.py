@@ -305,3 +305,11 @@ def downgrade_to_version_4(db_path):
         rows(db_path, "UPDATE settings SET value = '4' WHERE name = 'schema_version'")
     else:
         rows(db_path, "PRAGMA user_version = 4")
+
+
+def downgrade_to_version_7(db_path):
+    """Make a database look as version 7 left it: the schema is the same, only the number."""
+    if "://" in db_path:
+        rows(db_path, "UPDATE settings SET value = '7' WHERE name = 'schema_version'")
+    else:
+        rows(db_path, "PRAGMA user_version = 7")

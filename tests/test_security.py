@@ -47,6 +47,21 @@ ISOLATION = {
     ("POST", "/v1/logs"): ["/v1/logs"],
     ("POST", "/v1/metrics"): ["/v1/metrics"],
     ("POST", "/v1/traces"): ["/v1/traces"],
+    # OpenSync's own routes and shapes (opensync_api.py).
+    ("GET", "/opensync/api/sessions"): ["/opensync/api/sessions", "/opensync/api/sessions?limit=500"],
+    ("GET", "/opensync/api/sessions/get"): ["/opensync/api/sessions/get?id={id}", "/opensync/api/sessions/get?id={ext}"],
+    ("GET", "/opensync/api/search"): ["/opensync/api/search?q=secret", "/opensync/api/search?q=secret&type=semantic",
+                                      "/opensync/api/search?q=secret&type=hybrid"],
+    ("GET", "/opensync/api/context"): ["/opensync/api/context?q=plans", "/opensync/api/context?q=plans&format=messages"],
+    ("GET", "/opensync/api/stats"): ["/opensync/api/stats"],
+    ("GET", "/opensync/api/export"): ["/opensync/api/export?id={id}", "/opensync/api/export?id={ext}&format=jsonl",
+                                      "/opensync/api/export?id={ext}&format=markdown"],
+    ("GET", "/opensync/api/export/evals"): ["/opensync/api/export/evals", "/opensync/api/export/evals?format=filesystem",
+                                            "/opensync/api/export/evals?format=openai&tool=claude-code"],
+    ("GET", "/opensync/sync/sessions/list"): ["/opensync/sync/sessions/list"],
+    ("POST", "/opensync/sync/session"): ["/opensync/sync/session"],
+    ("POST", "/opensync/sync/message"): ["/opensync/sync/message"],
+    ("POST", "/opensync/sync/batch"): ["/opensync/sync/batch"],
 }
 
 
@@ -60,7 +75,7 @@ def _otlp(kind, attributes):
     return {"resourceMetrics": [{"resource": resource, "scopeMetrics": [{"metrics": [{
         "name": "claude_code.cost.usage", "sum": {"aggregationTemporality": 1, "dataPoints": [
             {"attributes": attrs, "asDouble": 99.0, "startTimeUnixNano": "1", "timeUnixNano": "2"}]}}]}]}]}
-PUBLIC = {("GET", "/health"), ("GET", "/openapi.json")}
+PUBLIC = {("GET", "/health"), ("GET", "/openapi.json"), ("GET", "/opensync/health")}
 MCP_CALLS = [("search_sessions", {"query": "secret"}), ("search_sessions", {"query": "plans"}), ("get_session", {"id": "{id}"}),
              ("get_session", {"id": "{ext}"}), ("get_context", {"query": "plans"}), ("recent_sessions", {}),
              ("stats", {}), ("sessions_for_file", {"path": "/home/v/secret.py"})]
@@ -81,6 +96,8 @@ def victim(app, api, db_path):
     api.post("/sync/message", {"sessionExternalId": "victim-1", "externalId": "vm2", "role": "assistant",
                                "textContent": "read the secret file", "parts": [
                                    {"type": "tool-call", "content": {"toolName": "Read", "args": {"file_path": "/home/v/secret.py"}}}]})
+    # Graded, so that it is in every evals export (OpenSync's take graded sessions only).
+    assert api.client.patch("/api/sessions/victim-1", json={"evalStatus": "golden"}, headers=api.headers).status_code == 200
     session = api.session("victim-1")["session"]
     with app.app_context():
         shares.create(auth.get_or_create_user("local").id, int(session["id"]))
@@ -119,6 +136,7 @@ def test_a_second_user_cannot_read_change_or_delete(api, other_api, victim, db_p
             assert other_api.post(path, {"confirm": True}).status_code == 404, path
         else:
             # Writing with the victim's externalIds creates the second user's own rows.
+            path = path.removeprefix("/opensync")  # the same sync routes under OpenSync's base URL
             body = {"/sync/session": {"externalId": "victim-1", "title": "hijack", "promptTokens": 1},
                     "/sync/message": {"sessionExternalId": "victim-1", "externalId": "vm1", "textContent": "hijack"},
                     "/sync/batch": {"sessions": [{"externalId": "victim-1", "title": "hijack"}],
@@ -128,7 +146,7 @@ def test_a_second_user_cannot_read_change_or_delete(api, other_api, victim, db_p
                     "/v1/metrics": _otlp("metrics", {"model": "m"}),
                     "/v1/traces": {"resourceSpans": []},
                     }[path]
-            assert other_api.post(path, body).status_code == 200
+            assert other_api.post(template, body).status_code == 200
     mine = api.session("victim-1")
     assert mine["session"]["title"] == "secret plans" and mine["session"]["promptTokens"] == 77
     assert [m["textContent"] for m in mine["messages"]] == ["the secret is 42", "read the secret file"]
