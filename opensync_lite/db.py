@@ -35,8 +35,9 @@ EXTENSION = "opensync"
 # latest activity); import_responses.cache_write_1h_tokens; 6: import_files.lines and .head (a
 # file's line count at its offset and a hash of its first bytes: who it is, not only its size);
 # 7: messages.tool_text and .thinking_text, searched beside the text (filled from the stored
-# parts at start-up: ingest.index_part_texts).
-SCHEMA_VERSION = 7
+# parts at start-up: ingest.index_part_texts); 8: embeddings and embedded_sessions (new tables
+# only: the background job of semantic/ fills them).
+SCHEMA_VERSION = 8
 FTS_TRIGGERS = [f"{t}_fts_{op}" for t in ("sessions", "messages") for op in ("insert", "delete", "update")]
 SESSION_INDEXES = ["sessions_by_user_source", "sessions_by_user_parent", "sessions_by_user_updated", "sessions_by_user_created",
                    "sessions_by_user_tokens", "sessions_by_user_cost", "sessions_by_user_duration",

@@ -179,15 +179,15 @@ def test_stdio_pages_cuts_long_texts_with_a_note_and_masks_secrets(filled, db_pa
 def test_stdio_refuses_bad_arguments_naming_them(filled, db_path):
     alice, _, ids = filled
     _, answers = anyio.run(_session, _stdio(db_path, alice), [
-        ("search_sessions", {"query": "webhook", "type": "semantic"}),
-        ("get_context", {"query": "webhook", "type": "hybrid"}),
+        ("search_sessions", {"query": "webhook", "type": "vector"}),
+        ("get_context", {"query": "webhook", "type": "similar"}),
         ("get_session", {"id": ids["m-hook"]}),  # mallory's: no such session for alice
         ("recent_sessions", {"limit": 500}),
         ("stats", {"date_from": "last tuesday"}),
     ])
     assert all(is_error for is_error, _ in answers), answers
-    assert "type" in answers[0][1] and "not available" in answers[0][1]
-    assert "type" in answers[1][1] and "not available" in answers[1][1]
+    assert "type" in answers[0][1] and "hybrid" in answers[0][1]
+    assert "type" in answers[1][1] and "hybrid" in answers[1][1]
     assert "Session not found" in answers[2][1] and "zanzibar" not in answers[2][1]
     assert "limit" in answers[3][1]
     assert "from" in answers[4][1]
