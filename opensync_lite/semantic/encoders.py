@@ -49,6 +49,7 @@ class LocalEncoder:
     downloads stay off."""
 
     name = LOCAL_NAME
+    prefix = 64  # trained Matryoshka-style: its first 64 dimensions are a vector too (store.py)
 
     def __init__(self):
         try:
@@ -79,6 +80,7 @@ class HttpEncoder:
         self.url = base if base.endswith("/embeddings") else base + "/embeddings"
         self.model, self.key, self.timeout = model, key, timeout
         self.name = f"api:{model}"
+        self.prefix = None  # not known to be Matryoshka-trained: every query scans every dimension
 
     def encode(self, texts):
         np = self.np

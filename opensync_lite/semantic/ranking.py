@@ -8,17 +8,18 @@ full-text and the semantic lists, so a session both find rises and an exact word
 text finds (a file name, an error code) still counts fully."""
 
 import html
+import threading
 
 from flask import current_app
 
 from .. import db, queries
-from ..models import Message, Session
+from ..models import Embedding, Message, Session
 from . import store
 from .encoders import encoder_for
 
 K = 60  # the usual RRF constant: places past the first few differ little
 FULLTEXT_WEIGHT, SEMANTIC_WEIGHT = 1.0, 1.0
-DEPTH = 100  # sessions taken from each list before fusing (pages beyond come from deeper lists)
+DEPTH = 50  # sessions taken from each list before fusing (pages beyond come from deeper lists)
 SNIPPET_CHARS = 240
 # Turns less similar than this are not matches at all (unrelated texts score about 0
 # with the local model): semantic search answers "nothing near", not the whole history.
@@ -31,32 +32,46 @@ def query_vector(text):
     return encoder, encoder.encode([text])[0]
 
 
-def semantic(user_id, text, limit=20, offset=0, filters=None):
-    """One page of the sessions nearest ``text`` in meaning: (sessions, whether more follow)."""
+def nearest(user_id, text):
+    """(the user's matrix, the query's vector)."""
     encoder, vector = query_vector(text)
-    found = store.matrix(db.database.obj, user_id, encoder.name)
+    return store.matrix(db.database.obj, user_id, encoder.name, encoder.prefix), vector
+
+
+def first_count(limit, offset):
+    return max(200, (offset + limit + 1) * 8)
+
+
+def semantic(user_id, text, limit=20, offset=0, filters=None, scanned=None):
+    """One page of the sessions nearest ``text`` in meaning: (sessions, whether more follow).
+    ``scanned``: (matrix, vector, its best first_count rows) when the caller scanned already."""
+    found, vector, best = scanned or (*nearest(user_id, text), None)
     wanted = offset + limit + 1
-    count = max(200, wanted * 8)
+    count = first_count(limit, offset)
     while True:
-        best = found.best(vector, count)
+        best = best if best is not None else found.best(vector, count)
         order, turns = _by_session(found, best)
-        gone = _verify(found, best)
-        if gone:
-            continue  # rows deleted since they were loaded are forgotten: look again
-        sessions = _sessions(user_id, order, filters or {})
-        if len(sessions) >= wanted or count >= found.size or (best and best[-1][0] < MIN_SIMILARITY):
+        kept, checked = {}, 0
+        # The nearest sessions a few at a time, until a page passes the filters: one query each.
+        while len(kept) < wanted and checked < len(order):
+            chunk = order[checked:checked + max(16, 2 * (wanted - len(kept)))]
+            checked += len(chunk)
+            kept.update(_alive(user_id, chunk, turns, filters or {}, found))
+        if len(kept) >= wanted or count >= found.size or (best and best[-1][0] < MIN_SIMILARITY):
             break
-        count *= 8
-    page = [s for s in order if s in sessions][offset:offset + limit + 1]
-    texts = _texts([m for s in page for _, m in turns[s]])
+        count, best = count * 8, None
+    page = [s for s in order if s in kept][offset:offset + limit + 1]
+    texts = _texts([m for s in page for _, m, _ in kept[s][1]])
     out = []
     for session_id in page:
-        matches = [_match(score, message_id, texts, sessions[session_id]) for score, message_id in turns[session_id][:queries.MATCHES_PER_SESSION]]
-        out.append({**sessions[session_id], **matches[0], "matches": matches})
+        session, alive = kept[session_id]
+        matches = [_match(score, message_id, texts, session) for score, message_id, _ in alive[:queries.MATCHES_PER_SESSION]]
+        out.append({**session, **matches[0], "matches": matches})
     return out[:limit], len(out) > limit
 
 
 def _by_session(found, best):
+    """The sessions of the ``best`` rows in order, and each one's [(score, message id, row)]."""
     order, turns = [], {}
     for score, index in best:
         session_id = int(found.sessions[index])
@@ -65,29 +80,29 @@ def _by_session(found, best):
         if session_id not in turns:
             order.append(session_id)
             turns[session_id] = []
-        turns[session_id].append((score, int(found.messages[index])))
+        turns[session_id].append((score, int(found.messages[index]), index))
     return order, turns
 
 
-def _verify(found, best):
-    indexes = {int(found.ids[i]): i for _, i in best if found.sessions[i] >= 0}
-    kept = store.existing(indexes)
-    gone = [i for row_id, i in indexes.items() if row_id not in kept]
+def _alive(user_id, session_ids, turns, filters, found):
+    """{session id: (its row, its turns still stored)} of ``session_ids`` that are the user's
+    and pass ``filters``, in one query. A turn gone from a session that is still there (embedded
+    again, or its message deleted) is forgotten by the matrix."""
+    rows = {int(found.ids[index]): index for s in session_ids for _, _, index in turns[s]}
+    out, seen = {}, set()
+    query = (Embedding.select(Embedding.id.alias("embedding_id"), Session.id.alias("session_id"), Session.external_id,
+                              Session.source, Session.title, Session.project_name, Session.project_path, Session.model,
+                              Session.created_at, Session.updated_at)
+             .join(Session, on=(Session.id == Embedding.session))
+             .where(Embedding.id.in_(list(rows)), *queries.conditions(user_id, filters)))
+    for row in query.dicts():
+        seen.add(rows[row.pop("embedding_id")])
+        out.setdefault(row["session_id"], (row, []))
+    gone = [index for s in out for _, _, index in turns[s] if index not in seen]
     if gone:
         found.forget(gone)
-    return gone
-
-
-def _sessions(user_id, ids, filters):
-    """{id: session row} of ``ids`` that are the user's and pass ``filters``."""
-    out = {}
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
-        for row in (Session.select(Session.id.alias("session_id"), Session.external_id, Session.source, Session.title,
-                                   Session.project_name, Session.project_path, Session.model, Session.created_at,
-                                   Session.updated_at)
-                    .where(Session.id.in_(chunk), *queries.conditions(user_id, filters)).dicts()):
-            out[row["session_id"]] = row
+    for session_id, (row, alive) in out.items():
+        alive.extend(turn for turn in turns[session_id] if turn[2] in seen)
     return out
 
 
@@ -114,8 +129,18 @@ def hybrid(user_id, text, limit=20, offset=0, filters=None, source=None, where=N
     """Full text (in the ``where`` kind of text) and semantic fused by reciprocal rank:
     (sessions, whether more follow)."""
     depth = max(DEPTH, offset + limit + 1)
-    words, _ = queries.search(user_id, text, limit=depth, source=source, filters=filters, where=where)
-    meaning, _ = semantic(user_id, text, limit=depth, filters={"source": source, **(filters or {})})
+    # The vector scan (numpy, which lets go of the GIL) runs on the other core while the
+    # database answers the words.
+    found, vector = nearest(user_id, text)
+    scan = {}
+    thread = threading.Thread(target=lambda: scan.update(best=found.best(vector, first_count(depth, 0))))
+    thread.start()
+    try:
+        words, _ = queries.search(user_id, text, limit=depth, source=source, filters=filters, where=where)
+    finally:
+        thread.join()
+    meaning, _ = semantic(user_id, text, limit=depth, filters={"source": source, **(filters or {})},
+                          scanned=(found, vector, scan.get("best")))
     fused, rows = {}, {}
     for weight, results in ((FULLTEXT_WEIGHT, words), (SEMANTIC_WEIGHT, meaning)):
         for place, row in enumerate(results, start=1):

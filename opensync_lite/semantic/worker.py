@@ -93,6 +93,7 @@ class Embedder:
                 self.error = err.message
                 log.info("semantic search is off: %s", err.message)
                 return
+            self._warm(encoder)
             while not self.stopping.is_set():
                 worked = False
                 try:
@@ -108,3 +109,14 @@ class Embedder:
                 self.passes += 1
                 if not worked:
                     self.stopping.wait(self.poll)
+
+    def _warm(self, encoder):
+        """Load each user's vectors into memory now, so the first query does not wait for it."""
+        try:
+            db.connect()
+            for user_id in store.users_with_vectors(encoder.name):
+                if self.stopping.is_set():
+                    return
+                store.matrix(db.database.obj, user_id, encoder.name, encoder.prefix)
+        except Exception:  # noqa: BLE001 - a query loads what this could not
+            log.exception("loading the vectors failed")
