@@ -282,3 +282,19 @@ def test_http_sdk_client_without_a_key_is_refused(served):
         anyio.run(connect)
     assert any(isinstance(leaf, MCPError) for leaf in _leaves(caught.value)), caught.value
     assert statuses and set(statuses) == {401}
+
+
+def test_stdio_searches_by_meaning_after_embed(filled, db_path):
+    """semantic and hybrid through the tools, once `opensync-lite embed` made the vectors."""
+    alice, _, ids = filled
+    embed = subprocess.run([sys.executable, "-m", "opensync_lite.cli", "embed", "--db", db_path],
+                           capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": ROOT}, timeout=120)
+    assert embed.returncode == 0 and "Embedded 3 sessions" in embed.stdout, embed.stderr
+    _, answers = anyio.run(_session, _stdio(db_path, alice), [
+        ("search_sessions", {"query": "the parsr crashd", "type": "semantic"}),
+        ("search_sessions", {"query": "zanzibar webhook", "type": "hybrid"}),
+        ("get_context", {"query": "parsr crashd", "type": "semantic", "limit": 1}),
+    ])
+    assert [hit["id"] for hit in _json(answers[0])["results"]][0] == ids["parse"]
+    assert ids["m-hook"] not in {hit["id"] for hit in _json(answers[1])["results"]}  # never mallory's
+    assert "the parser crashed" in _ok(answers[2])
