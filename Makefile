@@ -31,11 +31,11 @@ $(BIN)/python:
 	$(PIP) install --upgrade pip
 
 $(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml
-	$(PIP) install -e '.[mcp]'
+	$(PIP) install -e '.[mcp,semantic]'
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed
-	$(PIP) install -e '.[test,postgres,mcp]'
+	$(PIP) install -e '.[test,postgres,mcp,semantic]'
 	touch $@
 
 # The real sync client the end-to-end tests drive, pinned in tests/package-lock.json.

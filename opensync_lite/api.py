@@ -115,7 +115,7 @@ def search():
     """Sessions matching ``q``, one per session with its best matches, a page at a time."""
     args = schemas.read_query(schemas.search_query)
     hits, more = queries.search(g.user_id, args["q"], limit=args["limit"], source=args.get("source"),
-                                where=args.get("where"), offset=args["offset"])
+                                where=args.get("where"), offset=args["offset"], kind=args["type"])
     return responses.SearchResults().dump(
         {"results": hits, "next_offset": args["offset"] + len(hits) if more else None})
 

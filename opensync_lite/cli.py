@@ -163,10 +163,13 @@ def main():
 @click.option("--allowed-host", "allowed_hosts", multiple=True, envvar="OPENSYNC_ALLOWED_HOSTS", show_envvar=True,
               metavar="NAME", help="A Host name the dashboard answers besides loopback ones and --host (a LAN name, "
               "a proxy's); repeat it or give a comma list. The sync and API routes answer any name.")
+@click.option("--embed/--no-embed", envvar="OPENSYNC_EMBED", show_envvar=True, default=True, show_default=True,
+              help="Embed sessions in the background as they arrive, for semantic and hybrid search (needs the "
+                   "semantic extra or OPENSYNC_EMBED_URL; without either it stays off).")
 @click.option("--quiet", "-q", is_flag=True, help="No line per request in the log.")
 @db_option
 def serve(host, port, threads, durability, max_body, workers, connection_limit, channel_timeout, read_timeout,
-          watch, watch_claude, watch_opencode, watch_codex, watch_gemini, sharing, allowed_hosts, quiet, db_path):
+          watch, watch_claude, watch_opencode, watch_codex, watch_gemini, sharing, allowed_hosts, embed, quiet, db_path):
     """Serve the sync API and the dashboard with waitress. Logs one line per request (method,
     path, status, time, user id; never a key or a body) unless --quiet."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -194,6 +197,8 @@ def serve(host, port, threads, durability, max_body, workers, connection_limit, 
         server = server_.make_server(app, listener, limits)
         if watching:
             _start_watcher(app, watching)
+        if embed:
+            _start_embedder(app)
         stopping = server_.stop_on_signals(server)  # before we announce ourselves: an early stop drains too
     me = _command()
     db_arg = "" if "OPENSYNC_DB" in os.environ or db_path == config.default_db_path() else f" --db {shlex.quote(db.display_url(db_path))}"
@@ -224,6 +229,8 @@ def serve(host, port, threads, durability, max_body, workers, connection_limit, 
             worker_app = _app(db_path, **settings)
             if watching and index == 0:  # one process reads the files
                 _start_watcher(worker_app, watching)
+            if embed and index == 0:  # and one embeds
+                _start_embedder(worker_app)
             return server_.make_server(worker_app, listener, limits)
 
         server_.prefork(listener, workers, worker)
@@ -248,6 +255,15 @@ def _start_watcher(app, watching):
     from .watch import Watcher
 
     return Watcher(app, config.DEFAULT_USER, watching).start()
+
+
+def _start_embedder(app):
+    try:
+        from .semantic.worker import Embedder
+    except ImportError:  # numpy missing: the semantic extra is not installed
+        click.echo("Semantic search is off: pip install 'opensync-lite[semantic]' turns it on.", err=True)
+        return None
+    return Embedder(app).start()
 
 
 def _signin_link(url, user_name):
@@ -430,6 +446,41 @@ def reprice(user_name, db_path):
     with app.app_context():
         count = ingest.reprice(auth.get_or_create_user(user_name).id)
     click.echo(f"Repriced {count} sessions.")
+
+
+@main.command()
+@click.option("--user", "user_name", default=None, help="Only this user's sessions [default: every user's].")
+@db_option
+def embed(user_name, db_path):
+    """Embed the sessions not embedded yet (or changed since) for semantic and hybrid search;
+    `serve` does the same in the background as sessions arrive. Needs the semantic extra
+    (`pip install 'opensync-lite[semantic]'`) or an endpoint in OPENSYNC_EMBED_URL."""
+    from .semantic import Unavailable, encoder_for
+
+    app = _app(db_path)
+    with app.app_context():
+        try:
+            from .semantic import store, worker
+
+            encoder = encoder_for(app.config)
+        except (ImportError, Unavailable) as err:
+            raise click.ClickException(getattr(err, "message", None) or
+                                       "semantic search needs the semantic extra: pip install 'opensync-lite[semantic]'.") from None
+        user_id = auth.get_or_create_user(user_name).id if user_name else None
+        total = store.pending_count(encoder.name, user_id)
+        started = time.perf_counter()
+        try:
+            if sys.stderr.isatty():
+                with click.progressbar(length=total, label="Embedding", file=sys.stderr) as bar:
+                    counts = worker.backfill(encoder, user_id, bar.update)
+            else:
+                counts = worker.backfill(encoder, user_id)
+        except Unavailable as err:
+            raise click.ClickException(err.message) from None
+    seconds = time.perf_counter() - started
+    rate = f", {counts.messages / seconds:.0f} messages/s" if counts.messages and seconds else ""
+    click.echo(f"Embedded {counts.sessions} sessions ({counts.texts} texts for {counts.messages} messages) "
+               f"with {encoder.name} in {seconds:.1f} s{rate}.")
 
 
 @main.command("mcp")

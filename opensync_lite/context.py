@@ -22,7 +22,7 @@ def find_sessions(user_id, q, limit, filters=None, kind="fulltext", offset=0):
     ``kind`` is how they are found (search.kinds.TYPES); the schemas refuse one not built yet."""
     if kind not in AVAILABLE_TYPES:
         raise ValueError(f"search type {kind!r} is not available")
-    return queries.search(user_id, q, limit=limit, offset=offset, filters=filters)
+    return queries.search(user_id, q, limit=limit, offset=offset, filters=filters, kind=kind)
 
 
 def plain_snippet(snippet):

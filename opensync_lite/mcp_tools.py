@@ -21,7 +21,7 @@ from .search.texts import TOOL_CALLS
 PAGE_CHARS = 30_000  # of messages in one get_session answer
 INSTRUCTIONS = (
     "Past coding-agent sessions of this user (Claude Code, OpenCode, Codex, ...), kept by opensync-lite. "
-    "search_sessions finds sessions by their words; get_context gives the last messages of the sessions that "
+    "search_sessions finds sessions by their words, or by meaning (type=semantic or hybrid); get_context gives the last messages of the sessions that "
     "match a task, ready to read; get_session reads one session a page at a time (offset); recent_sessions, "
     "stats and sessions_for_file answer what was worked on, what it cost, and which sessions touched a file.")
 
@@ -32,7 +32,7 @@ Project = Annotated[str | None, Field(description="only this project (its name o
 DateFrom = Annotated[str | None, Field(description="only sessions started from this ISO date or date-time")]
 DateTo = Annotated[str | None, Field(description="only sessions started before the end of this ISO date")]
 SearchType = Annotated[Literal["fulltext", "semantic", "hybrid"], Field(
-    description="how sessions are found: by their words (fulltext, the one available yet)")]
+    description="how sessions are found: by their words (fulltext), by meaning (semantic), or both (hybrid)")]
 
 
 def _filters(**given):

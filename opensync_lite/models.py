@@ -3,6 +3,7 @@
 import json
 
 from peewee import (
+    Field,
     BooleanField,
     CompositeKey,
     FloatField,
@@ -26,6 +27,19 @@ class JSONText(TextField):
 
     def python_value(self, value):
         return None if value is None else json.loads(value)
+
+
+class Bytes(Field):
+    """Binary data (SQLite BLOB, PostgreSQL bytea). Peewee's BlobField asks the database for
+    its binary type when the model is defined, before any app (and so any database) exists."""
+
+    field_type = "BLOB"
+
+    def db_value(self, value):
+        return None if value is None else bytes(value)
+
+    def python_value(self, value):
+        return None if value is None else bytes(value)
 
 
 class BaseModel(Model):
@@ -239,3 +253,25 @@ class ImportResponse(BaseModel):
     class Meta:
         table_name = "import_responses"
         primary_key = CompositeKey("user", "response_key")
+
+
+class Embedding(BaseModel):
+    """A vector of semantic search: of a turn (``message`` its first message) or of a session."""
+    user = ForeignKeyField(User, column_name="user_id", on_delete="CASCADE")
+    session = ForeignKeyField(Session, column_name="session_id", on_delete="CASCADE")
+    message = ForeignKeyField(Message, column_name="message_id", null=True, on_delete="CASCADE")
+    model = TextField()
+    digest = TextField()
+    vector = Bytes()
+
+    class Meta:
+        table_name = "embeddings"
+
+
+class EmbeddedSession(BaseModel):
+    session = ForeignKeyField(Session, column_name="session_id", primary_key=True, on_delete="CASCADE")
+    written_at = IntegerField()
+    model = TextField()
+
+    class Meta:
+        table_name = "embedded_sessions"

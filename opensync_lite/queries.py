@@ -701,11 +701,20 @@ def data_version(user_id):
 MATCHES_PER_SESSION = 3
 
 
-def search(user_id, text, limit=20, source=None, where=None, offset=0, filters=None):
+def search(user_id, text, limit=20, source=None, where=None, offset=0, filters=None, kind="fulltext"):
     """One page of the sessions matching ``text`` (in the ``where`` kind of text, when given),
     best first and the newest first among equals: each with its best matches (up to
     MATCHES_PER_SESSION, best first), those of the best one on the session itself. ``filters``
-    narrows the sessions as lists do (project, dates, ...). Returns (sessions, whether more follow)."""
+    narrows the sessions as lists do (project, dates, ...). ``kind`` (search.kinds.TYPES): by
+    words, by meaning (semantic: the best turns are the matches; ``where`` does not apply, a
+    turn is compared whole), or both fused (hybrid: ``where`` narrows its words).
+    Returns (sessions, whether more follow)."""
+    if kind != "fulltext":
+        from .semantic import load_ranking
+
+        if kind == "semantic":
+            return load_ranking().semantic(user_id, text, limit, offset, {"source": source, **(filters or {})})
+        return load_ranking().hybrid(user_id, text, limit, offset, filters, source, where)
     match = fts.match_expression(text, where)
     if match is None:
         return [], False

@@ -269,3 +269,27 @@ CREATE TRIGGER IF NOT EXISTS messages_fts_update AFTER UPDATE OF text_content, t
     INSERT INTO messages_fts (rowid, text_content, tool_text, thinking_text)
     VALUES (new.id, new.text_content, new.tool_text, new.thinking_text);
 END;
+
+-- Semantic search (opensync_lite/semantic/): one vector per turn of a session (a prompt and the
+-- answers up to the next prompt; message_id is the turn's first message) and one per session
+-- (its title and project; message_id NULL), made in the background from the stored messages.
+-- `digest` is a hash of the text embedded, so a turn whose text changed is embedded again;
+-- `model` names the encoder, whose vectors only its own queries can be compared with.
+CREATE TABLE IF NOT EXISTS embeddings (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_id     INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    session_id  INTEGER NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+    message_id  INTEGER REFERENCES messages (id) ON DELETE CASCADE,
+    model       TEXT    NOT NULL,
+    digest      TEXT    NOT NULL,
+    vector      BLOB    NOT NULL          -- float16, little-endian, unit length
+);
+CREATE INDEX IF NOT EXISTS embeddings_by_user ON embeddings (user_id, model, id);
+CREATE INDEX IF NOT EXISTS embeddings_by_session ON embeddings (session_id);
+-- Which write of each session (sessions.written_at) its vectors are of: the background job
+-- embeds the sessions written since, or embedded by another model.
+CREATE TABLE IF NOT EXISTS embedded_sessions (
+    session_id  INTEGER PRIMARY KEY REFERENCES sessions (id) ON DELETE CASCADE,
+    written_at  INTEGER NOT NULL,
+    model       TEXT    NOT NULL
+);

@@ -737,7 +737,11 @@ class SearchQuery(Schema):
     source = SourceFilter()
     where = fields.String(validate=validate.OneOf(SEARCH_WHERE), metadata={
         "description": "only prompts, answers, tool calls and their results, or thinking (default: everywhere,"
-                       " session titles and projects too)"})
+                       " session titles and projects too); it narrows the words' matches (hybrid's too), while"
+                       " meaning is always compared on whole turns"})
+    type = fields.String(load_default="fulltext", validate=validate.OneOf(("fulltext", "semantic", "hybrid")), metadata={
+        "description": "fulltext: by the words; semantic: by meaning (paraphrases, misspellings); hybrid: both,"
+                       " fused by reciprocal rank. semantic and hybrid need the `semantic` extra (else 503)"})
 
 
 from .search.kinds import AVAILABLE_TYPES, TYPES as SEARCH_TYPES  # noqa: E402
@@ -755,7 +759,7 @@ class ContextQuery(Schema):
     format = fields.String(load_default="text", validate=validate.OneOf(("text", "messages")), metadata={
         "description": "text: one prompt-ready text; messages: OpenAI-style messages, each with its session"})
     type = fields.String(load_default="fulltext", validate=validate.OneOf(SEARCH_TYPES), metadata={
-        "description": "how sessions are found; only fulltext is available yet"})
+        "description": "how sessions are found: fulltext, semantic or hybrid (those two need the `semantic` extra)"})
     source = SourceFilter()
     project = Text(4096, 1)
     date_from = DateParam(data_key="from")

@@ -122,8 +122,6 @@ def test_the_answer_stops_at_max_chars_with_a_note(api):
     ({"q": "x", "limit": "0"}, "limit"),
     ({"q": "x", "limit": "five"}, "limit"),
     ({"q": "x", "format": "markdown"}, "format"),
-    ({"q": "x", "type": "semantic"}, "type"),
-    ({"q": "x", "type": "hybrid"}, "type"),
     ({"q": "x", "type": "vector"}, "type"),
     ({"q": "x", "maxChars": "999"}, "maxChars"),
     ({"q": "x", "maxChars": "200001"}, "maxChars"),
@@ -138,10 +136,10 @@ def test_bad_parameters_are_400s_naming_the_field(api, params, field):
     assert field in body["fields"] and field in body["error"]
 
 
-def test_semantic_is_refused_with_a_clear_reason(api):
-    body = api.get("/api/context", query_string={"q": "x", "type": "semantic"}).get_json()
-    assert "not available" in body["fields"]["type"][0] and "type=fulltext" in body["fields"]["type"][0]
-    assert context(api, q="x", type="fulltext")["sessionCount"] == 0
+def test_every_search_type_is_taken(api):
+    """Semantic and hybrid context (tests/test_semantic.py checks what they find)."""
+    for kind in ("fulltext", "semantic", "hybrid"):
+        assert context(api, q="x", type=kind)["sessionCount"] == 0
 
 
 def test_another_users_sessions_are_never_given(api, other_api, history):

@@ -179,15 +179,15 @@ def test_stdio_pages_cuts_long_texts_with_a_note_and_masks_secrets(filled, db_pa
 def test_stdio_refuses_bad_arguments_naming_them(filled, db_path):
     alice, _, ids = filled
     _, answers = anyio.run(_session, _stdio(db_path, alice), [
-        ("search_sessions", {"query": "webhook", "type": "semantic"}),
-        ("get_context", {"query": "webhook", "type": "hybrid"}),
+        ("search_sessions", {"query": "webhook", "type": "vector"}),
+        ("get_context", {"query": "webhook", "type": "similar"}),
         ("get_session", {"id": ids["m-hook"]}),  # mallory's: no such session for alice
         ("recent_sessions", {"limit": 500}),
         ("stats", {"date_from": "last tuesday"}),
     ])
     assert all(is_error for is_error, _ in answers), answers
-    assert "type" in answers[0][1] and "not available" in answers[0][1]
-    assert "type" in answers[1][1] and "not available" in answers[1][1]
+    assert "type" in answers[0][1] and "hybrid" in answers[0][1]
+    assert "type" in answers[1][1] and "hybrid" in answers[1][1]
     assert "Session not found" in answers[2][1] and "zanzibar" not in answers[2][1]
     assert "limit" in answers[3][1]
     assert "from" in answers[4][1]
@@ -282,3 +282,19 @@ def test_http_sdk_client_without_a_key_is_refused(served):
         anyio.run(connect)
     assert any(isinstance(leaf, MCPError) for leaf in _leaves(caught.value)), caught.value
     assert statuses and set(statuses) == {401}
+
+
+def test_stdio_searches_by_meaning_after_embed(filled, db_path):
+    """semantic and hybrid through the tools, once `opensync-lite embed` made the vectors."""
+    alice, _, ids = filled
+    embed = subprocess.run([sys.executable, "-m", "opensync_lite.cli", "embed", "--db", db_path],
+                           capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": ROOT}, timeout=120)
+    assert embed.returncode == 0 and "Embedded 3 sessions" in embed.stdout, embed.stderr
+    _, answers = anyio.run(_session, _stdio(db_path, alice), [
+        ("search_sessions", {"query": "the parsr crashd", "type": "semantic"}),
+        ("search_sessions", {"query": "zanzibar webhook", "type": "hybrid"}),
+        ("get_context", {"query": "parsr crashd", "type": "semantic", "limit": 1}),
+    ])
+    assert [hit["id"] for hit in _json(answers[0])["results"]][0] == ids["parse"]
+    assert ids["m-hook"] not in {hit["id"] for hit in _json(answers[1])["results"]}  # never mallory's
+    assert "the parser crashed" in _ok(answers[2])

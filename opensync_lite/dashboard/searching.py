@@ -5,6 +5,7 @@ from flask import current_app, g, render_template, request
 
 from .. import queries, schemas
 from ..search import WHERE
+from ..semantic import Unavailable
 from .views import _filter_options, _given, _query, _session_page, bp
 
 WHERE_LABELS = {"": "Everywhere", "prompts": "Prompts", "answers": "Answers", "tools": "Tool calls and output",
@@ -13,19 +14,28 @@ FOUND_IN_LABELS = {"title": "title", "prompt": "prompt", "answer": "answer", "to
                    "message": "message", "session": "title"}
 
 
+TYPE_LABELS = {"fulltext": "Words", "semantic": "Meaning", "hybrid": "Words and meaning"}
+
+
 @bp.get("/search")
 def search():
-    """Sessions matching the words, one per session with its best matches, a page at a time."""
+    """Sessions matching the words (or the meaning: ``type``), one per session with its best
+    matches, a page at a time."""
     raw = _given(request.args)
-    hits, more, args = [], False, {}
+    hits, more, args, unavailable = [], False, {}, None
     if raw.get("q"):
         args = schemas.load(schemas.search_query, raw)
-        hits, more = queries.search(g.user_id, args["q"], limit=args["limit"], source=args.get("source"),
-                                    where=args.get("where"), offset=args["offset"])
+        try:
+            hits, more = queries.search(g.user_id, args["q"], limit=args["limit"], source=args.get("source"),
+                                        where=args.get("where"), offset=args["offset"], kind=args["type"])
+        except Unavailable as err:  # no model here: the page says what to install, words still work
+            unavailable = err.message
     offset = args.get("offset", 0)
     return render_template("dashboard/search.html", args=args, q=raw.get("q", ""), hits=hits, offset=offset,
                            next_offset=offset + len(hits) if more else None, where_labels=WHERE_LABELS,
-                           where_choices=("", *WHERE), found_in_labels=FOUND_IN_LABELS, options=_filter_options())
+                           where_choices=("", *WHERE), found_in_labels=FOUND_IN_LABELS, options=_filter_options(),
+                           type_labels=TYPE_LABELS, search_type=args.get("type") or raw.get("type", "fulltext"),
+                           unavailable=unavailable)
 
 
 def editor_url(path):

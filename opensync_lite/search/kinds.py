@@ -5,6 +5,6 @@ WHERE = ("prompts", "answers", "tools", "thinking")
 ROLE_OF = {"prompts": "user", "answers": "assistant"}
 
 # How sessions are found (``type``, as OpenSync names it): by their words, by meaning, or both
-# fused. Only full text is built yet; the others are named so that clients get a clear answer.
+# fused (semantic/). Semantic and hybrid need the `semantic` extra; without it they answer 503.
 TYPES = ("fulltext", "semantic", "hybrid")
-AVAILABLE_TYPES = ("fulltext",)
+AVAILABLE_TYPES = TYPES
