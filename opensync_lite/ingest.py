@@ -219,6 +219,9 @@ CLIENT_TOTALS = {"prompt_tokens": "promptTokens", "completion_tokens": "completi
                  "cache_read_tokens": "cacheReadTokens", "cost": "cost"}
 
 
+PLACEHOLDER_TITLE = "Untitled"  # the pi plugin's title for a session without a name: no title
+
+
 def cut_from(title, prompt):
     """Whether ``title`` (a plugin's) is no more than ``prompt`` cut short: claude-code-sync
     sends a prompt's first characters and "...", a cut emoji's half repaired to U+FFFD. The
@@ -261,6 +264,8 @@ def _upsert_session(user_id, data, now, default_source=None, client=True):
     session_id, source, prompt_tokens, completion_tokens, extra, from_message, project_path, updated_at, title = stored
     if client and cut_from(fields.get("title"), title):
         del fields["title"]  # the transcript's whole prompt stays over a plugin's cut copy of it
+    if client and title and fields.get("title") == PLACEHOLDER_TITLE:
+        del fields["title"]  # the pi plugin's name for a session it has no name for
     if client and any(name in fields for name in CLIENT_TOTALS) and _has_responses(user_id, external_id):
         reported = {wire: fields.pop(name) for name, wire in CLIENT_TOTALS.items() if name in fields}
         fields["extra"] = {**fields.get("extra", {}), "clientTotals": reported}
@@ -410,6 +415,10 @@ def _upsert_session_messages(user_id, session, items, now, activity, client=True
     known = _known_from_transcript(session_id, [d for d in items if d["external_id"] not in found]) if client else {}
     stored = {ext: message_id for ext, (message_id, _) in found.items()}
     extras = {ext: extra for ext, (_, extra) in found.items()}
+    # A client's resend of an answer the agent's own file gave (the pi plugin names its messages
+    # as the importer does) keeps the file's text, parts and counts: they are whole, the plugin's not.
+    held = _holding_responses(user_id, session_id, [d["external_id"] for d in items if d["external_id"] in found]) \
+        if client and found else set()
     new = {}  # externalId -> (row, parts)
     resent = False
     for data in items:
@@ -419,6 +428,9 @@ def _upsert_session_messages(user_id, session, items, now, activity, client=True
             continue
         if parts is not None:  # what search reads of them goes with the parts
             fields.update(texts.part_texts(parts))
+        if external_id in held:
+            fields = {k: v for k, v in fields.items() if k not in FILE_HELD}
+            parts = None
         if external_id in stored:
             # A resend replaces what it carries and keeps the rest; it never duplicates.
             message_id = stored[external_id]
@@ -460,6 +472,19 @@ def _upsert_session_messages(user_id, session, items, now, activity, client=True
     if any(p.get("type") in TOOL_CALLS for d in items for p in (d.get("parts") or ()) if isinstance(p, dict)):
         _count_tool_calls(session_id)
     return {**stored, **known}
+
+
+FILE_HELD = ("text_content", "tool_text", "thinking_text", "prompt_tokens", "completion_tokens", *TOKEN_KINDS)
+
+
+def _holding_responses(user_id, session_id, external_ids):
+    """Those of ``external_ids`` (messages of the session) that hold a response an importer counted."""
+    if not external_ids:
+        return set()
+    external = Session.select(Session.external_id).where(Session.id == session_id).scalar()
+    return {e for (e,) in ImportResponse.select(ImportResponse.message_external_id).where(
+        ImportResponse.user == user_id, ImportResponse.session_external_id == external,
+        ImportResponse.message_external_id.in_(external_ids), ~ImportResponse.response_key.startswith(OTEL)).tuples()}
 
 
 TOOL_CALLS = ("tool-call", "tool_use")
@@ -707,6 +732,23 @@ def _has_other_messages(user_id, external_id):
     return stored is not None and prepared("other_messages", lambda: Message.select(Message.id).where(
         Message.session == slot("session"), ~Message.external_id.startswith(OTEL)).limit(1),
         {"session": stored[0]}).fetchone() is not None
+
+
+def drop_client_copies(user_id, session_external_id, is_copy):
+    """Delete the messages of a session that ``is_copy(externalId, role, text)`` says are a
+    plugin's copies of what the agent's own file holds under other ids (the pi plugin numbers
+    its messages afresh after a resume). Returns how many went."""
+    with write_transaction(user_id):
+        stored = _find_session(user_id, session_external_id)
+        if stored is None:
+            return 0
+        doomed = [i for i, external_id, role, text in Message.select(
+            Message.id, Message.external_id, Message.role, Message.text_content).where(
+            Message.session == stored[0]).tuples() if is_copy(external_id, role, text)]
+        if doomed:  # their parts, file rows and search rows go with them (cascades, triggers)
+            Message.delete().where(Message.id.in_(doomed)).execute()
+            Session.update(message_count=Session.message_count - len(doomed)).where(Session.id == stored[0]).execute()
+        return len(doomed)
 
 
 def _drop_telemetry_copy(session_id):
