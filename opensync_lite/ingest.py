@@ -6,6 +6,7 @@ written whole or not at all. The statements are Peewee queries run through ``pre
 rendered once, then executed with new values on every call.
 """
 
+import re
 import time
 
 from peewee import Case, Value, fn
@@ -416,7 +417,7 @@ def _upsert_session_messages(user_id, session, items, now, activity, client=True
     stored = {ext: message_id for ext, (message_id, _) in found.items()}
     extras = {ext: extra for ext, (_, extra) in found.items()}
     # A client's resend of an answer the agent's own file gave (the pi plugin names its messages
-    # as the importer does) keeps the file's text, parts and counts: they are whole, the plugin's not.
+    # as the importer does) keeps the file's text, parts, times and counts: the file's are whole.
     held = _holding_responses(user_id, session_id, [d["external_id"] for d in items if d["external_id"] in found]) \
         if client and found else set()
     new = {}  # externalId -> (row, parts)
@@ -429,7 +430,7 @@ def _upsert_session_messages(user_id, session, items, now, activity, client=True
         if parts is not None:  # what search reads of them goes with the parts
             fields.update(texts.part_texts(parts))
         if external_id in held:
-            fields = {k: v for k, v in fields.items() if k not in FILE_HELD}
+            fields = {k: v for k, v in fields.items() if k == "extra"}  # what the file does not say
             parts = None
         if external_id in stored:
             # A resend replaces what it carries and keeps the rest; it never duplicates.
@@ -474,9 +475,6 @@ def _upsert_session_messages(user_id, session, items, now, activity, client=True
     return {**stored, **known}
 
 
-FILE_HELD = ("text_content", "tool_text", "thinking_text", "prompt_tokens", "completion_tokens", *TOKEN_KINDS)
-
-
 def _holding_responses(user_id, session_id, external_ids):
     """Those of ``external_ids`` (messages of the session) that hold a response an importer counted."""
     if not external_ids:
@@ -491,17 +489,43 @@ TOOL_CALLS = ("tool-call", "tool_use")
 LIVE_PROMPT = "-user-"  # claude-code-sync names a prompt `<session>-user-<time of its hook>`
 
 
+PLUGIN_NUMBERED = re.compile(r"-(user|assistant|tool)-\d+")
+
+
+def plugin_numbered(session_external_id, external_id):
+    """Whether ``external_id`` is named as the pi plugin names a session's messages: ``<session>-<role>-<n>``."""
+    return (external_id.startswith(session_external_id)
+            and PLUGIN_NUMBERED.fullmatch(external_id, len(session_external_id)) is not None)
+
+
+def _known_from_pi_file(session_id, items):
+    """{externalId: id} of the pi plugin's new messages that the session's file already gave
+    under another number (the plugin counts afresh after a resume), matched by role and text."""
+    session = Session.select(Session.external_id, Session.user).where(Session.id == session_id).tuples().first()
+    numbered = [d for d in items if session and d.get("role") in ("user", "assistant") and plugin_numbered(session[0], d["external_id"])]
+    if not numbered or not ImportResponse.select(ImportResponse.response_key).where(
+            ImportResponse.user == session[1], ImportResponse.session_external_id == session[0],
+            ImportResponse.response_key.startswith("pi:")).exists():
+        return {}
+    said = {}
+    for message_id, role, text in Message.select(Message.id, Message.role, Message.text_content).where(
+            Message.session == session_id).order_by(Message.id).tuples():
+        said.setdefault((role, text or ""), message_id)
+    return {d["external_id"]: said[d["role"], d.get("text_content") or ""] for d in numbered
+            if (d["role"], d.get("text_content") or "") in said}
+
+
 def _known_from_transcript(session_id, items):
     """{externalId: id} of those of a client's new ``items`` that the session already
     holds from the agent's transcript under the transcript's own ids: claude-code-sync's
     prompts (matched by text) and its tool calls (a message named by the tool_use id, matched
     with the tool-call part carrying that id). Without this, `import --watch` or serve's
     watcher beside the plugin would store the prompt and the tool call twice."""
-    prompts = [d for d in items if LIVE_PROMPT in d["external_id"] and d.get("role") == "user"]
+    known = _known_from_pi_file(session_id, items)
+    prompts = [d for d in items if LIVE_PROMPT in d["external_id"] and d.get("role") == "user" and d["external_id"] not in known]
     tools = [d for d in items if d["external_id"].startswith("toolu_")]
     if not prompts and not tools:
-        return {}
-    known = {}
+        return known
     if prompts:
         texts = {}
         for message_id, text, external_id in Message.select(

@@ -276,6 +276,8 @@ def test_the_plugin_after_an_import_doubles_nothing(run, db_path, api, tmp_path)
     check_one_session(run, db_path, api)
     send(api, second[-1:])  # the plugin's running totals later: kept aside, the title stays
     check_one_session(run, db_path, api)
+    send(api, second)  # its copies under its own numbers, after the file: known, not stored again
+    check_one_session(run, db_path, api)
 
 
 # --- the rest --------------------------------------------------------------------------------

@@ -20,7 +20,6 @@ Records replace nothing, but a result completes an answer written before it, so 
 file is read whole and only the messages its new lines touched are written again."""
 
 import os
-import re
 import stat as stats
 from pathlib import Path
 
@@ -171,9 +170,6 @@ def _usage(usage):
             "cost_usd": _cost(recorded)}
 
 
-_PLUGIN_ID = re.compile(r"-(user|assistant|tool)-\d+$")
-
-
 class Importer:
     def __init__(self, user_id, dry_run=False):
         self.user_id, self.dry_run = user_id, dry_run
@@ -264,8 +260,7 @@ class Importer:
             ingest.ingest_import(self.user_id, rows, self.messages, list(self.responses.values()))
             for session_id, valid, said in copies:
                 ingest.drop_client_copies(self.user_id, session_id, lambda external_id, role, text: (
-                    external_id not in valid and external_id.startswith(session_id)
-                    and _PLUGIN_ID.fullmatch(external_id[len(session_id):]) is not None
+                    external_id not in valid and ingest.plugin_numbered(session_id, external_id)
                     and (role == "tool" or (role, text or "") in said)))
         self.sessions, self.messages, self.responses = [], [], {}
 
