@@ -343,7 +343,7 @@ def test_serve_watches_pis_sessions_folder_as_it_works(tmp_path):
                 break
             time.sleep(0.05)
         assert any("Watching" in line and ".pi/agent/sessions" in line for line in server.banner), server.banner
-        key = server.create_key()
+        key = CliRunner().invoke(main, ["keys", "create", "--db", server.db_path]).stdout.split()[-1]
         with StandIn([copy.deepcopy(SCRIPT)]) as api:
             setup_home(home, api.url)
             pi(home, cwd, "-p", PROMPT)

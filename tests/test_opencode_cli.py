@@ -17,7 +17,7 @@ import pytest
 
 from anthropic_standin import Conversation, StandIn, Turn, text, tool_use
 from click.testing import CliRunner
-from conftest import CLI, NODE_BIN, LiveServer, rows, snapshot
+from conftest import NODE_BIN, LiveServer, rows, snapshot
 from opensync_lite.cli import main
 
 OPENCODE_VERSION = "1.18.33"
@@ -180,8 +180,7 @@ def test_the_live_plugins_message_only_session_is_filled_in_by_the_watcher(run, 
     server = LiveServer(str(tmp_path / "opensync.db"), env={"HOME": str(tmp_path / "home"), "XDG_DATA_HOME": str(tmp_path / "xdg")},
                         args=["--watch"])
     try:
-        key = subprocess.run([*CLI, "keys", "create", "--source", "opencode", "--db", server.db_path],
-                             check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+        key = CliRunner().invoke(main, ["keys", "create", "--source", "opencode", "--db", server.db_path]).stdout.split()[-1]
         (stored,) = run["db"]["session"]
 
         def call(path, body=None):
