@@ -211,3 +211,16 @@ def test_the_live_plugins_message_only_session_is_filled_in_by_the_watcher(run, 
         assert session["messageCount"] == 6 and session["cost"] == pytest.approx(stored["cost"], rel=1e-9)
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("stored, typed", [
+    ('"fix the bug"', "fix the bug"),  # one argument with a space, as `opencode run` joins it
+    ('"say \\"hi\\" twice"', 'say "hi" twice'),  # its inner quotes escaped
+    ("fix", "fix"), ('"fix"', '"fix"'),  # no space: never quoted by the CLI
+    ('"fix this" now', '"fix this" now'),  # several arguments: left as joined
+    ('"a" and "b"', '"a" and "b"'),  # quotes the CLI would have escaped: typed so
+])
+def test_a_prompt_is_unquoted_only_as_the_cli_quoted_it(stored, typed):
+    from opensync_lite.importers.opencode import _unquoted
+
+    assert _unquoted(stored) == typed
