@@ -145,7 +145,7 @@ def main():
               help="Seconds a request (headers and body) may take to arrive whole.")
 @click.option("--watch/--no-watch", envvar="OPENSYNC_WATCH", show_envvar=True, default=True, show_default=True,
               help="Read the agents' own files on this machine as they change (Claude Code's transcripts, "
-                   "Codex's rollouts, Gemini CLI's chats, OpenCode's storage).")
+                   "Codex's rollouts, Gemini CLI's chats, pi's sessions, OpenCode's storage).")
 @click.option("--watch-claude", "watch_claude", multiple=True, envvar="OPENSYNC_WATCH_CLAUDE", show_envvar=True,
               type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="A Claude Code projects folder to watch [default: ~/.claude/projects, $CLAUDE_CONFIG_DIR].")
@@ -158,6 +158,9 @@ def main():
 @click.option("--watch-gemini", "watch_gemini", multiple=True, envvar="OPENSYNC_WATCH_GEMINI", show_envvar=True,
               type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="A Gemini CLI chats folder to watch [default: ~/.gemini/tmp].")
+@click.option("--watch-pi", "watch_pi", multiple=True, envvar="OPENSYNC_WATCH_PI", show_envvar=True,
+              type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="A pi sessions folder to watch [default: $PI_CODING_AGENT_DIR/sessions, ~/.pi/agent/sessions].")
 @click.option("--sharing/--no-sharing", envvar="OPENSYNC_SHARING", show_envvar=True, default=False, show_default=True,
               help="Allow share links (/s/..., no sign-in) to sessions.")
 @click.option("--allowed-host", "allowed_hosts", multiple=True, envvar="OPENSYNC_ALLOWED_HOSTS", show_envvar=True,
@@ -169,7 +172,8 @@ def main():
 @click.option("--quiet", "-q", is_flag=True, help="No line per request in the log.")
 @db_option
 def serve(host, port, threads, durability, max_body, workers, connection_limit, channel_timeout, read_timeout,
-          watch, watch_claude, watch_opencode, watch_codex, watch_gemini, sharing, allowed_hosts, embed, quiet, db_path):
+          watch, watch_claude, watch_opencode, watch_codex, watch_gemini, watch_pi, sharing, allowed_hosts, embed, quiet,
+          db_path):
     """Serve the sync API and the dashboard with waitress. Logs one line per request (method,
     path, status, time, user id; never a key or a body) unless --quiet."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -191,7 +195,7 @@ def serve(host, port, threads, durability, max_body, workers, connection_limit, 
     except OSError as err:  # taken between the check and now
         raise click.ClickException(f"cannot listen on {host}:{port}: {err.strerror or err}; try --port N.") from None
     limits = server_.Limits(threads, connection_limit, channel_timeout, read_timeout)
-    watching = _watched(watch, watch_claude, watch_opencode, watch_codex, watch_gemini)
+    watching = _watched(watch, watch_claude, watch_opencode, watch_codex, watch_gemini, watch_pi)
     server_.raise_open_files_limit(connection_limit)
     if workers == 1:
         server = server_.make_server(app, listener, limits)
@@ -236,17 +240,18 @@ def serve(host, port, threads, durability, max_body, workers, connection_limit, 
         server_.prefork(listener, workers, worker)
 
 
-def _watched(watch, claude_roots, opencode_root, codex_roots=(), gemini_roots=()):
+def _watched(watch, claude_roots, opencode_root, codex_roots=(), gemini_roots=(), pi_roots=()):
     """{agent: [folders]} the server should watch: those given, else the agents' own default
     folders (watched from when they appear)."""
     if not watch:
         return {}
-    from .importers import claude_code, codex, gemini, opencode
+    from .importers import claude_code, codex, gemini, opencode, pi
 
     claude = list(claude_roots) or claude_code.default_roots(existing=False)
     opencode_root = opencode_root or opencode.default_root()
     watching = {"Claude Code": claude, "Codex": list(codex_roots) or [codex.default_root()],
                 "Gemini CLI": list(gemini_roots) or [gemini.default_root()],
+                "pi": list(pi_roots) or [pi.default_root()],
                 "OpenCode": [opencode_root] if opencode_root else []}
     return {name: folders for name, folders in watching.items() if folders}
 
@@ -370,8 +375,21 @@ def backup(out, force, db_path):
     click.echo(f"Backed up {db_path} to {out}: {sessions} sessions, {messages} messages.")
 
 
+def _file_agents():
+    """The agents whose history is files: {kind: (name, what its files are, default folders, find them, read them)}."""
+    from .importers import claude_code, codex, gemini, pi
+
+    return {"claude-code": ("Claude Code", "transcripts", claude_code.default_roots, claude_code.transcripts, claude_code.run),
+            "codex": ("Codex", "sessions", lambda: [codex.default_root()], codex.rollouts, codex.run),
+            "gemini": ("Gemini CLI", "chats", lambda: [gemini.default_root()], gemini.chats, gemini.run),
+            "pi": ("pi", "sessions", lambda: [pi.default_root()], pi.sessions, pi.run)}
+
+
+IMPORT_KINDS = ["claude-code", "opencode", "codex", "gemini", "pi", "all"]
+
+
 @main.command("import")
-@click.argument("kind", type=click.Choice(["claude-code", "opencode", "codex", "gemini"]))
+@click.argument("kind", type=click.Choice(IMPORT_KINDS))
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option("--user", "user_name", default=config.DEFAULT_USER, show_default=True, callback=_user_name)
 @click.option("--dry-run", is_flag=True, help="Read and report; write nothing.")
@@ -382,49 +400,52 @@ def import_history(kind, paths, user_name, dry_run, watch, db_path):
     ~/.claude and ~/.config/claude (projects/). opencode: $XDG_DATA_HOME/opencode (opencode.db
     and the older storage/ folders). codex: $CODEX_HOME/sessions or ~/.codex/sessions (the
     rollout-*.jsonl files). gemini: ~/.gemini/tmp (the Gemini CLI's chats/session-* files).
-    Re-runs read only what is new."""
-    from .importers import claude_code, codex, gemini, opencode
+    pi: $PI_CODING_AGENT_DIR/sessions or ~/.pi/agent/sessions. all: every one of these whose
+    history is found here, each from its default folder. Re-runs read only what is new."""
+    from .importers import opencode
 
-    if kind == "claude-code":
-        roots = list(paths) or claude_code.default_roots()
-        if not roots:
-            raise click.ClickException("no Claude Code transcripts found (~/.claude/projects); give the folder as PATH.")
-    elif kind == "codex":
-        roots = list(paths) or [codex.default_root()]
+    agents = _file_agents()
+    if kind == "all" and paths:
+        raise click.UsageError("`import all` reads each agent's own folder; give PATH with one agent's name instead.")
+    runs = []  # (agent's name, run(bar) -> report)
+    for name in (IMPORT_KINDS[:-1] if kind == "all" else [kind]):
+        if name == "opencode":
+            root = paths[0] if paths else opencode.default_root()
+            if root.is_dir():
+                runs.append(("OpenCode", lambda bar, root=root: opencode.run(user_id, root, dry_run)))  # no count ahead: no bar
+            elif kind != "all":
+                raise click.ClickException(f"no OpenCode data at {root}; give its folder as PATH.")
+            continue
+        label, files_are, defaults, find, read = agents[name]
+        roots = list(paths) or defaults()
         if not any(Path(r).exists() for r in roots):
-            raise click.ClickException(f"no Codex sessions at {roots[0]}; give the folder as PATH.")
-    elif kind == "gemini":
-        roots = list(paths) or [gemini.default_root()]
-        if not any(Path(r).exists() for r in roots):
-            raise click.ClickException(f"no Gemini CLI chats at {roots[0]}; give the folder as PATH.")
-    if kind != "opencode":  # an agent whose history is files: (find them, read them)
-        find, read = {"claude-code": (claude_code.transcripts, claude_code.run), "codex": (codex.rollouts, codex.run),
-                      "gemini": (gemini.chats, gemini.run)}[kind]
+            if kind == "all":
+                continue
+            where = f" at {roots[0]}" if roots else " found (~/.claude/projects)"
+            raise click.ClickException(f"no {label} {files_are}{where}; give the folder as PATH.")
 
-        def run(bar):  # the folders are walked once per pass, also for the progress bar
+        def run(bar, roots=roots, find=find, read=read):  # the folders are walked once per pass, also for the bar
             files = find(roots)
             if not bar:
                 return read(user_id, files, dry_run)
-            with click.progressbar(length=len(files), label="Importing", file=sys.stderr) as bar:
-                return read(user_id, files, dry_run, lambda _: bar.update(1))
-    else:
-        root = paths[0] if paths else opencode.default_root()
-        if not root.is_dir():
-            raise click.ClickException(f"no OpenCode data at {root}; give its folder as PATH.")
+            with click.progressbar(length=len(files), label="Importing", file=sys.stderr) as progress:
+                return read(user_id, files, dry_run, lambda _: progress.update(1))
 
-        def run(bar):  # OpenCode's sessions are not counted ahead: no bar
-            return opencode.run(user_id, root, dry_run)
+        runs.append((label, run))
+    if not runs:
+        raise click.ClickException("no agent's history found here (Claude Code, OpenCode, Codex, Gemini CLI, pi).")
     app = _app(db_path)
     with app.app_context():
         user_id = auth.get_or_create_user(user_name).id
         while True:
-            report = run(bar=sys.stderr.isatty() and not watch)
-            for problem in report.problems[:50]:
-                click.echo(f"skipped {problem}", err=True)
-            if len(report.problems) > 50:
-                click.echo(f"… and {len(report.problems) - 50} more skipped", err=True)
-            if not watch or report.messages or report.sessions_created:
-                click.echo(report.summary(dry_run))
+            for label, run in runs:
+                report = run(bar=sys.stderr.isatty() and not watch)
+                for problem in report.problems[:50]:
+                    click.echo(f"skipped {problem}", err=True)
+                if len(report.problems) > 50:
+                    click.echo(f"… and {len(report.problems) - 50} more skipped", err=True)
+                if not watch or report.messages or report.sessions_created:
+                    click.echo(f"{label}: {report.summary(dry_run)}" if kind == "all" else report.summary(dry_run))
             if not watch:
                 return
             sys.stdout.flush()

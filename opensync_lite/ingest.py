@@ -6,6 +6,7 @@ written whole or not at all. The statements are Peewee queries run through ``pre
 rendered once, then executed with new values on every call.
 """
 
+import re
 import time
 
 from peewee import Case, Value, fn
@@ -219,6 +220,9 @@ CLIENT_TOTALS = {"prompt_tokens": "promptTokens", "completion_tokens": "completi
                  "cache_read_tokens": "cacheReadTokens", "cost": "cost"}
 
 
+PLACEHOLDER_TITLE = "Untitled"  # the pi plugin's title for a session without a name: no title
+
+
 def cut_from(title, prompt):
     """Whether ``title`` (a plugin's) is no more than ``prompt`` cut short: claude-code-sync
     sends a prompt's first characters and "...", a cut emoji's half repaired to U+FFFD. The
@@ -261,6 +265,8 @@ def _upsert_session(user_id, data, now, default_source=None, client=True):
     session_id, source, prompt_tokens, completion_tokens, extra, from_message, project_path, updated_at, title = stored
     if client and cut_from(fields.get("title"), title):
         del fields["title"]  # the transcript's whole prompt stays over a plugin's cut copy of it
+    if client and title and fields.get("title") == PLACEHOLDER_TITLE:
+        del fields["title"]  # the pi plugin's name for a session it has no name for
     if client and any(name in fields for name in CLIENT_TOTALS) and _has_responses(user_id, external_id):
         reported = {wire: fields.pop(name) for name, wire in CLIENT_TOTALS.items() if name in fields}
         fields["extra"] = {**fields.get("extra", {}), "clientTotals": reported}
@@ -410,6 +416,10 @@ def _upsert_session_messages(user_id, session, items, now, activity, client=True
     known = _known_from_transcript(session_id, [d for d in items if d["external_id"] not in found]) if client else {}
     stored = {ext: message_id for ext, (message_id, _) in found.items()}
     extras = {ext: extra for ext, (_, extra) in found.items()}
+    # A client's resend of an answer the agent's own file gave (the pi plugin names its messages
+    # as the importer does) keeps the file's text, parts, times and counts: the file's are whole.
+    held = _holding_responses(user_id, session_id, [d["external_id"] for d in items if d["external_id"] in found]) \
+        if client and found else set()
     new = {}  # externalId -> (row, parts)
     resent = False
     for data in items:
@@ -419,6 +429,9 @@ def _upsert_session_messages(user_id, session, items, now, activity, client=True
             continue
         if parts is not None:  # what search reads of them goes with the parts
             fields.update(texts.part_texts(parts))
+        if external_id in held:
+            fields = {k: v for k, v in fields.items() if k == "extra"}  # what the file does not say
+            parts = None
         if external_id in stored:
             # A resend replaces what it carries and keeps the rest; it never duplicates.
             message_id = stored[external_id]
@@ -462,8 +475,44 @@ def _upsert_session_messages(user_id, session, items, now, activity, client=True
     return {**stored, **known}
 
 
+def _holding_responses(user_id, session_id, external_ids):
+    """Those of ``external_ids`` (messages of the session) that hold a response an importer counted."""
+    if not external_ids:
+        return set()
+    external = Session.select(Session.external_id).where(Session.id == session_id).scalar()
+    return {e for (e,) in ImportResponse.select(ImportResponse.message_external_id).where(
+        ImportResponse.user == user_id, ImportResponse.session_external_id == external,
+        ImportResponse.message_external_id.in_(external_ids), ~ImportResponse.response_key.startswith(OTEL)).tuples()}
+
+
 TOOL_CALLS = ("tool-call", "tool_use")
 LIVE_PROMPT = "-user-"  # claude-code-sync names a prompt `<session>-user-<time of its hook>`
+
+
+PLUGIN_NUMBERED = re.compile(r"-(user|assistant|tool)-\d+")
+
+
+def plugin_numbered(session_external_id, external_id):
+    """Whether ``external_id`` is named as the pi plugin names a session's messages: ``<session>-<role>-<n>``."""
+    return (external_id.startswith(session_external_id)
+            and PLUGIN_NUMBERED.fullmatch(external_id, len(session_external_id)) is not None)
+
+
+def _known_from_pi_file(session_id, items):
+    """{externalId: id} of the pi plugin's new messages that the session's file already gave
+    under another number (the plugin counts afresh after a resume), matched by role and text."""
+    session = Session.select(Session.external_id, Session.user).where(Session.id == session_id).tuples().first()
+    numbered = [d for d in items if session and d.get("role") in ("user", "assistant") and plugin_numbered(session[0], d["external_id"])]
+    if not numbered or not ImportResponse.select(ImportResponse.response_key).where(
+            ImportResponse.user == session[1], ImportResponse.session_external_id == session[0],
+            ImportResponse.response_key.startswith("pi:")).exists():
+        return {}
+    said = {}
+    for message_id, role, text in Message.select(Message.id, Message.role, Message.text_content).where(
+            Message.session == session_id).order_by(Message.id).tuples():
+        said.setdefault((role, text or ""), message_id)
+    return {d["external_id"]: said[d["role"], d.get("text_content") or ""] for d in numbered
+            if (d["role"], d.get("text_content") or "") in said}
 
 
 def _known_from_transcript(session_id, items):
@@ -472,11 +521,11 @@ def _known_from_transcript(session_id, items):
     prompts (matched by text) and its tool calls (a message named by the tool_use id, matched
     with the tool-call part carrying that id). Without this, `import --watch` or serve's
     watcher beside the plugin would store the prompt and the tool call twice."""
-    prompts = [d for d in items if LIVE_PROMPT in d["external_id"] and d.get("role") == "user"]
+    known = _known_from_pi_file(session_id, items)
+    prompts = [d for d in items if LIVE_PROMPT in d["external_id"] and d.get("role") == "user" and d["external_id"] not in known]
     tools = [d for d in items if d["external_id"].startswith("toolu_")]
     if not prompts and not tools:
-        return {}
-    known = {}
+        return known
     if prompts:
         texts = {}
         for message_id, text, external_id in Message.select(
@@ -707,6 +756,23 @@ def _has_other_messages(user_id, external_id):
     return stored is not None and prepared("other_messages", lambda: Message.select(Message.id).where(
         Message.session == slot("session"), ~Message.external_id.startswith(OTEL)).limit(1),
         {"session": stored[0]}).fetchone() is not None
+
+
+def drop_client_copies(user_id, session_external_id, is_copy):
+    """Delete the messages of a session that ``is_copy(externalId, role, text)`` says are a
+    plugin's copies of what the agent's own file holds under other ids (the pi plugin numbers
+    its messages afresh after a resume). Returns how many went."""
+    with write_transaction(user_id):
+        stored = _find_session(user_id, session_external_id)
+        if stored is None:
+            return 0
+        doomed = [i for i, external_id, role, text in Message.select(
+            Message.id, Message.external_id, Message.role, Message.text_content).where(
+            Message.session == stored[0]).tuples() if is_copy(external_id, role, text)]
+        if doomed:  # their parts, file rows and search rows go with them (cascades, triggers)
+            Message.delete().where(Message.id.in_(doomed)).execute()
+            Session.update(message_count=Session.message_count - len(doomed)).where(Session.id == stored[0]).execute()
+        return len(doomed)
 
 
 def _drop_telemetry_copy(session_id):

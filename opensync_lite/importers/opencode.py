@@ -204,14 +204,24 @@ def _message_usage(message):
     return _tokens(info.get("tokens")), bounds.cost(info.get("cost")) or 0
 
 
-def _parts(parts):
+def _unquoted(text):
+    """A prompt as typed: `opencode run` (1.18) joins its arguments quoting each that holds a
+    space (``"…"``, inner quotes as ``\\"``), so a prompt given as one argument is stored quoted."""
+    inner = text[1:-1]
+    if len(text) > 2 and text[0] == text[-1] == '"' and " " in inner and '"' not in inner.replace('\\"', ""):
+        return inner.replace('\\"', '"')
+    return text
+
+
+def _parts(parts, role=None):
     out, texts = [], []
     for p in parts:
         kind = p.get("type")
         if kind == "text" and isinstance(p.get("text"), str):
+            said = _unquoted(p["text"]) if role == "user" and not p.get("synthetic") else p["text"]
             if not p.get("synthetic"):
-                texts.append(p["text"])
-            out.append({"type": "text", "content": p["text"]})
+                texts.append(said)
+            out.append({"type": "text", "content": said})
         elif kind == "reasoning":
             out.append({"type": "thinking", "content": p.get("text", "")})
         elif kind == "tool":
@@ -230,7 +240,7 @@ def _bodies(session):
     messages, totals, cost, model, provider = [], {"input": 0, "output": 0, "read": 0, "write": 0}, 0.0, None, None
     for message in session["messages"].values():
         m = message["info"]
-        parts, text = _parts(message["parts"])
+        parts, text = _parts(message["parts"], m.get("role"))
         tokens, message_cost = _message_usage(message)
         _add(totals, tokens)
         cost = bounds.total_cost(cost + message_cost)
@@ -256,7 +266,7 @@ def _bodies(session):
     }
     if type(created) is int and type(updated) is int and updated >= created:
         body["durationMs"] = updated - created
-    return body, messages
+    return body, messages, updated
 
 
 def _version(session):
@@ -296,12 +306,14 @@ def _import_session(user_id, root, session_id, session, dry_run, report):
         report.files_unchanged += 1
         return
     report.files += 1
-    body, messages = _bodies(session)
+    body, messages, updated = _bodies(session)
     try:
         session_data = schemas.session_in.load({k: v for k, v in body.items() if v is not None})
     except ValidationError as err:
         report.problem(session_id, 0, f"invalid session ({', '.join(map(str, err.messages))})")
         return
+    if type(updated) is int and 0 < updated < 2**53:
+        session_data["updated_at"] = updated  # the latest activity: OpenCode's, not this run's
     loaded = []
     for message in messages:
         try:
