@@ -11,6 +11,10 @@ PIP    := PYTHONWARNINGS="ignore:Editable installation" $(BIN)/pip --quiet --dis
 run: venv-check $(VENV)/.installed
 	$(BIN)/opensync-lite serve
 
+# Two worker processes, a test file each at a time (its module fixtures run once): most tests
+# wait on a real agent CLI or a live server, so two files run side by side even on 2 cores.
+PYTEST_ARGS ?= -n 2 --dist loadfile
+
 test: venv-check $(VENV)/.installed-test tests/node_modules/.installed
 	$(BIN)/pytest $(PYTEST_ARGS)
 
