@@ -6,7 +6,7 @@ to in the tests (its provider's ``base_url`` set to ``StandIn.url + "/v1"``).
 ``response.in_progress``, per output item ``response.output_item.added``, its reasoning summary /
 output text / function-call argument deltas and dones, ``response.output_item.done``, and
 ``response.completed`` carrying the response's ``usage`` (``input_tokens`` including the cached
-ones, ``input_tokens_details {cached_tokens, cache_write_tokens}``, ``output_tokens`` including
+ones and the cache writes, ``input_tokens_details {cached_tokens, cache_write_tokens}``, ``output_tokens`` including
 ``output_tokens_details.reasoning_tokens``). Which answer a request gets comes from its
 ``input``: the turn is how many ``function_call_output`` items follow its last user message,
 so the same script answers a fresh run and a resumed one. A request past the script's turns

@@ -85,8 +85,10 @@ def ms(stamp):
 
 
 def expected(total):
-    """The stand-in's usage in our four kinds: its input includes the cached tokens."""
-    return {"input_tokens": total["input_tokens"] - total["cached_tokens"], "output_tokens": total["output_tokens"],
+    """The stand-in's usage in our four kinds: its input includes the cached tokens and the cache
+    writes (every prompt token is one of the three)."""
+    return {"input_tokens": total["input_tokens"] - total["cached_tokens"] - total["cache_write_tokens"],
+            "output_tokens": total["output_tokens"],
             "cache_read_tokens": total["cached_tokens"], "cache_write_tokens": total["cache_write_tokens"]}
 
 
@@ -132,7 +134,8 @@ def test_the_cost_is_estimated_from_the_models_price(run, db_path, api):
 
     run_import(db_path, run["sessions"])
     (listed,) = api.get("/api/sessions?limit=10").get_json()["sessions"]
-    want = sum(price(MODEL, u["input_tokens"] - u["input_tokens_details"]["cached_tokens"], u["output_tokens"],
+    want = sum(price(MODEL, u["input_tokens"] - u["input_tokens_details"]["cached_tokens"]
+                     - u["input_tokens_details"]["cache_write_tokens"], u["output_tokens"],
                      u["input_tokens_details"]["cache_write_tokens"], u["input_tokens_details"]["cached_tokens"])
                for u in (r.usage for r in run["api"].responses()))
     assert listed["costBasis"] == "estimated" and want > 0
@@ -355,3 +358,21 @@ def test_codexs_telemetry_alone_then_its_files_are_one_session(tmp_path):
         assert len(rows(db, "SELECT id FROM sessions")) == 1
     finally:
         server.stop()
+
+
+def test_token_totals_equal_ccusage_20s_on_the_same_rollout(run, db_path):
+    """ccusage 20's `codex session` reads the same rollout: its token totals are ours."""
+    from claude_cli import ccusage20
+
+    run_import(db_path, run["sessions"])
+    home = run["sessions"].parent.parent
+    done = subprocess.run([*ccusage20(), "codex", "session", "--json", "--offline"], capture_output=True, text=True,
+                          timeout=120, env={"PATH": os.environ["PATH"], "HOME": str(home), "CODEX_HOME": str(home / ".codex"),
+                                            "NO_COLOR": "1"})
+    assert done.returncode == 0, done.stderr
+    (theirs,) = json.loads(done.stdout)["sessions"]
+    assert theirs["sessionFile"] == run["rollout"].stem
+    ours, _ = totals(db_path)
+    assert ours == {"input_tokens": theirs["inputTokens"], "output_tokens": theirs["outputTokens"],
+                    "cache_read_tokens": theirs["cacheReadTokens"], "cache_write_tokens": theirs["cacheCreationTokens"]}
+    assert sum(ours.values()) == theirs["totalTokens"] and ours == expected(run["api"].usage_sum())

@@ -92,10 +92,14 @@ def _item(item):
 
 
 def _usage(usage):
-    """Codex's usage as our four kinds: its input includes the cached tokens; reasoning is inside output."""
+    """Codex's usage as our four kinds: its input includes the cached tokens and the cache writes
+    (every prompt token is one of fresh, read or written: ccusage 20 reads it so too); reasoning
+    is inside output."""
     total_input, cached = _count(usage, "input_tokens"), _count(usage, "cached_input_tokens")
-    return {"input_tokens": max(0, total_input - cached), "cache_read_tokens": min(cached, total_input),
-            "cache_write_tokens": _count(usage, "cache_write_input_tokens"), "output_tokens": _count(usage, "output_tokens")}
+    cached = min(cached, total_input)
+    written = min(_count(usage, "cache_write_input_tokens"), total_input - cached)
+    return {"input_tokens": total_input - cached - written, "cache_read_tokens": cached,
+            "cache_write_tokens": written, "output_tokens": _count(usage, "output_tokens")}
 
 
 def _minus(total, before):

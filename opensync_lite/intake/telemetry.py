@@ -7,7 +7,8 @@ response. One table per agent of the events read (HANDLERS); everything else is 
   ``assistant_response`` and ``tool_result`` the conversation; subagents' events name their
   ``agent_id``. Its metrics count only when its events are off (ingest._counted).
 - Codex (service.name codex_exec, codex_tui, ...): ``codex.sse_event`` of kind
-  ``response.completed`` carries a response's tokens (its input includes the cached ones);
+  ``response.completed`` carries a response's tokens (its input includes the cached ones and
+  the cache writes);
   ``codex.user_prompt`` (with ``log_user_prompt = true``) and ``codex.tool_result`` (the call's
   arguments and output) the conversation; no cost (the write path prices it).
 - Gemini CLI (service.name gemini-cli): ``gemini_cli.api_response`` carries each response's
@@ -212,16 +213,18 @@ class Telemetry:
     def _codex_response(self, attrs, session, when):
         if "input_token_count" not in attrs:
             return  # the kind alone (each completed response is logged twice, once with its counts)
-        cached = _int(attrs.get("cached_token_count"))
+        total_input = _int(attrs.get("input_token_count"))
+        cached = min(_int(attrs.get("cached_token_count")), total_input)
+        written = min(_int(attrs.get("cache_write_token_count")), total_input - cached)  # inside the input too
         model = attrs.get("model") if isinstance(attrs.get("model"), str) else None
         # No response id in the event: keyed by its time, so the rollout's copy (keyed by the
         # response id) cannot be matched, and ingest._counted takes the file's when both exist.
         key = f"{ingest.OTEL}{session['externalId']}:{attrs.get('event.timestamp')}"
         self.responses[key] = {
             "key": key, "session_external_id": session["externalId"], "message_external_id": "", "model": model,
-            "input_tokens": max(0, _int(attrs.get("input_token_count")) - cached),
+            "input_tokens": total_input - cached - written,
             "output_tokens": _int(attrs.get("output_token_count")), "cache_read_tokens": cached,
-            "cache_write_tokens": _int(attrs.get("cache_write_token_count")), "cache_write_1h_tokens": 0,
+            "cache_write_tokens": written, "cache_write_1h_tokens": 0,
             "cost_usd": None, "created_at": when or 0}
         if model:
             session["model"] = model
