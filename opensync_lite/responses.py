@@ -183,7 +183,11 @@ day_stats_out = DayStats(many=True)
 
 class Error(Schema):
     error = fields.String(required=True)
-    fields = fields.Dict()
+    field_error_count = fields.Integer(data_key="fieldErrorCount",
+                                       metadata={"description": "how many bad fields in all, when `fields` holds only the first"})
+    limit = fields.Integer(metadata={"description": "a 413's body limit, in bytes"})
+    setting = fields.String(metadata={"description": "a 413's setting that moves the limit"})
+    fields = fields.Dict(metadata={"description": "the bad fields (the first 20 when there are more)"})
 
 
 class SessionAck(Schema):
@@ -200,6 +204,8 @@ class BatchItemError(Schema):
     index = fields.Integer()
     kind = fields.String()
     error = fields.String()
+    field_error_count = fields.Integer(data_key="fieldErrorCount",
+                                       metadata={"description": "how many bad fields in all, when `fields` holds only the first 20"})
     fields = fields.Dict(allow_none=True)
 
 

@@ -392,12 +392,39 @@ def json_body():
         raise ApiError(400, "Request body is not valid JSON.") from None
 
 
+# A 400 names at most this many bad fields (the first ones, in order) and counts the rest in
+# `fieldErrorCount`: 10 000 invalid parts must not answer ten thousand errors.
+MAX_FIELD_ERRORS = 20
+
+
+def bound_errors(messages, limit=MAX_FIELD_ERRORS):
+    """``messages`` (marshmallow's nested errors) cut to their first ``limit`` fields' errors,
+    and how many fields' errors there were."""
+    if not isinstance(messages, dict):
+        return messages, 1
+    kept, total = {}, 0
+    for name, value in messages.items():
+        if isinstance(value, dict):
+            inner, count = bound_errors(value, max(limit - total, 0))
+            if inner:
+                kept[name] = inner
+        else:
+            count = 1
+            if total < limit:
+                kept[name] = value
+        total += count
+    return kept, total
+
+
 def load(schema, data):
-    """Validate ``data`` with ``schema``; a failure becomes a 400 naming each bad field."""
+    """Validate ``data`` with ``schema``; a failure becomes a 400 naming each bad field (the
+    first MAX_FIELD_ERRORS of them; ``field_error_count`` says how many there were if more)."""
     try:
         return schema.load(data)
     except ValidationError as err:
-        raise ApiError(400, describe(err), fields=err.messages) from None
+        fields_, count = bound_errors(err.messages)
+        raise ApiError(400, describe(err), fields=fields_,
+                       field_error_count=count if count > MAX_FIELD_ERRORS else None) from None
 
 
 def describe(err):
