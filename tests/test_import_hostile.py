@@ -122,3 +122,46 @@ def test_a_path_with_a_newline_cannot_forge_a_report_line(tmp_path, db_path, w):
     lines = skipped(result)
     assert len(lines) == 1 and "\\x0askipped /etc/passwd:1: forged/s.jsonl:3: " in lines[0]
     assert not any(line.startswith("skipped /etc/passwd") for line in result.stderr.splitlines())
+
+
+LONG_PROMPT = "Please review this log:\n" + "x" * 5000  # a first line over 4 KiB, as a pasted log makes
+
+
+def test_a_transcript_replaced_by_another_file_with_the_same_long_first_line_is_read_from_its_start(tmp_path, db_path, w):
+    path = tmp_path / "projects" / "-home-dev-alpha" / "s.jsonl"
+    first = w.user("S", START, LONG_PROMPT, "/home/dev/alpha")
+    write(path, first + w.response("S", START + timedelta(seconds=5), "/home/dev/alpha", "claude-sonnet-4-20250514",
+                                   [{"type": "text", "text": "old answer"}]))
+    run_import(db_path, path.parent.parent)
+    # Replaced (written aside, then renamed over it) by a longer, different file, same first line.
+    new = w.user("S", START + timedelta(seconds=1), "A different second prompt " + "y" * 300, "/home/dev/alpha") \
+        + w.response("S", START + timedelta(seconds=9), "/home/dev/alpha", "claude-sonnet-4-20250514",
+                     [{"type": "text", "text": "new answer"}])
+    aside = path.with_suffix(".tmp")
+    aside.write_text("".join(json.dumps(line) + "\n" for line in first + new), encoding="utf-8")
+    os.replace(aside, path)
+    result = run_import(db_path, path.parent.parent)
+    assert skipped(result) == []
+    stored = {r[0] for r in rows(db_path, "SELECT external_id FROM messages")}
+    assert {line["uuid"] for line in first + new} <= stored
+
+
+def test_a_transcript_rewritten_in_place_after_its_first_4_kib_is_read_from_its_start(tmp_path, db_path, w):
+    path = tmp_path / "projects" / "-home-dev-alpha" / "s.jsonl"
+    first = w.user("S", START, LONG_PROMPT, "/home/dev/alpha")
+    write(path, first + w.response("S", START + timedelta(seconds=5), "/home/dev/alpha", "claude-sonnet-4-20250514",
+                                   [{"type": "text", "text": "old answer " + "o" * 200}]))
+    run_import(db_path, path.parent.parent)
+    inode = path.stat().st_ino
+    new = w.user("S", START + timedelta(seconds=1), "Another prompt " + "z" * 400, "/home/dev/alpha") \
+        + w.response("S", START + timedelta(seconds=9), "/home/dev/alpha", "claude-sonnet-4-20250514",
+                     [{"type": "text", "text": "new answer"}])
+    with open(path, "r+b") as f:  # the same file (its inode), other bytes after the first line
+        f.write("".join(json.dumps(line) + "\n" for line in first + new).encode())
+        f.truncate()
+    assert path.stat().st_ino == inode
+    result = run_import(db_path, path.parent.parent)
+    assert skipped(result) == []
+    stored = {r[0] for r in rows(db_path, "SELECT external_id FROM messages")}
+    assert {line["uuid"] for line in first + new} <= stored
+

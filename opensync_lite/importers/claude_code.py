@@ -19,7 +19,7 @@ from marshmallow import ValidationError
 
 from .. import ingest, queries, schemas
 from ..pricing import SYNTHETIC
-from . import FileState, Report, head_hash, import_files, read_state, save_file_states, session_row
+from . import FileState, Report, identity, import_files, read_state, same_file, save_file_states, session_row
 from .bounds import cost as _cost, count_of as _count
 
 SOURCE = "claude-code"
@@ -216,7 +216,7 @@ class Importer:
             if (state.size, state.mtime_ns) == (st.st_size, st.st_mtime_ns):
                 self.report.files_unchanged += 1
                 return
-            same = st.st_size >= state.offset and (not state.head or head_hash(path, state.offset) == state.head)
+            same = same_file(path, state, st)
             if same and st.st_size == state.offset:
                 self.report.files_unchanged += 1
                 return
@@ -238,7 +238,7 @@ class Importer:
                 offset = offset_after
                 if len(self.messages) >= BATCH_LINES:
                     self.flush()
-            self.read_files[str(path)] = FileState(st.st_size, st.st_mtime_ns, offset, number, head_hash(path, offset))
+            self.read_files[str(path)] = FileState(st.st_size, st.st_mtime_ns, offset, number, identity(path, offset, st))
 
     def _session_of(self, path, line):
         session_id = line.get("sessionId")
