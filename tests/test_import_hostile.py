@@ -165,3 +165,48 @@ def test_a_transcript_rewritten_in_place_after_its_first_4_kib_is_read_from_its_
     stored = {r[0] for r in rows(db_path, "SELECT external_id FROM messages")}
     assert {line["uuid"] for line in first + new} <= stored
 
+
+@pytest.mark.parametrize("field, value", [("cwd", "/x" * 2500), ("cwd", "/home/dev/al\x00pha"),
+                                          ("gitBranch", "b" * 300), ("cwd", "/home/" + "n" * 2000)])
+def test_a_value_past_its_bound_on_one_line_is_dropped_and_the_session_keeps_its_title_and_project(
+        tmp_path, db_path, w, field, value):
+    path = tmp_path / "projects" / "-home-dev-alpha" / "a.jsonl"
+    lines = conversation(w, "A", "Prompt A")
+    lines.insert(0, {**lines[0], "uuid": "u-bad", field: value})  # line 1, before any good cwd
+    write(path, lines)
+    result = run_import(db_path, path.parent.parent)
+    (problem,) = skipped(result)
+    assert problem.startswith(f"skipped {path}:1: ") and field in problem
+    assert sessions(db_path)["A"] == ("Prompt A", "/home/dev/alpha", int(START.timestamp() * 1000))
+    assert "u-bad" in {r[0] for r in rows(db_path, "SELECT external_id FROM messages")}  # the rest of the line is kept
+    branches = rows(db_path, "SELECT extra FROM sessions WHERE external_id = 'A'")
+    assert value not in str(branches)
+
+
+def test_the_offsets_are_saved_only_after_the_sessions_are_written(tmp_path, db_path, w, monkeypatch):
+    from opensync_lite import auth, create_app, ingest
+    from opensync_lite.importers import claude_code as importer
+    path = tmp_path / "projects" / "-home-dev-alpha" / "a.jsonl"
+    write(path, conversation(w, "A", "Prompt A"))
+    app = create_app({"OPENSYNC_DB": db_path, "TESTING": True})
+    real = ingest.ingest_import
+
+    def failing(user_id, sessions, messages, responses):
+        if sessions:
+            raise RuntimeError("the disk is full")
+        return real(user_id, sessions, messages, responses)
+
+    try:
+        with app.app_context(), app.extensions["opensync"].connection_context():
+            user_id = auth.get_or_create_user("local").id
+            monkeypatch.setattr(ingest, "ingest_import", failing)
+            with pytest.raises(RuntimeError):
+                importer.run(user_id, importer.transcripts([path.parent.parent]))
+            assert rows(db_path, "SELECT COUNT(*) FROM import_files") == [(0,)]
+            monkeypatch.setattr(ingest, "ingest_import", real)
+            report = importer.run(user_id, importer.transcripts([path.parent.parent]))
+    finally:
+        app.extensions["opensync"].close()
+    assert report.files == 1 and report.files_unchanged == 0 and report.lines == 2  # read again
+    assert sessions(db_path)["A"][:2] == ("Prompt A", "/home/dev/alpha")
+    assert rows(db_path, "SELECT COUNT(*) FROM import_files") == [(1,)]
