@@ -210,3 +210,14 @@ def test_the_offsets_are_saved_only_after_the_sessions_are_written(tmp_path, db_
     assert report.files == 1 and report.files_unchanged == 0 and report.lines == 2  # read again
     assert sessions(db_path)["A"][:2] == ("Prompt A", "/home/dev/alpha")
     assert rows(db_path, "SELECT COUNT(*) FROM import_files") == [(1,)]
+
+
+@pytest.mark.parametrize("breaker", ["\x85", "\x1c", "\x1d", "\x1e", "\x0b", "\x0c", "\u2028"])
+def test_a_path_with_any_line_break_cannot_forge_a_report_line(tmp_path, db_path, w, breaker):
+    folder = tmp_path / "projects" / f"evil{breaker}skipped /etc/passwd:1: forged"
+    write(folder / "s.jsonl", conversation(w, "s", "Fine") + [{"type": "user", "sessionId": "s", "timestamp": "never"}])
+    result = run_import(db_path, tmp_path / "projects")
+    lines = skipped(result)  # str.splitlines(): it breaks on each of them
+    assert len(lines) == 1 and f"\\x{ord(breaker):02x}skipped /etc/passwd:1: forged/s.jsonl:3: " in lines[0]
+    assert not any(line.startswith("skipped /etc/passwd") for line in result.stderr.splitlines())
+

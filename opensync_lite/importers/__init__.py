@@ -36,7 +36,9 @@ class Report:
                 f"{len(self.problems)} lines skipped.")
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+# Every character str.splitlines() breaks a line on (\n, \r, \v, \f, \x1c-\x1e, NEL U+0085, U+2028,
+# U+2029) and the other C0 and C1 controls.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def printable(value):
