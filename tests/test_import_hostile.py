@@ -221,3 +221,15 @@ def test_a_path_with_any_line_break_cannot_forge_a_report_line(tmp_path, db_path
     assert len(lines) == 1 and f"\\x{ord(breaker):02x}skipped /etc/passwd:1: forged/s.jsonl:3: " in lines[0]
     assert not any(line.startswith("skipped /etc/passwd") for line in result.stderr.splitlines())
 
+
+
+def test_recorded_costs_past_the_bound_stop_at_it(tmp_path, db_path, w):
+    from opensync_lite.schemas import MAX_COST
+    path = tmp_path / "projects" / "-home-dev-alpha" / "s.jsonl"
+    lines = w.user("S", START, "Price me", "/home/dev/alpha")
+    for i in range(2):  # each within the bound, their sum not
+        lines += w.response("S", START + timedelta(seconds=5 + i * 10), "/home/dev/alpha", "claude-sonnet-4-20250514",
+                            [{"type": "text", "text": f"r{i}"}], cost=6e8)
+    write(path, lines)
+    run_import(db_path, path.parent.parent)
+    assert rows(db_path, "SELECT cost FROM sessions WHERE external_id = 'S'") == [(MAX_COST,)]
