@@ -252,7 +252,12 @@ class SessionDetail(Schema):
         "description": "the totals of the sessions it ran as subagents (every level down; their own sessions, "
                        "with parentExternalId set), and withSubagents: its own totals plus theirs. The session's "
                        "own fields never include its subagents."})
-    messages = fields.List(fields.Nested(MessageOut), required=True)
+    messages = fields.List(fields.Nested(MessageOut), required=True,
+                           metadata={"description": "a page of its messages, in order (messagesLimit after messagesOffset)"})
+    more_messages = fields.Boolean(data_key="moreMessages", required=True,
+                                   metadata={"description": "more messages follow this page"})
+    next_messages_offset = fields.Integer(data_key="nextMessagesOffset", allow_none=True, required=True,
+                                          metadata={"description": "the messagesOffset of the next page, or null"})
     files = fields.List(fields.Nested(SessionFile), required=True,
                         metadata={"description": "the files its tool calls read or changed"})
 

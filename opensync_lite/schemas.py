@@ -712,6 +712,21 @@ class SessionQuery(Schema):
         return data
 
 
+# One session's messages come a page at a time: a session of 50 000 messages read whole took
+# seconds and tens of MB per request.
+SESSION_MESSAGES = 1000
+MAX_SESSION_MESSAGES = 5000
+
+
+class SessionGetQuery(SessionQuery):
+    messages_limit = fields.Integer(data_key="messagesLimit", load_default=SESSION_MESSAGES,
+                                    validate=validate.Range(1, MAX_SESSION_MESSAGES),
+                                    metadata={"description": f"messages in the page (default {SESSION_MESSAGES})"})
+    messages_offset = fields.Integer(data_key="messagesOffset", load_default=0, validate=validate.Range(0, INT64 - 1),
+                                     metadata={"description": "messages to pass over first: the nextMessagesOffset "
+                                                              "of the page before"})
+
+
 class ExportQuery(SessionQuery):
     format = fields.String(load_default="json", validate=validate.OneOf(("json", "jsonl", "markdown", "html")))
     redact = fields.Boolean(load_default=True, metadata={"description": "mask secrets (on unless turned off)"})
@@ -777,6 +792,7 @@ evals_query = EvalsQuery()
 files_query = FilesQuery()
 export_sessions_query = ExportSessionsQuery()
 session_query = SessionQuery()
+session_get_query = SessionGetQuery()
 session_patch = SessionPatch()
 export_query = ExportQuery()
 stats_query = StatsQuery()
