@@ -68,11 +68,18 @@ def session_filters():
 
 @bp.get("/sessions/get")
 def get_session():
-    row = _session_from_query(schemas.read_query(schemas.session_query))
+    """The session and a page of its messages (``messagesLimit`` after ``messagesOffset``): one
+    more is read to tell whether more remain."""
+    args = schemas.read_query(schemas.session_get_query)
+    row = _session_from_query(args)
+    limit, offset = args["messages_limit"], args["messages_offset"]
+    messages = queries.session_messages(row["id"], limit + 1, offset)
+    more = len(messages) > limit
     return {
         "session": responses.session_out.dump(queries.with_curation([row])[0]),
         "subagents": responses.SubagentTotals().dump(queries.subagent_totals(g.user_id, row["external_id"])),
-        "messages": responses.message_out.dump(queries.session_messages(row["id"]), many=True),
+        "messages": responses.message_out.dump(messages[:limit], many=True),
+        "moreMessages": more, "nextMessagesOffset": offset + limit if more else None,
         "files": responses.SessionFile(many=True).dump(queries.files_of([row["id"]], g.user_id)[row["id"]]),
     }
 

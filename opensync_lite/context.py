@@ -57,7 +57,7 @@ def cut(text, limit, more):
 
 
 def api_hint(session, index):
-    return f"GET /api/sessions/get?id={session['id']} (message {index})"
+    return f"GET /api/sessions/get?id={session['id']}&messagesOffset={index}&messagesLimit=1 (message {index})"
 
 
 def build(user_id, q, limit, fmt, filters, kind, max_chars, hint=api_hint):

@@ -895,6 +895,7 @@ def _total_from_responses(user_id, session_external_ids):
     recorded costUSD, or the price of its tokens (pricing); a model without a known price
     leaves the session 'unpriced' rather than $0. A parent is counted again with its
     subagents, as its share of the cost-state depends on theirs."""
+    from .importers import bounds  # the sync routes' bounds, for figures read from files
     from .pricing import price  # the price data loads only when something is imported
 
     wanted = set(session_external_ids)
@@ -913,7 +914,7 @@ def _total_from_responses(user_id, session_external_ids):
             continue
         state = [r for r in rows if r["response_key"].startswith(COST_STATE)]
         rows = _counted(rows)
-        kinds = {name: sum(r[name] for r in rows) for name in TOKEN_KINDS}
+        kinds = {name: bounds.total_count(sum(r[name] for r in rows)) for name in TOKEN_KINDS}
         cost, statuses = 0.0, set()
         for r in rows:
             if r["cost_usd"] is not None:
@@ -932,7 +933,11 @@ def _total_from_responses(user_id, session_external_ids):
                 if r["response_key"].startswith(OTEL):
                     cost += r["cost_usd"] or 0.0
         fields = _token_fields(kinds)
-        fields.update(total_tokens=fields["prompt_tokens"] + fields["completion_tokens"], cost=cost,
+        # Each response's figures are within bounds, their sums need not be: stopped at them,
+        # as OpenCode's are (two recorded costs of 6e8 make 1e9, not a figure the API refuses).
+        fields.update({name: bounds.total_count(value) for name, value in fields.items()})
+        fields.update(total_tokens=bounds.total_count(fields["prompt_tokens"] + fields["completion_tokens"]),
+                      cost=bounds.total_cost(cost),
                       cost_status="unpriced" if "unpriced" in statuses else ("estimated" if statuses else None))
         # The agent's own record wins over whatever a plugin reported (which stays in extra):
         # claude-code-sync sums usage over every content block's line, and prices what it can.

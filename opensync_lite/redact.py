@@ -14,9 +14,13 @@ ad-hoc scan would run its settings machinery, which is process-global, on every 
 line without zero-width characters (which can split a key); the mask covers them too.
 
 JSON values are redacted with their key as context: a secret-named key (``password``, ``token``,
-``X-Api-Key``, ``Authorization``, ...) makes its string value a secret, masked whole, and every
-other string is also scanned as the ``"key": "value"`` pair a JSON file would show. A string
-holding JSON text (tool-call arguments often are) is redacted as that JSON.
+``X-Api-Key``, ``Authorization``, ``pass``, ...) makes its value a secret, masked whole: a string,
+a number of four digits or more, and every string and number inside an object or list under it
+(but for those under a key that describes, such as a user name or a type); every other string
+is also scanned as the ``"key": "value"`` pair a JSON file would show. A string holding JSON
+text (tool-call arguments often are) is redacted as that JSON. In an argument list
+(``["mysql", "--password", S]``) the value after a secret-named flag, curl's ``-u user:pass``
+or mysql's ``-p`` is masked.
 """
 
 import base64
@@ -271,7 +275,7 @@ def _masked(line, spans):
 # --- JSON values: the key as context ---------------------------------------------------------
 
 KEY_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")  # X-Api-Key, apiKey, API_KEY: x api key
-SECRET_WORDS = {"password", "passwd", "pwd", "passphrase", "secret", "token", "apikey", "authorization", "auth",
+SECRET_WORDS = {"password", "passwd", "pass", "pwd", "passphrase", "secret", "token", "apikey", "authorization", "auth",
                 "credential", "credentials", "cookie", "privatekey", "clientsecret", "secretkey", "accesskey"}
 SECRET_PAIRS = {("api", "key"), ("private", "key"), ("secret", "key"), ("access", "key"), ("auth", "key"),
                 ("signing", "key"), ("encryption", "key"), ("master", "key"), ("account", "key")}
@@ -295,6 +299,45 @@ def _key_words(key):
 
 def _secret_named(words):
     return bool(words) and (words[-1] in SECRET_WORDS or words[-2:] in SECRET_PAIRS)
+
+
+# Under a secret-named key every value is taken for a secret, except those whose own key
+# describes it (``{"credentials": {"user": "admin", "pass": …}}``: the user name stays).
+DESCRIBING_WORDS = {"type", "kind", "scheme", "method", "user", "username", "login", "email", "name", "url", "uri",
+                    "host", "port", "scope", "scopes", "provider", "description", "label", "expires", "expiry",
+                    "created", "updated", "region", "algorithm", "alg", "format", "version", "path", "file"}
+# A number of fewer digits under a secret-named key is a count or a flag (``"secret": 0``).
+SECRET_NUMBER_DIGITS = 4
+# Flags of an argument list (``["mysql", "--password", S]``) whose next argument is a secret:
+# any long flag named for one (``--password``, ``--token``, ``--api-key``), curl's ``-u user:pass``,
+# and mysql's and mariadb's ``-p`` (which, alone, asks for the password: ``-p shop`` names a database).
+USER_FLAGS = {"-u", "--user"}
+MYSQL = re.compile(r"(?:.*/)?(?:mysql|mariadb)\w*")
+DATABASE_NAME = re.compile(r"[A-Za-z_][A-Za-z_.-]*")
+
+
+def _secret_number(value):
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and len(str(abs(int(value)))) >= SECRET_NUMBER_DIGITS)
+
+
+def _argv_secrets(argv):
+    """The indexes in the argument list ``argv`` (strings only) that hold a flag's secret value."""
+    found = []
+    mysql = bool(argv) and bool(MYSQL.fullmatch(argv[0]))
+    for i, (flag, value) in enumerate(zip(argv, argv[1:])):
+        if not flag.startswith("-") or value.startswith("-") or i + 1 in found:
+            continue
+        if flag in USER_FLAGS:
+            secret = ":" in value and _user_password(value)
+        elif flag == "-p":
+            secret = mysql and _literal(value) and not DATABASE_NAME.fullmatch(value)
+        else:
+            words = _key_words(flag) if flag.startswith("--") else ()
+            secret = _secret_named(words) and not _says_nothing(value, words)
+        if secret:
+            found.append(i + 1)
+    return found
 
 
 AUTH_SCHEME = re.compile(r"(?:Bearer|Basic|Token|Digest)\s+", re.IGNORECASE)
@@ -341,15 +384,35 @@ class Redactor:
     def value(self, value, key=None):
         """Any JSON value with each string in it masked (keys too: tools name files by secrets),
         each with the key it stands under (``key`` for a top-level one) as its context."""
+        if self.enabled and _secret_named(_key_words(key)) and (isinstance(value, (dict, list)) or _secret_number(value)):
+            return self._secret(value, key)
         if isinstance(value, str):
             return self._string(value, key)
         if isinstance(value, list):
-            return [self.value(v, key) for v in value]
+            flagged = set(_argv_secrets(value)) if self.enabled and all(isinstance(v, str) for v in value) else ()
+            self.counts.update("Password Option" for _ in flagged)
+            return [MASK if i in flagged else self.value(v, key) for i, v in enumerate(value)]
         if isinstance(value, dict):
             # {"name": "Authorization", "value": "Basic …"}: headers in HAR files and fetch logs.
             name = value.get("name", value.get("key"))
             return {self.text(k): self.value(v, name if k == "value" and isinstance(name, str) else k)
                     for k, v in value.items()}
+        return value
+
+    def _secret(self, value, key):
+        """The value of a secret-named key: each string and number in it masked, and counted, but
+        for what says nothing and what stands under a key that describes it (a user name, a type)."""
+        if isinstance(value, list):
+            return [self._secret(v, key) for v in value]
+        if isinstance(value, dict):
+            return {self.text(k): self.value(v, k) if DESCRIBING_WORDS.intersection(_key_words(k))
+                    and not _secret_named(_key_words(k)) else self._secret(v, k) for k, v in value.items()}
+        if isinstance(value, str) and value and not _says_nothing(value, _key_words(key) or ("secret",)):
+            self.counts["Secret Keyword"] += 1
+            return MASK
+        if _secret_number(value):
+            self.counts["Secret Keyword"] += 1
+            return MASK
         return value
 
     def _string(self, value, key):

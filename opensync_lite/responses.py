@@ -183,7 +183,11 @@ day_stats_out = DayStats(many=True)
 
 class Error(Schema):
     error = fields.String(required=True)
-    fields = fields.Dict()
+    field_error_count = fields.Integer(data_key="fieldErrorCount",
+                                       metadata={"description": "how many bad fields in all, when `fields` holds only the first"})
+    limit = fields.Integer(metadata={"description": "a 413's body limit, in bytes"})
+    setting = fields.String(metadata={"description": "a 413's setting that moves the limit"})
+    fields = fields.Dict(metadata={"description": "the bad fields (the first 20 when there are more)"})
 
 
 class SessionAck(Schema):
@@ -200,6 +204,8 @@ class BatchItemError(Schema):
     index = fields.Integer()
     kind = fields.String()
     error = fields.String()
+    field_error_count = fields.Integer(data_key="fieldErrorCount",
+                                       metadata={"description": "how many bad fields in all, when `fields` holds only the first 20"})
     fields = fields.Dict(allow_none=True)
 
 
@@ -246,7 +252,12 @@ class SessionDetail(Schema):
         "description": "the totals of the sessions it ran as subagents (every level down; their own sessions, "
                        "with parentExternalId set), and withSubagents: its own totals plus theirs. The session's "
                        "own fields never include its subagents."})
-    messages = fields.List(fields.Nested(MessageOut), required=True)
+    messages = fields.List(fields.Nested(MessageOut), required=True,
+                           metadata={"description": "a page of its messages, in order (messagesLimit after messagesOffset)"})
+    more_messages = fields.Boolean(data_key="moreMessages", required=True,
+                                   metadata={"description": "more messages follow this page"})
+    next_messages_offset = fields.Integer(data_key="nextMessagesOffset", allow_none=True, required=True,
+                                          metadata={"description": "the messagesOffset of the next page, or null"})
     files = fields.List(fields.Nested(SessionFile), required=True,
                         metadata={"description": "the files its tool calls read or changed"})
 

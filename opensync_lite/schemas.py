@@ -423,12 +423,39 @@ def json_body():
         raise ApiError(400, "Request body is not valid JSON.") from None
 
 
+# A 400 names at most this many bad fields (the first ones, in order) and counts the rest in
+# `fieldErrorCount`: 10 000 invalid parts must not answer ten thousand errors.
+MAX_FIELD_ERRORS = 20
+
+
+def bound_errors(messages, limit=MAX_FIELD_ERRORS):
+    """``messages`` (marshmallow's nested errors) cut to their first ``limit`` fields' errors,
+    and how many fields' errors there were."""
+    if not isinstance(messages, dict):
+        return messages, 1
+    kept, total = {}, 0
+    for name, value in messages.items():
+        if isinstance(value, dict):
+            inner, count = bound_errors(value, max(limit - total, 0))
+            if inner:
+                kept[name] = inner
+        else:
+            count = 1
+            if total < limit:
+                kept[name] = value
+        total += count
+    return kept, total
+
+
 def load(schema, data):
-    """Validate ``data`` with ``schema``; a failure becomes a 400 naming each bad field."""
+    """Validate ``data`` with ``schema``; a failure becomes a 400 naming each bad field (the
+    first MAX_FIELD_ERRORS of them; ``field_error_count`` says how many there were if more)."""
     try:
         return schema.load(data)
     except ValidationError as err:
-        raise ApiError(400, describe(err), fields=err.messages) from None
+        fields_, count = bound_errors(err.messages)
+        raise ApiError(400, describe(err), fields=fields_,
+                       field_error_count=count if count > MAX_FIELD_ERRORS else None) from None
 
 
 def describe(err):
@@ -716,6 +743,21 @@ class SessionQuery(Schema):
         return data
 
 
+# One session's messages come a page at a time: a session of 50 000 messages read whole took
+# seconds and tens of MB per request.
+SESSION_MESSAGES = 1000
+MAX_SESSION_MESSAGES = 5000
+
+
+class SessionGetQuery(SessionQuery):
+    messages_limit = fields.Integer(data_key="messagesLimit", load_default=SESSION_MESSAGES,
+                                    validate=validate.Range(1, MAX_SESSION_MESSAGES),
+                                    metadata={"description": f"messages in the page (default {SESSION_MESSAGES})"})
+    messages_offset = fields.Integer(data_key="messagesOffset", load_default=0, validate=validate.Range(0, INT64 - 1),
+                                     metadata={"description": "messages to pass over first: the nextMessagesOffset "
+                                                              "of the page before"})
+
+
 class ExportQuery(SessionQuery):
     format = fields.String(load_default="json", validate=validate.OneOf(("json", "jsonl", "markdown", "html")))
     redact = fields.Boolean(load_default=True, metadata={"description": "mask secrets (on unless turned off)"})
@@ -785,6 +827,7 @@ evals_query = EvalsQuery()
 files_query = FilesQuery()
 export_sessions_query = ExportSessionsQuery()
 session_query = SessionQuery()
+session_get_query = SessionGetQuery()
 session_patch = SessionPatch()
 export_query = ExportQuery()
 stats_query = StatsQuery()

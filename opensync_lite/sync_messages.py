@@ -39,6 +39,8 @@ def sync_batch():
                 error_count += 1
                 if len(errors) < MAX_ERRORS:
                     errors.append({"index": index, "kind": kind, "error": err.message, "fields": err.fields})
+                    if err.field_error_count is not None:  # only the first fields' errors are in it
+                        errors[-1]["fieldErrorCount"] = err.field_error_count
     stored_sessions, stored_messages = ingest.ingest_batch(
         g.user_id, valid["session"], valid["message"], g.default_source
     )

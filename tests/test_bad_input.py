@@ -108,7 +108,37 @@ def test_body_over_the_limit_is_413(app, api, db_path, seeded):
     app.config["OPENSYNC_MAX_BODY"] = 1024
     response = api.post("/sync/message", {**M, "textContent": "x" * 2048})
     assert response.status_code == 413
-    assert response.get_json()["error"]
+    answer = response.get_json()
+    # It names the limit and the setting that moves it.
+    assert "1024 bytes" in answer["error"] and "OPENSYNC_MAX_BODY" in answer["error"] and "--max-body" in answer["error"]
+    assert answer["limit"] == 1024 and answer["setting"] == "OPENSYNC_MAX_BODY"
+    assert snapshot(db_path) == seeded
+
+
+def test_the_default_body_limit_is_named_in_mib(api, db_path, seeded):
+    response = api.post("/sync/batch", data=b"{" + b" " * (17 * 2**20) + b"}", content_type="application/json")
+    assert response.status_code == 413
+    assert "16 MiB (16777216 bytes)" in response.get_json()["error"]
+    assert snapshot(db_path) == seeded
+
+
+def test_a_message_of_ten_thousand_invalid_parts_answers_a_bounded_400(api, db_path, seeded):
+    from opensync_lite.schemas import MAX_FIELD_ERRORS
+    request = json.dumps({**M, "parts": [{}] * 10_000})
+    response = api.post("/sync/message", data=request, content_type="application/json")
+    assert response.status_code == 400
+    answer = response.get_json()
+    assert len(answer["fields"]["parts"]) == MAX_FIELD_ERRORS and answer["fieldErrorCount"] == 10_000
+    assert answer["fields"]["parts"]["0"] == {"type": ["Missing data for required field."]}
+    assert len(response.data) < 4096
+    assert snapshot(db_path) == seeded
+
+
+def test_more_parts_than_a_message_may_have_are_refused_naming_the_limit(api, db_path, seeded):
+    from opensync_lite.schemas import MAX_PARTS
+    response = api.post("/sync/message", {**M, "parts": [{"type": "text", "content": "x"}] * (MAX_PARTS + 1)})
+    assert response.status_code == 400
+    assert response.get_json()["fields"] == {"parts": [f"Longer than maximum length {MAX_PARTS}."]}
     assert snapshot(db_path) == seeded
 
 

@@ -1,4 +1,7 @@
+import json
+
 import pytest
+
 from conftest import rows, snapshot
 
 pytestmark = pytest.mark.both_databases
@@ -99,3 +102,20 @@ def test_stored_message_resent_twice_in_one_batch_keeps_both_extras(api):
     api.post("/sync/batch", {"messages": batch})
     (message,) = api.session("s")["messages"]
     assert message["extra"] == {"a": 1, "b": 2, "c": 3}
+
+
+def test_a_message_with_thousands_of_invalid_parts_answers_its_first_field_errors_and_their_count(api, db_path):
+    from opensync_lite.schemas import MAX_FIELD_ERRORS
+    body = {"messages": [{"sessionExternalId": "s", "externalId": f"m{i}", "role": "user", "parts": [{}] * 4000}
+                         for i in range(2)] + [{"sessionExternalId": "s", "externalId": "ok", "role": "user"}]}
+    request = json.dumps(body, separators=(",", ":"))
+    response = api.post("/sync/batch", data=request, content_type="application/json")
+    assert response.status_code == 200
+    answer = response.get_json()
+    assert answer["messages"] == 1 and answer["errorCount"] == 2
+    for error in answer["errors"]:
+        assert len(error["fields"]["parts"]) == MAX_FIELD_ERRORS  # the first ones, by index
+        assert sorted(error["fields"]["parts"], key=int) == [str(i) for i in range(MAX_FIELD_ERRORS)]
+        assert error["fieldErrorCount"] == 4000
+    assert len(response.data) < len(request) / 10  # bounded, whatever the parts
+    assert rows(db_path, "SELECT external_id FROM messages") == [("ok",)]

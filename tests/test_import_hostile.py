@@ -122,3 +122,114 @@ def test_a_path_with_a_newline_cannot_forge_a_report_line(tmp_path, db_path, w):
     lines = skipped(result)
     assert len(lines) == 1 and "\\x0askipped /etc/passwd:1: forged/s.jsonl:3: " in lines[0]
     assert not any(line.startswith("skipped /etc/passwd") for line in result.stderr.splitlines())
+
+
+LONG_PROMPT = "Please review this log:\n" + "x" * 5000  # a first line over 4 KiB, as a pasted log makes
+
+
+def test_a_transcript_replaced_by_another_file_with_the_same_long_first_line_is_read_from_its_start(tmp_path, db_path, w):
+    path = tmp_path / "projects" / "-home-dev-alpha" / "s.jsonl"
+    first = w.user("S", START, LONG_PROMPT, "/home/dev/alpha")
+    write(path, first + w.response("S", START + timedelta(seconds=5), "/home/dev/alpha", "claude-sonnet-4-20250514",
+                                   [{"type": "text", "text": "old answer"}]))
+    run_import(db_path, path.parent.parent)
+    # Replaced (written aside, then renamed over it) by a longer, different file, same first line.
+    new = w.user("S", START + timedelta(seconds=1), "A different second prompt " + "y" * 300, "/home/dev/alpha") \
+        + w.response("S", START + timedelta(seconds=9), "/home/dev/alpha", "claude-sonnet-4-20250514",
+                     [{"type": "text", "text": "new answer"}])
+    aside = path.with_suffix(".tmp")
+    aside.write_text("".join(json.dumps(line) + "\n" for line in first + new), encoding="utf-8")
+    os.replace(aside, path)
+    result = run_import(db_path, path.parent.parent)
+    assert skipped(result) == []
+    stored = {r[0] for r in rows(db_path, "SELECT external_id FROM messages")}
+    assert {line["uuid"] for line in first + new} <= stored
+
+
+def test_a_transcript_rewritten_in_place_after_its_first_4_kib_is_read_from_its_start(tmp_path, db_path, w):
+    path = tmp_path / "projects" / "-home-dev-alpha" / "s.jsonl"
+    first = w.user("S", START, LONG_PROMPT, "/home/dev/alpha")
+    write(path, first + w.response("S", START + timedelta(seconds=5), "/home/dev/alpha", "claude-sonnet-4-20250514",
+                                   [{"type": "text", "text": "old answer " + "o" * 200}]))
+    run_import(db_path, path.parent.parent)
+    inode = path.stat().st_ino
+    new = w.user("S", START + timedelta(seconds=1), "Another prompt " + "z" * 400, "/home/dev/alpha") \
+        + w.response("S", START + timedelta(seconds=9), "/home/dev/alpha", "claude-sonnet-4-20250514",
+                     [{"type": "text", "text": "new answer"}])
+    with open(path, "r+b") as f:  # the same file (its inode), other bytes after the first line
+        f.write("".join(json.dumps(line) + "\n" for line in first + new).encode())
+        f.truncate()
+    assert path.stat().st_ino == inode
+    result = run_import(db_path, path.parent.parent)
+    assert skipped(result) == []
+    stored = {r[0] for r in rows(db_path, "SELECT external_id FROM messages")}
+    assert {line["uuid"] for line in first + new} <= stored
+
+
+@pytest.mark.parametrize("field, value", [("cwd", "/x" * 2500), ("cwd", "/home/dev/al\x00pha"),
+                                          ("gitBranch", "b" * 300), ("cwd", "/home/" + "n" * 2000)])
+def test_a_value_past_its_bound_on_one_line_is_dropped_and_the_session_keeps_its_title_and_project(
+        tmp_path, db_path, w, field, value):
+    path = tmp_path / "projects" / "-home-dev-alpha" / "a.jsonl"
+    lines = conversation(w, "A", "Prompt A")
+    lines.insert(0, {**lines[0], "uuid": "u-bad", field: value})  # line 1, before any good cwd
+    write(path, lines)
+    result = run_import(db_path, path.parent.parent)
+    (problem,) = skipped(result)
+    assert problem.startswith(f"skipped {path}:1: ") and field in problem
+    assert sessions(db_path)["A"] == ("Prompt A", "/home/dev/alpha", int(START.timestamp() * 1000))
+    assert "u-bad" in {r[0] for r in rows(db_path, "SELECT external_id FROM messages")}  # the rest of the line is kept
+    branches = rows(db_path, "SELECT extra FROM sessions WHERE external_id = 'A'")
+    assert value not in str(branches)
+
+
+def test_the_offsets_are_saved_only_after_the_sessions_are_written(tmp_path, db_path, w, monkeypatch):
+    from opensync_lite import auth, create_app, ingest
+    from opensync_lite.importers import claude_code as importer
+    path = tmp_path / "projects" / "-home-dev-alpha" / "a.jsonl"
+    write(path, conversation(w, "A", "Prompt A"))
+    app = create_app({"OPENSYNC_DB": db_path, "TESTING": True})
+    real = ingest.ingest_import
+
+    def failing(user_id, sessions, messages, responses):
+        if sessions:
+            raise RuntimeError("the disk is full")
+        return real(user_id, sessions, messages, responses)
+
+    try:
+        with app.app_context(), app.extensions["opensync"].connection_context():
+            user_id = auth.get_or_create_user("local").id
+            monkeypatch.setattr(ingest, "ingest_import", failing)
+            with pytest.raises(RuntimeError):
+                importer.run(user_id, importer.transcripts([path.parent.parent]))
+            assert rows(db_path, "SELECT COUNT(*) FROM import_files") == [(0,)]
+            monkeypatch.setattr(ingest, "ingest_import", real)
+            report = importer.run(user_id, importer.transcripts([path.parent.parent]))
+    finally:
+        app.extensions["opensync"].close()
+    assert report.files == 1 and report.files_unchanged == 0 and report.lines == 2  # read again
+    assert sessions(db_path)["A"][:2] == ("Prompt A", "/home/dev/alpha")
+    assert rows(db_path, "SELECT COUNT(*) FROM import_files") == [(1,)]
+
+
+@pytest.mark.parametrize("breaker", ["\x85", "\x1c", "\x1d", "\x1e", "\x0b", "\x0c", "\u2028"])
+def test_a_path_with_any_line_break_cannot_forge_a_report_line(tmp_path, db_path, w, breaker):
+    folder = tmp_path / "projects" / f"evil{breaker}skipped /etc/passwd:1: forged"
+    write(folder / "s.jsonl", conversation(w, "s", "Fine") + [{"type": "user", "sessionId": "s", "timestamp": "never"}])
+    result = run_import(db_path, tmp_path / "projects")
+    lines = skipped(result)  # str.splitlines(): it breaks on each of them
+    assert len(lines) == 1 and f"\\x{ord(breaker):02x}skipped /etc/passwd:1: forged/s.jsonl:3: " in lines[0]
+    assert not any(line.startswith("skipped /etc/passwd") for line in result.stderr.splitlines())
+
+
+
+def test_recorded_costs_past_the_bound_stop_at_it(tmp_path, db_path, w):
+    from opensync_lite.schemas import MAX_COST
+    path = tmp_path / "projects" / "-home-dev-alpha" / "s.jsonl"
+    lines = w.user("S", START, "Price me", "/home/dev/alpha")
+    for i in range(2):  # each within the bound, their sum not
+        lines += w.response("S", START + timedelta(seconds=5 + i * 10), "/home/dev/alpha", "claude-sonnet-4-20250514",
+                            [{"type": "text", "text": f"r{i}"}], cost=6e8)
+    write(path, lines)
+    run_import(db_path, path.parent.parent)
+    assert rows(db_path, "SELECT cost FROM sessions WHERE external_id = 'S'") == [(MAX_COST,)]

@@ -229,6 +229,86 @@ def test_json_text_in_a_string_is_redacted_by_its_keys():
         assert Redactor().value({"arguments": text}) == {"arguments": text}  # unchanged, byte for byte
 
 
+# A secret-named key's whole value is secret, however it is shaped.
+NESTED = [
+    ({"api_key": {"prod": "{S}"}}, {"api_key": {"prod": MASK}}),
+    ({"token": {"value": "{S}"}}, {"token": {"value": MASK}}),
+    ({"authorization": {"basic": "{S}"}}, {"authorization": {"basic": MASK}}),
+    ({"api_key": {"prod": {"primary": "{S}", "backup": ["{S}x"]}}}, {"api_key": {"prod": {"primary": MASK, "backup": [MASK]}}}),
+    ({"token": ["{S}", {"refresh": "{S}y"}]}, {"token": [MASK, {"refresh": MASK}]}),
+    ({"secret": {"pin": 4829130051}}, {"secret": {"pin": MASK}}),
+    # A user name is no secret, and keeping it keeps the record readable; its password goes.
+    ({"credentials": {"user": "admin", "pass": "{S}"}}, {"credentials": {"user": "admin", "pass": MASK}}),
+    ({"credentials": {"username": "admin", "type": "basic", "password": "{S}", "port": 5432}},
+     {"credentials": {"username": "admin", "type": "basic", "password": MASK, "port": 5432}}),
+]
+
+
+@pytest.mark.parametrize("value, masked", NESTED, ids=[next(iter(v)) + "-" + str(i) for i, (v, _) in enumerate(NESTED)])
+def test_an_object_or_list_under_a_secret_named_key_is_masked_inside(value, masked):
+    secret = f"Zebra-Piano-{rng.randrange(10, 99)}-Orbit"
+    value = json.loads(json.dumps(value).replace("{S}", secret))
+    redactor = Redactor()
+    out = redactor.value({"args": value, "user": "alice"})
+    assert out == {"args": masked, "user": "alice"}
+    assert secret not in json.dumps(out)
+    assert redactor.total == json.dumps(masked).count(MASK)
+
+
+@pytest.mark.parametrize("key", ["pass", "DB_PASS", "smtpPass"])
+def test_pass_is_a_secret_named_key(key):
+    redactor = Redactor()
+    assert redactor.value({key: "Tr0ub4dorZ3xyz!", "status": "pass"}) == {key: MASK, "status": "pass"}
+    assert redactor.total == 1
+
+
+def test_a_number_under_a_secret_named_key_is_masked():
+    redactor = Redactor()
+    out = redactor.value({"password": 123456789012, "pin": 4821, "token": 90817263.5, "pass": True,
+                          "port": 5432, "tokenLimit": 8192, "secret": 0})
+    assert out == {"password": MASK, "pin": 4821, "token": MASK, "pass": True, "port": 5432, "tokenLimit": 8192,
+                   "secret": 0}
+    assert redactor.total == 2
+
+
+ARGV = [
+    (["mysql", "--password", "{S}", "shop"], 2),
+    (["mysql", "-h", "db.internal", "-u", "root", "-p", "{S}"], 6),
+    (["/usr/bin/mariadb", "-p", "{S}", "shop"], 2),
+    (["curl", "-u", "deploy:{S}", "https://api.example.com"], 2),
+    (["curl", "--user", "deploy:{S}", "https://api.example.com"], 2),
+    (["gh", "release", "upload", "--token", "{S}"], 4),
+    (["deploy", "--api-key", "{S}"], 2),
+    (["psql", "--passwd", "{S}"], 2),
+]
+
+
+@pytest.mark.parametrize("argv, at", ARGV, ids=[" ".join(a[:2]) for a, _ in ARGV])
+def test_the_value_after_a_password_flag_in_an_argument_list_is_masked(argv, at):
+    secret = "Tr0ub" + chars(10)
+    argv = [a.replace("{S}", secret) for a in argv]
+    redactor = Redactor()
+    out = redactor.value({"command": argv})["command"]
+    assert out == argv[:at] + [MASK] + argv[at + 1:]
+    assert redactor.total == 1
+
+
+@pytest.mark.parametrize("argv", [
+    ["mysql", "-u", "root", "-p", "shop"],  # -p alone asks for the password; shop is the database
+    ["mysqldump", "--password", "$MYSQL_PASSWORD", "shop"],
+    ["docker", "run", "-u", "1000:1000", "alpine"],
+    ["docker", "login", "--password-stdin", "ghcr.io"],
+    ["ssh", "-p", "2222", "deploy@10.0.0.5"],
+    ["git", "push", "-u", "origin", "main"],
+    ["curl", "-u", "$USER:$TOKEN", "https://api.example.com"],
+    ["tool", "--token-file", "/run/secrets/token"],
+    ["mysql", "--password", "--host", "db"],
+])
+def test_ordinary_argument_lists_stay(argv):
+    redactor = Redactor()
+    assert redactor.value({"argv": argv}) == {"argv": argv} and redactor.total == 0
+
+
 def test_plugin_fields_in_extra_are_masked_by_their_keys():
     row = {"id": 3, "title": "Deploy", "extra": {"gatewayToken": "Zebra-Piano-42-Orbit", "plugin": "opencode-sync"}}
     redactor = Redactor()

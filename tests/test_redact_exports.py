@@ -95,3 +95,67 @@ def test_structured_secrets_are_masked_on_an_unauthenticated_share_page(db_path,
     assert leaked(page) == [] and MASK in page
     assert shown.headers["X-Redacted-Secrets"] == str(len(SECRETS))
     assert f"{len(SECRETS)} secrets masked as [REDACTED]" in page
+
+
+# Secrets inside objects and lists under secret-named keys, a `pass` key, a numeric password and
+# an argument list: each masked in every output, and each counted.
+NESTED_SECRETS = [f"Nested-{name}-{secrets.token_hex(4)}" for name in ("prod", "value", "basic", "pass", "argv", "curl")]
+NUMBER = str(10 ** 11 + secrets.randbelow(10 ** 11))  # a twelve-digit numeric password
+
+
+@pytest.fixture
+def nested(api):
+    prod, value, basic, password, argv, curl = NESTED_SECRETS
+    args = {"api_key": {"prod": prod}, "token": {"value": value}, "authorization": {"basic": basic},
+            "credentials": {"user": "admin", "pass": password}, "password": int(NUMBER),
+            "argv": ["mysql", "--password", argv, "shop"], "fetch": ["curl", "-u", f"deploy:{curl}", "https://x.example"]}
+    body = {"sessions": [{"externalId": "s1", "source": "opencode", "title": "Write the config"}],
+            "messages": [
+                {"sessionExternalId": "s1", "externalId": "m1", "role": "user", "textContent": "Write the config",
+                 "createdAt": 1_767_225_600_000},
+                {"sessionExternalId": "s1", "externalId": "m2", "role": "assistant", "textContent": "",
+                 "createdAt": 1_767_225_601_000,
+                 "parts": [{"type": "tool-call", "content": {"id": "call_1", "toolName": "write_config", "args": args}}]},
+                {"sessionExternalId": "s1", "externalId": "m3", "role": "assistant", "textContent": "Written.",
+                 "createdAt": 1_767_225_602_000}]}
+    assert api.post("/sync/batch", body).status_code == 200
+    stored = api.get("/api/export?externalId=s1&redact=false").get_data(as_text=True)
+    assert all(s in stored for s in NESTED_SECRETS + [NUMBER])  # all there to leak
+    return api
+
+
+def nested_leaks(text):
+    return [s for s in NESTED_SECRETS + [NUMBER] if s in text]
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "markdown", "html"])
+def test_secrets_nested_under_secret_keys_and_in_argument_lists_are_masked_in_downloads(nested, fmt):
+    response = nested.get(f"/api/export?externalId=s1&format={fmt}")
+    assert response.status_code == 200
+    body = response.get_data(as_text=True)
+    assert nested_leaks(body) == [] and MASK in body
+    assert response.headers["X-Redacted-Secrets"] == str(len(NESTED_SECRETS) + 1)
+    if fmt == "json":
+        args = json.loads(body)["messages"][1]["parts"][0]["content"]["args"]
+        assert args["credentials"] == {"user": "admin", "pass": MASK} and args["password"] == MASK
+        assert args["argv"] == ["mysql", "--password", MASK, "shop"] and args["api_key"] == {"prod": MASK}
+
+
+@pytest.mark.parametrize("fmt", ["openai", "deepeval", "promptfoo", "text"])
+def test_secrets_nested_under_secret_keys_are_masked_in_evals_exports(nested, fmt):
+    query = f"format={fmt}&granularity=final&tools=true"
+    body = nested.get(f"/api/export/evals?{query}").get_data(as_text=True)
+    assert body and nested_leaks(body) == []
+    preview = nested.get(f"/api/export/evals/preview?{query}").get_json()
+    assert preview["cases"] == 1 and preview["redacted"]["total"] == len(NESTED_SECRETS) + 1
+
+
+def test_secrets_nested_under_secret_keys_are_masked_on_a_share_page(db_path, nested):
+    app, browser = share_client(db_path, nested, host="0.0.0.0")
+    story = nested.session("s1")["session"]["id"]
+    slug = re.search(r"/s/([\w-]{22})", make_link(browser, story)).group(1)
+    shown = app.test_client().get(f"/s/{slug}")
+    assert shown.status_code == 200
+    page = shown.get_data(as_text=True)
+    assert nested_leaks(page) == [] and MASK in page
+    assert shown.headers["X-Redacted-Secrets"] == str(len(NESTED_SECRETS) + 1)

@@ -293,14 +293,28 @@ def test_a_page_comes_back_after_sign_in_with_its_query(app, api):
 
 # --- ids too large, and the error pages -----------------------------------------------------------
 
+# Every dashboard route that takes an <int:…> id (checked against the app's routes below).
+INT_ROUTES = (("GET", "/sessions/{}"), ("POST", "/sessions/{}/curate"), ("GET", "/sessions/{}/download.json"),
+              ("POST", "/sessions/{}/shares"), ("POST", "/shares/{}/revoke"), ("POST", "/sessions/{}/delete"),
+              ("POST", "/sessions/{}/star"), ("POST", "/settings/keys/{}/revoke"), ("POST", "/settings/signins/{}/end"))
+
+
+def test_every_dashboard_route_with_an_int_id_is_in_the_ids_too_large_test(app):
+    from werkzeug.routing import IntegerConverter
+    routes = set()
+    for rule in app.url_map.iter_rules():
+        ints = [name for name, converter in rule._converters.items() if isinstance(converter, IntegerConverter)]
+        if ints and rule.endpoint.startswith("dashboard."):
+            path = re.sub(r"<int:\w+>", "{}", rule.rule).replace("<any(markdown, json, html):fmt>", "json")
+            routes |= {(method, path) for method in rule.methods - {"HEAD", "OPTIONS"}}
+    assert routes and routes <= set(INT_ROUTES), routes - set(INT_ROUTES)
+
+
 def test_ids_too_large_for_the_database_are_404(app, api):
     client = signed_in(app, key_of(api))
     csrf = csrf_of(client.get("/settings"))
     for big in (2**63, 10**20):
-        for method, path in (("GET", f"/sessions/{big}"), ("POST", f"/sessions/{big}/curate"),
-                             ("GET", f"/sessions/{big}/download.json"), ("POST", f"/sessions/{big}/shares"),
-                             ("POST", f"/shares/{big}/revoke"), ("POST", f"/sessions/{big}/delete"),
-                             ("POST", f"/settings/keys/{big}/revoke"), ("POST", f"/settings/signins/{big}/end")):
+        for method, path in ((method, path.format(big)) for method, path in INT_ROUTES):
             response = client.open(path, method=method, data={"csrf": csrf} if method == "POST" else None)
             assert (response.status_code, response.mimetype) == (404, "text/html"), path
         response = api.delete(f"/api/shares/{big}")

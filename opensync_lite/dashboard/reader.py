@@ -195,16 +195,22 @@ def conversation(messages, project=None, children=()):
     return builder.finish()
 
 
-def context(messages, session, children=(), scripted=False):
+# The session page shows a long conversation this many messages at a time (its part).
+PART_MESSAGES = 1000
+
+
+def context(messages, session, children=(), scripted=False, part=None):
     """The values ``_conversation.html`` renders; ``scripted``: the page runs reader.js (the
-    dashboard does; the export's policy forbids any script, so it has no script-only buttons)."""
+    dashboard does; the export's policy forbids any script, so it has no script-only buttons);
+    ``part``: which messages of how many these are, with links to the parts before and after."""
     items = conversation(messages, session.get("project_path"), children)
-    return {"items": items, "outline": outline(items), "message_count": len(messages), "scripted": scripted}
+    return {"items": items, "outline": outline(items), "message_count": len(messages), "scripted": scripted,
+            "part": part}
 
 
-def render_conversation(session, messages, children=()):
+def render_conversation(session, messages, children=(), part=None):
     """The conversation's HTML for the session page (the export includes the same template)."""
-    return render_template("dashboard/_conversation.html", **context(messages, session, children, scripted=True))
+    return render_template("dashboard/_conversation.html", **context(messages, session, children, True, part))
 
 
 def outline(items):

@@ -243,13 +243,36 @@ def _own_session(session_id):
     return row
 
 
+def _part(session_id, total):
+    """(the part of the conversation asked for by ``?part=``, 1-based; its first message's
+    offset): a 400 for no whole number, a 404 past the last part."""
+    asked = request.args.get("part", "1")
+    if not asked.isascii() or not asked.isdigit() or len(asked) > 12 or int(asked) < 1:
+        abort(400, "part: a whole number from 1.")
+    part, parts = int(asked), max(1, -(-total // reader.PART_MESSAGES))
+    if part > parts:
+        abort(404, f"This session's conversation has {parts} part{'s' if parts > 1 else ''}.")
+    return part, parts
+
+
 @bp.get("/sessions/<int:session_id>")
 def session_detail(session_id):
     row = _own_session(session_id)
     children, child_count, _, _ = queries.list_sessions(g.user_id, {"parent": row["external_id"]}, limit=50)
-    conversation = _remembered("conversation", {"id": session_id}, lambda: reader.render_conversation(
-        row, queries.session_messages(session_id), children if child_count <= len(children) else
-        queries.list_sessions(g.user_id, {"parent": row["external_id"]}, limit=reader.MAX_CHILDREN)[0]))
+    # A long session is shown PART_MESSAGES messages at a time: reading and rendering 50 000 took 16 s.
+    total = queries.message_count(session_id)
+    part, parts = _part(session_id, total)
+    offset = (part - 1) * reader.PART_MESSAGES
+
+    def link(number):
+        return url_for("dashboard.session_detail", session_id=session_id, part=number) + "#conversation-head"
+
+    shown = {"first": offset + 1, "last": min(total, offset + reader.PART_MESSAGES), "total": total,
+             "part": part, "parts": parts, "previous": link(part - 1) if part > 1 else None,
+             "next": link(part + 1) if part < parts else None} if parts > 1 else None
+    conversation = _remembered("conversation", {"id": session_id, "part": part}, lambda: reader.render_conversation(
+        row, queries.session_messages(session_id, reader.PART_MESSAGES, offset), children if child_count <= len(children) else
+        queries.list_sessions(g.user_id, {"parent": row["external_id"]}, limit=reader.MAX_CHILDREN)[0], shown))
     parent = row["parent_external_id"] and queries.find_session(g.user_id, external_id=row["parent_external_id"])
     return render_template("dashboard/session.html", session=queries.with_curation([row])[0],
                            resume=reader.resume_command(row), branch=reader.git_branch(row),

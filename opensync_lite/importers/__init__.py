@@ -12,7 +12,7 @@ from .. import schemas
 from ..db import write_transaction
 from ..models import ImportFile
 
-HEAD_BYTES = 4096  # a file's identity: the hash of (up to) its first 4 KiB
+HEAD_BYTES = 4096  # a file's identity: the hash of (up to) its first 4 KiB, and of the 4 KiB before the offset read
 
 
 @dataclass
@@ -36,7 +36,9 @@ class Report:
                 f"{len(self.problems)} lines skipped.")
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+# Every character str.splitlines() breaks a line on (\n, \r, \v, \f, \x1c-\x1e, NEL U+0085, U+2028,
+# U+2029) and the other C0 and C1 controls.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def printable(value):
@@ -46,7 +48,7 @@ def printable(value):
 @dataclass
 class FileState:
     """How far a file was read: its size and mtime then, the offset and line count reached, and
-    the hash of its first bytes (a file replaced by a longer one is not the one we read)."""
+    its identity (``identity``: a file replaced by a longer one is not the one we read)."""
     size: int
     mtime_ns: int
     offset: int
@@ -57,6 +59,32 @@ class FileState:
 def head_hash(path, length):
     with open(path, "rb") as f:
         return hashlib.sha256(f.read(min(length, HEAD_BYTES))).hexdigest()
+
+
+def identity(path, offset, st):
+    """What tells the file read up to ``offset`` from another at the same path (kept in
+    FileState.head): its device and inode (a file renamed over it is another), the hash of its
+    first 4 KiB and that of the 4 KiB just before ``offset`` (a first line longer than 4 KiB,
+    a pasted log, is shared by a file rewritten in place with other lines after it)."""
+    with open(path, "rb") as f:
+        head = f.read(min(offset, HEAD_BYTES))
+        start = max(0, offset - HEAD_BYTES)
+        f.seek(start)
+        tail = f.read(offset - start)
+    return (f"{st.st_dev}:{st.st_ino}:{hashlib.sha256(head).hexdigest()}:"
+            f"{hashlib.sha256(tail).hexdigest()}")
+
+
+def same_file(path, state, st):
+    """Whether ``path`` (``st`` its os.stat) still starts with what ``state`` recorded reading:
+    the same file, grown or not. A state of an older run holds the first 4 KiB's hash only."""
+    if st.st_size < state.offset:
+        return False
+    if not state.head:
+        return True
+    if ":" not in state.head:
+        return head_hash(path, state.offset) == state.head
+    return identity(path, state.offset, st) == state.head
 
 
 def read_state(user_id, path):

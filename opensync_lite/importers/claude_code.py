@@ -19,7 +19,7 @@ from marshmallow import ValidationError
 
 from .. import ingest, queries, schemas
 from ..pricing import SYNTHETIC
-from . import FileState, Report, head_hash, import_files, read_state, save_file_states, session_row
+from . import FileState, Report, identity, import_files, read_state, same_file, save_file_states, session_row
 from .bounds import cost as _cost, count_of as _count
 
 SOURCE = "claude-code"
@@ -145,6 +145,28 @@ def _invalid(line):
     return None
 
 
+# The session fields a line's values feed, with the bounds the sync routes hold them to: a
+# value past them (a 5 000-character cwd, a NUL) is dropped from that line, and reported, so
+# it cannot make the whole session's row invalid (and lose its title and project for good).
+_PROJECT_PATH, _PROJECT_NAME = schemas.SessionIn().fields["project_path"], schemas.SessionIn().fields["project_name"]
+_BRANCH = schemas.Text(256)  # kept in the session's extra: bounded as its other names are
+_MODEL = schemas.SessionIn().fields["model"]
+_TITLE = schemas.SessionIn().fields["title"]
+
+
+def _unbounded(field, value):
+    """Why ``value`` cannot be stored in ``field``, or None."""
+    try:
+        field.deserialize(value)
+    except ValidationError as err:
+        return " ".join(map(str, err.messages))
+    return None
+
+
+def _cwd_unbounded(cwd):
+    return _unbounded(_PROJECT_PATH, cwd) or _unbounded(_PROJECT_NAME, Path(cwd).name)
+
+
 class _Session:
     """What a run learns about one session from its lines."""
 
@@ -169,19 +191,39 @@ class _Session:
         return self.live_prompts.pop(text, None)
 
     def saw(self, line, message):
+        """Take what the line tells of its session; returns what was dropped from it (a value
+        past its bound), each as "name (why)", for the report."""
+        dropped = []
+
+        def bounded(name, value, why):
+            if value and why:
+                dropped.append(f"its {name} ({why})")
+                return None
+            return value
+
         stamp = line.get("timestamp")
         if stamp is not None:
             self.first = stamp if self.first is None else min(self.first, stamp)
             self.last = stamp if self.last is None else max(self.last, stamp)
-        self.cwd = self.cwd or line.get("cwd")
-        self.branch = line.get("gitBranch") or self.branch
+        cwd = line.get("cwd")
+        if cwd:
+            cwd = bounded("cwd", cwd, _cwd_unbounded(cwd))
+        self.cwd = self.cwd or cwd
+        branch = line.get("gitBranch")
+        if branch:
+            branch = bounded("gitBranch", branch, _unbounded(_BRANCH, branch))
+        self.branch = branch or self.branch
         model = message.get("model")
         if isinstance(model, str) and model != SYNTHETIC and not self.model:
-            self.model = model
+            self.model = bounded("model", model, _unbounded(_MODEL, model))
         if _is_prompt(line, message):
             when = stamp if stamp is not None else math.inf
             if self.prompt is None or when < self.prompt[0]:
-                self.prompt = (when, " ".join(_text(message.get("content")).split())[:TITLE_CHARS])
+                title = " ".join(_text(message.get("content")).split())[:TITLE_CHARS]
+                title = bounded("prompt as a title", title, _unbounded(_TITLE, title))
+                if title:
+                    self.prompt = (when, title)
+        return dropped
 
     def title(self):
         """Claude Code's own title (a user's, then a summary, then its generated one) or the
@@ -216,7 +258,7 @@ class Importer:
             if (state.size, state.mtime_ns) == (st.st_size, st.st_mtime_ns):
                 self.report.files_unchanged += 1
                 return
-            same = st.st_size >= state.offset and (not state.head or head_hash(path, state.offset) == state.head)
+            same = same_file(path, state, st)
             if same and st.st_size == state.offset:
                 self.report.files_unchanged += 1
                 return
@@ -238,7 +280,7 @@ class Importer:
                 offset = offset_after
                 if len(self.messages) >= BATCH_LINES:
                     self.flush()
-            self.read_files[str(path)] = FileState(st.st_size, st.st_mtime_ns, offset, number, head_hash(path, offset))
+            self.read_files[str(path)] = FileState(st.st_size, st.st_mtime_ns, offset, number, identity(path, offset, st))
 
     def _session_of(self, path, line):
         session_id = line.get("sessionId")
@@ -260,6 +302,10 @@ class Importer:
             title = next((line[k] for k in TITLE_LINES[kind] if isinstance(line.get(k), str) and line[k].strip()), None)
             if title:
                 title = " ".join(title.split())[:TITLE_CHARS]
+                why = _unbounded(_TITLE, title)
+                if why:
+                    self.report.problem(path, number, f"its title ({why}) is left out")
+                    return
                 session = self._session_of(path, line)
                 if session is not None:
                     session.titles[kind] = title
@@ -276,7 +322,8 @@ class Importer:
         if session is None or not isinstance(message, dict):
             self.report.problem(path, number, "a user or assistant line without sessionId or message")
             return
-        session.saw(line, message)
+        for dropped in session.saw(line, message):
+            self.report.problem(path, number, f"{dropped} is left out; the rest of the line is kept")
         uuid = line.get("uuid")
         if not uuid:
             self.report.problem(path, number, "a message without uuid")
