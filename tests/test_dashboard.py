@@ -203,7 +203,7 @@ def test_overview_shows_totals_sources_chart_and_recent(api, browser, data):
     assert page.count('<li class="col') == 6 and 'class="seg src-claude-code"' in page
     assert "Recent sessions" in page and "Session 23 about widgets" in page
     # Each bar links to its day's sessions and says what it holds in a tooltip, not a title.
-    assert '<a class="bar" href="/sessions?from=2026-01-03&amp;to=2026-01-03" aria-describedby="tip-3">' in page
+    assert '<a class="bar" href="/sessions?tests=false&amp;from=2026-01-03&amp;to=2026-01-03" aria-describedby="tip-3">' in page
     tip = re.search(r'<span class="tip" role="tooltip" id="tip-3">(.*?)</span>\s*</li>', page, re.S).group(1)
     assert "2026-01-03" in tip and "4 sessions" in tip and "claude-code: " in tip
     cursor_only = html(browser.get("/?source=cursor&from=2026-01-01&to=2026-01-06&metric=cost"))
