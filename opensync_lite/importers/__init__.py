@@ -125,6 +125,19 @@ def save_file_states(user_id, states):
             ).execute()
 
 
+def finish_run(importer, rows=()):
+    """The end of an importer's run: its last session rows written, then how far each file was
+    read remembered (after them: a run that fails before reads the files again). Returns the report."""
+    if not importer.dry_run:
+        if rows:
+            from .. import ingest  # ingest imports the importers' bounds: import it when a run ends
+
+            ingest.ingest_import(importer.user_id, rows, [], [])
+        save_file_states(importer.user_id, importer.read_files)
+    importer.read_files = {}
+    return importer.report
+
+
 def save_file_state(user_id, path, size, mtime_ns, offset):
     save_file_states(user_id, {path: FileState(size, mtime_ns, offset)})
 

@@ -19,7 +19,7 @@ from marshmallow import ValidationError
 
 from .. import ingest, queries, schemas
 from ..pricing import SYNTHETIC
-from . import FileState, Report, identity, import_files, read_state, same_file, save_file_states, session_row
+from . import FileState, Report, identity, import_files, read_state, same_file, finish_run, session_row
 from .bounds import cost as _cost, count_of as _count
 
 SOURCE = "claude-code"
@@ -411,12 +411,7 @@ class Importer:
                 self.report.sessions_updated += 1
             else:
                 self.report.sessions_created += 1
-        if not self.dry_run:
-            if rows:
-                ingest.ingest_import(self.user_id, rows, [], [])
-            save_file_states(self.user_id, self.read_files)
-        self.read_files = {}
-        return self.report
+        return finish_run(self, rows)
 
 
 def run(user_id, files, dry_run=False, progress=None):

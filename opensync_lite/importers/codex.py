@@ -18,7 +18,7 @@ from pathlib import Path
 from marshmallow import ValidationError
 
 from .. import ingest, queries, schemas
-from . import FileState, Report, head_hash, import_files, save_file_states, session_row
+from . import FileState, Report, head_hash, import_files, finish_run, session_row
 from .bounds import count_of as _count
 from .claude_code import LineTooLong, read_lines
 
@@ -331,12 +331,7 @@ class Importer:
                 self.report.sessions_updated += 1
             else:
                 self.report.sessions_created += 1
-        if not self.dry_run:
-            if rows:
-                ingest.ingest_import(self.user_id, rows, [], [])
-            save_file_states(self.user_id, self.read_files)
-        self.read_files = {}
-        return self.report
+        return finish_run(self, rows)
 
 
 def run(user_id, files, dry_run=False, progress=None):

@@ -26,7 +26,7 @@ from pathlib import Path
 from marshmallow import ValidationError
 
 from .. import ingest, queries, schemas
-from . import FileState, Report, head_hash, import_files, save_file_states, session_row
+from . import FileState, Report, head_hash, import_files, finish_run, session_row
 from .bounds import cost as _cost
 from .bounds import count_of as _count
 from .claude_code import LineTooLong, read_lines
@@ -267,10 +267,7 @@ class Importer:
     def finish(self):
         """Write what is left, then remember how far each file was read."""
         self.flush()
-        if not self.dry_run:
-            save_file_states(self.user_id, self.read_files)
-        self.read_files = {}
-        return self.report
+        return finish_run(self)
 
 
 def run(user_id, files, dry_run=False, progress=None):
