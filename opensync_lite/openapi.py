@@ -3,7 +3,7 @@
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
-from . import __version__, responses, schemas, stats
+from . import __version__, limits_wire, responses, schemas, stats
 
 ERRORS = {
     "400": "Invalid body or query parameter: `fields` names each bad field.",
@@ -131,4 +131,7 @@ def build(server_url="/"):
             f"Usage per {name}", responses.group_schema(name, group), query=schemas.StatsQuery)})
     spec.path("/api/stats/daily", operations={"get": _operation(
         "Usage per UTC day, ISO week or month (`bucket`)", responses.DailyStats, query=schemas.StatsQuery)})
+    spec.path("/api/stats/blocks", operations={"get": _operation(
+        "5-hour billing blocks and weekly windows as ccusage 20 computes them: tokens per kind, cost, "
+        "burn rate and the active block's projection", limits_wire.WindowsOut, query=limits_wire.BlocksQuery)})
     return spec.to_dict()
