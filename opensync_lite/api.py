@@ -197,3 +197,9 @@ def revoke_share(share_id):
     if not shares.revoke(g.user_id, share_id):
         raise ApiError(404, "No such active share link.")
     return {"ok": True, "revoked": str(share_id)}
+
+
+# Limits (the status line's snapshots, budgets) live in their own module, under /api/limits.
+from . import limits_api  # noqa: E402
+
+bp.register_blueprint(limits_api.bp)

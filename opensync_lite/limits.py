@@ -180,3 +180,53 @@ def windows(user_id, filters, hours=5, days=7, now=None):
         "blocks": blocks, "active": next((b for b in blocks if b["is_active"]), None),
         "weeks": weeks, "active_week": next((w for w in weeks if w["is_active"]), None),
     }
+
+
+# --- the real quota, from Claude Code's status line ---------------------------------------------
+
+SNAPSHOT_EVERY_MS = 60_000  # an unchanged snapshot from one machine is kept once a minute
+QUOTA_FIELDS = ("five_hour_used", "five_hour_resets_at", "seven_day_used", "seven_day_resets_at")
+
+
+def record_snapshot(user_id, snapshot, now=None):
+    """Keep what one status line run reported (limits_wire.SnapshotIn's load); returns whether
+    it was stored (a copy of the machine's last one within a minute is not)."""
+    from .db import write_transaction
+    from .models import QuotaSnapshot
+
+    now = int(time.time() * 1000) if now is None else now
+    with write_transaction(user_id):
+        last = (QuotaSnapshot.select().where(QuotaSnapshot.user == user_id, QuotaSnapshot.machine == snapshot["machine"])
+                .order_by(QuotaSnapshot.created_at.desc()).limit(1).first())
+        same = last is not None and all(getattr(last, k) == snapshot.get(k) for k in QUOTA_FIELDS) \
+            and last.session_external_id == snapshot.get("session_external_id")
+        if same and now - last.created_at < SNAPSHOT_EVERY_MS:
+            if snapshot.get("session_cost") is not None:
+                QuotaSnapshot.update(session_cost=snapshot["session_cost"]).where(QuotaSnapshot.id == last.id).execute()
+            return False
+        QuotaSnapshot.insert(user=user_id, created_at=now, **snapshot).execute()
+        return True
+
+
+def quota_history(user_id, since, until, limit=2000):
+    """The status line's snapshots from ``since`` to ``until`` that carry quota figures, oldest
+    first (the most recent ``limit`` of them)."""
+    from .models import QuotaSnapshot
+
+    rows = list(QuotaSnapshot.select(QuotaSnapshot.machine, QuotaSnapshot.model, QuotaSnapshot.session_cost,
+                                     *(getattr(QuotaSnapshot, k) for k in QUOTA_FIELDS), QuotaSnapshot.created_at)
+                .where(QuotaSnapshot.user == user_id, QuotaSnapshot.created_at >= since,
+                       QuotaSnapshot.created_at < until,
+                       QuotaSnapshot.five_hour_used.is_null(False) | QuotaSnapshot.seven_day_used.is_null(False))
+                .order_by(QuotaSnapshot.created_at.desc()).limit(limit).dicts())
+    return rows[::-1]
+
+
+def spend(user_id, since, until, filters=None):
+    """What every agent spent from ``since`` to ``until``: tokens, cost and its basis."""
+    items = entries(user_id, filters or {}, since, until)
+    return {**_tally(items), "cost_status": _cost_status(items)}
+
+
+def day_start(now):
+    return now - now % 86_400_000

@@ -73,3 +73,136 @@ class WindowsOut(Schema):
 
 blocks_query = BlocksQuery()
 windows_out = WindowsOut()
+
+
+# --- the status line's snapshot -------------------------------------------------------------------
+
+from marshmallow import EXCLUDE, RAISE, ValidationError, post_load, pre_load  # noqa: E402
+
+from .schemas import Amount, Text  # noqa: E402
+
+MAX_PERCENT = 10_000.0  # past 100 when a plan is over its limit; far past any real figure
+
+
+class Percent(fields.Float):
+    def __init__(self, **kwargs):
+        super().__init__(allow_nan=False, allow_none=True, metadata={"minimum": 0, "maximum": MAX_PERCENT}, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if type(value) not in (int, float) or not 0 <= value <= MAX_PERCENT:
+            raise ValidationError(f"Must be a number from 0 to {MAX_PERCENT:.0f}.")
+        return float(value)
+
+
+class ResetsAt(fields.Integer):
+    """Claude Code's ``resets_at``: epoch seconds (milliseconds are taken too) → epoch ms."""
+
+    def __init__(self, **kwargs):
+        super().__init__(strict=True, allow_none=True, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if type(value) not in (int, float) or not 0 <= value < 253402300800000:
+            raise ValidationError("Must be epoch seconds.")
+        return int(value if value > 100_000_000_000 else value * 1000)
+
+
+class WindowIn(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    used_percentage = Percent()
+    resets_at = ResetsAt()
+
+
+class RateLimitsIn(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    five_hour = fields.Nested(WindowIn, allow_none=True)
+    seven_day = fields.Nested(WindowIn, allow_none=True)
+
+
+class CostIn(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    total_cost_usd = Amount()
+
+
+class SnapshotIn(Schema):
+    """POST /api/limits/snapshots: what Claude Code gave its status line (its own snake_case
+    keys, as documented for statusLine commands), and the machine it ran on. Keys not read here
+    (workspace, context_window, ...) are kept in ``extra``."""
+
+    class Meta:
+        unknown = EXCLUDE  # gathered into extra by _keep
+
+    machine = Text(256, load_default="", allow_none=False)
+    session_id = Text(256, 1)
+    model = fields.Raw(allow_none=True, metadata={"description": "{id, display_name} or a name"})
+    cost = fields.Nested(CostIn, allow_none=True)
+    rate_limits = fields.Nested(RateLimitsIn, allow_none=True)
+    extra = fields.Raw(allow_none=True)  # made by _keep: every other key, as sent
+
+    @pre_load
+    def _keep(self, data, **kwargs):
+        if not isinstance(data, dict):
+            return data  # marshmallow answers "Invalid input type."
+        known = {k: v for k, v in data.items() if k in self.fields and k != "extra"}
+        rest = {k: v for k, v in data.items() if k not in known}
+        return {**known, "extra": rest or None}
+
+    @post_load
+    def _flatten(self, data, **kwargs):
+        model = data.get("model")
+        if isinstance(model, dict):
+            model = model.get("id") or model.get("display_name")
+        if model is not None and (not isinstance(model, str) or len(model) > 256):
+            raise ValidationError("Must be a model name or {id, display_name}.", "model")
+        limits = data.get("rate_limits") or {}
+        five, seven = limits.get("five_hour") or {}, limits.get("seven_day") or {}
+        return {"machine": data["machine"], "session_external_id": data.get("session_id"), "model": model,
+                "session_cost": (data.get("cost") or {}).get("total_cost_usd"),
+                "five_hour_used": five.get("used_percentage"), "five_hour_resets_at": five.get("resets_at"),
+                "seven_day_used": seven.get("used_percentage"), "seven_day_resets_at": seven.get("resets_at"),
+                "extra": data.get("extra")}
+
+
+class SnapshotsQuery(Schema):
+    class Meta:
+        unknown = RAISE
+
+    days = fields.Integer(load_default=7, validate=validate.Range(1, 92))
+
+
+class SpendOut(Schema):
+    total_tokens = fields.Integer(data_key="totalTokens")
+    cost = fields.Float()
+    cost_status = fields.String(data_key="costBasis", allow_none=True)
+
+
+class SnapshotOut(Schema):
+    machine = fields.String()
+    model = fields.String(allow_none=True)
+    session_cost = fields.Float(data_key="sessionCost", allow_none=True)
+    five_hour_used = fields.Float(data_key="fiveHourUsed", allow_none=True)
+    five_hour_resets_at = fields.Integer(data_key="fiveHourResetsAt", allow_none=True)
+    seven_day_used = fields.Float(data_key="sevenDayUsed", allow_none=True)
+    seven_day_resets_at = fields.Integer(data_key="sevenDayResetsAt", allow_none=True)
+    created_at = fields.Integer(data_key="createdAt")
+
+
+class SnapshotStored(Schema):
+    stored = fields.Boolean()
+    today = fields.Nested(SpendOut, metadata={"description": "every agent's spend since 00:00 UTC"})
+    alerts = fields.List(fields.Dict(), metadata={"description": "budget warnings for the status line"})
+
+
+class SnapshotList(Schema):
+    snapshots = fields.List(fields.Nested(SnapshotOut))
+
+
+snapshot_in = SnapshotIn()
+snapshots_query = SnapshotsQuery()
+snapshot_stored = SnapshotStored()
+snapshot_list = SnapshotList()

@@ -239,3 +239,20 @@ class ImportResponse(BaseModel):
     class Meta:
         table_name = "import_responses"
         primary_key = CompositeKey("user", "response_key")
+
+
+class QuotaSnapshot(BaseModel):
+    user = ForeignKeyField(User, column_name="user_id", on_delete="CASCADE")
+    machine = TextField(default="")
+    session_external_id = TextField(null=True)
+    model = TextField(null=True)
+    session_cost = FloatField(null=True)
+    five_hour_used = FloatField(null=True)
+    five_hour_resets_at = IntegerField(null=True)
+    seven_day_used = FloatField(null=True)
+    seven_day_resets_at = IntegerField(null=True)
+    extra = JSONText(null=True)
+    created_at = IntegerField()
+
+    class Meta:
+        table_name = "quota_snapshots"

@@ -269,3 +269,22 @@ CREATE TRIGGER IF NOT EXISTS messages_fts_update AFTER UPDATE OF text_content, t
     INSERT INTO messages_fts (rowid, text_content, tool_text, thinking_text)
     VALUES (new.id, new.text_content, new.tool_text, new.thinking_text);
 END;
+
+-- What Claude Code's status line reported (opensync-lite statusline): the plan's real quota
+-- use, per user and machine, over time. A snapshot equal to the machine's last one within a
+-- minute is not kept again (the status line runs every few seconds).
+CREATE TABLE IF NOT EXISTS quota_snapshots (
+    id                  INTEGER PRIMARY KEY,
+    user_id             INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    machine             TEXT    NOT NULL DEFAULT '',
+    session_external_id TEXT,
+    model               TEXT,
+    session_cost        REAL,
+    five_hour_used      REAL,      -- percent of the 5-hour window used
+    five_hour_resets_at INTEGER,   -- epoch ms
+    seven_day_used      REAL,
+    seven_day_resets_at INTEGER,
+    extra               TEXT,      -- the rest of what the status line was given (JSON)
+    created_at          INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS quota_snapshots_by_time ON quota_snapshots (user_id, created_at);
