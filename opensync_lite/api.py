@@ -199,7 +199,9 @@ def revoke_share(share_id):
     return {"ok": True, "revoked": str(share_id)}
 
 
-# Limits (the status line's snapshots, budgets) live in their own module, under /api/limits.
-from . import limits_api  # noqa: E402
+# Limits live in their own modules: the status line's snapshots under /api/limits, budgets
+# under /api/budgets.
+from . import budgets_api, limits_api  # noqa: E402
 
 bp.register_blueprint(limits_api.bp)
+bp.register_blueprint(budgets_api.bp)

@@ -36,7 +36,7 @@ EXTENSION = "opensync"
 # file's line count at its offset and a hash of its first bytes: who it is, not only its size);
 # 7: messages.tool_text and .thinking_text, searched beside the text (filled from the stored
 # parts at start-up: ingest.index_part_texts).
-SCHEMA_VERSION = 8  # 8: quota_snapshots (limits), new tables only
+SCHEMA_VERSION = 8  # 8: quota_snapshots, budgets, budget_alerts, budget_deliveries, budget_channels (new tables only)
 FTS_TRIGGERS = [f"{t}_fts_{op}" for t in ("sessions", "messages") for op in ("insert", "delete", "update")]
 SESSION_INDEXES = ["sessions_by_user_source", "sessions_by_user_parent", "sessions_by_user_updated", "sessions_by_user_created",
                    "sessions_by_user_tokens", "sessions_by_user_cost", "sessions_by_user_duration",

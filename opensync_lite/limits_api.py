@@ -5,7 +5,7 @@ import time
 
 from flask import Blueprint, g
 
-from . import limits, limits_wire, schemas
+from . import budgets, limits, limits_wire, schemas
 
 bp = Blueprint("limits", __name__, url_prefix="/limits")
 
@@ -16,7 +16,9 @@ def store_snapshot():
     now = int(time.time() * 1000)
     stored = limits.record_snapshot(g.user_id, snapshot, now)
     today = limits.spend(g.user_id, limits.day_start(now), now + 1)
-    return limits_wire.snapshot_stored.dump({"stored": stored, "today": today, "alerts": []})
+    # The current periods' alerts, for the status line's warning.
+    warnings = [{"text": a["text"], "threshold": a["threshold"]} for a in budgets.alerts(g.user_id, 20, current_only=True, now=now)]
+    return limits_wire.snapshot_stored.dump({"stored": stored, "today": today, "alerts": warnings[:3]})
 
 
 @bp.get("/snapshots")

@@ -206,3 +206,93 @@ snapshot_in = SnapshotIn()
 snapshots_query = SnapshotsQuery()
 snapshot_stored = SnapshotStored()
 snapshot_list = SnapshotList()
+
+
+# --- budgets --------------------------------------------------------------------------------------
+
+from .schemas import Source  # noqa: E402
+
+PERIODS = ("day", "week", "month")
+
+
+class BudgetIn(Schema):
+    """POST /api/budgets (PATCH takes the same fields, each optional): an amount in USD per UTC
+    day, ISO week or month, for all agents or one ``source`` or ``project`` (not both)."""
+
+    class Meta:
+        unknown = RAISE
+
+    period = fields.String(required=True, validate=validate.OneOf(PERIODS))
+    amount = Amount(required=True)
+    source = Source(allow_none=True)
+    project = Text(4096, 1, allow_none=True)
+
+    @post_load
+    def _one_scope(self, data, **kwargs):
+        if "amount" in data and (data["amount"] is None or data["amount"] <= 0):
+            raise ValidationError("Must be a number more than 0.", "amount")
+        if data.get("source") and data.get("project"):
+            raise ValidationError("A budget is for one source or one project, not both.", "project")
+        return data
+
+
+class ChannelsIn(Schema):
+    """PUT /api/budgets/channels: where alerts go besides the dashboard and the status line."""
+
+    class Meta:
+        unknown = RAISE
+
+    webhook_url = Text(2048, data_key="webhookUrl", allow_none=True, validate=validate.URL(schemes={"http", "https"}, require_tld=False))
+    ntfy_url = Text(2048, data_key="ntfyUrl", allow_none=True, validate=validate.URL(schemes={"http", "https"}, require_tld=False))
+    desktop = fields.Boolean(truthy={True}, falsy={False})
+
+
+class BudgetOut(Schema):
+    id = fields.String()
+    period = fields.String()
+    amount = fields.Float()
+    source = fields.String(allow_none=True)
+    project = fields.String(allow_none=True)
+    spent = fields.Float(metadata={"description": "spent in the current period"})
+    percent = fields.Float()
+    cost_basis = fields.String(data_key="costBasis", allow_none=True)
+    period_start = fields.Integer(data_key="periodStart")
+    period_end = fields.Integer(data_key="periodEnd")
+    created_at = fields.Integer(data_key="createdAt")
+
+
+class DeliveryOut(Schema):
+    channel = fields.String()
+    attempts = fields.Integer()
+    delivered_at = fields.Integer(data_key="deliveredAt", allow_none=True)
+    last_error = fields.String(data_key="lastError", allow_none=True)
+
+
+class AlertOut(Schema):
+    id = fields.String()
+    budget = fields.String(data_key="budgetId")
+    period = fields.String()
+    period_start = fields.Integer(data_key="periodStart")
+    threshold = fields.Integer()
+    spent = fields.Float()
+    amount = fields.Float()
+    cost_basis = fields.String(data_key="costBasis", allow_none=True)
+    text = fields.String()
+    created_at = fields.Integer(data_key="createdAt")
+    deliveries = fields.List(fields.Nested(DeliveryOut))
+
+
+class ChannelsOut(Schema):
+    webhook_url = fields.String(data_key="webhookUrl", allow_none=True)
+    webhook_secret = fields.String(data_key="webhookSecret", metadata={
+        "description": "the HMAC-SHA256 key of X-OpenSync-Signature (sha256=<hex>) on each webhook body"})
+    ntfy_url = fields.String(data_key="ntfyUrl", allow_none=True)
+    desktop = fields.Boolean()
+
+
+budget_in = BudgetIn()
+budget_patch = BudgetIn(partial=True)
+channels_in = ChannelsIn()
+budget_out = BudgetOut()
+alert_out = AlertOut()
+channels_out = ChannelsOut()
