@@ -3,6 +3,7 @@ reset time, the last blocks as bars, the week so far, and the real quota from st
 snapshots beside the blocks' estimate; light, dark and 390 px wide. Screenshots go to
 tests/artifacts/ (limits-*)."""
 
+import re
 import time
 
 import pytest
@@ -91,4 +92,32 @@ def test_phone_width_has_no_sideways_scroll(server, browser, signed_in_state):  
     expect(page.locator(".block-bars li").first).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     shoot(page, "limits-phone")
+    context.close()
+
+
+def test_a_budget_set_in_settings_warns_on_every_page(server, browser, signed_in_state):  # noqa: F811
+    context, page = new_page(browser, signed_in_state)
+    page.goto(server.url + "/settings")
+    section = page.locator("section", has=page.locator("#budgets"))
+    section.get_by_label("Amount (USD)").fill("0.05")
+    section.get_by_label("Per").select_option("week")
+    section.get_by_role("button", name="Add a budget").click()
+    expect(page.locator("#budgets")).to_be_visible()
+    expect(page.get_by_role("status").filter(has_text="Budget added")).to_be_visible()
+    expect(section.locator("table.data tbody tr")).to_have_count(1)
+    expect(page.locator("#webhook-secret")).to_have_text(re.compile(r"\S{24,}"))
+    # The notifier records the crossing in its own thread: it shows from the next page on.
+    for _ in range(50):
+        page.goto(server.url + "/limits")
+        if page.locator(".budget-alert").count():
+            break
+        time.sleep(0.2)
+    banner = page.locator(".budget-alert")
+    expect(banner).to_have_count(1)  # 80 % and 100 % both crossed: the higher one shows
+    expect(banner).to_contain_text("Budget reached: 100% of the weekly budget (all agents)")
+    expect(banner).to_contain_text("partly estimated")
+    shoot(page, "limits-budget-banner")
+    page.goto(server.url + "/settings#budgets")
+    expect(page.locator(".budget-alerts li")).to_have_count(2)
+    shoot(page, "settings-budgets")
     context.close()
