@@ -121,7 +121,7 @@ def alerts(user_id, limit=100, current_only=False, now=None):
 
 
 def alert_text(alert):
-    scope = alert.get("source") or alert.get("project") or "all agents"
+    scope = " in ".join(v for v in (alert.get("source"), alert.get("project")) if v) or "all agents"
     text = (f"{alert['threshold']}% of the {alert['period']}ly budget ({scope}): "
             f"${alert['spent']:,.2f} of ${alert['amount']:,.2f}")
     if alert.get("cost_basis") == "estimated":

@@ -62,9 +62,6 @@ def update_budget(budget_id):
     data = schemas.read(limits_wire.budget_patch)
     if not data:
         raise ApiError(400, "Invalid request: nothing to change.", fields={"_schema": ["Send at least one field."]})
-    merged = {**_own(budget_id), **data}
-    if merged["source"] and merged["project"]:
-        raise ApiError(400, "Invalid request: project.", fields={"project": ["A budget is for one source or one project, not both."]})
     budgets.update_budget(g.user_id, budget_id, data)
     return _one(budget_id)
 

@@ -1,6 +1,8 @@
 """The wire shapes of limits: what /api/stats/blocks takes and answers (camelCase out,
 snake_case in Python, as everywhere)."""
 
+import re
+
 from marshmallow import Schema, fields, validate
 
 from .schemas import FiltersQuery
@@ -98,7 +100,7 @@ class ResetsAt(fields.Integer):
     """Claude Code's ``resets_at``: epoch seconds (milliseconds are taken too) → epoch ms."""
 
     def __init__(self, **kwargs):
-        super().__init__(strict=True, allow_none=True, **kwargs)
+        super().__init__(strict=True, allow_none=True, metadata={"minimum": 0, "maximum": 253402300799999}, **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
         if type(value) not in (int, float) or not 0 <= value < 253402300800000:
@@ -154,18 +156,19 @@ class SnapshotIn(Schema):
 
     @post_load
     def _flatten(self, data, **kwargs):
-        model = data.get("model")
+        model, extra = data.get("model"), data.get("extra")
         if isinstance(model, dict):
             model = model.get("id") or model.get("display_name")
-        if model is not None and (not isinstance(model, str) or len(model) > 256):
-            raise ValidationError("Must be a model name or {id, display_name}.", "model")
+        if model is not None and (not isinstance(model, str) or not 0 < len(model) <= 256):
+            extra = {**(extra or {}), "model": data["model"]}  # a shape we do not read: kept as sent
+            model = None
         limits = data.get("rate_limits") or {}
         five, seven = limits.get("five_hour") or {}, limits.get("seven_day") or {}
         return {"machine": data["machine"], "session_external_id": data.get("session_id"), "model": model,
                 "session_cost": (data.get("cost") or {}).get("total_cost_usd"),
                 "five_hour_used": five.get("used_percentage"), "five_hour_resets_at": five.get("resets_at"),
                 "seven_day_used": seven.get("used_percentage"), "seven_day_resets_at": seven.get("resets_at"),
-                "extra": data.get("extra")}
+                "extra": extra}
 
 
 class SnapshotsQuery(Schema):
@@ -213,27 +216,38 @@ snapshot_list = SnapshotList()
 from .schemas import Source  # noqa: E402
 
 PERIODS = ("day", "week", "month")
+HTTP_URL = re.compile(r"^https?://[^\s\x00/?#]+([/?#][^\s\x00]*)?$")  # where alerts are POSTed
 
 
 class BudgetIn(Schema):
     """POST /api/budgets (PATCH takes the same fields, each optional): an amount in USD per UTC
-    day, ISO week or month, for all agents or one ``source`` or ``project`` (not both)."""
+    day, ISO week or month, for all agents, one ``source``, one ``project``, or one source's
+    use in one project (both)."""
 
     class Meta:
         unknown = RAISE
 
     period = fields.String(required=True, validate=validate.OneOf(PERIODS))
     amount = Amount(required=True)
+    amount.allow_none = False
+    amount.metadata = {"minimum": 0, "exclusiveMinimum": True, "maximum": 1e9}
     source = Source(allow_none=True)
     project = Text(4096, 1, allow_none=True)
 
     @post_load
     def _one_scope(self, data, **kwargs):
-        if "amount" in data and (data["amount"] is None or data["amount"] <= 0):
+        if "amount" in data and data["amount"] <= 0:
             raise ValidationError("Must be a number more than 0.", "amount")
-        if data.get("source") and data.get("project"):
-            raise ValidationError("A budget is for one source or one project, not both.", "project")
         return data
+
+
+class StrictBool(fields.Boolean):
+    """JSON true or false; 0, 1 and "yes" are refused."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if type(value) is not bool:
+            raise self.make_error("invalid")
+        return value
 
 
 class ChannelsIn(Schema):
@@ -242,9 +256,11 @@ class ChannelsIn(Schema):
     class Meta:
         unknown = RAISE
 
-    webhook_url = Text(2048, data_key="webhookUrl", allow_none=True, validate=validate.URL(schemes={"http", "https"}, require_tld=False))
-    ntfy_url = Text(2048, data_key="ntfyUrl", allow_none=True, validate=validate.URL(schemes={"http", "https"}, require_tld=False))
-    desktop = fields.Boolean(truthy={True}, falsy={False})
+    webhook_url = Text(2048, data_key="webhookUrl", allow_none=True, validate=validate.Regexp(HTTP_URL, error="Not a valid URL."),
+                       metadata={"pattern": HTTP_URL.pattern})
+    ntfy_url = Text(2048, data_key="ntfyUrl", allow_none=True, validate=validate.Regexp(HTTP_URL, error="Not a valid URL."),
+                    metadata={"pattern": HTTP_URL.pattern})
+    desktop = StrictBool()
 
 
 class BudgetOut(Schema):
