@@ -204,3 +204,11 @@ def revoke_share(share_id):
     if not shares.revoke(g.user_id, share_id):
         raise ApiError(404, "No such active share link.")
     return {"ok": True, "revoked": str(share_id)}
+
+
+# Limits live in their own modules: the status line's snapshots under /api/limits, budgets
+# under /api/budgets.
+from . import budgets_api, limits_api  # noqa: E402
+
+bp.register_blueprint(limits_api.bp)
+bp.register_blueprint(budgets_api.bp)

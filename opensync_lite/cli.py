@@ -627,5 +627,17 @@ def service(kind, host, port, db_path):
                    "         launchctl load ~/Library/LaunchAgents/dev.opensync-lite.plist", err=True)
 
 
+
+@main.command("statusline", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.pass_context
+def statusline_command(ctx):
+    """Claude Code's status line: this session's cost, today's spend, the 5-hour and weekly quota
+    (`--setup [--url URL] [--key osk_…]` writes it into ~/.claude/settings.json). The
+    `opensync-lite` script runs it without loading the server (launch.py)."""
+    from . import statusline
+
+    ctx.exit(statusline.main(ctx.args))
+
+
 if __name__ == "__main__":
     main()

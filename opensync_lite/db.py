@@ -37,8 +37,9 @@ EXTENSION = "opensync"
 # 7: messages.tool_text and .thinking_text, searched beside the text (filled from the stored
 # parts at start-up: ingest.index_part_texts); 8: sources (and keys' default sources) named
 # "cursor-sync", OpenSync's name for the cursor plugin's, are "cursor", as intake now reads them;
-# 9: embeddings and embedded_sessions (new tables only: the background job of semantic/ fills them).
-SCHEMA_VERSION = 9
+# 9: embeddings and embedded_sessions (new tables only: the background job of semantic/ fills them);
+# 10: quota_snapshots, budgets, budget_alerts, budget_deliveries, budget_channels (new tables only).
+SCHEMA_VERSION = 10
 CURSOR_SYNC = ("UPDATE sessions SET source = 'cursor' WHERE source = 'cursor-sync';\n"
                "UPDATE api_keys SET default_source = 'cursor' WHERE default_source = 'cursor-sync';\n")
 FTS_TRIGGERS = [f"{t}_fts_{op}" for t in ("sessions", "messages") for op in ("insert", "delete", "update")]

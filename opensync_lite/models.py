@@ -275,3 +275,67 @@ class EmbeddedSession(BaseModel):
 
     class Meta:
         table_name = "embedded_sessions"
+class QuotaSnapshot(BaseModel):
+    user = ForeignKeyField(User, column_name="user_id", on_delete="CASCADE")
+    machine = TextField(default="")
+    session_external_id = TextField(null=True)
+    model = TextField(null=True)
+    session_cost = FloatField(null=True)
+    five_hour_used = FloatField(null=True)
+    five_hour_resets_at = IntegerField(null=True)
+    seven_day_used = FloatField(null=True)
+    seven_day_resets_at = IntegerField(null=True)
+    extra = JSONText(null=True)
+    created_at = IntegerField()
+
+    class Meta:
+        table_name = "quota_snapshots"
+
+
+class Budget(BaseModel):
+    user = ForeignKeyField(User, column_name="user_id", on_delete="CASCADE")
+    period = TextField()
+    amount = FloatField()
+    source = TextField(null=True)
+    project = TextField(null=True)
+    created_at = IntegerField()
+
+    class Meta:
+        table_name = "budgets"
+
+
+class BudgetAlert(BaseModel):
+    user = ForeignKeyField(User, column_name="user_id", on_delete="CASCADE")
+    budget = ForeignKeyField(Budget, column_name="budget_id", on_delete="CASCADE")
+    period_start = IntegerField()
+    threshold = IntegerField()
+    spent = FloatField()
+    amount = FloatField()
+    cost_basis = TextField(null=True)
+    created_at = IntegerField()
+
+    class Meta:
+        table_name = "budget_alerts"
+
+
+class BudgetDelivery(BaseModel):
+    alert = ForeignKeyField(BudgetAlert, column_name="alert_id", on_delete="CASCADE")
+    channel = TextField()
+    attempts = IntegerField(default=0)
+    next_at = IntegerField()
+    delivered_at = IntegerField(null=True)
+    last_error = TextField(null=True)
+
+    class Meta:
+        table_name = "budget_deliveries"
+
+
+class BudgetChannels(BaseModel):
+    user = ForeignKeyField(User, column_name="user_id", primary_key=True, on_delete="CASCADE")
+    webhook_url = TextField(null=True)
+    webhook_secret = TextField()
+    ntfy_url = TextField(null=True)
+    desktop = BooleanField(default=False)
+
+    class Meta:
+        table_name = "budget_channels"

@@ -3,7 +3,7 @@
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
-from . import __version__, responses, schemas, stats
+from . import __version__, limits_wire, responses, schemas, stats
 
 ERRORS = {
     "400": "Invalid body or query parameter: `fields` names each bad field.",
@@ -131,4 +131,36 @@ def build(server_url="/"):
             f"Usage per {name}", responses.group_schema(name, group), query=schemas.StatsQuery)})
     spec.path("/api/stats/daily", operations={"get": _operation(
         "Usage per UTC day, ISO week or month (`bucket`)", responses.DailyStats, query=schemas.StatsQuery)})
+    spec.path("/api/stats/blocks", operations={"get": _operation(
+        "5-hour billing blocks and weekly windows as ccusage 20 computes them: tokens per kind, cost, "
+        "burn rate and the active block's projection", limits_wire.WindowsOut, query=limits_wire.BlocksQuery)})
+    spec.path("/api/limits/snapshots", operations={
+        "post": _operation("Keep what Claude Code's status line was given (rate_limits, cost, model; `machine`); "
+                           "answers today's spend and this period's budget alerts", limits_wire.SnapshotStored,
+                           body=limits_wire.SnapshotIn),
+        "get": _operation("The status line's snapshots that carry quota figures, oldest first", limits_wire.SnapshotList,
+                          query=limits_wire.SnapshotsQuery)})
+    for name in ("BudgetOut", "AlertOut", "ChannelsOut"):
+        spec.components.schema(name, schema=getattr(limits_wire, name))
+    budget = {"type": "object", "properties": {"budget": {"$ref": "#/components/schemas/BudgetOut"}}}
+    spec.path("/api/budgets", operations={
+        "get": _operation("Your budgets with what was spent in their current period",
+                          {"type": "object", "properties": {"budgets": {"type": "array", "items": {"$ref": "#/components/schemas/BudgetOut"}}}},
+                          errors=("401",)),
+        "post": _operation("A budget: alerts once at 80 % and 100 % of each period", budget, body=limits_wire.BudgetIn,
+                           status="201")})
+    spec.path("/api/budgets/{budget_id}", operations={
+        "get": _operation("One budget", budget, errors=("401", "404"), path_params=("budget_id",)),
+        "patch": _operation("Change a budget (the fields sent)", budget, body=limits_wire.BudgetIn,
+                            errors=("400", "401", "404"), path_params=("budget_id",)),
+        "delete": _operation("Delete a budget and its alerts", {"type": "object"}, errors=("401", "404"),
+                             path_params=("budget_id",))})
+    channels = {"type": "object", "properties": {"channels": {"$ref": "#/components/schemas/ChannelsOut"}}}
+    spec.path("/api/budgets/channels", operations={
+        "get": _operation("Where alerts go, and the webhook's signing secret", channels, errors=("401",)),
+        "put": _operation("Set the webhook URL, the ntfy topic URL, the desktop switch", channels, body=limits_wire.ChannelsIn)})
+    spec.path("/api/budgets/alerts", operations={"get": _operation(
+        "The alerts that fired, newest first, with each delivery's state",
+        {"type": "object", "properties": {"alerts": {"type": "array", "items": {"$ref": "#/components/schemas/AlertOut"}}}},
+        errors=("401",))})
     return spec.to_dict()

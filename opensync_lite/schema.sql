@@ -292,4 +292,65 @@ CREATE TABLE IF NOT EXISTS embedded_sessions (
     session_id  INTEGER PRIMARY KEY REFERENCES sessions (id) ON DELETE CASCADE,
     written_at  INTEGER NOT NULL,
     model       TEXT    NOT NULL
+-- What Claude Code's status line reported (opensync-lite statusline): the plan's real quota
+-- use, per user and machine, over time. A snapshot equal to the machine's last one within a
+-- minute is not kept again (the status line runs every few seconds).
+CREATE TABLE IF NOT EXISTS quota_snapshots (
+    id                  INTEGER PRIMARY KEY,
+    user_id             INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    machine             TEXT    NOT NULL DEFAULT '',
+    session_external_id TEXT,
+    model               TEXT,
+    session_cost        REAL,
+    five_hour_used      REAL,      -- percent of the 5-hour window used
+    five_hour_resets_at INTEGER,   -- epoch ms
+    seven_day_used      REAL,
+    seven_day_resets_at INTEGER,
+    extra               TEXT,      -- the rest of what the status line was given (JSON)
+    created_at          INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS quota_snapshots_by_time ON quota_snapshots (user_id, created_at);
+
+-- Budgets (budgets.py): an amount per day, ISO week or month, in total or for one source or
+-- project; each crossing of 80 % and 100 % in a period is one alert (the UNIQUE makes it once,
+-- across restarts), and each alert one delivery per channel the user set, retried until done.
+CREATE TABLE IF NOT EXISTS budgets (
+    id         INTEGER PRIMARY KEY,
+    user_id    INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    period     TEXT    NOT NULL,   -- day, week, month (UTC)
+    amount     REAL    NOT NULL,   -- USD
+    source     TEXT,
+    project    TEXT,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS budgets_by_user ON budgets (user_id);
+CREATE TABLE IF NOT EXISTS budget_alerts (
+    id           INTEGER PRIMARY KEY,
+    user_id      INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    budget_id    INTEGER NOT NULL REFERENCES budgets (id) ON DELETE CASCADE,
+    period_start INTEGER NOT NULL,
+    threshold    INTEGER NOT NULL,  -- 80 or 100
+    spent        REAL    NOT NULL,
+    amount       REAL    NOT NULL,
+    cost_basis   TEXT,              -- estimated / unpriced when some of the spend is
+    created_at   INTEGER NOT NULL,
+    UNIQUE (budget_id, period_start, threshold)
+);
+CREATE INDEX IF NOT EXISTS budget_alerts_by_user ON budget_alerts (user_id, created_at);
+CREATE TABLE IF NOT EXISTS budget_deliveries (
+    id           INTEGER PRIMARY KEY,
+    alert_id     INTEGER NOT NULL REFERENCES budget_alerts (id) ON DELETE CASCADE,
+    channel      TEXT    NOT NULL,  -- webhook, ntfy, desktop
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    next_at      INTEGER NOT NULL,
+    delivered_at INTEGER,
+    last_error   TEXT
+);
+CREATE INDEX IF NOT EXISTS budget_deliveries_due ON budget_deliveries (delivered_at, next_at);
+CREATE TABLE IF NOT EXISTS budget_channels (
+    user_id        INTEGER PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+    webhook_url    TEXT,
+    webhook_secret TEXT NOT NULL,
+    ntfy_url       TEXT,
+    desktop        INTEGER NOT NULL DEFAULT 0
 );

@@ -33,3 +33,12 @@ def daily():
     """Per UTC day, or per week or month with ``bucket``: ``days`` days up to ``to`` (or from ``from``)."""
     args = _filters()
     return {"days": responses.day_stats_out.dump(queries.daily_stats(g.user_id, args, args["days"], args["bucket"]))}
+
+
+@bp.get("/blocks")
+def blocks():
+    """5-hour billing blocks (``hours``) and weekly windows, computed as ccusage 20 does (limits)."""
+    from . import limits, limits_wire
+
+    args = schemas.read_query(limits_wire.blocks_query)
+    return limits_wire.windows_out.dump(limits.windows(g.user_id, args, args.pop("hours"), args.pop("days")))
