@@ -275,6 +275,8 @@ class EmbeddedSession(BaseModel):
 
     class Meta:
         table_name = "embedded_sessions"
+
+
 class QuotaSnapshot(BaseModel):
     user = ForeignKeyField(User, column_name="user_id", on_delete="CASCADE")
     machine = TextField(default="")

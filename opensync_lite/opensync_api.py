@@ -153,9 +153,10 @@ def _hint(session, index):
 
 @bp.get("/api/context")
 def session_context():
-    """OpenSync finds the sessions by meaning (semanticSearch); so does this, once it can."""
+    """OpenSync finds the sessions by meaning (semanticSearch); this by meaning and words at once
+    (hybrid), so a session still waiting for its vectors, or an exact identifier, is found too."""
     args = _args(schemas.context_query, ("q", schemas.MISSING_Q))
-    engine = answering("semantic")
+    engine = answering("hybrid")
     answer = context.build(g.user_id, args["q"], args["limit"], args["format"], {}, engine, args["max_chars"], _hint)
     return answer, {SEARCH_HEADER: engine}
 

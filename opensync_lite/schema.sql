@@ -292,6 +292,8 @@ CREATE TABLE IF NOT EXISTS embedded_sessions (
     session_id  INTEGER PRIMARY KEY REFERENCES sessions (id) ON DELETE CASCADE,
     written_at  INTEGER NOT NULL,
     model       TEXT    NOT NULL
+);
+
 -- What Claude Code's status line reported (opensync-lite statusline): the plan's real quota
 -- use, per user and machine, over time. A snapshot equal to the machine's last one within a
 -- minute is not kept again (the status line runs every few seconds).
