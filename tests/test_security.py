@@ -62,6 +62,18 @@ ISOLATION = {
     ("POST", "/opensync/sync/session"): ["/opensync/sync/session"],
     ("POST", "/opensync/sync/message"): ["/opensync/sync/message"],
     ("POST", "/opensync/sync/batch"): ["/opensync/sync/batch"],
+    # Limits and budgets (limits_api.py, budgets_api.py).
+    ("GET", "/api/stats/blocks"): ["/api/stats/blocks", "/api/stats/blocks?source=claude-code"],
+    ("GET", "/api/limits/snapshots"): ["/api/limits/snapshots"],
+    ("POST", "/api/limits/snapshots"): ["/api/limits/snapshots"],
+    ("GET", "/api/budgets"): ["/api/budgets"],
+    ("POST", "/api/budgets"): ["/api/budgets"],
+    ("GET", "/api/budgets/<int:budget_id>"): ["/api/budgets/{budget}"],
+    ("PATCH", "/api/budgets/<int:budget_id>"): ["/api/budgets/{budget}"],
+    ("DELETE", "/api/budgets/<int:budget_id>"): ["/api/budgets/{budget}"],
+    ("GET", "/api/budgets/channels"): ["/api/budgets/channels"],
+    ("PUT", "/api/budgets/channels"): ["/api/budgets/channels"],
+    ("GET", "/api/budgets/alerts"): ["/api/budgets/alerts"],
 }
 
 
@@ -99,10 +111,17 @@ def victim(app, api, db_path):
     # Graded, so that it is in every evals export (OpenSync's take graded sessions only).
     assert api.client.patch("/api/sessions/victim-1", json={"evalStatus": "golden"}, headers=api.headers).status_code == 200
     session = api.session("victim-1")["session"]
+    # A budget on the victim's secret project, channels with a secret webhook, a quota snapshot.
+    budget = api.post("/api/budgets", {"period": "day", "amount": 5, "project": "/home/v/secret-project"})
+    assert budget.status_code in (200, 201), budget.get_json()
+    assert api.client.put("/api/budgets/channels", json={"webhookUrl": "http://127.0.0.1:9/secret-hook"},
+                          headers=api.headers).status_code == 200
+    assert api.post("/api/limits/snapshots", {"machine": "secret-laptop", "session_id": "victim-1"}).status_code in (200, 201)
     with app.app_context():
         shares.create(auth.get_or_create_user("local").id, int(session["id"]))
         (share,) = shares.active(auth.get_or_create_user("local").id)
-    return {"id": session["id"], "ext": "victim-1", "share": share["id"], "before": snapshot(db_path)}
+    return {"id": session["id"], "ext": "victim-1", "share": share["id"], "budget": budget.get_json()["budget"]["id"],
+            "before": snapshot(db_path)}
 
 
 def leaks(body):
@@ -121,8 +140,12 @@ def test_a_second_user_cannot_read_change_or_delete(api, other_api, victim, db_p
         elif method == "DELETE":
             assert other_api.delete(path).status_code == 404
         elif method == "PATCH":
-            response = other_api.client.patch(path, json={"starred": True, "tags": ["hijack"]}, headers=other_api.headers)
+            body = {"amount": 1} if "/budgets/" in path else {"starred": True, "tags": ["hijack"]}
+            response = other_api.client.patch(path, json=body, headers=other_api.headers)
             assert response.status_code == 404, path
+        elif method == "PUT":  # the second user's own channels: the victim's stay
+            response = other_api.client.put(path, json={"webhookUrl": "http://127.0.0.1:9/hijack"}, headers=other_api.headers)
+            assert response.status_code == 200 and not leaks(response.get_data(as_text=True)), path
         elif path == "/mcp":
             for number, (tool, arguments) in enumerate(MCP_CALLS):
                 arguments = {k: v.format(**victim) for k, v in arguments.items()}
@@ -145,9 +168,13 @@ def test_a_second_user_cannot_read_change_or_delete(api, other_api, victim, db_p
                                                "cost_usd": "9.5", "model": "m"}),
                     "/v1/metrics": _otlp("metrics", {"model": "m"}),
                     "/v1/traces": {"resourceSpans": []},
+                    "/api/budgets": {"period": "day", "amount": 1},
+                    "/api/limits/snapshots": {"machine": "hijack", "session_id": "victim-1"},
                     }[path]
-            assert other_api.post(template, body).status_code == 200
+            assert other_api.post(template, body).status_code in (200, 201)
     mine = api.session("victim-1")
+    assert [b["amount"] for b in api.get("/api/budgets").get_json()["budgets"]] == [5]
+    assert api.get("/api/budgets/channels").get_json()["channels"]["webhookUrl"] == "http://127.0.0.1:9/secret-hook"
     assert mine["session"]["title"] == "secret plans" and mine["session"]["promptTokens"] == 77
     assert [m["textContent"] for m in mine["messages"]] == ["the secret is 42", "read the secret file"]
     assert snapshot(db_path)["sessions"][0] == victim["before"]["sessions"][0]
