@@ -63,7 +63,7 @@ def server(tmp_path_factory):
 
 def search(page, server, words, where=None):
     page.goto(server.url + "/search")
-    page.get_by_label("Words").fill(words)
+    page.get_by_role("searchbox", name="Words").fill(words)
     if where:
         page.locator("select[name=where]").select_option(label=where)
     page.get_by_role("button", name="Search").click()
