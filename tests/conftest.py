@@ -63,6 +63,7 @@ class Api:
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "both_databases: run each test on SQLite and on PostgreSQL")
+    config.addinivalue_line("markers", "alone: timed against other load; `make test` runs these after the parallel pass")
 
 
 def pytest_generate_tests(metafunc):

@@ -11,7 +11,8 @@ import pytest
 
 from factories import bulk_sessions
 
-pytestmark = pytest.mark.both_databases
+# Timed against other users' requests: run alone, after the parallel pass of `make test`.
+pytestmark = [pytest.mark.both_databases, pytest.mark.alone]
 
 SESSIONS, MESSAGES = 1000, 50  # 50 000 messages: half a minute of reading and redacting, unbounded
 

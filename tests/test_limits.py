@@ -14,6 +14,10 @@ MAX_BATCH_ITEMS = 10_000  # schemas.MAX_BATCH_ITEMS, stated here so the test rea
 
 from conftest import Api, LiveServer, make_key, rows, snapshot
 
+# Timed against other load (slow clients, a large batch, the writer queue): run alone, after the
+# parallel pass of `make test`.
+pytestmark = pytest.mark.alone
+
 
 def test_a_batch_of_invalid_items_answers_the_first_errors_and_their_count(api, db_path):
     body = {"messages": [{}] * 5000 + [{"sessionExternalId": "s", "externalId": "m", "role": "user"}]}

@@ -296,7 +296,8 @@ def test_a_page_comes_back_after_sign_in_with_its_query(app, api):
 # Every dashboard route that takes an <int:…> id (checked against the app's routes below).
 INT_ROUTES = (("GET", "/sessions/{}"), ("POST", "/sessions/{}/curate"), ("GET", "/sessions/{}/download.json"),
               ("POST", "/sessions/{}/shares"), ("POST", "/shares/{}/revoke"), ("POST", "/sessions/{}/delete"),
-              ("POST", "/sessions/{}/star"), ("POST", "/settings/keys/{}/revoke"), ("POST", "/settings/signins/{}/end"))
+              ("POST", "/sessions/{}/star"), ("POST", "/settings/keys/{}/revoke"), ("POST", "/settings/signins/{}/end"),
+              ("POST", "/settings/budgets/{}/delete"))
 
 
 def test_every_dashboard_route_with_an_int_id_is_in_the_ids_too_large_test(app):
