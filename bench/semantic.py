@@ -8,7 +8,6 @@ median time of semantic and hybrid queries.
 """
 
 import argparse
-import os
 import resource
 import statistics
 import sys
