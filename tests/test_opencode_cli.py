@@ -57,8 +57,13 @@ def environment(home, cwd="."):
     return env
 
 
+# The native binary itself: the opencode-ai wrapper lists platform packages the registry lacks,
+# which `npm ci` refuses.
+OPENCODE = NODE_BIN.parent / "opencode-linux-x64" / "bin" / "opencode"
+
+
 def opencode(home, cwd, *args):
-    done = subprocess.run([str(NODE_BIN / "opencode"), *args], cwd=cwd, env=environment(home, cwd), stdin=subprocess.DEVNULL,
+    done = subprocess.run([str(OPENCODE), *args], cwd=cwd, env=environment(home, cwd), stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, f"opencode exited {done.returncode}\nstdout: {done.stdout[-3000:]}\nstderr: {done.stderr[-3000:]}"
     return done
@@ -118,7 +123,7 @@ def totals(db_path):
 
 
 def test_the_pinned_cli_writes_todays_layout(run):
-    out = subprocess.run([str(NODE_BIN / "opencode"), "--version"], capture_output=True, text=True, timeout=60,
+    out = subprocess.run([str(OPENCODE), "--version"], capture_output=True, text=True, timeout=60,
                          env=environment(run["home"]))
     assert out.stdout.strip() == OPENCODE_VERSION
     assert [r.kind for r in run["api"].messages()] == ["title", "main", "main", "main", "main"]
