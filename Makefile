@@ -45,9 +45,11 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	$(PIP) install -e '.[test,postgres,mcp,semantic]'
 	touch $@
 
-# The real sync client the end-to-end tests drive, pinned in tests/package-lock.json.
+# The real clients the end-to-end tests drive, pinned in tests/package-lock.json. `npm install`
+# with the lock installs the locked tree; `npm ci` would refuse it, since some CLIs list optional
+# platform packages (macOS, Windows builds) the registry lacks and the lock cannot hold.
 tests/node_modules/.installed: tests/package.json tests/package-lock.json
-	npm ci --prefix tests --no-audit --no-fund
+	npm install --prefix tests --no-save --no-audit --no-fund
 	touch $@
 
 clean:
