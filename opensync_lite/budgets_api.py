@@ -8,7 +8,8 @@ from .errors import ApiError
 bp = Blueprint("budgets", __name__, url_prefix="/budgets")
 SPENDING = {"opensync.sync_sessions.sync_session", "opensync.sync_messages.sync_message",
             "opensync.sync_messages.sync_batch", "opensync.otlp.logs", "opensync.otlp.metrics",
-            "opensync.api.limits.store_snapshot"}  # (the status line runs every turn: it covers the watcher's imports)
+            "opensync.otlp.traces", "opensync.api.limits.store_snapshot", "opensync.opensync_compat.sync_session",
+            "opensync.opensync_compat.sync_message", "opensync.opensync_compat.sync_batch"}  # (and the watcher's imports)
 
 
 @bp.after_app_request

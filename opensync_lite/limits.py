@@ -9,9 +9,10 @@ is active while now is before its end and less than ``hours`` after its last ent
 active block has a burn rate (its tokens and cost over the minutes from its first to its last
 entry) and a projection to its end at that rate. Weekly windows are the same rule over 168 h.
 
-Entries are the messages that carry tokens (every source: an import's, a plugin's, telemetry's
-copy), read through ``queries.conditions`` so every stats filter applies. A message's cost is
-the one its transcript recorded (costUSD) when there is one, else the price of its tokens.
+Entries are what the session totals count (see ``entries``), read through ``queries.conditions``
+so every stats filter applies. An entry's cost is the one its agent recorded (a transcript's
+costUSD, telemetry's cost, a client's session cost) when there is one, else the price of its
+tokens.
 """
 
 import time
@@ -38,30 +39,94 @@ def iso(ms):
 
 def entries(user_id, filters, since, until):
     """Each counted response from ``since`` to ``until`` (epoch ms) as a dict: at, source,
-    model, the four kinds, cost, priced ("recorded", "estimated", "unpriced"). In time order."""
+    model, the four kinds, cost, priced ("recorded", "estimated", "unpriced"). In time order;
+    past MAX_ENTRIES the newest are kept (the active block is the one that matters).
+
+    What counts is what the session totals count (ingest's one merge), so a budget sees every
+    path: the messages that carry a transcript's responses; telemetry's responses, which a
+    session holds (ingest._counted picks those the transcript does not hold); and, for a
+    session no file or telemetry ever described, the client's session totals at its last
+    activity."""
+    session_filters = {k: v for k, v in filters.items() if k not in ("date_from", "date_to")}
+    where = queries.conditions(user_id, session_filters)
+    found = (_from_messages(user_id, where, since, until) + _from_telemetry(user_id, where, since, until)
+             + _from_client_totals(user_id, where, since, until))
+    found.sort(key=lambda e: e["at"])
+    return found[-MAX_ENTRIES:]
+
+
+def _described(user_id):
+    """Sessions some file or telemetry described (they have responses): their client totals
+    are not counted again."""
+    return ImportResponse.select(ImportResponse.session_external_id).where(ImportResponse.user == user_id)
+
+
+def _entry(at, source, model, kinds, cost=None):
     from .pricing import price  # the price data loads only when blocks are asked for
 
-    session_filters = {k: v for k, v in filters.items() if k not in ("date_from", "date_to")}
-    tokens = Message.input_tokens + Message.output_tokens + Message.cache_write_tokens + Message.cache_read_tokens
+    status = "recorded"
+    if cost is None:
+        cost = price(model, *(kinds[k] for k in KINDS))
+        status = "estimated" if cost is not None else "unpriced"
+    return {"at": at, "source": source, "model": model, **{k: kinds[k] for k in KINDS}, "cost": cost or 0.0,
+            "priced": status}
+
+
+def _from_messages(user_id, where, since, until):
+    """Messages that carry a transcript's responses: their four kinds, and the costUSD the
+    transcript recorded when there is one."""
+    kinds = Message.input_tokens + Message.output_tokens + Message.cache_write_tokens + Message.cache_read_tokens
     rows = list(Message.select(
         Message.created_at.alias("at"), Message.external_id.alias("message"), Message.model.alias("model"),
         *(getattr(Message, k).alias(k) for k in KINDS),
         Session.external_id.alias("session"), Session.source.alias("source"), Session.model.alias("session_model"),
     ).join(Session).where(
-        *queries.conditions(user_id, session_filters), Message.created_at >= since, Message.created_at < until,
-        tokens > 0,
-    ).order_by(Message.created_at, Message.id).limit(MAX_ENTRIES).dicts())
+        *where, Message.created_at >= since, Message.created_at < until, kinds > 0,
+    ).order_by(Message.created_at.desc(), Message.id.desc()).limit(MAX_ENTRIES).dicts())
     recorded = _recorded_costs(user_id, rows)
+    return [_entry(r["at"], r["source"], r["model"] or r["session_model"], r, recorded.get((r["session"], r["message"])))
+            for r in rows]
+
+
+def _from_telemetry(user_id, where, since, until):
+    """Responses a session holds (telemetry's requests and metric windows), as the merge
+    counts them: only requests no transcript holds, metrics only with neither."""
+    from .ingest import OTEL, OTEL_METRIC, _counted, _responses
+
+    held = ImportResponse.response_key.startswith(OTEL) | ImportResponse.response_key.startswith(OTEL_METRIC)
+    sessions = {e: (source, model) for e, source, model in Session.select(
+        Session.external_id, Session.source, Session.model).where(*where, Session.external_id.in_(
+            ImportResponse.select(ImportResponse.session_external_id).where(
+                ImportResponse.user == user_id, held, ImportResponse.created_at >= since,
+                ImportResponse.created_at < until))).limit(MAX_ENTRIES).tuples()}
+    by_session = {}
+    for r in _responses("session_responses", ImportResponse.session_external_id, user_id, list(sessions)):
+        by_session.setdefault(r["session_external_id"], []).append(r)
+    out = []
+    for external_id, rows in by_session.items():
+        source, session_model = sessions[external_id]
+        for r in _counted(rows):
+            if r["response_key"].startswith((OTEL, OTEL_METRIC)) and since <= r["created_at"] < until:
+                out.append(_entry(r["created_at"], source, r["model"] or session_model, r, r["cost_usd"]))
+    return out
+
+
+def _from_client_totals(user_id, where, since, until):
+    """Sessions only a client described: their totals (and the client's cost) at their last
+    activity, as the session totals count them (a client's per-message counts are not)."""
+    with_tokens = Message.select(Message.session).where(
+        (Message.input_tokens + Message.output_tokens + Message.cache_write_tokens + Message.cache_read_tokens) > 0)
+    rows = Session.select(
+        Session.updated_at, Session.source, Session.model, Session.cost, Session.prompt_tokens,
+        Session.completion_tokens, *(getattr(Session, k) for k in KINDS),
+    ).where(*where, Session.updated_at >= since, Session.updated_at < until,
+            (Session.total_tokens > 0) | (Session.cost > 0), Session.external_id.not_in(_described(user_id)),
+            Session.id.not_in(with_tokens)).order_by(Session.updated_at.desc()).limit(MAX_ENTRIES).dicts()
     out = []
     for r in rows:
-        model = r["model"] or r["session_model"]
-        cost = recorded.get((r["session"], r["message"]))
-        status = "recorded"
-        if cost is None:
-            cost = price(model, *(r[k] for k in KINDS))
-            status = "estimated" if cost is not None else "unpriced"
-        out.append({"at": r["at"], "source": r["source"], "model": model, **{k: r[k] for k in KINDS},
-                    "cost": cost or 0.0, "priced": status})
+        if not any(r[k] for k in KINDS):
+            r.update(input_tokens=r["prompt_tokens"], output_tokens=r["completion_tokens"])
+        out.append(_entry(r["updated_at"], r["source"], r["model"], r, r["cost"] if r["cost"] else None))
     return out
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from watchdog.events import FileSystemEventHandler
 from watchdog.observers import Observer
 
-from . import auth
+from . import auth, budgets
 from .importers import claude_code, codex, gemini, opencode, pi
 
 log = logging.getLogger("opensync_lite.watch")
@@ -121,7 +121,8 @@ class Watcher:
         return bool(appeared)
 
     def _pass(self, user_id, changed):
-        """Import the changed files (``None``: every file)."""
+        """Import the changed files (``None``: every file); what they add wakes the budgets."""
+        wrote = False
         for name, (find, run) in FILE_AGENTS.items():
             roots = self.roots.get(name)
             if not roots:
@@ -132,10 +133,12 @@ class Watcher:
                 inside = [Path(p) for p in changed if p.endswith(".jsonl")]
                 files = sorted(p for p in inside if p.is_file() and any(root in p.parents for root in roots))
             if files:
-                self._log(name, run(user_id, files))
+                wrote |= self._log(name, run(user_id, files))
         for root in self.roots.get("OpenCode", ()):
             if root.is_dir() and (changed is None or any(Path(p).is_relative_to(root) for p in changed)):
-                self._log("OpenCode", opencode.run(user_id, root))
+                wrote |= self._log("OpenCode", opencode.run(user_id, root))
+        if wrote:
+            budgets.notifier(self.app).wake(user_id)
 
     @staticmethod
     def _log(name, report):
@@ -143,3 +146,4 @@ class Watcher:
             log.info("%s: %s", name, report.summary())
         for problem in report.problems[:20]:
             log.warning("%s: skipped %s", name, problem)
+        return bool(report.messages or report.sessions_created)
