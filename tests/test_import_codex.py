@@ -41,7 +41,9 @@ stream_max_retries = 0
 
 def codex(home, cwd, *args):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CODEX_", "OPENAI_"))}
-    env.update(HOME=str(home), FAKE_OPENAI_KEY="sk-test-0000", NO_COLOR="1")
+    # The wrapper finds its platform package beside itself: through a symlinked node_modules too.
+    env.update(HOME=str(home), FAKE_OPENAI_KEY="sk-test-0000", NO_COLOR="1",
+               NODE_OPTIONS="--preserve-symlinks --preserve-symlinks-main")
     done = subprocess.run([str(NODE_BIN / "codex"), *args], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, f"codex exited {done.returncode}\nstdout: {done.stdout[-3000:]}\nstderr: {done.stderr[-3000:]}"
