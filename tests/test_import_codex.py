@@ -104,7 +104,8 @@ def totals(db_path):
 
 
 def test_the_pinned_cli_ran_both_turns(run):
-    out = subprocess.run([str(NODE_BIN / "codex"), "--version"], capture_output=True, text=True, timeout=30)
+    out = subprocess.run([str(NODE_BIN / "codex"), "--version"], capture_output=True, text=True, timeout=30,
+                         env={**os.environ, "NODE_OPTIONS": "--preserve-symlinks --preserve-symlinks-main"})
     assert out.stdout.strip() == f"codex-cli {CODEX_VERSION}"
     answered = run["api"].responses()
     assert [r.turn for r in answered] == [0, 1, 0, 1] and {r.kind for r in answered} == {"main"}
