@@ -9,8 +9,12 @@ output text / function-call argument deltas and dones, ``response.output_item.do
 ones and the cache writes, ``input_tokens_details {cached_tokens, cache_write_tokens}``, ``output_tokens`` including
 ``output_tokens_details.reasoning_tokens``). Which answer a request gets comes from its
 ``input``: the turn is how many ``function_call_output`` items follow its last user message,
-so the same script answers a fresh run and a resumed one. A request past the script's turns
-gets a short text answer with ``SIDE_USAGE``. Anything else (Codex 0.171.0's
+so the same script answers a fresh run and a resumed one (the ``<…>`` context Codex injects as
+user messages, such as a ``<subagent_notification>``, is not a user message here). ``agents``
+gives other scripts by a marker in that last user message: a sub-agent's task, or the prompt
+that has the model spawn one (``spawn_agent`` / ``wait_agent``, Codex's ``multi_agent_v1``
+tools; a turn's items may be a function of the request, to wait on the ids the spawns
+returned). A request past its script's turns gets a short text answer with ``SIDE_USAGE``. Anything else (Codex 0.171.0's
 ``/v1/analytics/codex/turn-costs``, a models list) gets a 404 in the API's error shape. Every
 request is recorded (``requests``) with what it was answered, so a test can sum the usage it
 handed out."""
@@ -54,11 +58,41 @@ def exec_command(cmd):
     return function_call("exec_command", {"cmd": cmd})
 
 
+def spawn_agent(task, fork_context=False):
+    """Codex 0.171's tool that starts a sub-agent on ``task`` (in its ``multi_agent_v1`` namespace)."""
+    return {**function_call("spawn_agent", {"message": task, "fork_context": fork_context}),
+            "namespace": "multi_agent_v1"}
+
+
+def spawned_ids(body):
+    """The agent ids the ``spawn_agent`` calls of a request's ``input`` returned, in order."""
+    spawns = {i.get("call_id") for i in body.get("input") or () if i.get("type") == "function_call"
+              and i.get("name") == "spawn_agent"}
+    found = []
+    for item in body.get("input") or ():
+        if item.get("type") == "function_call_output" and item.get("call_id") in spawns:
+            try:
+                found.append(json.loads(item["output"])["agent_id"])
+            except (ValueError, KeyError, TypeError):
+                pass
+    return found
+
+
+def wait_for_spawned(index):
+    """A Turn's items: a ``wait_agent`` call on the agent the request's ``index`` th spawn
+    started (it returns when any of its targets finishes, so one target a call)."""
+    def items(body):
+        return [{**function_call("wait_agent", {"targets": spawned_ids(body)[index:index + 1], "timeout_ms": 60000}),
+                 "namespace": "multi_agent_v1"}]
+    return items
+
+
 @dataclass
 class Turn:
-    """One scripted response: its output items and the usage it reports."""
+    """One scripted response: its output items (or a function of the request's body giving
+    them) and the usage it reports."""
 
-    items: list
+    items: object
     usage: dict
 
 
@@ -86,7 +120,7 @@ class Request:
     path: str
     headers: dict
     body: object
-    kind: str = "other"  # "main" (scripted), "side" (past the script), or "other"
+    kind: str = "other"  # "main" (scripted), an agents marker, "side" (past a script), or "other"
     turn: int = None
     response_id: str = None
     usage: dict = None
@@ -143,6 +177,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("x-request-id", "req_" + uuid.uuid4().hex[:24])
         self.end_headers()
         self.close_connection = True
+        if callable(answer.items):
+            answer = Turn(answer.items(body), answer.usage)
         for event in sse_events(record.response_id, body.get("model") or MODEL, answer):
             self.wfile.write(event)
             self.wfile.flush()
@@ -210,10 +246,12 @@ def sse_events(response_id, model, answer):
 
 class StandIn:
     """The Responses API stand-in, a threaded HTTP server on a free port. ``script``: the list
-    of ``Turn`` s (``tool_then_answer()`` when not given). Use as a context manager."""
+    of ``Turn`` s (``tool_then_answer()`` when not given); ``agents``: {marker: script} for the
+    requests whose last user message holds the marker. Use as a context manager."""
 
-    def __init__(self, script=None):
+    def __init__(self, script=None, agents=None):
         self.script = list(script or tool_then_answer())
+        self.agents = {marker: list(turns) for marker, turns in (agents or {}).items()}
         self.side = Turn([message("Nothing more to do.")], SIDE_USAGE)
         self.requests = []
         self.lock = threading.Lock()
@@ -245,11 +283,14 @@ class StandIn:
 
     def _answer(self, body):
         items = [i for i in body.get("input") or () if isinstance(i, dict)]
-        last_user = max((n for n, i in enumerate(items) if i.get("type") == "message" and i.get("role") == "user"),
-                        default=-1)
+        users = [n for n, i in enumerate(items) if i.get("type") == "message" and i.get("role") == "user"
+                 and not item_text(i).lstrip().startswith("<")]
+        last_user = max(users, default=-1)
         turn = sum(1 for i in items[last_user + 1:] if i.get("type") == "function_call_output")
-        if turn < len(self.script):
-            return "main", turn, self.script[turn]
+        prompt = item_text(items[last_user]) if users else ""
+        kind, script = next(((m, s) for m, s in self.agents.items() if m in prompt), ("main", self.script))
+        if turn < len(script):
+            return kind, turn, script[turn]
         return "side", None, self.side
 
     # What the tests read.

@@ -8,7 +8,14 @@ Usage: 0.171 writes a ``token_usage_record`` per response (by ``response_id``); 
 and its ``token_count`` events repeat a request's ``last_token_usage``, so a response there is
 a step of the cumulative ``total_token_usage``. ``input_tokens`` include the cached ones; no cost
 is written anywhere (the write path prices the tokens). A file's read position is kept just
-after its last usage line, so a response's items and its usage are always read together."""
+after its last usage line, so a response's items and its usage are always read together.
+
+Subagents (0.171's ``spawn_agent``) write a rollout of their own: its ``session_meta`` names
+its thread (``id``) and the thread that spawned it (``parent_thread_id``, also under
+``source.subagent.thread_spawn``), so it is a session of its own with that parent. One spawned
+with ``fork_context`` (and ``codex fork``) starts with a copy of the parent's history: a second
+``session_meta`` (the parent's) and the parent's lines, until the child's own thread speaks;
+that copy is the parent's, already counted there, and is skipped."""
 
 import json
 import os
@@ -110,12 +117,24 @@ def _minus(total, before):
     return {k: _count(total, k) - _count(before, k) for k in total if isinstance(total.get(k), int)}
 
 
+def _parent(meta):
+    """The thread that spawned this one (a subagent's rollout), or None."""
+    spawn = meta.get("source")
+    spawn = spawn.get("subagent") if isinstance(spawn, dict) else None
+    spawn = spawn.get("thread_spawn") if isinstance(spawn, dict) else None
+    for parent in (meta.get("parent_thread_id"), spawn.get("parent_thread_id") if isinstance(spawn, dict) else None):
+        if isinstance(parent, str) and parent:
+            return parent
+    return None
+
+
 class _Session:
     def __init__(self, external_id, stored):
         self.external_id, self.stored = external_id, stored
         self.first = self.last = None
         self.cwd = self.branch = self.prompt = None
         self.model = stored and stored["model"]  # until a turn_context says (a read from mid-turn has none)
+        self.parent = None
 
 
 class _File:
@@ -127,6 +146,7 @@ class _File:
         self.records = False  # the 0.171 layout: token_usage_record lines, token_count ignored
         self.total = None  # the 0.99 layout: the latest cumulative total_token_usage
         self.prefix = None  # how far a previous run read (records and total before it are looked up once)
+        self.copied = False  # inside a forked copy of another thread's history
 
 
 def _before(path, offset):
@@ -188,7 +208,7 @@ class Importer:
                     self.report.problem(path, number, "not a JSON object with a payload")
                 elif (why := self._line(current, number, line)) is not None:
                     self.report.problem(path, number, why)
-                if isinstance(line, dict) and self._closes(line):
+                if isinstance(line, dict) and not current.copied and self._closes(line):
                     safe = (offset_after, number)
                 if len(self.messages) >= BATCH_LINES:
                     self.flush()
@@ -205,6 +225,9 @@ class Importer:
         session_id = line["payload"].get("id") or line["payload"].get("session_id")
         if not isinstance(session_id, str) or not session_id:
             return "session_meta without an id"
+        if current.session is not None:  # the first names the file's thread; a later one starts a copy
+            current.copied = current.copied or session_id != current.session.external_id
+            return None
         if session_id not in self.sessions:
             self.sessions[session_id] = _Session(session_id, queries.find_session(self.user_id, external_id=session_id))
         session = current.session = self.sessions[session_id]
@@ -212,6 +235,8 @@ class Importer:
         session.cwd = payload.get("cwd") if isinstance(payload.get("cwd"), str) else session.cwd
         git = payload.get("git") if isinstance(payload.get("git"), dict) else {}
         session.branch = git.get("branch") if isinstance(git.get("branch"), str) else session.branch
+        parent = _parent(payload)
+        session.parent = parent if parent != session_id else session.parent
         self._saw(session, line.get("timestamp"))
         return None
 
@@ -235,6 +260,10 @@ class Importer:
         session = current.session
         if session is None:
             return "a line before the session_meta that names its session"
+        if current.copied:
+            if payload.get("thread_id") != session.external_id:
+                return None  # the parent's history, counted in the parent's own rollout
+            current.copied = False  # the child's thread speaks: its own lines follow
         self._saw(session, line.get("timestamp"))
         if kind == "turn_context":
             if isinstance(payload.get("model"), str) and payload["model"]:
@@ -322,7 +351,7 @@ class Importer:
             title = s.prompt if stored is None or not stored["title"] else None
             wire = {"externalId": s.external_id, "source": SOURCE, "title": title, "projectPath": s.cwd,
                     "projectName": Path(s.cwd).name if s.cwd else None, "model": s.model,
-                    "createdAt": s.first, "gitBranch": s.branch}
+                    "parentExternalId": s.parent, "createdAt": s.first, "gitBranch": s.branch}
             data = session_row(self.report, wire, s.first, s.last, stored)
             if data is None:
                 continue
