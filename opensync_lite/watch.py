@@ -1,5 +1,6 @@
 """The watcher inside `serve`: the agents' own files on this machine are the truth, so the
-server reads them as they change (Claude Code's transcripts, Codex's rollouts, Gemini CLI's chats, pi's sessions, OpenCode's storage), while a
+server reads them as they change (Claude Code's transcripts, Codex's rollouts, Gemini CLI's chats, pi's sessions, Copilot
+CLI's session state, OpenCode's storage), while a
 plugin keeps a session live. The OS's file events (watchdog: inotify, FSEvents, ...) say
 which files changed, so a pass reads only those, from where the last one stopped (the
 importers remember each file's offset); a slow full pass now and then catches what events
@@ -14,7 +15,7 @@ from watchdog.events import FileSystemEventHandler
 from watchdog.observers import Observer
 
 from . import auth, budgets
-from .importers import claude_code, codex, gemini, opencode, pi
+from .importers import claude_code, codex, copilot, gemini, opencode, pi
 
 log = logging.getLogger("opensync_lite.watch")
 
@@ -45,11 +46,12 @@ class _Changes(FileSystemEventHandler):
 
 
 # Agents whose history is files appended to: the importer reads the files that changed
-# (Gemini CLI's and pi's whole, as a record there replaces or completes an earlier one).
+# (Gemini CLI's, pi's and Copilot CLI's whole, as a record there replaces or completes an earlier one).
 FILE_AGENTS = {"Claude Code": (claude_code.transcripts, claude_code.run),
                "Codex": (codex.rollouts, codex.run),
                "Gemini CLI": (gemini.chats, gemini.run),
-               "pi": (pi.sessions, pi.run)}
+               "pi": (pi.sessions, pi.run),
+               "Copilot CLI": (copilot.sessions, copilot.run)}
 
 
 class Watcher:

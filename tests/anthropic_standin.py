@@ -58,6 +58,11 @@ def text(value):
     return {"type": "text", "text": value}
 
 
+def thinking(value, signature="c2lnbmF0dXJl"):
+    """A thinking content block for a ``Turn`` (streamed as thinking_delta then signature_delta)."""
+    return {"type": "thinking", "thinking": value, "signature": signature}
+
+
 def tool_use(name, input, id=None):
     """A tool_use content block for a ``Turn`` (``id`` made up when not given)."""
     return {"type": "tool_use", "id": id or "toolu_" + uuid.uuid4().hex[:24], "name": name, "input": input}
@@ -320,8 +325,15 @@ def sse_events(message):
                 out.append(event("content_block_delta", {"type": "content_block_delta", "index": index,
                                                          "delta": {"type": "input_json_delta",
                                                                    "partial_json": partial[i:i + 20]}}))
+        elif block["type"] == "thinking":
+            out.append(event("content_block_start", {"type": "content_block_start", "index": index,
+                                                     "content_block": {"type": "thinking", "thinking": "", "signature": ""}}))
+            out.append(event("content_block_delta", {"type": "content_block_delta", "index": index,
+                                                     "delta": {"type": "thinking_delta", "thinking": block["thinking"]}}))
+            out.append(event("content_block_delta", {"type": "content_block_delta", "index": index,
+                                                     "delta": {"type": "signature_delta", "signature": block["signature"]}}))
         else:
-            raise ValueError(f"the stand-in streams text and tool_use blocks, not {block['type']}")
+            raise ValueError(f"the stand-in streams text, thinking and tool_use blocks, not {block['type']}")
         out.append(event("content_block_stop", {"type": "content_block_stop", "index": index}))
     # message_delta's usage is cumulative, as the API's is today.
     delta_usage = {k: usage[k] for k in TOKEN_KINDS}

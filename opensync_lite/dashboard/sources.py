@@ -9,6 +9,7 @@ KNOWN = {
     "gemini-cli": ("Gemini CLI", "Ge"),
     "factory-droid": ("Factory Droid", "FD"),
     "pi": ("Pi", "Pi"),
+    "copilot-cli": ("Copilot CLI", "Co"),
 }
 UNKNOWN = "unknown"
 
