@@ -692,7 +692,10 @@ def data_version(user_id):
     # Separate statements: SQLite answers MAX alone with one index seek, but not beside COUNT.
     latest = mine.select(fn.MAX(Session.written_at)).scalar()
     count = mine.select(fn.COUNT(Session.id)).scalar()
-    curated = Curation.select(fn.MAX(Curation.updated_at)).join(Session).where(Session.user == user_id).scalar()
+    # From the curations, each checked by its session's key: joined the other way the database
+    # walks every session of the user to find the few that were curated.
+    own = Session.select(Session.id).where(Session.id == Curation.session, Session.user == user_id)
+    curated = Curation.select(fn.MAX(Curation.updated_at)).where(fn.EXISTS(own)).scalar()
     return f"{latest or 0}-{count}-{curated or 0}"
 
 
