@@ -10,6 +10,7 @@ again with no write in between, cold = the first view after a sync changed the d
 
 import argparse
 import re
+import shutil
 import statistics
 import sys
 import tempfile
@@ -28,12 +29,23 @@ from opensync_lite import create_app  # noqa: E402
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=100_000)
+    parser.add_argument("--db", help="keep the generated data set in this file and reuse it on later runs "
+                                     "(each run works on a copy, so its writes do not accumulate)")
+    parser.add_argument("--only", help="run only the pages whose name contains this text")
     opts = parser.parse_args()
     db_path = str(Path(tempfile.mkdtemp(prefix="opensync-bench-dash-")) / "bench.db")
-    key, user_id = new_db(db_path)
-    sessions, messages, seconds = generate(db_path, user_id, sessions=opts.sessions, tools=True)
-    print(f"data set: {sessions:,} sessions, {messages:,} messages with tool and thinking text; {seconds:.0f} s",
-          flush=True)
+    if opts.db and Path(opts.db).exists():
+        shutil.copyfile(opts.db, db_path)
+        key, user_id = new_db(db_path)  # the same "local" user the data set belongs to
+        print(f"data set: a copy of {opts.db}", flush=True)
+    else:
+        key, user_id = new_db(db_path)
+        sessions, messages, seconds = generate(db_path, user_id, sessions=opts.sessions, tools=True)
+        print(f"data set: {sessions:,} sessions, {messages:,} messages with tool and thinking text; {seconds:.0f} s",
+              flush=True)
+    import sqlite3
+    with sqlite3.connect(db_path) as conn:
+        sessions, messages = (conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("sessions", "messages"))
 
     app = create_app({"OPENSYNC_DB": db_path})
     client = app.test_client()
@@ -52,6 +64,16 @@ def main():
         "sessions": [{"externalId": "bench-long", "source": "claude-code", "title": "A 1 000-message session"}],
         "messages": long_messages})
     assert response.status_code == 200, response.get_data(as_text=True)[:300]
+    if opts.db and not Path(opts.db).exists():
+        app.extensions["opensync"].close()
+        with sqlite3.connect(db_path) as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        shutil.copyfile(db_path, opts.db)
+        app = create_app({"OPENSYNC_DB": db_path})
+        client = app.test_client()
+        page = client.get("/signin").get_data(as_text=True)
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+        assert client.post("/signin", data={"csrf": csrf, "key": key}).status_code == 302
     long_id = client.get("/api/sessions/get?externalId=bench-long", headers=headers).get_json()["session"]["id"]
 
     # Page 1000 of one source by cost, reached by walking cursors as a user paging would.
@@ -83,9 +105,15 @@ def main():
         ("search, a word in ~40 % of messages", ["/search?q=parser"], ["/api/search?q=parser"]),
         ("search, a tool word (Bash npm)", ["/search?q=npm"], ["/api/search?q=npm"]),
         ("search, three words", ["/search?q=parser+cache+index"], ["/api/search?q=parser+cache+index"]),
+        ("search page 5", ["/search?q=parser&offset=200"], ["/api/search?q=parser&offset=200"]),
+        ("sessions of a project", ["/sessions?project=/home/dev/project-7"], ["/api/sessions?project=/home/dev/project-7"]),
+        ("files", ["/files"], ["/api/files"]),
+        ("files, one file", ["/files?file=src/f7.py"], ["/api/files?file=src/f7.py"]),
     ]
     rows = []
     for name, html_paths, json_paths in pairs:
+        if opts.only and opts.only not in name:
+            continue
         view(html_paths)
         view(json_paths, auth=True)
         warm = median_ms(lambda: view(html_paths))

@@ -38,14 +38,17 @@ EXTENSION = "opensync"
 # parts at start-up: ingest.index_part_texts); 8: sources (and keys' default sources) named
 # "cursor-sync", OpenSync's name for the cursor plugin's, are "cursor", as intake now reads them;
 # 9: embeddings and embedded_sessions (new tables only: the background job of semantic/ fills them);
-# 10: quota_snapshots, budgets, budget_alerts, budget_deliveries, budget_channels (new tables only).
-SCHEMA_VERSION = 10
+# 10: quota_snapshots, budgets, budget_alerts, budget_deliveries, budget_channels (new tables only);
+# 11: the covering index of sessions holds parent_external_id (lists fold subagents away from
+# it, no table row read), and sessions_subagents_by_parent indexes the subagents alone.
+SCHEMA_VERSION = 11
+SUBAGENT_INDEXES = "DROP INDEX IF EXISTS sessions_by_user_source;\n"  # made anew, wider, by the schema file
 CURSOR_SYNC = ("UPDATE sessions SET source = 'cursor' WHERE source = 'cursor-sync';\n"
                "UPDATE api_keys SET default_source = 'cursor' WHERE default_source = 'cursor-sync';\n")
 FTS_TRIGGERS = [f"{t}_fts_{op}" for t in ("sessions", "messages") for op in ("insert", "delete", "update")]
 SESSION_INDEXES = ["sessions_by_user_source", "sessions_by_user_parent", "sessions_by_user_updated", "sessions_by_user_created",
                    "sessions_by_user_tokens", "sessions_by_user_cost", "sessions_by_user_duration",
-                   "sessions_by_user_messages"]
+                   "sessions_by_user_messages", "sessions_subagents_by_parent"]
 V1_SESSION_COLUMNS = ("id, user_id, external_id, source, title, project_path, project_name, model, provider, "
                       "prompt_tokens, completion_tokens, total_tokens, cost, duration_ms, message_count, "
                       "tool_call_count, end_reason, extra, created_at, updated_at")
@@ -82,6 +85,7 @@ SQLITE_MIGRATIONS = {
         "ALTER TABLE messages ADD COLUMN thinking_text TEXT NOT NULL DEFAULT '';\n",
         "INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');\n"),
     8: ("", CURSOR_SYNC),
+    11: (SUBAGENT_INDEXES, ""),
 }
 REBUILDS = {2}  # the migrations that make sessions and messages anew from schema.sql
 BUSY_TIMEOUT_S = 10
@@ -405,6 +409,10 @@ def _migrate_sqlite(db):
     )
     if steps and conn.execute("PRAGMA foreign_key_check").fetchone() is not None:
         raise RuntimeError("migration left rows whose foreign keys point nowhere")
+    # A dropped index takes its statistics along: beside the others' (ANALYZE run by hand or a
+    # tool) the planner then misjudges the new one and sorts a whole list for one page.
+    if steps and conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").fetchone():
+        conn.execute("ANALYZE sessions")
 
 
 # Version 2 is the first schema PostgreSQL had; later versions add (before, after) SQL here.
@@ -425,6 +433,7 @@ POSTGRES_MIGRATIONS = {
         "    || setweight(to_tsvector('simple', translate(thinking_text, '<>/\\.:@&;=?#~+-_', '                ')), 'C')\n"
         ") STORED;\n", ""),
     8: ("", CURSOR_SYNC),
+    11: (SUBAGENT_INDEXES, ""),
 }
 SCHEMA_LOCK = 0  # the second key of the advisory lock that start-ups take to migrate
 

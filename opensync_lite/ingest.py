@@ -97,7 +97,12 @@ def delete_session(user_id, session_id):
     """Delete a session of this user; its messages, parts and search rows go with it
     (foreign keys cascade, and the search triggers follow the cascade)."""
     with write_transaction(user_id):
-        return Session.delete().where(Session.user == user_id, Session.id == session_id).execute()
+        deleted = Session.delete().where(Session.user == user_id, Session.id == session_id).execute()
+        if deleted:  # what ``queries.data_version`` reads for a delete, instead of counting sessions
+            stamp = str(_stamp(user_id))
+            (Setting.insert(name=Setting.sessions_deleted(user_id), value=stamp)
+             .on_conflict(conflict_target=[Setting.name], update={Setting.value: stamp}).execute())
+        return deleted
 
 
 def curate(user_id, session_id, fields):

@@ -99,6 +99,11 @@ class Setting(BaseModel):
     name = TextField(primary_key=True)
     value = TextField()
 
+    @staticmethod
+    def sessions_deleted(user_id):
+        """The row that holds when a session of the user was last deleted (a write stamp)."""
+        return f"sessions_deleted:{user_id}"
+
     class Meta:
         table_name = "settings"
 

@@ -32,6 +32,8 @@ class Projects:
             for said in {name, last_component(where)} - {None}:
                 fits.setdefault(said, set()).add(where)
         self._folder_of = {name: next(iter(found)) for name, found in fits.items() if len(found) == 1}
+        # Once: labels() asks for each key, which over every pair each time was quadratic.
+        self._paths = frozenset(folder(path) for _, path in self.pairs if path)
 
     def key(self, name, path):
         """The project of a session with this name and path (None: it has neither)."""
@@ -43,7 +45,7 @@ class Projects:
         return self.key(value, None) if folder(value) not in self.paths() else folder(value)
 
     def paths(self):
-        return {folder(path) for _, path in self.pairs if path}
+        return self._paths
 
     def members(self, key):
         """(the paths, the names of sessions with no path) that make up project ``key``."""

@@ -93,9 +93,13 @@ CREATE TABLE IF NOT EXISTS sessions (
 CREATE INDEX IF NOT EXISTS sessions_by_user_source ON sessions (
     user_id, source, model, provider, project_name, project_path, created_at, updated_at,
     message_count, prompt_tokens, completion_tokens, total_tokens, cost, duration_ms,
-    cache_write_tokens, cache_read_tokens, cost_status
+    cache_write_tokens, cache_read_tokens, cost_status, parent_external_id
 );
 CREATE INDEX IF NOT EXISTS sessions_by_user_parent ON sessions (user_id, parent_external_id);
+-- The subagents alone: most sessions have no parent, so statistics over the index above say a
+-- parent narrows nothing and a walk from parents to their subagents would scan every session.
+CREATE INDEX IF NOT EXISTS sessions_subagents_by_parent ON sessions (user_id, parent_external_id)
+    WHERE parent_external_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS sessions_by_user_updated ON sessions (user_id, updated_at);
 CREATE INDEX IF NOT EXISTS sessions_by_user_written ON sessions (user_id, written_at);
 CREATE INDEX IF NOT EXISTS sessions_by_user_created ON sessions (user_id, created_at);

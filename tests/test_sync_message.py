@@ -135,3 +135,24 @@ def test_a_numeric_timestamp_is_the_message_time_without_created_at(api):
                                "createdAt": 1700000009000})
     times = {m["externalId"]: m["createdAt"] for m in api.session("c")["messages"]}
     assert times == {"s": 1700000000000, "ms": 1700000001234, "both": 1700000009000}
+
+
+def test_a_delete_moves_the_data_version_on(api, app, db_path):
+    """Deletes are stamped, as writes are: the data version reads no COUNT of the sessions, yet
+    no page is remembered past a deleted session (its projects neither)."""
+    from opensync_lite import queries
+
+    for name in ("a", "b"):
+        api.post("/sync/session", {"externalId": name, "projectPath": f"/src/{name}"})
+    ((user_id,),) = set(rows(db_path, "SELECT user_id FROM sessions"))
+    with app.test_request_context():
+        version = queries.data_version(user_id)
+        assert "/src/b" in queries.user_projects(user_id).paths()
+    assert api.delete("/api/sessions?externalId=b").status_code == 200
+    with app.test_request_context():
+        assert queries.data_version(user_id) != version
+        assert queries.user_projects(user_id).paths() == {"/src/a"}
+        again = queries.data_version(user_id)
+    assert api.delete("/api/sessions?externalId=b").status_code == 404  # nothing deleted: nothing stamped
+    with app.test_request_context():
+        assert queries.data_version(user_id) == again

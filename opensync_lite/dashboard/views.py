@@ -76,7 +76,7 @@ def _project_key(value):
 def _live_version():
     """The user's data version, read once per request."""
     if "data_version" not in g:
-        g.data_version = queries.data_version(g.user_id)
+        g.data_version = queries.data_version(g.user_id, reuse=True)  # the projects may have read it
     return g.data_version
 
 
