@@ -24,7 +24,9 @@ import time
 import urllib.request
 from datetime import datetime, timedelta, timezone
 
-from . import limits
+from flask import current_app
+
+from . import limits, outbound
 from .db import write_transaction
 from .models import Budget, BudgetAlert, BudgetChannels, BudgetDelivery
 
@@ -33,6 +35,7 @@ THRESHOLDS = (80, 100)
 PERIODS = ("day", "week", "month")
 RETRY_S = (1, 2, 4, 8, 30, 120, 600)  # the wait after each failed attempt; then it gives up
 TIMEOUT_S = 5
+CLAIM_S = 60  # how long a claimed delivery stays another process's (longer than one send can take)
 SIGNATURE_HEADER = "X-OpenSync-Signature"  # sha256=<hex HMAC of the body with the user's secret>
 
 
@@ -181,9 +184,10 @@ def _send(channel, alert, settings):
             "Title": "opensync-lite budget", "Tags": "warning" if alert["threshold"] < 100 else "rotating_light",
             "Priority": "default" if alert["threshold"] < 100 else "high"})
     else:
+        if not current_app.config.get("OPENSYNC_DESKTOP_ALERTS"):
+            raise outbound.Refused("the server does not allow desktop alerts")
         return _desktop(alert_text(alert))
-    with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
-        response.read()
+    outbound.post(request, TIMEOUT_S, allow_private=current_app.config.get("OPENSYNC_WEBHOOK_ALLOW_PRIVATE", False))
 
 
 def _desktop(text):
@@ -207,14 +211,23 @@ def deliver_due(now=None):
             BudgetAlert.id == d["alert"]).dicts().first()
         if alert is None:
             continue
+        # Claim the row (every worker process runs a notifier): only the process whose conditional
+        # update moved next_at sends it; a sender that dies leaves it due again after the lease.
+        with write_transaction(alert["user"]):
+            claimed = BudgetDelivery.update(next_at=now + 1000 * CLAIM_S).where(
+                BudgetDelivery.id == d["id"], BudgetDelivery.delivered_at.is_null(),
+                BudgetDelivery.next_at == d["next_at"], BudgetDelivery.attempts == d["attempts"]).execute()
+        if claimed != 1:
+            continue
         settings = channels(alert["user"])
         error = None
         try:
             if (d["channel"] == "webhook" and not settings["webhook_url"]) or (d["channel"] == "ntfy" and not settings["ntfy_url"]):
-                raise RuntimeError("the channel was turned off")
+                raise outbound.Refused("the channel was turned off")
             _send(d["channel"], alert, settings)
         except Exception as err:  # noqa: BLE001 - a receiver's failure is recorded and retried
-            error = f"{type(err).__name__}: {err}"[:500]
+            log.info("budget alert %s by %s: %s: %s", d["alert"], d["channel"], type(err).__name__, err)  # the operator's detail
+            error = outbound.describe(err)
         attempts = d["attempts"] + 1
         fields = {"attempts": attempts, "last_error": error}
         if error is None:

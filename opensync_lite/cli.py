@@ -170,14 +170,19 @@ def main():
 @click.option("--allowed-host", "allowed_hosts", multiple=True, envvar="OPENSYNC_ALLOWED_HOSTS", show_envvar=True,
               metavar="NAME", help="A Host name the dashboard answers besides loopback ones and --host (a LAN name, "
               "a proxy's); repeat it or give a comma list. The sync and API routes answer any name.")
+@click.option("--webhook-allow-private/--no-webhook-allow-private", envvar="OPENSYNC_WEBHOOK_ALLOW_PRIVATE", show_envvar=True,
+              default=False, show_default=True, help="Let budget alert webhooks and ntfy topics point at loopback "
+              "or private addresses (a receiver on this machine or LAN). Off, only public addresses are allowed.")
+@click.option("--desktop-alerts/--no-desktop-alerts", envvar="OPENSYNC_DESKTOP_ALERTS", show_envvar=True, default=False,
+              show_default=True, help="Let users turn on desktop budget alerts (notify-send or osascript on this machine).")
 @click.option("--embed/--no-embed", envvar="OPENSYNC_EMBED", show_envvar=True, default=True, show_default=True,
               help="Embed sessions in the background as they arrive, for semantic and hybrid search (needs the "
                    "semantic extra or OPENSYNC_EMBED_URL; without either it stays off).")
 @click.option("--quiet", "-q", is_flag=True, help="No line per request in the log.")
 @db_option
 def serve(host, port, threads, durability, max_body, workers, connection_limit, channel_timeout, read_timeout,
-          watch, watch_claude, watch_opencode, watch_codex, watch_gemini, watch_pi, watch_copilot, sharing, allowed_hosts, embed, quiet,
-          db_path):
+          watch, watch_claude, watch_opencode, watch_codex, watch_gemini, watch_pi, watch_copilot, sharing, allowed_hosts,
+          webhook_allow_private, desktop_alerts, embed, quiet, db_path):
     """Serve the sync API and the dashboard with waitress. Logs one line per request (method,
     path, status, time, user id; never a key or a body) unless --quiet."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -186,7 +191,8 @@ def serve(host, port, threads, durability, max_body, workers, connection_limit, 
     logging.getLogger("opensync_lite.requests").setLevel(logging.WARNING if quiet else logging.INFO)
     _check_port_free(host, port)
     settings = {"OPENSYNC_DURABILITY": durability, "OPENSYNC_MAX_BODY": max_body, "OPENSYNC_SHARING": sharing,
-                "OPENSYNC_LISTEN_HOST": host, "OPENSYNC_ALLOWED_HOSTS": config.host_list(*allowed_hosts)}
+                "OPENSYNC_LISTEN_HOST": host, "OPENSYNC_ALLOWED_HOSTS": config.host_list(*allowed_hosts),
+                "OPENSYNC_WEBHOOK_ALLOW_PRIVATE": webhook_allow_private, "OPENSYNC_DESKTOP_ALERTS": desktop_alerts}
     app = _app(db_path, **settings)
     if host in ("0.0.0.0", "::", ""):
         click.echo(

@@ -23,6 +23,10 @@ def host_list(*values) -> list:
     return [name.strip() for value in values for name in value.split(",") if name.strip()]
 
 
+def _flag(name) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
 DEFAULT_EDITOR_URL = "vscode://file/{path}"
 
 
@@ -39,6 +43,11 @@ def defaults() -> dict:
         "OPENSYNC_HEAVY_PER_USER": max(1, int(os.environ.get("OPENSYNC_HEAVY_PER_USER", DEFAULT_HEAVY_PER_USER))),
         # Share links (/s/<slug>, no sign-in) work only when this is on.
         "OPENSYNC_SHARING": os.environ.get("OPENSYNC_SHARING", "").strip().lower() in ("1", "true", "yes", "on"),
+        # Budget alert webhooks/ntfy topics may point at loopback or private addresses (a receiver
+        # on this machine or LAN); off, they must be public, so users cannot reach internal services.
+        "OPENSYNC_WEBHOOK_ALLOW_PRIVATE": _flag("OPENSYNC_WEBHOOK_ALLOW_PRIVATE"),
+        # Users may turn on desktop alerts, which run notify-send/osascript on the server's machine.
+        "OPENSYNC_DESKTOP_ALERTS": _flag("OPENSYNC_DESKTOP_ALERTS"),
         # The address `serve` listens on (None when embedded: the address a request came to counts).
         "OPENSYNC_LISTEN_HOST": None,
         # Host names the dashboard answers besides loopback ones (a LAN name, a proxy's; "*": any).

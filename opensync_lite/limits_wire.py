@@ -79,7 +79,7 @@ windows_out = WindowsOut()
 
 # --- the status line's snapshot -------------------------------------------------------------------
 
-from marshmallow import EXCLUDE, RAISE, ValidationError, post_load, pre_load  # noqa: E402
+from marshmallow import EXCLUDE, RAISE, ValidationError, post_load, pre_load, validates_schema  # noqa: E402
 
 from .schemas import Amount, Text  # noqa: E402
 
@@ -261,6 +261,25 @@ class ChannelsIn(Schema):
     ntfy_url = Text(2048, data_key="ntfyUrl", allow_none=True, validate=validate.Regexp(HTTP_URL, error="Not a valid URL."),
                     metadata={"pattern": HTTP_URL.pattern})
     desktop = StrictBool()
+
+    @validates_schema
+    def _reachable(self, data, **kwargs):
+        """Only addresses the server may send to (see outbound.py); desktop alerts only where the
+        operator allows them."""
+        from flask import current_app
+
+        from . import outbound
+        errors = {}
+        for name, key in (("webhook_url", "webhookUrl"), ("ntfy_url", "ntfyUrl")):
+            if data.get(name):
+                try:
+                    outbound.resolve(data[name], current_app.config.get("OPENSYNC_WEBHOOK_ALLOW_PRIVATE", False))
+                except outbound.Refused as err:
+                    errors[key] = [f"Not allowed: {err}."]
+        if data.get("desktop") and not current_app.config.get("OPENSYNC_DESKTOP_ALERTS"):
+            errors["desktop"] = ["This server does not allow desktop alerts (its operator can, with --desktop-alerts)."]
+        if errors:
+            raise ValidationError(errors)
 
 
 class BudgetOut(Schema):

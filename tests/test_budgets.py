@@ -19,6 +19,7 @@ from conftest import LiveServer
 from opensync_lite.pricing import price
 
 MODEL = "claude-sonnet-4-20250514"
+LOOPBACK_OK = {"OPENSYNC_WEBHOOK_ALLOW_PRIVATE": "1"}  # the receiver is on 127.0.0.1
 TOKENS = {"inputTokens": 40_000, "outputTokens": 8_000}  # one message's usage
 
 
@@ -87,7 +88,7 @@ def wait_for(check, seconds=15):
 def world(tmp_path_factory):
     receiver = Receiver()
     path = str(tmp_path_factory.mktemp("budgets") / "opensync.db")
-    server = LiveServer(path)
+    server = LiveServer(path, env=LOOPBACK_OK)
     key = server.create_key()
     one = price(MODEL, TOKENS["inputTokens"], TOKENS["outputTokens"])
     state = {"receiver": receiver, "server": server, "key": key, "path": path, "one": one}
@@ -137,7 +138,7 @@ def test_a_restarted_server_does_not_fire_again(world):
     receiver = world["receiver"]
     before = len(receiver.got)
     world["server"].stop()
-    world["server"] = server = LiveServer(world["path"])
+    world["server"] = server = LiveServer(world["path"], env=LOOPBACK_OK)
     spend(server, world["key"], "e", 1)  # wakes the new server's notifier: it checks at once
     time.sleep(2)
     assert len(receiver.got) == before

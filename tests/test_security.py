@@ -112,6 +112,7 @@ def victim(app, api, db_path):
     assert api.client.patch("/api/sessions/victim-1", json={"evalStatus": "golden"}, headers=api.headers).status_code == 200
     session = api.session("victim-1")["session"]
     # A budget on the victim's secret project, channels with a secret webhook, a quota snapshot.
+    app.config["OPENSYNC_WEBHOOK_ALLOW_PRIVATE"] = True  # a loopback receiver, as an operator may allow
     budget = api.post("/api/budgets", {"period": "day", "amount": 5, "project": "/home/v/secret-project"})
     assert budget.status_code in (200, 201), budget.get_json()
     assert api.client.put("/api/budgets/channels", json={"webhookUrl": "http://127.0.0.1:9/secret-hook"},
