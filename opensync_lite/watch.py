@@ -1,5 +1,5 @@
 """The watcher inside `serve`: the agents' own files on this machine are the truth, so the
-server reads them as they change (Claude Code's transcripts, Codex's rollouts, Gemini CLI's chats, pi's sessions, OpenCode's storage), while a
+server reads them as they change (Claude Code's transcripts, Codex's rollouts, Gemini CLI's chats, pi's sessions, Qwen Code's chats, OpenCode's storage), while a
 plugin keeps a session live. The OS's file events (watchdog: inotify, FSEvents, ...) say
 which files changed, so a pass reads only those, from where the last one stopped (the
 importers remember each file's offset); a slow full pass now and then catches what events
@@ -14,7 +14,7 @@ from watchdog.events import FileSystemEventHandler
 from watchdog.observers import Observer
 
 from . import auth
-from .importers import claude_code, codex, gemini, opencode, pi
+from .importers import claude_code, codex, gemini, opencode, pi, qwen
 
 log = logging.getLogger("opensync_lite.watch")
 
@@ -49,7 +49,8 @@ class _Changes(FileSystemEventHandler):
 FILE_AGENTS = {"Claude Code": (claude_code.transcripts, claude_code.run),
                "Codex": (codex.rollouts, codex.run),
                "Gemini CLI": (gemini.chats, gemini.run),
-               "pi": (pi.sessions, pi.run)}
+               "pi": (pi.sessions, pi.run),
+               "Qwen Code": (qwen.chats, qwen.run)}
 
 
 class Watcher:

@@ -9,6 +9,8 @@ KNOWN = {
     "gemini-cli": ("Gemini CLI", "Ge"),
     "factory-droid": ("Factory Droid", "FD"),
     "pi": ("Pi", "Pi"),
+    "qwen-code": ("Qwen Code", "Qw"),
+    "cline": ("Cline", "Cl"),
 }
 UNKNOWN = "unknown"
 
