@@ -145,7 +145,7 @@ def main():
               help="Seconds a request (headers and body) may take to arrive whole.")
 @click.option("--watch/--no-watch", envvar="OPENSYNC_WATCH", show_envvar=True, default=True, show_default=True,
               help="Read the agents' own files on this machine as they change (Claude Code's transcripts, "
-                   "Codex's rollouts, Gemini CLI's chats, pi's sessions, Qwen Code's chats, OpenCode's storage).")
+                   "Codex's rollouts, Gemini CLI's chats, pi's sessions, Qwen Code's chats, Cline's sessions, OpenCode's storage).")
 @click.option("--watch-claude", "watch_claude", multiple=True, envvar="OPENSYNC_WATCH_CLAUDE", show_envvar=True,
               type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="A Claude Code projects folder to watch [default: ~/.claude/projects, $CLAUDE_CONFIG_DIR].")
@@ -164,6 +164,9 @@ def main():
 @click.option("--watch-qwen", "watch_qwen", multiple=True, envvar="OPENSYNC_WATCH_QWEN", show_envvar=True,
               type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="A Qwen Code projects folder to watch [default: $QWEN_RUNTIME_DIR/projects, $QWEN_HOME/projects, ~/.qwen/projects].")
+@click.option("--watch-cline", "watch_cline", multiple=True, envvar="OPENSYNC_WATCH_CLINE", show_envvar=True,
+              type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="A Cline sessions folder to watch [default: $CLINE_DATA_DIR/sessions, ~/.cline/data/sessions].")
 @click.option("--sharing/--no-sharing", envvar="OPENSYNC_SHARING", show_envvar=True, default=False, show_default=True,
               help="Allow share links (/s/..., no sign-in) to sessions.")
 @click.option("--allowed-host", "allowed_hosts", multiple=True, envvar="OPENSYNC_ALLOWED_HOSTS", show_envvar=True,
@@ -175,7 +178,7 @@ def main():
 @click.option("--quiet", "-q", is_flag=True, help="No line per request in the log.")
 @db_option
 def serve(host, port, threads, durability, max_body, workers, connection_limit, channel_timeout, read_timeout,
-          watch, watch_claude, watch_opencode, watch_codex, watch_gemini, watch_pi, watch_qwen, sharing, allowed_hosts, embed, quiet,
+          watch, watch_claude, watch_opencode, watch_codex, watch_gemini, watch_pi, watch_qwen, watch_cline, sharing, allowed_hosts, embed, quiet,
           db_path):
     """Serve the sync API and the dashboard with waitress. Logs one line per request (method,
     path, status, time, user id; never a key or a body) unless --quiet."""
@@ -198,7 +201,7 @@ def serve(host, port, threads, durability, max_body, workers, connection_limit, 
     except OSError as err:  # taken between the check and now
         raise click.ClickException(f"cannot listen on {host}:{port}: {err.strerror or err}; try --port N.") from None
     limits = server_.Limits(threads, connection_limit, channel_timeout, read_timeout)
-    watching = _watched(watch, watch_claude, watch_opencode, watch_codex, watch_gemini, watch_pi, watch_qwen)
+    watching = _watched(watch, watch_claude, watch_opencode, watch_codex, watch_gemini, watch_pi, watch_qwen, watch_cline)
     server_.raise_open_files_limit(connection_limit)
     if workers == 1:
         server = server_.make_server(app, listener, limits)
@@ -243,12 +246,12 @@ def serve(host, port, threads, durability, max_body, workers, connection_limit, 
         server_.prefork(listener, workers, worker)
 
 
-def _watched(watch, claude_roots, opencode_root, codex_roots=(), gemini_roots=(), pi_roots=(), qwen_roots=()):
+def _watched(watch, claude_roots, opencode_root, codex_roots=(), gemini_roots=(), pi_roots=(), qwen_roots=(), cline_roots=()):
     """{agent: [folders]} the server should watch: those given, else the agents' own default
     folders (watched from when they appear)."""
     if not watch:
         return {}
-    from .importers import claude_code, codex, gemini, opencode, pi, qwen
+    from .importers import claude_code, cline, codex, gemini, opencode, pi, qwen
 
     claude = list(claude_roots) or claude_code.default_roots(existing=False)
     opencode_root = opencode_root or opencode.default_root()
@@ -256,6 +259,7 @@ def _watched(watch, claude_roots, opencode_root, codex_roots=(), gemini_roots=()
                 "Gemini CLI": list(gemini_roots) or [gemini.default_root()],
                 "pi": list(pi_roots) or [pi.default_root()],
                 "Qwen Code": list(qwen_roots) or [qwen.default_root()],
+                "Cline": list(cline_roots) or [cline.default_root()],
                 "OpenCode": [opencode_root] if opencode_root else []}
     return {name: folders for name, folders in watching.items() if folders}
 
@@ -381,16 +385,17 @@ def backup(out, force, db_path):
 
 def _file_agents():
     """The agents whose history is files: {kind: (name, what its files are, default folders, find them, read them)}."""
-    from .importers import claude_code, codex, gemini, pi, qwen
+    from .importers import claude_code, cline, codex, gemini, pi, qwen
 
     return {"claude-code": ("Claude Code", "transcripts", claude_code.default_roots, claude_code.transcripts, claude_code.run),
             "codex": ("Codex", "sessions", lambda: [codex.default_root()], codex.rollouts, codex.run),
             "gemini": ("Gemini CLI", "chats", lambda: [gemini.default_root()], gemini.chats, gemini.run),
             "pi": ("pi", "sessions", lambda: [pi.default_root()], pi.sessions, pi.run),
-            "qwen": ("Qwen Code", "chats", lambda: [qwen.default_root()], qwen.chats, qwen.run)}
+            "qwen": ("Qwen Code", "chats", lambda: [qwen.default_root()], qwen.chats, qwen.run),
+            "cline": ("Cline", "sessions", lambda: [cline.default_root()], cline.sessions, cline.run)}
 
 
-IMPORT_KINDS = ["claude-code", "opencode", "codex", "gemini", "pi", "qwen", "all"]
+IMPORT_KINDS = ["claude-code", "opencode", "codex", "gemini", "pi", "qwen", "cline", "all"]
 
 
 @main.command("import")
@@ -406,7 +411,8 @@ def import_history(kind, paths, user_name, dry_run, watch, db_path):
     and the older storage/ folders). codex: $CODEX_HOME/sessions or ~/.codex/sessions (the
     rollout-*.jsonl files). gemini: ~/.gemini/tmp (the Gemini CLI's chats/session-* files).
     pi: $PI_CODING_AGENT_DIR/sessions or ~/.pi/agent/sessions. qwen: $QWEN_RUNTIME_DIR/projects,
-    $QWEN_HOME/projects or ~/.qwen/projects (Qwen Code's chats/*.jsonl). all: every one of these whose
+    $QWEN_HOME/projects or ~/.qwen/projects (Qwen Code's chats/*.jsonl). cline:
+    $CLINE_DATA_DIR/sessions or ~/.cline/data/sessions. all: every one of these whose
     history is found here, each from its default folder. Re-runs read only what is new."""
     from .importers import opencode
 
@@ -439,7 +445,7 @@ def import_history(kind, paths, user_name, dry_run, watch, db_path):
 
         runs.append((label, run))
     if not runs:
-        raise click.ClickException("no agent's history found here (Claude Code, OpenCode, Codex, Gemini CLI, pi, Qwen Code).")
+        raise click.ClickException("no agent's history found here (Claude Code, OpenCode, Codex, Gemini CLI, pi, Qwen Code, Cline).")
     app = _app(db_path)
     with app.app_context():
         user_id = auth.get_or_create_user(user_name).id
