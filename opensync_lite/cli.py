@@ -145,7 +145,8 @@ def main():
               help="Seconds a request (headers and body) may take to arrive whole.")
 @click.option("--watch/--no-watch", envvar="OPENSYNC_WATCH", show_envvar=True, default=True, show_default=True,
               help="Read the agents' own files on this machine as they change (Claude Code's transcripts, "
-                   "Codex's rollouts, Gemini CLI's chats, pi's sessions, Copilot CLI's session state, OpenCode's storage).")
+                   "Codex's rollouts, Gemini CLI's chats, pi's sessions, Copilot CLI's session state, Qwen Code's chats, "
+                   "Cline's sessions, OpenCode's storage).")
 @click.option("--watch-claude", "watch_claude", multiple=True, envvar="OPENSYNC_WATCH_CLAUDE", show_envvar=True,
               type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="A Claude Code projects folder to watch [default: ~/.claude/projects, $CLAUDE_CONFIG_DIR].")
@@ -165,6 +166,12 @@ def main():
               type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="A GitHub Copilot CLI session-state folder to watch [default: $COPILOT_HOME/session-state, "
                    "~/.copilot/session-state].")
+@click.option("--watch-qwen", "watch_qwen", multiple=True, envvar="OPENSYNC_WATCH_QWEN", show_envvar=True,
+              type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="A Qwen Code projects folder to watch [default: $QWEN_RUNTIME_DIR/projects, $QWEN_HOME/projects, ~/.qwen/projects].")
+@click.option("--watch-cline", "watch_cline", multiple=True, envvar="OPENSYNC_WATCH_CLINE", show_envvar=True,
+              type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="A Cline sessions folder to watch [default: $CLINE_DATA_DIR/sessions, ~/.cline/data/sessions].")
 @click.option("--sharing/--no-sharing", envvar="OPENSYNC_SHARING", show_envvar=True, default=False, show_default=True,
               help="Allow share links (/s/..., no sign-in) to sessions.")
 @click.option("--allowed-host", "allowed_hosts", multiple=True, envvar="OPENSYNC_ALLOWED_HOSTS", show_envvar=True,
@@ -181,8 +188,8 @@ def main():
 @click.option("--quiet", "-q", is_flag=True, help="No line per request in the log.")
 @db_option
 def serve(host, port, threads, durability, max_body, workers, connection_limit, channel_timeout, read_timeout,
-          watch, watch_claude, watch_opencode, watch_codex, watch_gemini, watch_pi, watch_copilot, sharing, allowed_hosts,
-          webhook_allow_private, desktop_alerts, embed, quiet, db_path):
+          watch, watch_claude, watch_opencode, watch_codex, watch_gemini, watch_pi, watch_copilot, watch_qwen, watch_cline,
+          sharing, allowed_hosts, webhook_allow_private, desktop_alerts, embed, quiet, db_path):
     """Serve the sync API and the dashboard with waitress. Logs one line per request (method,
     path, status, time, user id; never a key or a body) unless --quiet."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -205,7 +212,8 @@ def serve(host, port, threads, durability, max_body, workers, connection_limit, 
     except OSError as err:  # taken between the check and now
         raise click.ClickException(f"cannot listen on {host}:{port}: {err.strerror or err}; try --port N.") from None
     limits = server_.Limits(threads, connection_limit, channel_timeout, read_timeout)
-    watching = _watched(watch, watch_claude, watch_opencode, watch_codex, watch_gemini, watch_pi, watch_copilot)
+    watching = _watched(watch, watch_claude, watch_opencode, watch_codex, watch_gemini, watch_pi, watch_copilot, watch_qwen,
+                        watch_cline)
     server_.raise_open_files_limit(connection_limit)
     if workers == 1:
         server = server_.make_server(app, listener, limits)
@@ -250,12 +258,13 @@ def serve(host, port, threads, durability, max_body, workers, connection_limit, 
         server_.prefork(listener, workers, worker)
 
 
-def _watched(watch, claude_roots, opencode_root, codex_roots=(), gemini_roots=(), pi_roots=(), copilot_roots=()):
+def _watched(watch, claude_roots, opencode_root, codex_roots=(), gemini_roots=(), pi_roots=(), copilot_roots=(), qwen_roots=(),
+             cline_roots=()):
     """{agent: [folders]} the server should watch: those given, else the agents' own default
     folders (watched from when they appear)."""
     if not watch:
         return {}
-    from .importers import claude_code, codex, copilot, gemini, opencode, pi
+    from .importers import claude_code, cline, codex, copilot, gemini, opencode, pi, qwen
 
     claude = list(claude_roots) or claude_code.default_roots(existing=False)
     opencode_root = opencode_root or opencode.default_root()
@@ -263,6 +272,8 @@ def _watched(watch, claude_roots, opencode_root, codex_roots=(), gemini_roots=()
                 "Gemini CLI": list(gemini_roots) or [gemini.default_root()],
                 "pi": list(pi_roots) or [pi.default_root()],
                 "Copilot CLI": list(copilot_roots) or [copilot.default_root()],
+                "Qwen Code": list(qwen_roots) or [qwen.default_root()],
+                "Cline": list(cline_roots) or [cline.default_root()],
                 "OpenCode": [opencode_root] if opencode_root else []}
     return {name: folders for name, folders in watching.items() if folders}
 
@@ -388,16 +399,18 @@ def backup(out, force, db_path):
 
 def _file_agents():
     """The agents whose history is files: {kind: (name, what its files are, default folders, find them, read them)}."""
-    from .importers import claude_code, codex, copilot, gemini, pi
+    from .importers import claude_code, cline, codex, copilot, gemini, pi, qwen
 
     return {"claude-code": ("Claude Code", "transcripts", claude_code.default_roots, claude_code.transcripts, claude_code.run),
             "codex": ("Codex", "sessions", lambda: [codex.default_root()], codex.rollouts, codex.run),
             "gemini": ("Gemini CLI", "chats", lambda: [gemini.default_root()], gemini.chats, gemini.run),
             "pi": ("pi", "sessions", lambda: [pi.default_root()], pi.sessions, pi.run),
-            "copilot": ("Copilot CLI", "session state", lambda: [copilot.default_root()], copilot.sessions, copilot.run)}
+            "copilot": ("Copilot CLI", "session state", lambda: [copilot.default_root()], copilot.sessions, copilot.run),
+            "qwen": ("Qwen Code", "chats", lambda: [qwen.default_root()], qwen.chats, qwen.run),
+            "cline": ("Cline", "sessions", lambda: [cline.default_root()], cline.sessions, cline.run)}
 
 
-IMPORT_KINDS = ["claude-code", "opencode", "codex", "gemini", "pi", "copilot", "all"]
+IMPORT_KINDS = ["claude-code", "opencode", "codex", "gemini", "pi", "copilot", "qwen", "cline", "all"]
 
 
 @main.command("import")
@@ -413,7 +426,9 @@ def import_history(kind, paths, user_name, dry_run, watch, db_path):
     and the older storage/ folders). codex: $CODEX_HOME/sessions or ~/.codex/sessions (the
     rollout-*.jsonl files). gemini: ~/.gemini/tmp (the Gemini CLI's chats/session-* files).
     pi: $PI_CODING_AGENT_DIR/sessions or ~/.pi/agent/sessions. copilot: $COPILOT_HOME/session-state
-    or ~/.copilot/session-state (GitHub Copilot CLI's <session>/events.jsonl). all: every one of these whose
+    or ~/.copilot/session-state (GitHub Copilot CLI's <session>/events.jsonl). qwen: $QWEN_RUNTIME_DIR/projects,
+    $QWEN_HOME/projects or ~/.qwen/projects (Qwen Code's chats/*.jsonl). cline:
+    $CLINE_DATA_DIR/sessions or ~/.cline/data/sessions. all: every one of these whose
     history is found here, each from its default folder. Re-runs read only what is new."""
     from .importers import opencode
 
@@ -446,7 +461,8 @@ def import_history(kind, paths, user_name, dry_run, watch, db_path):
 
         runs.append((label, run))
     if not runs:
-        raise click.ClickException("no agent's history found here (Claude Code, OpenCode, Codex, Gemini CLI, pi, Copilot CLI).")
+        raise click.ClickException("no agent's history found here (Claude Code, OpenCode, Codex, Gemini CLI, pi, Copilot CLI, "
+                                   "Qwen Code, Cline).")
     app = _app(db_path)
     with app.app_context():
         user_id = auth.get_or_create_user(user_name).id

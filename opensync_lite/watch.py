@@ -1,6 +1,6 @@
 """The watcher inside `serve`: the agents' own files on this machine are the truth, so the
 server reads them as they change (Claude Code's transcripts, Codex's rollouts, Gemini CLI's chats, pi's sessions, Copilot
-CLI's session state, OpenCode's storage), while a
+CLI's session state, Qwen Code's chats, Cline's sessions, OpenCode's storage), while a
 plugin keeps a session live. The OS's file events (watchdog: inotify, FSEvents, ...) say
 which files changed, so a pass reads only those, from where the last one stopped (the
 importers remember each file's offset); a slow full pass now and then catches what events
@@ -15,7 +15,7 @@ from watchdog.events import FileSystemEventHandler
 from watchdog.observers import Observer
 
 from . import auth, budgets
-from .importers import claude_code, codex, copilot, gemini, opencode, pi
+from .importers import claude_code, cline, codex, copilot, gemini, opencode, pi, qwen
 
 log = logging.getLogger("opensync_lite.watch")
 
@@ -51,7 +51,11 @@ FILE_AGENTS = {"Claude Code": (claude_code.transcripts, claude_code.run),
                "Codex": (codex.rollouts, codex.run),
                "Gemini CLI": (gemini.chats, gemini.run),
                "pi": (pi.sessions, pi.run),
-               "Copilot CLI": (copilot.sessions, copilot.run)}
+               "Copilot CLI": (copilot.sessions, copilot.run),
+               "Qwen Code": (qwen.chats, qwen.run),
+               "Cline": (cline.sessions, cline.run)}
+# What a changed file's name ends with for its agent to read it (Cline's are JSON documents).
+SUFFIXES = {"Cline": (".json",)}
 
 
 class Watcher:
@@ -132,7 +136,7 @@ class Watcher:
             if changed is None:
                 files = find(roots)
             else:
-                inside = [Path(p) for p in changed if p.endswith(".jsonl")]
+                inside = [Path(p) for p in changed if p.endswith(SUFFIXES.get(name, (".jsonl",)))]
                 files = sorted(p for p in inside if p.is_file() and any(root in p.parents for root in roots))
             if files:
                 wrote |= self._log(name, run(user_id, files))

@@ -745,7 +745,8 @@ def test_sign_in_page_names_the_commands_as_they_can_be_run(app, client):
     assert 'id="keys"' not in page  # the keys dialog is for the signed-in pages
 
 
-@pytest.mark.parametrize("source, name", [("codex-cli", "Codex CLI"), ("gemini-cli", "Gemini CLI"), ("pi", "Pi")])
+@pytest.mark.parametrize("source, name", [("codex-cli", "Codex CLI"), ("gemini-cli", "Gemini CLI"), ("pi", "Pi"),
+                                          ("qwen-code", "Qwen Code"), ("cline", "Cline")])
 def test_the_agents_read_from_their_own_files_have_their_own_badge(api, browser, source, name):
     api.post("/sync/session", {"externalId": f"s-{source}", "source": source, "title": "a session"})
     page = html(browser.get(f"/sessions?source={source}"))

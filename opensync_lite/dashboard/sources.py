@@ -10,6 +10,8 @@ KNOWN = {
     "factory-droid": ("Factory Droid", "FD"),
     "pi": ("Pi", "Pi"),
     "copilot-cli": ("Copilot CLI", "Co"),
+    "qwen-code": ("Qwen Code", "Qw"),
+    "cline": ("Cline", "Cl"),
 }
 UNKNOWN = "unknown"
 
