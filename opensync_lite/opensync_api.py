@@ -11,7 +11,7 @@ table says so.
 
 import re
 
-from flask import Blueprint, Response, g, request
+from flask import Blueprint, Response, current_app, g, has_app_context, request
 
 from . import context, opensync_evals, queries, shares, sync_messages, sync_sessions
 from . import opensync_schemas as schemas
@@ -125,9 +125,24 @@ def get_session():
 
 def answering(kind):
     """The search that answers a request for ``kind`` (fulltext, semantic, hybrid): that one
-    once this server has it (search.kinds.AVAILABLE_TYPES), else full text. The one place to
-    change when the semantic engine lands."""
-    return kind if kind in AVAILABLE_TYPES else "fulltext"
+    when this install can run it, else full text (OpenSync's clients get an answer, and the
+    X-Search-Type header says which), where /api/search would say 503."""
+    if kind == "fulltext" or kind not in AVAILABLE_TYPES:
+        return "fulltext"
+    return kind if _semantic_here() else "fulltext"
+
+
+def _semantic_here():
+    """The semantic extra is installed, or an embeddings endpoint is named (no model load)."""
+    from .semantic.encoders import settings
+
+    try:
+        import numpy  # noqa: F401
+        if settings(current_app.config if has_app_context() else None)["url"] is None:
+            import wordllama  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def find_sessions(user_id, q, limit, kind):

@@ -4,6 +4,7 @@ hybridSearch, getContext, exportSession, getStats; convex/evals.ts generateEvalE
 names and types, keys left out when unset, headers, error texts; a script written for OpenSync
 run against a live `serve` by changing only its base URL; our own routes unchanged."""
 
+import sys
 import json
 import urllib.error
 import urllib.parse
@@ -181,6 +182,17 @@ def test_search_answers_opensyncs_session_shapes_for_each_type(api, history):
     # Ours keeps its hits.
     ours = ok(api, "/api/search", q="webhook").get_json()["results"][0]
     assert "matches" in ours and "snippet" in ours
+
+
+def test_without_the_semantic_extra_search_and_context_answer_by_words(api, history, monkeypatch):
+    monkeypatch.setitem(sys.modules, "wordllama", None)  # what an install without the extra sees
+    monkeypatch.delenv("OPENSYNC_EMBED_URL", raising=False)
+    for path, query in (("/opensync/api/context", {}), ("/opensync/api/search", {"type": "semantic"}),
+                        ("/opensync/api/search", {"type": "hybrid"})):
+        response = ok(api, path, q="webhook", **query)
+        assert response.headers["X-Search-Type"] == "fulltext"
+        assert "hook-0001" in response.get_data(as_text=True) or "Stripe webhook retries" in response.get_data(as_text=True)
+    assert api.get("/api/search", query_string={"q": "webhook", "type": "semantic"}).status_code in (200, 503)
 
 
 def test_context_is_getcontext(api, history):
