@@ -152,6 +152,9 @@ def main():
 @click.option("--watch-opencode", envvar="OPENSYNC_WATCH_OPENCODE", show_envvar=True,
               type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="OpenCode's data folder to watch [default: $XDG_DATA_HOME/opencode].")
+@click.option("--watch-kilo", envvar="OPENSYNC_WATCH_KILO", show_envvar=True,
+              type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Kilo's data folder to watch [default: $XDG_DATA_HOME/kilo].")
 @click.option("--watch-codex", "watch_codex", multiple=True, envvar="OPENSYNC_WATCH_CODEX", show_envvar=True,
               type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="A Codex sessions folder to watch [default: $CODEX_HOME/sessions, ~/.codex/sessions].")
@@ -173,7 +176,7 @@ def main():
 @db_option
 def serve(host, port, threads, durability, max_body, workers, connection_limit, channel_timeout, read_timeout,
           watch, watch_claude, watch_opencode, watch_codex, watch_gemini, watch_pi, sharing, allowed_hosts, embed, quiet,
-          db_path):
+          db_path, watch_kilo=None):
     """Serve the sync API and the dashboard with waitress. Logs one line per request (method,
     path, status, time, user id; never a key or a body) unless --quiet."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -195,7 +198,7 @@ def serve(host, port, threads, durability, max_body, workers, connection_limit, 
     except OSError as err:  # taken between the check and now
         raise click.ClickException(f"cannot listen on {host}:{port}: {err.strerror or err}; try --port N.") from None
     limits = server_.Limits(threads, connection_limit, channel_timeout, read_timeout)
-    watching = _watched(watch, watch_claude, watch_opencode, watch_codex, watch_gemini, watch_pi)
+    watching = _watched(watch, watch_claude, watch_opencode, watch_codex, watch_gemini, watch_pi, watch_kilo)
     server_.raise_open_files_limit(connection_limit)
     if workers == 1:
         server = server_.make_server(app, listener, limits)
@@ -240,7 +243,7 @@ def serve(host, port, threads, durability, max_body, workers, connection_limit, 
         server_.prefork(listener, workers, worker)
 
 
-def _watched(watch, claude_roots, opencode_root, codex_roots=(), gemini_roots=(), pi_roots=()):
+def _watched(watch, claude_roots, opencode_root, codex_roots=(), gemini_roots=(), pi_roots=(), kilo_root=None):
     """{agent: [folders]} the server should watch: those given, else the agents' own default
     folders (watched from when they appear)."""
     if not watch:
@@ -252,7 +255,8 @@ def _watched(watch, claude_roots, opencode_root, codex_roots=(), gemini_roots=()
     watching = {"Claude Code": claude, "Codex": list(codex_roots) or [codex.default_root()],
                 "Gemini CLI": list(gemini_roots) or [gemini.default_root()],
                 "pi": list(pi_roots) or [pi.default_root()],
-                "OpenCode": [opencode_root] if opencode_root else []}
+                "OpenCode": [opencode_root] if opencode_root else [],
+                "Kilo": [kilo_root or opencode.default_root("kilo")]}
     return {name: folders for name, folders in watching.items() if folders}
 
 
@@ -385,7 +389,8 @@ def _file_agents():
             "pi": ("pi", "sessions", lambda: [pi.default_root()], pi.sessions, pi.run)}
 
 
-IMPORT_KINDS = ["claude-code", "opencode", "codex", "gemini", "pi", "all"]
+IMPORT_KINDS = ["claude-code", "opencode", "kilo", "codex", "gemini", "pi", "all"]
+DATABASE_AGENTS = {"opencode": "OpenCode", "kilo": "Kilo"}  # read by the OpenCode importer
 
 
 @main.command("import")
@@ -399,7 +404,7 @@ def import_history(kind, paths, user_name, dry_run, watch, db_path):
     """Import history already on disk. claude-code: the transcripts under $CLAUDE_CONFIG_DIR,
     ~/.claude and ~/.config/claude (projects/). opencode: $XDG_DATA_HOME/opencode (opencode.db
     and the older storage/ folders). codex: $CODEX_HOME/sessions or ~/.codex/sessions (the
-    rollout-*.jsonl files). gemini: ~/.gemini/tmp (the Gemini CLI's chats/session-* files).
+    rollout-*.jsonl files). kilo: $XDG_DATA_HOME/kilo (kilo.db). gemini: ~/.gemini/tmp (the Gemini CLI's chats/session-* files).
     pi: $PI_CODING_AGENT_DIR/sessions or ~/.pi/agent/sessions. all: every one of these whose
     history is found here, each from its default folder. Re-runs read only what is new."""
     from .importers import opencode
@@ -409,12 +414,12 @@ def import_history(kind, paths, user_name, dry_run, watch, db_path):
         raise click.UsageError("`import all` reads each agent's own folder; give PATH with one agent's name instead.")
     runs = []  # (agent's name, run(bar) -> report)
     for name in (IMPORT_KINDS[:-1] if kind == "all" else [kind]):
-        if name == "opencode":
-            root = paths[0] if paths else opencode.default_root()
-            if root.is_dir():
-                runs.append(("OpenCode", lambda bar, root=root: opencode.run(user_id, root, dry_run)))  # no count ahead: no bar
+        if name in DATABASE_AGENTS:
+            root, label = (paths[0] if paths else opencode.default_root(name)), DATABASE_AGENTS[name]
+            if root.is_dir():  # no count ahead: no bar
+                runs.append((label, lambda bar, root=root, name=name: opencode.run(user_id, root, dry_run, source=name)))
             elif kind != "all":
-                raise click.ClickException(f"no OpenCode data at {root}; give its folder as PATH.")
+                raise click.ClickException(f"no {label} data at {root}; give its folder as PATH.")
             continue
         label, files_are, defaults, find, read = agents[name]
         roots = list(paths) or defaults()
@@ -433,7 +438,7 @@ def import_history(kind, paths, user_name, dry_run, watch, db_path):
 
         runs.append((label, run))
     if not runs:
-        raise click.ClickException("no agent's history found here (Claude Code, OpenCode, Codex, Gemini CLI, pi).")
+        raise click.ClickException("no agent's history found here (Claude Code, OpenCode, Kilo, Codex, Gemini CLI, pi).")
     app = _app(db_path)
     with app.app_context():
         user_id = auth.get_or_create_user(user_name).id

@@ -133,9 +133,10 @@ class Watcher:
                 files = sorted(p for p in inside if p.is_file() and any(root in p.parents for root in roots))
             if files:
                 self._log(name, run(user_id, files))
-        for root in self.roots.get("OpenCode", ()):
-            if root.is_dir() and (changed is None or any(Path(p).is_relative_to(root) for p in changed)):
-                self._log("OpenCode", opencode.run(user_id, root))
+        for name, source in (("OpenCode", "opencode"), ("Kilo", "kilo")):
+            for root in self.roots.get(name, ()):
+                if root.is_dir() and (changed is None or any(Path(p).is_relative_to(root) for p in changed)):
+                    self._log(name, opencode.run(user_id, root, source=source))
 
     @staticmethod
     def _log(name, report):
