@@ -153,6 +153,9 @@ def main():
 @click.option("--watch-opencode", envvar="OPENSYNC_WATCH_OPENCODE", show_envvar=True,
               type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="OpenCode's data folder to watch [default: $XDG_DATA_HOME/opencode].")
+@click.option("--watch-kilo", envvar="OPENSYNC_WATCH_KILO", show_envvar=True,
+              type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Kilo's data folder to watch [default: $XDG_DATA_HOME/kilo].")
 @click.option("--watch-codex", "watch_codex", multiple=True, envvar="OPENSYNC_WATCH_CODEX", show_envvar=True,
               type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="A Codex sessions folder to watch [default: $CODEX_HOME/sessions, ~/.codex/sessions].")
@@ -189,7 +192,7 @@ def main():
 @db_option
 def serve(host, port, threads, durability, max_body, workers, connection_limit, channel_timeout, read_timeout,
           watch, watch_claude, watch_opencode, watch_codex, watch_gemini, watch_pi, watch_copilot, watch_qwen, watch_cline,
-          sharing, allowed_hosts, webhook_allow_private, desktop_alerts, embed, quiet, db_path):
+          sharing, allowed_hosts, webhook_allow_private, desktop_alerts, embed, quiet, db_path, watch_kilo=None):
     """Serve the sync API and the dashboard with waitress. Logs one line per request (method,
     path, status, time, user id; never a key or a body) unless --quiet."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -213,7 +216,7 @@ def serve(host, port, threads, durability, max_body, workers, connection_limit, 
         raise click.ClickException(f"cannot listen on {host}:{port}: {err.strerror or err}; try --port N.") from None
     limits = server_.Limits(threads, connection_limit, channel_timeout, read_timeout)
     watching = _watched(watch, watch_claude, watch_opencode, watch_codex, watch_gemini, watch_pi, watch_copilot, watch_qwen,
-                        watch_cline)
+                        watch_cline, watch_kilo)
     server_.raise_open_files_limit(connection_limit)
     if workers == 1:
         server = server_.make_server(app, listener, limits)
@@ -259,7 +262,7 @@ def serve(host, port, threads, durability, max_body, workers, connection_limit, 
 
 
 def _watched(watch, claude_roots, opencode_root, codex_roots=(), gemini_roots=(), pi_roots=(), copilot_roots=(), qwen_roots=(),
-             cline_roots=()):
+             cline_roots=(), kilo_root=None):
     """{agent: [folders]} the server should watch: those given, else the agents' own default
     folders (watched from when they appear)."""
     if not watch:
@@ -274,7 +277,8 @@ def _watched(watch, claude_roots, opencode_root, codex_roots=(), gemini_roots=()
                 "Copilot CLI": list(copilot_roots) or [copilot.default_root()],
                 "Qwen Code": list(qwen_roots) or [qwen.default_root()],
                 "Cline": list(cline_roots) or [cline.default_root()],
-                "OpenCode": [opencode_root] if opencode_root else []}
+                "OpenCode": [opencode_root] if opencode_root else [],
+                "Kilo": [kilo_root or opencode.default_root("kilo")]}
     return {name: folders for name, folders in watching.items() if folders}
 
 
@@ -410,7 +414,8 @@ def _file_agents():
             "cline": ("Cline", "sessions", lambda: [cline.default_root()], cline.sessions, cline.run)}
 
 
-IMPORT_KINDS = ["claude-code", "opencode", "codex", "gemini", "pi", "copilot", "qwen", "cline", "all"]
+IMPORT_KINDS = ["claude-code", "opencode", "kilo", "codex", "gemini", "pi", "copilot", "qwen", "cline", "all"]
+DATABASE_AGENTS = {"opencode": "OpenCode", "kilo": "Kilo"}  # read by the OpenCode importer
 
 
 @main.command("import")
@@ -424,7 +429,7 @@ def import_history(kind, paths, user_name, dry_run, watch, db_path):
     """Import history already on disk. claude-code: the transcripts under $CLAUDE_CONFIG_DIR,
     ~/.claude and ~/.config/claude (projects/). opencode: $XDG_DATA_HOME/opencode (opencode.db
     and the older storage/ folders). codex: $CODEX_HOME/sessions or ~/.codex/sessions (the
-    rollout-*.jsonl files). gemini: ~/.gemini/tmp (the Gemini CLI's chats/session-* files).
+    rollout-*.jsonl files). kilo: $XDG_DATA_HOME/kilo (kilo.db). gemini: ~/.gemini/tmp (the Gemini CLI's chats/session-* files).
     pi: $PI_CODING_AGENT_DIR/sessions or ~/.pi/agent/sessions. copilot: $COPILOT_HOME/session-state
     or ~/.copilot/session-state (GitHub Copilot CLI's <session>/events.jsonl). qwen: $QWEN_RUNTIME_DIR/projects,
     $QWEN_HOME/projects or ~/.qwen/projects (Qwen Code's chats/*.jsonl). cline:
@@ -437,12 +442,12 @@ def import_history(kind, paths, user_name, dry_run, watch, db_path):
         raise click.UsageError("`import all` reads each agent's own folder; give PATH with one agent's name instead.")
     runs = []  # (agent's name, run(bar) -> report)
     for name in (IMPORT_KINDS[:-1] if kind == "all" else [kind]):
-        if name == "opencode":
-            root = paths[0] if paths else opencode.default_root()
-            if root.is_dir():
-                runs.append(("OpenCode", lambda bar, root=root: opencode.run(user_id, root, dry_run)))  # no count ahead: no bar
+        if name in DATABASE_AGENTS:
+            root, label = (paths[0] if paths else opencode.default_root(name)), DATABASE_AGENTS[name]
+            if root.is_dir():  # no count ahead: no bar
+                runs.append((label, lambda bar, root=root, name=name: opencode.run(user_id, root, dry_run, source=name)))
             elif kind != "all":
-                raise click.ClickException(f"no OpenCode data at {root}; give its folder as PATH.")
+                raise click.ClickException(f"no {label} data at {root}; give its folder as PATH.")
             continue
         label, files_are, defaults, find, read = agents[name]
         roots = list(paths) or defaults()
@@ -461,8 +466,8 @@ def import_history(kind, paths, user_name, dry_run, watch, db_path):
 
         runs.append((label, run))
     if not runs:
-        raise click.ClickException("no agent's history found here (Claude Code, OpenCode, Codex, Gemini CLI, pi, Copilot CLI, "
-                                   "Qwen Code, Cline).")
+        raise click.ClickException("no agent's history found here (Claude Code, OpenCode, Kilo, Codex, Gemini CLI, pi, "
+                                   "Copilot CLI, Qwen Code, Cline).")
     app = _app(db_path)
     with app.app_context():
         user_id = auth.get_or_create_user(user_name).id

@@ -813,8 +813,10 @@ def _supersede_client_tool_messages(user_id, messages):
 def _token_fields(r):
     """The four kinds of ``r``, and prompt and completion as plugins count them: the prompt
     is input + cache write + cache read, the completion the output."""
+    from .importers import bounds  # a sum of bounded figures stops at the bounds too
+
     kinds = {name: r[name] for name in TOKEN_KINDS}
-    prompt = kinds["input_tokens"] + kinds["cache_write_tokens"] + kinds["cache_read_tokens"]
+    prompt = bounds.total_count(kinds["input_tokens"] + kinds["cache_write_tokens"] + kinds["cache_read_tokens"])
     return {**kinds, "prompt_tokens": prompt, "completion_tokens": kinds["output_tokens"]}
 
 

@@ -140,9 +140,10 @@ class Watcher:
                 files = sorted(p for p in inside if p.is_file() and any(root in p.parents for root in roots))
             if files:
                 wrote |= self._log(name, run(user_id, files))
-        for root in self.roots.get("OpenCode", ()):
-            if root.is_dir() and (changed is None or any(Path(p).is_relative_to(root) for p in changed)):
-                wrote |= self._log("OpenCode", opencode.run(user_id, root))
+        for name, source in (("OpenCode", "opencode"), ("Kilo", "kilo")):
+            for root in self.roots.get(name, ()):
+                if root.is_dir() and (changed is None or any(Path(p).is_relative_to(root) for p in changed)):
+                    wrote |= self._log(name, opencode.run(user_id, root, source=source))
         if wrote:
             budgets.notifier(self.app).wake(user_id)
 

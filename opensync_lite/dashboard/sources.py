@@ -4,6 +4,7 @@ stylesheet (`.src-<name>`), with the name always shown as text too."""
 KNOWN = {
     "claude-code": ("Claude Code", "CC"),
     "opencode": ("OpenCode", "OC"),
+    "kilo": ("Kilo", "Ki"),
     "cursor": ("Cursor", "Cu"),
     "codex-cli": ("Codex CLI", "Cx"),
     "gemini-cli": ("Gemini CLI", "Ge"),

@@ -6,7 +6,11 @@ tables ``session``, ``message`` and ``part``, JSON in ``data``) and the older fo
 Ids are OpenCode's own (``ses_…``, ``msg_…``), as the opencode plugin sends them. Tokens are the
 sum of the ``step-finish`` parts (an assistant message's own ``tokens`` holds only its last
 step); prompt = input + cache read + cache write, completion = output + reasoning; the cost
-OpenCode recorded is kept."""
+OpenCode recorded is kept. Each assistant message's usage is one counted response
+(``<source>:<message id>``), so a plugin's resend of a message the file gave keeps the file's.
+
+Kilo (an OpenCode fork) writes the same database as ``kilo.db`` under ``$XDG_DATA_HOME/kilo``:
+the same importer reads it as source ``kilo``."""
 
 import json
 import os
@@ -20,11 +24,13 @@ from .. import ingest, queries, schemas
 from . import Report, bounds, file_state, save_file_state
 
 SOURCE = "opencode"
+# source: (its data folder under $XDG_DATA_HOME, its database there)
+AGENTS = {"opencode": ("opencode", "opencode.db"), "kilo": ("kilo", "kilo.db")}
 
 
-def default_root():
+def default_root(source=SOURCE):
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "opencode"
+    return Path(base) / AGENTS[source][0]
 
 
 MAX_FILE = 64 * 2**20  # bytes: OpenCode's JSON files are kilobytes; a larger one is not read at all
@@ -234,10 +240,14 @@ def _parts(parts, role=None):
     return out, "\n".join(texts)
 
 
-def _bodies(session):
+def _bodies(session, source=SOURCE, external_id=None):
+    """(session body, message bodies, updated time, responses) of one session, stored under
+    ``external_id`` (default: its own id)."""
     info = session["info"]
+    external_id = external_id or info["id"]
     times = info.get("time") if isinstance(info.get("time"), dict) else {}
     messages, totals, cost, model, provider = [], {"input": 0, "output": 0, "read": 0, "write": 0}, 0.0, None, None
+    responses = []
     for message in session["messages"].values():
         m = message["info"]
         parts, text = _parts(message["parts"], m.get("role"))
@@ -247,8 +257,15 @@ def _bodies(session):
         if m.get("role") == "assistant":
             model, provider = model or m.get("modelID"), provider or m.get("providerID")
         created = (m.get("time") or {}).get("created") if isinstance(m.get("time"), dict) else None
+        if m.get("role") == "assistant" and (any(tokens.values()) or message_cost):
+            responses.append({
+                "key": f"{source}:{m.get('id')}", "session_external_id": external_id, "message_external_id": m.get("id"),
+                "model": m.get("modelID") if isinstance(m.get("modelID"), str) else None, "input_tokens": tokens["input"],
+                "output_tokens": tokens["output"], "cache_read_tokens": tokens["read"], "cache_write_tokens": tokens["write"],
+                "cache_write_1h_tokens": 0, "cost_usd": message_cost,
+                "created_at": created if type(created) is int and 0 <= created < 2**53 else 0})
         messages.append({
-            "sessionExternalId": info["id"], "externalId": m.get("id"), "role": m.get("role"), "source": SOURCE,
+            "sessionExternalId": external_id, "externalId": m.get("id"), "role": m.get("role"), "source": source,
             "textContent": text, "model": m.get("modelID"), "createdAt": created, "parts": parts,
             "inputTokens": tokens["input"], "outputTokens": tokens["output"], "cacheReadTokens": tokens["read"],
             "cacheWriteTokens": tokens["write"], "promptTokens": _prompt(tokens),
@@ -257,7 +274,7 @@ def _bodies(session):
     directory = info.get("directory")
     created, updated = times.get("created"), times.get("updated")
     body = {
-        "externalId": info["id"], "source": SOURCE, "title": info.get("title"), "projectPath": directory,
+        "externalId": external_id, "source": source, "title": info.get("title"), "projectPath": directory,
         "projectName": Path(directory).name if isinstance(directory, str) and directory else None,
         "model": model, "provider": provider, "parentExternalId": info.get("parentID"), "createdAt": created,
         "inputTokens": totals["input"], "outputTokens": totals["output"], "cacheReadTokens": totals["read"],
@@ -266,7 +283,7 @@ def _bodies(session):
     }
     if type(created) is int and type(updated) is int and updated >= created:
         body["durationMs"] = updated - created
-    return body, messages, updated
+    return body, messages, updated, responses
 
 
 def _version(session):
@@ -277,36 +294,51 @@ def _version(session):
     return updated, len(session["messages"]) * 1_000_000 + parts
 
 
-def run(user_id, root=None, dry_run=False, progress=None):
-    """Import both layouts under ``root`` (default: $XDG_DATA_HOME/opencode), one session at
-    a time, so memory holds one session however long the history."""
-    root = Path(root or default_root()).expanduser()
+def run(user_id, root=None, dry_run=False, progress=None, source=SOURCE):
+    """Import both layouts under ``root`` (default: $XDG_DATA_HOME/opencode, or Kilo's folder
+    for ``source`` "kilo"), one session at a time, so memory holds one session however long
+    the history."""
+    database = AGENTS[source][1]
+    root = Path(root or default_root(source)).expanduser()
     report = Report()
     sources = [Folders(root, report)]
-    if (root / "opencode.db").is_file():
-        sources.append(Database(root / "opencode.db", report))
+    if (root / database).is_file():
+        sources.append(Database(root / database, report))
     try:
-        for session_id in sorted({sid for source in sources for sid in source.ids}):
+        for session_id in sorted({sid for reader in sources for sid in reader.ids}):
             session = _merged(sources, session_id)
             if session is not None:
-                _import_session(user_id, root, session_id, session, dry_run, report)
+                _import_session(user_id, root, session_id, session, dry_run, report, source)
             if progress:
                 progress(session_id)
     finally:
-        for source in sources[1:]:
-            source.close()
+        for reader in sources[1:]:
+            reader.close()
     return report
 
 
-def _import_session(user_id, root, session_id, session, dry_run, report):
+def _stored_as(user_id, session_id, source):
+    """The externalId the session is stored under: its own, unless another agent's session
+    holds that id (Kilo keeps OpenCode's id scheme), then ``<source>:<id>``, so the two never merge."""
+    own = f"{source}:{session_id}"
+    if queries.find_session(user_id, external_id=own) is not None:
+        return own
+    stored = queries.find_session(user_id, external_id=session_id)
+    if stored is not None and stored["source"] not in (None, source):
+        return own
+    return session_id
+
+
+def _import_session(user_id, root, session_id, session, dry_run, report, source=SOURCE):
     report.lines += len(session["messages"])
-    state_key = f"opencode:{root}:{session_id}"
+    state_key = f"{source}:{root}:{session_id}"
     version = _version(session)
     if file_state(user_id, state_key) == (*version, 0):
         report.files_unchanged += 1
         return
     report.files += 1
-    body, messages, updated = _bodies(session)
+    external_id = _stored_as(user_id, session_id, source)
+    body, messages, updated, responses = _bodies(session, source, external_id)
     try:
         session_data = schemas.session_in.load({k: v for k, v in body.items() if v is not None})
     except ValidationError as err:
@@ -320,10 +352,11 @@ def _import_session(user_id, root, session_id, session, dry_run, report):
             loaded.append(schemas.message_in.load({k: v for k, v in message.items() if v is not None}))
         except ValidationError as err:
             report.problem(session_id, 0, f"invalid message {message.get('externalId')} ({', '.join(map(str, err.messages))})")
-    existed = queries.find_session(user_id, external_id=session_id) is not None
+    held = {m["external_id"] for m in loaded}
+    existed = queries.find_session(user_id, external_id=external_id) is not None
     report.sessions_updated += existed
     report.sessions_created += not existed
     report.messages += len(loaded)
     if not dry_run:
-        ingest.ingest_import(user_id, [session_data], loaded, [])
+        ingest.ingest_import(user_id, [session_data], loaded, [r for r in responses if r["message_external_id"] in held])
         save_file_state(user_id, state_key, *version, 0)
