@@ -10,6 +10,7 @@ table says so.
 """
 
 import re
+from importlib import import_module
 
 from flask import Blueprint, Response, current_app, g, has_app_context, request
 
@@ -137,9 +138,9 @@ def _semantic_here():
     from .semantic.encoders import settings
 
     try:
-        import numpy  # noqa: F401
+        import_module("numpy")
         if settings(current_app.config if has_app_context() else None)["url"] is None:
-            import wordllama  # noqa: F401
+            import_module("wordllama")
     except ImportError:
         return False
     return True
