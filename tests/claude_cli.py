@@ -149,8 +149,7 @@ def ccusage20():
     script = NODE_MODULES / "ccusage20" / "src" / "cli.js"
     if not script.is_file() or not (NODE_MODULES / "@ccusage" / "ccusage-linux-x64" / "bin" / "ccusage").is_file():
         pytest.fail(f"ccusage 20.0.24 is not installed in {NODE_MODULES}: run `make install-test`")
-    # It finds its native package beside itself: through a symlinked node_modules too.
-    return [shutil.which("node") or "node", "--preserve-symlinks", "--preserve-symlinks-main", str(script)]
+    return [shutil.which("node") or "node", str(script)]
 
 
 def base_env(home, base_url, extra=None):
