@@ -240,6 +240,9 @@ def deliver_due(now=None):
     return len(due)
 
 
+MAX_BACKOFF_S = 300
+
+
 class Notifier:
     """The background thread: checks the users a request woke it for, delivers what is due."""
 
@@ -254,7 +257,7 @@ class Notifier:
         self.users.put(user_id)
 
     def _run(self):
-        pending = True  # at start: deliveries a restart interrupted
+        pending, failures = True, 0  # at start: deliveries a restart interrupted
         while not self.stopping.is_set():
             users = set()
             try:
@@ -272,8 +275,15 @@ class Notifier:
                     deliver_due()
                     pending = BudgetDelivery.select().where(BudgetDelivery.delivered_at.is_null(),
                                                             BudgetDelivery.attempts <= len(RETRY_S)).exists()
-            except Exception:  # noqa: BLE001 - a bad round is logged; the next one tries again
-                log.exception("budget round failed")
+            except Exception as err:  # noqa: BLE001 - a bad round is logged; a later one tries again
+                # One line and a growing pause: the database may be gone for good (an embedding
+                # app closed it), and Python 3.11 formats a traceback's carets with ast.parse,
+                # whose state other threads share (a SystemError in whichever parses beside it).
+                failures += 1
+                log.warning("budget round failed (%d in a row): %s: %s", failures, type(err).__name__, err)
+                self.stopping.wait(min(MAX_BACKOFF_S, 2 ** failures))
+                continue
+            failures = 0
 
 
 def notifier(app):

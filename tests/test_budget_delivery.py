@@ -149,3 +149,23 @@ def test_desktop_alerts_need_the_operator(app, api):
     assert answer.status_code == 400 and "desktop" in answer.get_json()["fields"]
     app.config["OPENSYNC_DESKTOP_ALERTS"] = True
     assert api.client.put("/api/budgets/channels", json={"desktop": True}, headers=api.headers).status_code == 200
+
+
+def test_a_failing_round_backs_off_and_logs_one_line(tmp_path, monkeypatch, caplog):
+    """A database gone for good (an embedding app closed it) must not make the notifier log a
+    traceback every second for the rest of the process."""
+    app = create_app({"OPENSYNC_DB": str(tmp_path / "gone.db"), "TESTING": True})
+
+    def broken(now=None):
+        raise RuntimeError("the connection is closed")
+    monkeypatch.setattr(budgets, "deliver_due", broken)
+    with caplog.at_level("WARNING", logger=budgets.log.name):
+        notifier = budgets.notifier(app)
+        notifier.wake(1)
+        time.sleep(3.5)
+        notifier.stopping.set()
+        notifier.wake(1)
+    failed = [r for r in caplog.records if "budget round failed" in r.getMessage()]
+    assert 1 <= len(failed) <= 2  # pauses of 2 s, then 4 s: not one a second
+    assert all(r.exc_info is None for r in failed) and "the connection is closed" in failed[0].getMessage()
+    app.extensions["opensync"].close()
