@@ -503,9 +503,14 @@ def plugin_numbered(session_external_id, external_id):
             and PLUGIN_NUMBERED.fullmatch(external_id, len(session_external_id)) is not None)
 
 
+PI_COPY_WINDOW_MS = 10 * 60_000  # a live copy arrives while the file is written, not later
+
+
 def _known_from_pi_file(session_id, items):
     """{externalId: id} of the pi plugin's new messages that the session's file already gave
-    under another number (the plugin counts afresh after a resume), matched by role and text."""
+    under another number (the plugin counts afresh after a resume): each matched by role and
+    text to one stored message written near its time, the nearest, and none twice (the same
+    words typed again later are a new message)."""
     session = Session.select(Session.external_id, Session.user).where(Session.id == session_id).tuples().first()
     numbered = [d for d in items if session and d.get("role") in ("user", "assistant") and plugin_numbered(session[0], d["external_id"])]
     if not numbered or not ImportResponse.select(ImportResponse.response_key).where(
@@ -513,11 +518,19 @@ def _known_from_pi_file(session_id, items):
             ImportResponse.response_key.startswith("pi:")).exists():
         return {}
     said = {}
-    for message_id, role, text in Message.select(Message.id, Message.role, Message.text_content).where(
+    for message_id, role, text, created_at in Message.select(Message.id, Message.role, Message.text_content,
+                                                             Message.created_at).where(
             Message.session == session_id).order_by(Message.id).tuples():
-        said.setdefault((role, text or ""), message_id)
-    return {d["external_id"]: said[d["role"], d.get("text_content") or ""] for d in numbered
-            if (d["role"], d.get("text_content") or "") in said}
+        said.setdefault((role, text or ""), []).append((message_id, created_at))
+    known, taken = {}, set()
+    for d in numbered:
+        at = d.get("created_at")
+        near = [(abs(created - at), message_id) for message_id, created in said.get((d["role"], d.get("text_content") or ""), ())
+                if at is not None and message_id not in taken and abs(created - at) <= PI_COPY_WINDOW_MS]
+        if near:
+            known[d["external_id"]] = min(near)[1]
+            taken.add(known[d["external_id"]])
+    return known
 
 
 def _known_from_transcript(session_id, items):

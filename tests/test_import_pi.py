@@ -365,3 +365,45 @@ def test_serve_watches_pis_sessions_folder_as_it_works(tmp_path):
         assert session["cost"] == pytest.approx(cost, rel=1e-9) and session["costBasis"] == "recorded"
     finally:
         server.stop()
+
+
+def test_the_same_words_typed_again_later_are_new_messages_not_copies(tmp_path, app, api):
+    """The pi plugin's copy of a turn the file already holds is that turn; the same prompt and
+    answer typed again an hour later are a new turn (kept), and when the file then holds it
+    too, the session has each turn once."""
+    from opensync_lite.importers import pi
+    from opensync_lite.models import User
+
+    folder = tmp_path / "sessions" / "--p--"
+    folder.mkdir(parents=True)
+    path = folder / "2026-12-03T10-00-00-000Z_S.jsonl"
+
+    def entry(n, at, role, content, **more):
+        return {"type": "message", "id": f"e{n}", "parentId": f"e{n - 1}" if n > 1 else None,
+                "timestamp": datetime.fromtimestamp(at / 1000).astimezone().isoformat(),
+                "message": {"role": role, "content": content, **more}}
+
+    start = int(time.time() * 1000) - 7_200_000
+    usage = {"input": 10, "output": 5, "cacheRead": 0, "cacheWrite": 0, "totalTokens": 15, "cost": {"total": 0.001}}
+    lines = [{"type": "session", "version": 3, "id": "S", "cwd": "/p", "timestamp": "2026-12-03T10:00:00Z"},
+             entry(1, start, "user", "continue"),
+             entry(2, start + 1000, "assistant", [{"type": "text", "text": "Done."}], responseId="r1", usage=usage)]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+    def imported():
+        with app.app_context():
+            pi.run(User.get(User.name == "local").id, pi.sessions([tmp_path / "sessions"]))
+    imported()
+    later = start + 3_600_000
+    for n, (role, words) in enumerate((("user", "continue"), ("assistant", "Done.")), start=5):
+        assert api.post("/sync/message", {"sessionExternalId": "S", "externalId": f"S-{role}-{n}", "role": role,
+                                          "textContent": words, "source": "pi", "createdAt": later + n}).status_code == 200
+    assert api.session("S")["session"]["messageCount"] == 4  # kept: not the earlier turn's copies
+    with path.open("a") as out:  # the file then gets the new turn
+        out.write(json.dumps(entry(3, later + 5, "user", "continue")) + "\n")
+        out.write(json.dumps(entry(4, later + 6, "assistant", [{"type": "text", "text": "Done."}], responseId="r2",
+                                   usage=usage)) + "\n")
+    imported()
+    session = api.session("S")
+    assert [m["textContent"] for m in session["messages"]] == ["continue", "Done.", "continue", "Done."]
+    assert session["session"]["totalTokens"] == 30
