@@ -120,8 +120,12 @@ def list_sessions():
 def get_session():
     args = _args(schemas.session_query, ("id", schemas.MISSING_ID))
     row = _session_or_404(g.user_id, args["id"])
-    return {"session": _session(row, _public_ids(g.user_id)),
-            "messages": [_message(m) for m in queries.session_messages(row["id"])]}
+    limit, offset = args["messages_limit"], args["messages_offset"]
+    messages = queries.session_messages(row["id"], limit + 1, offset)
+    answer = {"session": _session(row, _public_ids(g.user_id)), "messages": [_message(m) for m in messages[:limit]]}
+    if len(messages) > limit:  # OpenSync's shape, and where the rest is (its clients ignore the keys)
+        answer.update(moreMessages=True, nextMessagesOffset=offset + limit)
+    return answer
 
 
 def answering(kind):

@@ -32,7 +32,11 @@ class SessionsQuery(_Query):
 
 
 class SessionQuery(_Query):
+    """OpenSync answers a session with all its messages; here a page of them (ours: the first
+    thousand), so one 50 000-message session cannot take a request's seconds and tens of MB."""
     id = Text(256, 1, required=True)
+    messages_limit = fields.Integer(data_key="messagesLimit", load_default=1000, validate=validate.Range(1, 5000))
+    messages_offset = fields.Integer(data_key="messagesOffset", load_default=0, validate=validate.Range(0, 2**63 - 1))
 
 
 class SearchQuery(_Query):

@@ -151,6 +151,13 @@ def test_session_get_is_getsession(api, history):
         assert all(set(p) == {"type", "content"} for p in m["parts"])
     assert messages[1]["parts"] == [{"type": "tool-call", "content": {"toolName": "Read", "args": {"file_path": f"{HOME}/api.py"}}}]
     assert messages[2]["promptTokens"] == 700 and messages[2]["durationMs"] == 2500
+    # a page at a time past the first thousand (here two): where the rest is, in the answer
+    first = ok(api, "/opensync/api/sessions/get", id="hook-0001", messagesLimit=2).get_json()
+    assert [m["externalId"] for m in first["messages"]] == ["hook-0001-1", "hook-0001-2"]
+    assert first["moreMessages"] is True and first["nextMessagesOffset"] == 2
+    last = ok(api, "/opensync/api/sessions/get", id="hook-0001", messagesLimit=2, messagesOffset=4).get_json()
+    assert [m["externalId"] for m in last["messages"]] == ["hook-0001-5"] and set(last) == {"session", "messages"}
+    bad(api, "/opensync/api/sessions/get", 400, field="messagesLimit", id="hook-0001", messagesLimit=5001)
     bad(api, "/opensync/api/sessions/get", 400, "Missing session ID", "id")
     bad(api, "/opensync/api/sessions/get", 400, "Missing session ID", "id", id="")
     bad(api, "/opensync/api/sessions/get", 404, "Session not found", id="nope")
