@@ -21,20 +21,18 @@ The session's name is ``workspace.yaml``'s beside it when the user gave one, els
 prompt."""
 
 import os
-import stat as stats
 from pathlib import Path
 
 from marshmallow import ValidationError
 
-from .. import ingest, queries, schemas
-from . import FileState, Report, head_hash, import_files, finish_run, session_row
+from .. import schemas
+from . import import_files
 from .bounds import count_of as _count
-from .claude_code import LineTooLong, read_lines
+from .whole_file import WholeFileImporter, title_for
 
 SOURCE = "copilot-cli"
 EVENTS = "events.jsonl"
 TITLE_CHARS = 100
-BATCH_MESSAGES = 500
 WORKSPACE_BYTES = 65536
 _time = schemas.EpochMs()
 
@@ -195,61 +193,13 @@ def _usage(usage):
             "output_tokens": _count(usage, "outputTokens"), "cost_usd": None}
 
 
-class Importer:
-    def __init__(self, user_id, dry_run=False):
-        self.user_id, self.dry_run = user_id, dry_run
-        self.report = Report()
-        self.sessions, self.messages, self.responses, self.read_files = [], [], {}, {}
-        self.known = {}
-
-    def import_file(self, path):
-        self._read_file(Path(path))
-        if len(self.messages) >= BATCH_MESSAGES:
-            self.flush()
-
-    def _read_file(self, path):
-        st = os.stat(path)
-        if not stats.S_ISREG(st.st_mode):
-            self.report.problem(path, 0, "not a regular file")
-            return
-        state = self.known.get(str(path))
-        before = 0  # what a previous run wrote: the messages only lines before this shaped
-        if state is not None:
-            if (state.size, state.mtime_ns) == (st.st_size, st.st_mtime_ns):
-                self.report.files_unchanged += 1
-                return
-            if st.st_size >= state.offset and (not state.head or head_hash(path, state.offset) == state.head):
-                before = state.offset
-        self.report.files += 1
-        session, lines, read_to = _Session(), 0, 0
-        with open(path, "rb") as f:
-            for lines, read_to, event in read_lines(f, 0):
-                self.report.lines += 1
-                if isinstance(event, Exception):
-                    self.report.problem(path, lines, event if isinstance(event, LineTooLong) else f"not JSON ({event})")
-                elif not isinstance(event, dict):
-                    self.report.problem(path, lines, "not a JSON object")
-                elif (why := session.take(event, read_to)) is not None:
-                    self.report.problem(path, lines, why)
-        if session.id is None:
-            self.report.problem(path, 0, "no session.start names this file's session")
-        else:
-            self._session(path, session, before)
-        self.read_files[str(path)] = FileState(st.st_size, st.st_mtime_ns, read_to, lines, head_hash(path, read_to))
+class Importer(WholeFileImporter):
+    SOURCE = SOURCE
+    NO_ID = "no session.start names this file's session"
+    reader = _Session
 
     def _session(self, path, session, before):
-        valid = set()
-        for wire in session.messages:
-            end = wire.pop("_end")
-            try:
-                data = schemas.message_in.load({"sessionExternalId": session.id, "source": SOURCE,
-                                                **{k: v for k, v in wire.items() if v is not None}})
-            except ValidationError as err:
-                self.report.problem(path, 0, f"invalid message {wire['externalId']} ({', '.join(map(str, err.messages))})")
-                continue
-            valid.add(wire["externalId"])
-            if end > before:
-                self.messages.append(data)
+        valid = self.valid_messages(path, session.id, session.messages, before)
         for key, call, index, usage, stamp in session.usage:
             holder = session.holder(call, index)
             if holder is None or holder["externalId"] not in valid:
@@ -257,36 +207,13 @@ class Importer:
             response = {"key": key, "session_external_id": session.id, "message_external_id": holder["externalId"],
                         "model": _str(usage.get("model")) or holder.get("model") or session.model, **_usage(usage),
                         "cache_write_1h_tokens": 0, "created_at": stamp or holder["createdAt"] or session.first or 0}
-            earlier = self.responses.get(key)
-            if earlier is None or ingest._size(response) > ingest._size(earlier):
-                self.responses[key] = response
+            self.keep_response(response)
         self.sessions.append((path, session))
 
-    def flush(self):
-        """Write the sessions read so far, their messages and their usage, in one transaction."""
-        rows = []
-        for path, s in self.sessions:
-            stored = queries.find_session(self.user_id, external_id=s.id)
-            name = _given_name(path)
-            title = name or (s.prompt if stored is None or stored["title"] in (None, "", ingest.PLACEHOLDER_TITLE) else None)
-            wire = {"externalId": s.id, "source": SOURCE, "title": title, "projectPath": s.cwd,
-                    "projectName": Path(s.cwd).name if s.cwd else None, "model": s.model, "provider": s.provider,
-                    "createdAt": s.first}
-            data = session_row(self.report, wire, s.first, s.last, stored, where=path)
-            if data is None:
-                continue
-            rows.append(data)
-            self.report.sessions_updated += stored is not None
-            self.report.sessions_created += stored is None
-        self.report.messages += len(self.messages)
-        if not self.dry_run and (rows or self.messages):
-            ingest.ingest_import(self.user_id, rows, self.messages, list(self.responses.values()))
-        self.sessions, self.messages, self.responses = [], [], {}
-
-    def finish(self):
-        """Write what is left, then remember how far each file was read."""
-        self.flush()
-        return finish_run(self)
+    def session_wire(self, path, s, stored):
+        return {"externalId": s.id, "source": SOURCE, "title": title_for(_given_name(path), s.prompt, stored),
+                "projectPath": s.cwd, "projectName": Path(s.cwd).name if s.cwd else None, "model": s.model,
+                "provider": s.provider, "createdAt": s.first}
 
 
 def run(user_id, files, dry_run=False, progress=None):

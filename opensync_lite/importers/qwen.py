@@ -21,20 +21,18 @@ No cost is written anywhere: the write path prices the tokens. A changed file is
 are written."""
 
 import os
-import stat as stats
 from pathlib import Path
 
 from marshmallow import ValidationError
 
-from .. import ingest, queries, schemas
-from . import FileState, Report, head_hash, import_files, finish_run, session_row
+from .. import schemas
+from . import import_files
 from .bounds import count_of as _count
-from .claude_code import LineTooLong, read_lines
+from .whole_file import WholeFileImporter, title_for
 from .gemini import _output, _texts
 
 SOURCE = "qwen-code"
 TITLE_CHARS = 100
-BATCH_MESSAGES = 500
 NOT_THE_USERS = ("system", "goal_runtime")  # provenances of user records the CLI writes itself
 _time = schemas.EpochMs()
 
@@ -136,95 +134,26 @@ class _Chat:
         return None
 
 
-class Importer:
-    def __init__(self, user_id, dry_run=False):
-        self.user_id, self.dry_run = user_id, dry_run
-        self.report = Report()
-        self.sessions, self.messages, self.responses, self.read_files = [], [], {}, {}
-        self.known = {}
-
-    def import_file(self, path):
-        self._read_file(Path(path))
-        if len(self.messages) >= BATCH_MESSAGES:
-            self.flush()
-
-    def _read_file(self, path):
-        st = os.stat(path)
-        if not stats.S_ISREG(st.st_mode):
-            self.report.problem(path, 0, "not a regular file")
-            return
-        state = self.known.get(str(path))
-        before = 0  # what a previous run wrote: the records before this offset
-        if state is not None:
-            if (state.size, state.mtime_ns) == (st.st_size, st.st_mtime_ns):
-                self.report.files_unchanged += 1
-                return
-            if st.st_size >= state.offset and (not state.head or head_hash(path, state.offset) == state.head):
-                before = state.offset
-        self.report.files += 1
-        chat, lines, read_to = _Chat(), 0, 0
-        with open(path, "rb") as f:
-            for lines, read_to, record in read_lines(f, 0):
-                self.report.lines += 1
-                if isinstance(record, Exception):
-                    self.report.problem(path, lines, record if isinstance(record, LineTooLong) else f"not JSON ({record})")
-                elif not isinstance(record, dict):
-                    self.report.problem(path, lines, "not a JSON object")
-                elif (why := chat.take(record, read_to)) is not None:
-                    self.report.problem(path, lines, why)
-        if chat.id is None:
-            self.report.problem(path, 0, "no record names this chat's session")
-        else:
-            self._session(path, chat, before)
-        self.read_files[str(path)] = FileState(st.st_size, st.st_mtime_ns, read_to, lines, head_hash(path, read_to))
+class Importer(WholeFileImporter):
+    SOURCE = SOURCE
+    NO_ID = "no record names this chat's session"
+    reader = _Chat
 
     def _session(self, path, chat, before):
-        valid = set()
-        for wire in chat.messages:
-            end = wire.pop("_end")
-            try:
-                data = schemas.message_in.load({"sessionExternalId": chat.id, "source": SOURCE,
-                                                **{k: v for k, v in wire.items() if v is not None}})
-            except ValidationError as err:
-                self.report.problem(path, 0, f"invalid message {wire['externalId']} ({', '.join(map(str, err.messages))})")
-                continue
-            valid.add(wire["externalId"])
-            if end > before:
-                self.messages.append(data)
-                wire["_new"] = True
+        valid = self.valid_messages(path, chat.id, chat.messages, before)
         for uuid, wire, usage in chat.responses:
             if wire["externalId"] not in valid or not wire.get("_new"):
                 continue  # nothing holds its tokens, or a run before wrote them
-            self.responses[f"qwen:{uuid}"] = {
+            self.keep_response({
                 "key": f"qwen:{uuid}", "session_external_id": chat.id, "message_external_id": wire["externalId"],
                 "model": wire["model"], **_tokens(usage), "cache_write_1h_tokens": 0, "cost_usd": None,
-                "created_at": wire["createdAt"] or chat.first or 0}
+                "created_at": wire["createdAt"] or chat.first or 0})
         self.sessions.append((path, chat))
 
-    def flush(self):
-        """Write the sessions read so far, their messages and their usage, in one transaction."""
-        rows = []
-        for path, chat in self.sessions:
-            stored = queries.find_session(self.user_id, external_id=chat.id)
-            title = chat.title or (chat.prompt if stored is None or stored["title"] in (None, "", ingest.PLACEHOLDER_TITLE) else None)
-            wire = {"externalId": chat.id, "source": SOURCE, "title": title, "projectPath": chat.cwd,
-                    "projectName": Path(chat.cwd).name if chat.cwd else None, "model": chat.model,
-                    "createdAt": chat.first}
-            data = session_row(self.report, wire, chat.first, chat.last, stored, where=path)
-            if data is None:
-                continue
-            rows.append(data)
-            self.report.sessions_updated += stored is not None
-            self.report.sessions_created += stored is None
-        self.report.messages += len(self.messages)
-        if not self.dry_run and (rows or self.messages):
-            ingest.ingest_import(self.user_id, rows, self.messages, list(self.responses.values()))
-        self.sessions, self.messages, self.responses = [], [], {}
-
-    def finish(self):
-        """Write what is left, then remember how far each file was read."""
-        self.flush()
-        return finish_run(self)
+    def session_wire(self, path, chat, stored):
+        return {"externalId": chat.id, "source": SOURCE, "title": title_for(chat.title, chat.prompt, stored),
+                "projectPath": chat.cwd, "projectName": Path(chat.cwd).name if chat.cwd else None, "model": chat.model,
+                "createdAt": chat.first}
 
 
 def run(user_id, files, dry_run=False, progress=None):
