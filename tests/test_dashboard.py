@@ -752,3 +752,10 @@ def test_the_agents_read_from_their_own_files_have_their_own_badge(api, browser,
     page = html(browser.get(f"/sessions?source={source}"))
     assert row_badges(page) == [source]
     assert f'class="badge src-{source}" title="{name}"' in page
+
+
+def test_settings_offer_desktop_alerts_only_where_the_operator_allows_them(app, browser):
+    assert 'name="desktop"' not in html(browser.get("/settings"))
+    assert "serve --desktop-alerts" in html(browser.get("/settings"))
+    app.config["OPENSYNC_DESKTOP_ALERTS"] = True
+    assert 'name="desktop"' in html(browser.get("/settings"))
