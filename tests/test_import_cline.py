@@ -6,6 +6,7 @@ the second run is a second task. The stand-in's usage is the only number the tes
 
 import json
 import os
+import signal
 import shutil
 import subprocess
 import time
@@ -49,6 +50,30 @@ def fresh_home(root):
     home.mkdir()
     cwd.mkdir()
     return home, cwd
+
+
+def _hub_daemons(under):
+    """The pids of the hub daemons Cline left running for projects under ``under``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"--cline-hub-daemon" in argv and any(a.startswith(str(under).encode()) for a in argv):
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_daemons_left(tmp_path_factory):
+    """Each task starts a hub daemon that outlives it; the tests stop theirs."""
+    yield
+    for pid in _hub_daemons(tmp_path_factory.getbasetemp()):
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
 
 
 @pytest.fixture(scope="module")
