@@ -22,18 +22,19 @@ import os
 import re
 import stat as stats
 from pathlib import Path
+from types import SimpleNamespace
 
 from marshmallow import ValidationError
 
-from .. import ingest, queries, schemas
-from . import FileState, Report, import_files, finish_run, session_row
+from .. import schemas
+from . import FileState, import_files
 from .bounds import cost as _cost
 from .bounds import count_of as _count
 from .claude_code import MAX_LINE
+from .whole_file import WholeFileImporter
 
 SOURCE = "cline"
 TITLE_CHARS = 100
-BATCH_MESSAGES = 500
 MESSAGES = ".messages.json"
 # Providers whose input count leaves the cached tokens out (Anthropic's usage shape).
 CACHE_APART = ("anthropic", "bedrock", "vertex", "claude-code", "minimax")
@@ -121,19 +122,12 @@ def _stamp(value):
         return None
 
 
-class Importer:
-    def __init__(self, user_id, dry_run=False):
-        self.user_id, self.dry_run = user_id, dry_run
-        self.report = Report()
-        self.sessions, self.messages, self.responses, self.read_files = [], [], {}, {}
-        self.known = {}
+class Importer(WholeFileImporter):
+    """A session is two JSON documents read whole (no lines to go on from), so only the
+    writing is the shared importer's."""
+    SOURCE = SOURCE
 
-    def import_file(self, path):
-        self._read_session(Path(path))
-        if len(self.messages) >= BATCH_MESSAGES:
-            self.flush()
-
-    def _read_session(self, path):
+    def _read_file(self, path):
         meta_path = path.with_name(path.name[:-len(MESSAGES)] + ".json")
         st = os.stat(path)
         meta_st = os.stat(meta_path) if meta_path.is_file() else None
@@ -215,8 +209,8 @@ class Importer:
         metadata = meta.get("metadata") if isinstance(meta.get("metadata"), dict) else {}
         title = text_of(metadata.get("title"))
         cwd = next((c for c in (meta.get("cwd"), meta.get("workspace_root")) if isinstance(c, str) and c.startswith("/")), None)
-        self.sessions.append({"id": session_id, "path": path, "title": (title or "").strip()[:TITLE_CHARS] or prompt,
-                              "cwd": cwd, "model": model, "provider": provider, "first": first, "last": last})
+        self.sessions.append((path, SimpleNamespace(id=session_id, title=(title or "").strip()[:TITLE_CHARS] or prompt,
+                                                    cwd=cwd, model=model, provider=provider, first=first, last=last)))
 
     def _message(self, path, wire):
         """Queue one message; whether it was valid."""
@@ -228,29 +222,10 @@ class Importer:
         self.messages.append(data)
         return True
 
-    def flush(self):
-        """Write the sessions read so far, their messages and their usage, in one transaction."""
-        rows = []
-        for s in self.sessions:
-            stored = queries.find_session(self.user_id, external_id=s["id"])
-            wire = {"externalId": s["id"], "source": SOURCE, "title": s["title"], "projectPath": s["cwd"],
-                    "projectName": Path(s["cwd"]).name if s["cwd"] else None, "model": s["model"],
-                    "provider": s["provider"], "createdAt": s["first"]}
-            data = session_row(self.report, wire, s["first"], s["last"], stored, where=s["path"])
-            if data is None:
-                continue
-            rows.append(data)
-            self.report.sessions_updated += stored is not None
-            self.report.sessions_created += stored is None
-        self.report.messages += len(self.messages)
-        if not self.dry_run and (rows or self.messages):
-            ingest.ingest_import(self.user_id, rows, self.messages, list(self.responses.values()))
-        self.sessions, self.messages, self.responses = [], [], {}
-
-    def finish(self):
-        """Write what is left, then remember each session as read."""
-        self.flush()
-        return finish_run(self)
+    def session_wire(self, path, s, stored):
+        return {"externalId": s.id, "source": SOURCE, "title": s.title, "projectPath": s.cwd,
+                "projectName": Path(s.cwd).name if s.cwd else None, "model": s.model, "provider": s.provider,
+                "createdAt": s.first}
 
 
 def run(user_id, files, dry_run=False, progress=None):
