@@ -318,15 +318,16 @@ def run(user_id, root=None, dry_run=False, progress=None, source=SOURCE):
 
 
 def _stored_as(user_id, session_id, source):
-    """The externalId the session is stored under: its own, unless another agent's session
-    holds that id (Kilo keeps OpenCode's id scheme), then ``<source>:<id>``, so the two never merge."""
+    """(the externalId the session is stored under, whether it is stored yet): its own id,
+    unless another agent's session holds that id (Kilo keeps OpenCode's id scheme), then
+    ``<source>:<id>``, so the two never merge."""
     own = f"{source}:{session_id}"
     if queries.find_session(user_id, external_id=own) is not None:
-        return own
+        return own, True
     stored = queries.find_session(user_id, external_id=session_id)
     if stored is not None and stored["source"] not in (None, source):
-        return own
-    return session_id
+        return own, False
+    return session_id, stored is not None
 
 
 def _import_session(user_id, root, session_id, session, dry_run, report, source=SOURCE):
@@ -337,7 +338,7 @@ def _import_session(user_id, root, session_id, session, dry_run, report, source=
         report.files_unchanged += 1
         return
     report.files += 1
-    external_id = _stored_as(user_id, session_id, source)
+    external_id, existed = _stored_as(user_id, session_id, source)
     body, messages, updated, responses = _bodies(session, source, external_id)
     try:
         session_data = schemas.session_in.load({k: v for k, v in body.items() if v is not None})
@@ -353,7 +354,6 @@ def _import_session(user_id, root, session_id, session, dry_run, report, source=
         except ValidationError as err:
             report.problem(session_id, 0, f"invalid message {message.get('externalId')} ({', '.join(map(str, err.messages))})")
     held = {m["external_id"] for m in loaded}
-    existed = queries.find_session(user_id, external_id=external_id) is not None
     report.sessions_updated += existed
     report.sessions_created += not existed
     report.messages += len(loaded)
