@@ -267,18 +267,13 @@ def _watched(watch, claude_roots, opencode_root, codex_roots=(), gemini_roots=()
     folders (watched from when they appear)."""
     if not watch:
         return {}
-    from .importers import claude_code, cline, codex, copilot, gemini, opencode, pi, qwen
+    from .importers import agents, opencode
 
-    claude = list(claude_roots) or claude_code.default_roots(existing=False)
-    opencode_root = opencode_root or opencode.default_root()
-    watching = {"Claude Code": claude, "Codex": list(codex_roots) or [codex.default_root()],
-                "Gemini CLI": list(gemini_roots) or [gemini.default_root()],
-                "pi": list(pi_roots) or [pi.default_root()],
-                "Copilot CLI": list(copilot_roots) or [copilot.default_root()],
-                "Qwen Code": list(qwen_roots) or [qwen.default_root()],
-                "Cline": list(cline_roots) or [cline.default_root()],
-                "OpenCode": [opencode_root] if opencode_root else [],
-                "Kilo": [kilo_root or opencode.default_root("kilo")]}
+    given = {"claude-code": claude_roots, "codex": codex_roots, "gemini": gemini_roots, "pi": pi_roots,
+             "copilot": copilot_roots, "qwen": qwen_roots, "cline": cline_roots, "opencode": opencode_root, "kilo": kilo_root}
+    watching = {agent.name: list(given[kind]) or agent.default_roots(existing=False)
+                for kind, agent in agents.FILE_AGENTS.items()}
+    watching.update({name: [given[kind] or opencode.default_root(kind)] for kind, name in agents.DATABASE_AGENTS.items()})
     return {name: folders for name, folders in watching.items() if folders}
 
 
@@ -401,21 +396,7 @@ def backup(out, force, db_path):
     click.echo(f"Backed up {db_path} to {out}: {sessions} sessions, {messages} messages.")
 
 
-def _file_agents():
-    """The agents whose history is files: {kind: (name, what its files are, default folders, find them, read them)}."""
-    from .importers import claude_code, cline, codex, copilot, gemini, pi, qwen
-
-    return {"claude-code": ("Claude Code", "transcripts", claude_code.default_roots, claude_code.transcripts, claude_code.run),
-            "codex": ("Codex", "sessions", lambda: [codex.default_root()], codex.rollouts, codex.run),
-            "gemini": ("Gemini CLI", "chats", lambda: [gemini.default_root()], gemini.chats, gemini.run),
-            "pi": ("pi", "sessions", lambda: [pi.default_root()], pi.sessions, pi.run),
-            "copilot": ("Copilot CLI", "session state", lambda: [copilot.default_root()], copilot.sessions, copilot.run),
-            "qwen": ("Qwen Code", "chats", lambda: [qwen.default_root()], qwen.chats, qwen.run),
-            "cline": ("Cline", "sessions", lambda: [cline.default_root()], cline.sessions, cline.run)}
-
-
 IMPORT_KINDS = ["claude-code", "opencode", "kilo", "codex", "gemini", "pi", "copilot", "qwen", "cline", "all"]
-DATABASE_AGENTS = {"opencode": "OpenCode", "kilo": "Kilo"}  # read by the OpenCode importer
 
 
 @main.command("import")
@@ -436,8 +417,7 @@ def import_history(kind, paths, user_name, dry_run, watch, db_path):
     $CLINE_DATA_DIR/sessions or ~/.cline/data/sessions. all: every one of these whose
     history is found here, each from its default folder. Re-runs read only what is new."""
     from .importers import opencode
-
-    agents = _file_agents()
+    from .importers.agents import DATABASE_AGENTS, FILE_AGENTS
     if kind == "all" and paths:
         raise click.UsageError("`import all` reads each agent's own folder; give PATH with one agent's name instead.")
     runs = []  # (agent's name, run(bar) -> report)
@@ -449,8 +429,9 @@ def import_history(kind, paths, user_name, dry_run, watch, db_path):
             elif kind != "all":
                 raise click.ClickException(f"no {label} data at {root}; give its folder as PATH.")
             continue
-        label, files_are, defaults, find, read = agents[name]
-        roots = list(paths) or defaults()
+        agent = FILE_AGENTS[name]
+        label, files_are, find, read = agent.name, agent.files_are, agent.find, agent.run
+        roots = list(paths) or agent.default_roots()
         if not any(Path(r).exists() for r in roots):
             if kind == "all":
                 continue

@@ -15,7 +15,7 @@ from watchdog.events import FileSystemEventHandler
 from watchdog.observers import Observer
 
 from . import auth, budgets
-from .importers import claude_code, cline, codex, copilot, gemini, opencode, pi, qwen
+from .importers import agents, opencode
 
 log = logging.getLogger("opensync_lite.watch")
 
@@ -47,15 +47,7 @@ class _Changes(FileSystemEventHandler):
 
 # Agents whose history is files appended to: the importer reads the files that changed
 # (Gemini CLI's, pi's and Copilot CLI's whole, as a record there replaces or completes an earlier one).
-FILE_AGENTS = {"Claude Code": (claude_code.transcripts, claude_code.run),
-               "Codex": (codex.rollouts, codex.run),
-               "Gemini CLI": (gemini.chats, gemini.run),
-               "pi": (pi.sessions, pi.run),
-               "Copilot CLI": (copilot.sessions, copilot.run),
-               "Qwen Code": (qwen.chats, qwen.run),
-               "Cline": (cline.sessions, cline.run)}
-# What a changed file's name ends with for its agent to read it (Cline's are JSON documents).
-SUFFIXES = {"Cline": (".json",)}
+FILE_AGENTS = {agent.name: agent for agent in agents.FILE_AGENTS.values()}
 
 
 class Watcher:
@@ -129,18 +121,18 @@ class Watcher:
     def _pass(self, user_id, changed):
         """Import the changed files (``None``: every file); what they add wakes the budgets."""
         wrote = False
-        for name, (find, run) in FILE_AGENTS.items():
+        for name, agent in FILE_AGENTS.items():
             roots = self.roots.get(name)
             if not roots:
                 continue
             if changed is None:
-                files = find(roots)
+                files = agent.find(roots)
             else:
-                inside = [Path(p) for p in changed if p.endswith(SUFFIXES.get(name, (".jsonl",)))]
+                inside = [Path(p) for p in changed if p.endswith(agent.suffixes)]
                 files = sorted(p for p in inside if p.is_file() and any(root in p.parents for root in roots))
             if files:
-                wrote |= self._log(name, run(user_id, files))
-        for name, source in (("OpenCode", "opencode"), ("Kilo", "kilo")):
+                wrote |= self._log(name, agent.run(user_id, files))
+        for source, name in agents.DATABASE_AGENTS.items():
             for root in self.roots.get(name, ()):
                 if root.is_dir() and (changed is None or any(Path(p).is_relative_to(root) for p in changed)):
                     wrote |= self._log(name, opencode.run(user_id, root, source=source))
