@@ -159,3 +159,21 @@ def test_the_files_its_tools_read_are_indexed(api, db_path, opencode_root):
     # Every imported session's assistant read cart.py in its project folder.
     assert {s["externalId"] for s in found["sessions"]} == sessions
     assert found["files"][0]["path"] == "/home/dev/shop/cart.py" and found["files"][0]["changedSessions"] == 0
+
+
+def test_the_plugins_resend_of_a_prompt_keeps_the_files_text_and_model(api, db_path, opencode_root):
+    """opencode-sync resends every message under OpenCode's own ids (wire/opencode-sync-plugin-0.3.6.jsonl,
+    `sync --force`): after an import its copy of a prompt, like that of an answer, changes nothing."""
+    run_import(db_path, opencode_root)
+    before = api.session("ses_both")["messages"]
+    assert before[0]["textContent"] == "Add a cart to ses_both" and before[0]["model"] is None
+    api.post("/sync/message", {"sessionExternalId": "ses_both", "externalId": "ses_both-m1", "role": "user",
+                               "textContent": "Add a c\ufffdrt t", "model": "gpt-4o"})
+    api.post("/sync/message", {"sessionExternalId": "ses_both", "externalId": "ses_both-m2", "role": "assistant",
+                               "textContent": "Done", "model": "gpt-4o", "promptTokens": 8, "completionTokens": 512,
+                               "durationMs": 28000})
+    after = api.session("ses_both")["messages"]
+    assert [(m["externalId"], m["role"], m["textContent"], m["model"], m["promptTokens"], m["outputTokens"], m["parts"])
+            for m in after] == [(m["externalId"], m["role"], m["textContent"], m["model"], m["promptTokens"],
+                                 m["outputTokens"], m["parts"]) for m in before]
+    assert rows(db_path, "SELECT message_count FROM sessions WHERE external_id = 'ses_both'") == [(2,)]
