@@ -481,13 +481,22 @@ def _upsert_session_messages(user_id, session, items, now, activity, client=True
 
 
 def _holding_responses(user_id, session_id, external_ids):
-    """Those of ``external_ids`` (messages of the session) that hold a response an importer counted."""
+    """Those of ``external_ids`` (messages of the session) that the agent's file gave: each that
+    holds a response an importer counted, and each prompt such a response answered (one counted
+    at or after the prompt's time: the file holds that turn, so its prompt too)."""
     if not external_ids:
         return set()
     external = Session.select(Session.external_id).where(Session.id == session_id).scalar()
-    return {e for (e,) in ImportResponse.select(ImportResponse.message_external_id).where(
+    counted = ImportResponse.select(ImportResponse.message_external_id).where(
         ImportResponse.user == user_id, ImportResponse.session_external_id == external,
-        ImportResponse.message_external_id.in_(external_ids), ~ImportResponse.response_key.startswith(OTEL)).tuples()}
+        ~ImportResponse.response_key.startswith(OTEL))
+    held = {e for (e,) in counted.where(ImportResponse.message_external_id.in_(external_ids)).tuples()}
+    answered = counted.select(fn.MAX(ImportResponse.created_at)).scalar()
+    if answered:
+        held |= {e for (e,) in Message.select(Message.external_id).where(
+            Message.session == session_id, Message.role == "user", Message.external_id.in_(external_ids),
+            Message.created_at <= answered).tuples()}
+    return held
 
 
 TOOL_CALLS = ("tool-call", "tool_use")
