@@ -218,6 +218,95 @@ def test_the_live_plugins_message_only_session_is_filled_in_by_the_watcher(run, 
         server.stop()
 
 
+
+def plugin_bodies(run, garble=False):
+    """opencode-sync's /sync/message bodies for what OpenCode wrote, as its `sync --force` sends them
+    (wire/opencode-sync-plugin-0.3.6.jsonl): OpenCode's ids, the text parts joined as stored (so a
+    prompt in 1.18's quotes), the model and one step's tokens of an answer, no parts, no source.
+    ``garble``: the prompts mangled and given another model, as a resend must not make them."""
+    (stored,) = run["db"]["session"]
+    bodies = []
+    for m in run["db"]["message"]:
+        info = json.loads(m["data"])
+        said = "".join(json.loads(p["data"]).get("text", "") for p in run["db"]["part"]
+                       if p["message_id"] == m["id"] and json.loads(p["data"])["type"] == "text")
+        body = {"sessionExternalId": stored["id"], "externalId": m["id"], "role": info["role"], "textContent": said}
+        if info["role"] == "assistant":
+            tokens = info.get("tokens") or {}
+            body.update(model=info["modelID"], promptTokens=tokens.get("input", 0) + 1,
+                        completionTokens=tokens.get("output", 0) + 1, durationMs=1234)
+        elif garble:
+            body.update(textContent=said[: len(said) // 2] + "\ufffd", model="gpt-4o")
+        bodies.append(body)
+    return bodies
+
+
+def test_the_plugins_copies_before_and_after_the_watcher_leave_the_files_session(run, tmp_path):
+    """A live `serve --watch` over HTTP: opencode-sync's session and first turn arrive before
+    OpenCode's database is watched, the watcher imports it, then the plugin resends the session
+    and every message (its own figures, the prompts garbled and under another model). One
+    session holds the file's text, model and tokens, each counted once; doing it all again,
+    the import included, writes nothing."""
+    data = tmp_path / "xdg" / "opencode"
+    db_path = str(tmp_path / "opensync.db")
+    server = LiveServer(db_path, env={"HOME": str(tmp_path / "home"), "XDG_DATA_HOME": str(tmp_path / "xdg")},
+                        args=["--watch"])
+    try:
+        key = server.create_key()  # the plugin's: no source of its own
+
+        def call(path, body=None):
+            request = urllib.request.Request(server.url + path, headers={"Authorization": f"Bearer {key}",
+                                                                         "Content-Type": "application/json"},
+                                             data=None if body is None else json.dumps(body).encode())
+            with urllib.request.urlopen(request, timeout=10) as response:
+                assert response.status == 200
+                return json.loads(response.read())
+
+        (stored,) = run["db"]["session"]
+        plugin_session = {"externalId": stored["id"], "title": TITLE, "projectPath": str(run["cwd"]),
+                          "projectName": run["cwd"].name, "model": MODEL, "provider": "anthropic",
+                          "promptTokens": 12, "completionTokens": 662, "cost": 0.053235}
+        call("/sync/session", plugin_session)
+        for body in plugin_bodies(run)[:3]:  # the first turn, live
+            call("/sync/message", body)
+        shutil.copytree(run["data"], data)  # OpenCode's database where serve is watching
+        want = expected(run["api"].usage_sum("main"))
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and call("/api/sessions")["sessions"][0]["inputTokens"] != want["input_tokens"]:
+            time.sleep(0.2)
+        call("/sync/session", plugin_session)  # and again after the import, every message with it
+        for body in plugin_bodies(run, garble=True):
+            call("/sync/message", body)
+
+        def check():
+            (session,) = call("/api/sessions")["sessions"]
+            assert session["externalId"] == stored["id"] and session["source"] == "opencode" and session["title"] == TITLE
+            assert (session["inputTokens"], session["outputTokens"], session["cacheReadTokens"],
+                    session["cacheWriteTokens"]) == tuple(want[k] for k in KINDS)
+            assert session["cost"] == pytest.approx(stored["cost"], rel=1e-9) and session["messageCount"] == 6
+            messages = call(f"/api/sessions/get?id={stored['id']}")["messages"]
+            assert [m["externalId"] for m in messages] == [m["id"] for m in run["db"]["message"]]
+            assert [m["textContent"] for m in messages if m["role"] == "user"] == [PROMPT, RESUME_PROMPT]
+            assert {m["model"] for m in messages if m["role"] == "user"} == {None}
+            assert [m["textContent"] for m in messages if m["role"] == "assistant"] == [
+                "I will run it.", "It printed: expected 10 tokens.", "Once more.", "It printed the same again."]
+            session_totals, message_totals = totals(db_path)  # each response once, on its own message
+            assert session_totals == message_totals == want
+            assert rows(db_path, "SELECT COUNT(*) FROM import_responses") == [(4,)]
+            assert rows(db_path, "SELECT tool_call_count FROM sessions") == [(2,)]
+
+        check()
+        before = snapshot(db_path)
+        for body in plugin_bodies(run, garble=True):  # the plugin's resend again, then an import
+            call("/sync/message", body)
+        again = run_import(db_path, data)
+        assert "0 files (1 unchanged" in again.stdout
+        check()
+        assert snapshot(db_path) == before
+    finally:
+        server.stop()
+
+
 @pytest.mark.parametrize("stored, typed", [
     ('"fix the bug"', "fix the bug"),  # one argument with a space, as `opencode run` joins it
     ('"say \\"hi\\" twice"', 'say "hi" twice'),  # its inner quotes escaped
