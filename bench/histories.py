@@ -244,7 +244,16 @@ def copilot(home, n, rng):
         event("session.shutdown", {"shutdownType": "routine", "totalPremiumRequests": 0,
                                    "sessionStartTime": int((START + timedelta(minutes=s)).timestamp() * 1000),
                                    "modelMetrics": model_metrics, "currentModel": "claude-sonnet-4.5"})
-        write_lines(home / ".copilot" / "session-state" / sid / "events.jsonl", events)
+        folder = home / ".copilot" / "session-state" / sid
+        write_lines(folder / "events.jsonl", events)
+        # What else the CLI keeps in a session's folder: the finder walks it too.
+        for sub in ("checkpoints", "files", "research", "rewind-file-snapshots"):
+            (folder / sub).mkdir()
+        (folder / "checkpoints" / "index.md").write_text("# Checkpoint History\n")
+        (folder / "rewind-file-snapshots" / "tracking.json").write_text('{"schema":1,"tracking":true}')
+        (folder / ".workspace-fork.lock").touch()
+        (folder / "workspace.yaml").write_text(f"id: {sid}\ncwd: /home/dev/p{s % 20}\nclient_name: github/cli\n"
+                                               f"name: 'prompt'\nuser_named: false\ncreated_at: {events[0]['timestamp']}\n")
     return home / ".copilot" / "session-state"
 
 
