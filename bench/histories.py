@@ -220,14 +220,16 @@ def copilot(home, n, rng):
                                 "context": {"cwd": f"/home/dev/p{s % 20}"}})
         for turn in range(rng.randint(5, 10)):
             t += timedelta(seconds=30)
-            prompt, tool, calls = "prompt " * rng.randint(5, 40), f"toolu_{sid[:8]}{turn}", (f"msg_{sid[:8]}{turn}a", f"msg_{sid[:8]}{turn}b")
-            event("user.message", {"content": prompt, "transformedContent": f"<current_datetime>{stamp(t)}</current_datetime>\n\n{prompt}",
-                                   "messageId": f"{sid[:8]}u{turn}", "turnId": str(turn)})
+            prompt, tool = "prompt " * rng.randint(5, 40), f"toolu_{sid[:8]}{turn}"
+            calls = (f"msg_{sid[:8]}{turn}a", f"msg_{sid[:8]}{turn}b")
+            event("user.message", {"content": prompt, "messageId": f"{sid[:8]}u{turn}", "turnId": str(turn),
+                                   "transformedContent": f"<current_datetime>{stamp(t)}</current_datetime>\n\n{prompt}"})
             event("assistant.turn_start", {"turnId": str(turn)})
             usage(calls[0])
-            event("assistant.message", {"messageId": f"{sid[:8]}a{turn}", "model": "claude-sonnet-4.5", "content": "I will read it.",
-                                        "toolRequests": [{"toolCallId": tool, "name": "bash", "arguments": {"command": "cat x.py"},
-                                                          "type": "function"}],
+            event("assistant.message", {"messageId": f"{sid[:8]}a{turn}", "model": "claude-sonnet-4.5",
+                                        "content": "I will read it.", "toolRequests": [{
+                                            "toolCallId": tool, "name": "bash", "arguments": {"command": "cat x.py"},
+                                            "type": "function"}],
                                         "reasoningText": "thinking " * rng.randint(3, 20), "apiCallId": calls[0]})
             event("tool.execution_start", {"toolCallId": tool, "toolName": "bash", "arguments": {"command": "cat x.py"}})
             event("tool.execution_complete", {"toolCallId": tool, "success": True, "model": "claude-sonnet-4.5",
