@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from marshmallow import ValidationError
 
 from .. import schemas
-from ..db import write_transaction
+from ..db import prepared_many, slot, write_transaction
 from ..models import ImportFile
 
 HEAD_BYTES = 4096  # a file's identity: the hash of (up to) its first 4 KiB, and of the 4 KiB before the offset read
@@ -119,13 +119,13 @@ def save_file_states(user_id, states):
     """Record {path: FileState} in one transaction."""
     if not states:
         return
-    with write_transaction(user_id):
-        for path, s in states.items():
-            values = {"size": s.size, "mtime_ns": s.mtime_ns, "offset": s.offset, "lines": s.lines, "head": s.head}
-            ImportFile.insert(user=user_id, path=path, **values).on_conflict(
-                conflict_target=[ImportFile.user, ImportFile.path],
-                update={getattr(ImportFile, k): v for k, v in values.items()},
-            ).execute()
+    names = ("size", "mtime_ns", "offset", "lines", "head")
+    with write_transaction(user_id):  # one statement for all (a run may end thousands of files)
+        prepared_many("save_file_state", lambda: ImportFile.insert(
+            user=slot("user"), path=slot("path"), **{name: slot(name) for name in names}).on_conflict(
+            conflict_target=[ImportFile.user, ImportFile.path],
+            update={getattr(ImportFile, name): slot(name) for name in names}),
+            [{"user": user_id, "path": path, **{name: getattr(s, name) for name in names}} for path, s in states.items()])
 
 
 def finish_run(importer, rows=()):
