@@ -7,8 +7,7 @@ import time
 from flask import Blueprint, Flask, current_app, g, request, url_for
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from . import api, auth, config, dashboard, db, errors, ingest, openapi, opensync_api, stats, sync_messages, sync_sessions
-from .intake import otlp
+from . import auth, config, db, errors, ingest
 
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
@@ -57,6 +56,8 @@ def _unmatched(err):
     """A request no route took (404, 405): the dashboard's error page for a dashboard route
     sent the wrong method, or for a browser asking for a page at an unknown path; else JSON."""
     if request.blueprint is None and (_dashboard_route(err) or _page_wanted()):
+        from . import dashboard
+
         return dashboard.error_page(err)
     return errors.http_error(err)
 
@@ -68,7 +69,7 @@ def _dashboard_route(err):
         endpoint, _ = current_app.create_url_adapter(request).match(method=err.valid_methods[0])
     except HTTPException:
         return False
-    return endpoint.startswith(f"{dashboard.bp.name}.")
+    return endpoint.startswith("dashboard.")
 
 
 def _page_wanted():
@@ -85,6 +86,8 @@ def _openapi():
     root = url_for("opensync.health")[: -len("/health")] or "/"
     documents = current_app.extensions.setdefault("opensync.openapi", {})
     if root not in documents:
+        from . import openapi
+
         documents[root] = openapi.build(root)
     return documents[root]
 
@@ -92,6 +95,9 @@ def _openapi():
 def _blueprint():
     """The whole service as one blueprint: the sync and read blueprints nest inside it and
     share its CORS, connection and error handling, also when mounted under a prefix."""
+    from . import api, opensync_api, stats, sync_messages, sync_sessions
+    from .intake import otlp
+
     bp = Blueprint("opensync", __name__)
     bp.before_request(_preflight)
     bp.before_request(db.prepare_request)
@@ -115,9 +121,11 @@ def _extras():
     return []
 
 
-def init_app(app, url_prefix=None):
+def init_app(app, url_prefix=None, routes=True):
     """Mount opensync-lite on ``app`` (under ``url_prefix``), with the database named by
-    ``app.config["OPENSYNC_DB"]``; missing settings take their defaults."""
+    ``app.config["OPENSYNC_DB"]``; missing settings take their defaults. Without ``routes``
+    only the database is set up: a command that serves nothing (an import) starts in half
+    the time without the API's, the dashboard's and their libraries' modules."""
     for key, value in config.defaults().items():
         app.config.setdefault(key, value)
     database = db.open_database(app.config["OPENSYNC_DB"], app.config["OPENSYNC_DURABILITY"])
@@ -127,12 +135,15 @@ def init_app(app, url_prefix=None):
         ingest.index_files_once()
         ingest.index_part_texts()
         auth.get_or_create_user(config.DEFAULT_USER)
-    app.register_blueprint(_blueprint(), url_prefix=url_prefix)
-    app.register_blueprint(dashboard.bp, url_prefix=url_prefix)
+    if routes:
+        from . import dashboard
+
+        app.register_blueprint(_blueprint(), url_prefix=url_prefix)
+        app.register_blueprint(dashboard.bp, url_prefix=url_prefix)
     return app
 
 
-def create_app(test_config=None):
+def create_app(test_config=None, routes=True):
     """The standalone server: opensync-lite at the root, JSON errors and CORS on every path."""
     app = Flask(__name__)
     app.config.from_mapping(config.defaults())
@@ -140,7 +151,7 @@ def create_app(test_config=None):
     if test_config:
         app.config.from_mapping(test_config)
     app.json.sort_keys = False
-    init_app(app)
+    init_app(app, routes=routes)
     # Paths outside the blueprints (unknown routes) answer with CORS headers, JSON under the API's paths.
     app.before_request(_start_clock)
     app.before_request(_preflight)

@@ -53,16 +53,17 @@ def _missing_ancestor(path):
     return path
 
 
-def _app(db_path, **settings):
-    """The app on ``db_path``; a database that cannot be opened is one line naming it and the
-    fix, and whatever this attempt created (a SQLite file, its folders) is removed again."""
+def _app(db_path, routes=True, **settings):
+    """The app on ``db_path`` (without ``routes``, the database alone, for a command that serves
+    nothing); a database that cannot be opened is one line naming it and the fix, and whatever
+    this attempt created (a SQLite file, its folders) is removed again."""
     shown = db.display_url(db_path)
     try:
         created = None if db.is_postgres_url(db_path) else _missing_ancestor(db.sqlite_path(db_path))
     except db.UnsupportedDatabase as err:
         raise click.ClickException(f"{err}.") from None
     try:
-        return create_app({"OPENSYNC_DB": db_path, **settings})
+        return create_app({"OPENSYNC_DB": db_path, **settings}, routes=routes)
     except (db.SchemaTooNew, db.MissingDriver) as err:
         raise click.ClickException(f"{shown}: {err}.") from None
     except (OSError, sqlite3.Error, peewee.DatabaseError) as err:
@@ -311,7 +312,7 @@ def open_dashboard(url, user_name, no_browser, db_path):
     if url is None:
         host = os.environ.get("OPENSYNC_HOST", config.DEFAULT_HOST)
         url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{os.environ.get('OPENSYNC_PORT', config.DEFAULT_PORT)}"
-    app = _app(db_path)
+    app = _app(db_path, routes=False)
     with app.app_context():
         link = _signin_link(url.rstrip("/"), user_name)
     click.echo(f"Sign-in link (works once, for 10 minutes):\n  {link}")
@@ -332,7 +333,7 @@ def keys():
 @db_option
 def keys_create(user_name, label, source, db_path):
     """Create a key. It is printed once, alone on the last line, and never stored in clear."""
-    app = _app(db_path)
+    app = _app(db_path, routes=False)
     with app.app_context():
         key, row = auth.create_key(user_name, label, source)
     click.echo(f"Created key {row.prefix}… for user {user_name!r}. Store it now: it is not shown again.")
@@ -345,7 +346,7 @@ def keys_list(db_path):
     """List keys: id, prefix, label, user, created, last used, revoked (times in UTC)."""
     from .models import ApiKey, User
 
-    app = _app(db_path)
+    app = _app(db_path, routes=False)
     with app.app_context():
         rows = list(ApiKey.select(ApiKey, User).join(User).order_by(ApiKey.id))
     click.echo(f"{'ID':>4}  {'PREFIX':<14}{'USER':<12}{'LABEL':<20}{'SOURCE':<14}{'CREATED (UTC)':<18}"
@@ -362,7 +363,7 @@ def keys_list(db_path):
 @db_option
 def keys_revoke(prefix_or_id, db_path):
     """Revoke the key with this id or prefix; it is refused from the next request on."""
-    app = _app(db_path)
+    app = _app(db_path, routes=False)
     with app.app_context():
         matches = auth.find_keys(prefix_or_id)
         if len(matches) != 1:
@@ -449,7 +450,7 @@ def import_history(kind, paths, user_name, dry_run, watch, db_path):
     if not runs:
         raise click.ClickException("no agent's history found here (Claude Code, OpenCode, Kilo, Codex, Gemini CLI, pi, "
                                    "Copilot CLI, Qwen Code, Cline).")
-    app = _app(db_path)
+    app = _app(db_path, routes=False)
     with app.app_context():
         user_id = auth.get_or_create_user(user_name).id
         while True:

@@ -219,6 +219,9 @@ PERIODS = ("day", "week", "month")
 HTTP_URL = re.compile(r"^https?://[^\s\x00/?#]+([/?#][^\s\x00]*)?$")  # where alerts are POSTed
 
 
+MIN_BUDGET = 0.01
+
+
 class BudgetIn(Schema):
     """POST /api/budgets (PATCH takes the same fields, each optional): an amount in USD per UTC
     day, ISO week or month, for all agents, one ``source``, one ``project``, or one source's
@@ -230,14 +233,15 @@ class BudgetIn(Schema):
     period = fields.String(required=True, validate=validate.OneOf(PERIODS))
     amount = Amount(required=True)
     amount.allow_none = False
-    amount.metadata = {"minimum": 0, "exclusiveMinimum": True, "maximum": 1e9}
+    amount.metadata = {"minimum": MIN_BUDGET, "maximum": 1e9}
     source = Source(allow_none=True)
     project = Text(4096, 1, allow_none=True)
 
     @post_load
     def _one_scope(self, data, **kwargs):
-        if "amount" in data and data["amount"] <= 0:
-            raise ValidationError("Must be a number more than 0.", "amount")
+        # A budget under a cent would make its percentage overflow to infinity (not JSON).
+        if "amount" in data and data["amount"] < MIN_BUDGET:
+            raise ValidationError(f"Must be at least {MIN_BUDGET} (a cent).", "amount")
         return data
 
 

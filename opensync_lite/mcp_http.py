@@ -11,12 +11,8 @@ import asyncio
 import concurrent.futures
 import threading
 
-from a2wsgi import ASGIMiddleware
 from flask import Blueprint, Response, current_app, g, request
-from mcp.server.mcpserver.exceptions import ToolError
-from mcp.server.transport_security import TransportSecuritySettings
 
-from . import mcp_tools
 from .auth import require_user
 
 bp = Blueprint("mcp", __name__)
@@ -27,6 +23,8 @@ _starting = threading.Lock()
 
 
 def _request_user(ctx):
+    from mcp.server.mcpserver.exceptions import ToolError
+
     request_ = ctx.request_context.request
     user_id = getattr(request_, "scope", {}).get("wsgi_environ", {}).get(USER)
     if user_id is None:  # only the view below reaches the manager, and it always sets one
@@ -38,6 +36,13 @@ class Bridge:
     """The SDK's session manager on its own event loop, as a WSGI app."""
 
     def __init__(self, app):
+        # The SDK is imported here, on the first /mcp request: it takes half a second, which
+        # every other command (an import, a key) would pay for nothing.
+        from a2wsgi import ASGIMiddleware
+        from mcp.server.transport_security import TransportSecuritySettings
+
+        from . import mcp_tools
+
         server = mcp_tools.server(app, _request_user)
         # Builds the manager (the Starlette app around it is not used: requests come from Flask).
         # No Host allow-list of the SDK's: every request needs a key, which a page rebinding a name

@@ -21,6 +21,7 @@ from marshmallow import (
     Schema,
     ValidationError,
     fields,
+    missing,
     post_load,
     pre_load,
     validate,
@@ -259,6 +260,36 @@ class _Body(Schema):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self._wire_names = frozenset(field.data_key or name for name, field in self.load_fields.items())
+        # A field without validators or load functions of its own is its _deserialize for any
+        # value sent (not missing, not null): Field.deserialize adds nothing else to it.
+        self._by_wire = tuple((field.data_key or name, name, field,
+                               not (field.validators or field.pre_load or field.post_load))
+                              for name, field in self.load_fields.items())
+
+    def load(self, data, *, many=None, partial=None, unknown=None):
+        """Schema.load, in one pass for a valid body: the same hooks and each field's own
+        ``deserialize`` (its rules, validators and default), without the bookkeeping marshmallow
+        keeps to report every error at once. An import loads a body per message, and this is
+        several times faster. A body with an error is loaded again by Schema.load, so the
+        errors answered are marshmallow's own."""
+        if many or partial or unknown is not None or type(data) is not dict:
+            return super().load(data, many=many, partial=partial, unknown=unknown)
+        try:
+            known = self._gather_extra(data)
+            out = {}
+            for key, name, field, plain in self._by_wire:
+                value = known.get(key, missing)
+                if plain and value is not missing and value is not None:
+                    value = field._deserialize(value, key, known)
+                else:
+                    value = field.deserialize(value, key, known)
+                if value is not missing:
+                    out[name] = value
+            if EXTRA in known:  # unknown = INCLUDE: _gather_extra leaves only `extra` unknown
+                out[EXTRA] = known[EXTRA]
+            return self._drop_nulls(out)
+        except ValidationError:
+            return super().load(data)
 
     def _prepare(self, data):
         """Wire-level renames and cheap early refusals (before the fields run)."""

@@ -147,7 +147,7 @@ def test_a_restarted_server_does_not_fire_again(world):
 
 @pytest.mark.parametrize("body, field", [
     ({"period": "year", "amount": 5}, "period"), ({"period": "day", "amount": -1}, "amount"),
-    ({"period": "day", "amount": 0}, "amount"), ({"period": "day"}, "amount"),
+    ({"period": "day", "amount": 0}, "amount"), ({"period": "day", "amount": 5e-324}, "amount"), ({"period": "day"}, "amount"),
     ({"period": "day", "amount": 5, "colour": "red"}, "colour"),
     ({"period": "week", "amount": 5, "project": ""}, "project"),
 ])

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from marshmallow import ValidationError
 
 from .. import schemas
-from ..db import write_transaction
+from ..db import prepared_many, slot, write_transaction
 from ..models import ImportFile
 
 HEAD_BYTES = 4096  # a file's identity: the hash of (up to) its first 4 KiB, and of the 4 KiB before the offset read
@@ -101,8 +101,11 @@ def read_states(user_id, paths):
     instead of one per file (a re-run over an unchanged history is mostly this)."""
     paths, found = list(paths), {}
     for i in range(0, len(paths), STATE_CHUNK):
-        for row in ImportFile.select().where(ImportFile.user == user_id, ImportFile.path.in_(paths[i:i + STATE_CHUNK])):
-            found[row.path] = FileState(row.size, row.mtime_ns, row.offset, row.lines, row.head)
+        rows = ImportFile.select(ImportFile.path, ImportFile.size, ImportFile.mtime_ns, ImportFile.offset,
+                                 ImportFile.lines, ImportFile.head).where(
+            ImportFile.user == user_id, ImportFile.path.in_(paths[i:i + STATE_CHUNK])).tuples()
+        for path, *state in rows:  # tuples: a model object per row was a fifth of a watcher pass
+            found[path] = FileState(*state)
     return found
 
 
@@ -116,13 +119,13 @@ def save_file_states(user_id, states):
     """Record {path: FileState} in one transaction."""
     if not states:
         return
-    with write_transaction(user_id):
-        for path, s in states.items():
-            values = {"size": s.size, "mtime_ns": s.mtime_ns, "offset": s.offset, "lines": s.lines, "head": s.head}
-            ImportFile.insert(user=user_id, path=path, **values).on_conflict(
-                conflict_target=[ImportFile.user, ImportFile.path],
-                update={getattr(ImportFile, k): v for k, v in values.items()},
-            ).execute()
+    names = ("size", "mtime_ns", "offset", "lines", "head")
+    with write_transaction(user_id):  # one statement for all (a run may end thousands of files)
+        prepared_many("save_file_state", lambda: ImportFile.insert(
+            user=slot("user"), path=slot("path"), **{name: slot(name) for name in names}).on_conflict(
+            conflict_target=[ImportFile.user, ImportFile.path],
+            update={getattr(ImportFile, name): slot(name) for name in names}),
+            [{"user": user_id, "path": path, **{name: getattr(s, name) for name in names}} for path, s in states.items()])
 
 
 def finish_run(importer, rows=()):

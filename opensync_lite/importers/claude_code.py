@@ -206,11 +206,11 @@ class _Session:
             self.first = stamp if self.first is None else min(self.first, stamp)
             self.last = stamp if self.last is None else max(self.last, stamp)
         cwd = line.get("cwd")
-        if cwd:
+        if cwd and not self.cwd:  # every line repeats it: the first one taken is the session's
             cwd = bounded("cwd", cwd, _cwd_unbounded(cwd))
         self.cwd = self.cwd or cwd
         branch = line.get("gitBranch")
-        if branch:
+        if branch and branch != self.branch:
             branch = bounded("gitBranch", branch, _unbounded(_BRANCH, branch))
         self.branch = branch or self.branch
         model = message.get("model")

@@ -46,7 +46,14 @@ def sessions(roots):
     """Every session's events file under ``roots`` (folders or single files), in a stable order; regular files only."""
     found = []
     for root in (Path(r).expanduser() for r in roots):
-        found += [root] if root.is_file() else sorted(p for p in root.rglob(EVENTS) if p.is_file())
+        if root.is_file():
+            found.append(root)
+            continue
+        # The CLI keeps each session's events one folder down (<uuid>/events.jsonl) beside
+        # folders of its own (checkpoints, files): look there, not through them all, unless the
+        # folder given is another one (~/.copilot) and holds none at that depth.
+        events = [p for p in root.glob(f"*/{EVENTS}") if p.is_file()] or [p for p in root.rglob(EVENTS) if p.is_file()]
+        found += sorted(events)
     return found
 
 
