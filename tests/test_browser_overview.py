@@ -310,3 +310,31 @@ def test_sign_in_page_spacing(server, browser):  # noqa: F811
         assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
         shoot(page, f"signin-{scheme}")
         context.close()
+
+
+def test_the_list_fits_a_laptop_screen_with_long_titles_cut(server, browser, signed_in_state):  # noqa: F811
+    """Every column in view at 1280 and 1024 px, no sideways scroll: a long title ends in an
+    ellipsis (whole on hover) and the parent's badges stay whole beside theirs. Runs last: its
+    long-titled session would change the counts above."""
+    long_title = "Refactor the billing service so that every webhook retry is idempotent " * 3
+    post(server, server.key, "/sync/session", {"externalId": "long-title", "source": "cursor", "title": long_title.strip(),
+                                               "projectName": "project-2", "model": "gpt-5", "endReason": "completed"})
+    for width in (1280, 1024):
+        context, page = new_page(browser, signed_in_state, viewport={"width": width, "height": 800})
+        page.goto(server.url + "/sessions?sortBy=createdAt")
+        wrap = page.locator(".table-wrap")
+        assert wrap.evaluate("e => e.scrollWidth <= e.clientWidth"), (width, wrap.evaluate("e => [e.scrollWidth, e.clientWidth]"))
+        last = "td.updated" if width > 1180 else "td.started"  # narrower, the duration and update go
+        expect(page.locator("table.sessions tbody tr").first.locator("td.updated")).to_be_visible(visible=width > 1180)
+        for row in page.locator("table.sessions tbody tr").all()[:5]:
+            box = row.locator(last).bounding_box()
+            assert box["x"] + box["width"] <= width, (width, box)
+        link = page.locator("a.row-link", has_text="Refactor the billing")
+        assert link.evaluate("e => e.scrollWidth > e.clientWidth")  # cut, with an ellipsis
+        assert link.evaluate("e => getComputedStyle(e).textOverflow") == "ellipsis"
+        expect(link).to_have_attribute("title", f"{long_title.strip()} · long-title")  # the whole title on hover
+        parent = page.locator("tr", has=page.get_by_role("link", name="Plan the migration"))
+        badge, cell = parent.locator("a.subagents").bounding_box(), parent.locator("td.title").bounding_box()
+        assert badge["x"] + badge["width"] <= cell["x"] + cell["width"], (badge, cell)
+        shoot(page, f"list-{width}-light")
+        context.close()
