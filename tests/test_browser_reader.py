@@ -221,6 +221,7 @@ def test_plugin_shaped_calls_read_the_same(server, browser, signed_in_state):
     context, page = new_page(browser, signed_in_state)
     page.goto(server.url + session_url(server, page, "Plugin shaped"))
     assert summaries(page) == ["Bash · git status"]
+    expect(page.locator(".facts div", has_text="Messages").locator("dd")).to_have_text("3 · 1 tool call")  # not "1 tool calls"
     page.locator(".tool-row summary").click()
     expect(page.locator(".tool-row pre.output")).to_have_text("On branch main\nnothing to commit, working tree clean")
     expect(page.locator(".answer .md")).to_have_text("Yes, it is clean.")
