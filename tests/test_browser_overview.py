@@ -150,6 +150,17 @@ def test_overview_is_axe_clean_and_fits_a_phone(server, browser, signed_in_state
                              is_mobile=True)
     page.goto(server.url + "/")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    # The strip keeps its tokens and sessions on a phone, each with its change.
+    for period in page.locator(".periods .period").all():
+        more = period.locator(".period-more")
+        expect(more).to_have_count(2)
+        expect(more.nth(0)).to_contain_text(" tokens")
+        expect(more.nth(1)).to_contain_text(re.compile(r"\d+ sessions?\b"))
+        for line in more.all():
+            expect(line).to_be_visible()
+            expect(line.locator(".delta")).to_be_visible()
+        box = period.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 390 and box["height"] < 200, box
     shoot(page, f"overview-phone-{scheme}")
     context.close()
 
