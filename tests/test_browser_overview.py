@@ -63,6 +63,10 @@ def test_overview_strip_presets_and_chips(server, browser, signed_in_state):  # 
     expect(strip.nth(1)).to_contain_text("This week")
     expect(strip.nth(2)).to_contain_text("This month")
     expect(strip.nth(0)).to_contain_text("vs yesterday")
+    # Recent sessions fold subagents under their parent, as the list does.
+    recent = page.locator("ul.recent")
+    expect(recent.get_by_role("link", name="Plan the migration")).to_be_visible()
+    expect(recent.get_by_role("link", name=re.compile(r"^Subagent: "))).to_have_count(0)
     expect(page.locator(".range-title")).to_contain_text("Last 30 days")
     page.get_by_role("navigation", name="Range").get_by_role("link", name="7 d").click()
     expect(page).to_have_url(re.compile(r"range=7d"))
