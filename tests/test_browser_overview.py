@@ -63,6 +63,10 @@ def test_overview_strip_presets_and_chips(server, browser, signed_in_state):  # 
     expect(strip.nth(1)).to_contain_text("This week")
     expect(strip.nth(2)).to_contain_text("This month")
     expect(strip.nth(0)).to_contain_text("vs yesterday")
+    # Recent sessions fold subagents under their parent, as the list does.
+    recent = page.locator("ul.recent")
+    expect(recent.get_by_role("link", name="Plan the migration")).to_be_visible()
+    expect(recent.get_by_role("link", name=re.compile(r"^Subagent: "))).to_have_count(0)
     expect(page.locator(".range-title")).to_contain_text("Last 30 days")
     page.get_by_role("navigation", name="Range").get_by_role("link", name="7 d").click()
     expect(page).to_have_url(re.compile(r"range=7d"))
@@ -150,6 +154,17 @@ def test_overview_is_axe_clean_and_fits_a_phone(server, browser, signed_in_state
                              is_mobile=True)
     page.goto(server.url + "/")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    # The strip keeps its tokens and sessions on a phone, each with its change.
+    for period in page.locator(".periods .period").all():
+        more = period.locator(".period-more")
+        expect(more).to_have_count(2)
+        expect(more.nth(0)).to_contain_text(" tokens")
+        expect(more.nth(1)).to_contain_text(re.compile(r"\d+ sessions?\b"))
+        for line in more.all():
+            expect(line).to_be_visible()
+            expect(line.locator(".delta")).to_be_visible()
+        box = period.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 390 and box["height"] < 200, box
     shoot(page, f"overview-phone-{scheme}")
     context.close()
 
@@ -309,4 +324,32 @@ def test_sign_in_page_spacing(server, browser):  # noqa: F811
         assert field["y"] + field["height"] < button["y"] and button["y"] + button["height"] < hint["y"]
         assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
         shoot(page, f"signin-{scheme}")
+        context.close()
+
+
+def test_the_list_fits_a_laptop_screen_with_long_titles_cut(server, browser, signed_in_state):  # noqa: F811
+    """Every column in view at 1280 and 1024 px, no sideways scroll: a long title ends in an
+    ellipsis (whole on hover) and the parent's badges stay whole beside theirs. Runs last: its
+    long-titled session would change the counts above."""
+    long_title = "Refactor the billing service so that every webhook retry is idempotent " * 3
+    post(server, server.key, "/sync/session", {"externalId": "long-title", "source": "cursor", "title": long_title.strip(),
+                                               "projectName": "project-2", "model": "gpt-5", "endReason": "completed"})
+    for width in (1280, 1024):
+        context, page = new_page(browser, signed_in_state, viewport={"width": width, "height": 800})
+        page.goto(server.url + "/sessions?sortBy=createdAt")
+        wrap = page.locator(".table-wrap")
+        assert wrap.evaluate("e => e.scrollWidth <= e.clientWidth"), (width, wrap.evaluate("e => [e.scrollWidth, e.clientWidth]"))
+        last = "td.updated" if width > 1180 else "td.started"  # narrower, the duration and update go
+        expect(page.locator("table.sessions tbody tr").first.locator("td.updated")).to_be_visible(visible=width > 1180)
+        for row in page.locator("table.sessions tbody tr").all()[:5]:
+            box = row.locator(last).bounding_box()
+            assert box["x"] + box["width"] <= width, (width, box)
+        link = page.locator("a.row-link", has_text="Refactor the billing")
+        assert link.evaluate("e => e.scrollWidth > e.clientWidth")  # cut, with an ellipsis
+        assert link.evaluate("e => getComputedStyle(e).textOverflow") == "ellipsis"
+        expect(link).to_have_attribute("title", f"{long_title.strip()} · long-title")  # the whole title on hover
+        parent = page.locator("tr", has=page.get_by_role("link", name="Plan the migration"))
+        badge, cell = parent.locator("a.subagents").bounding_box(), parent.locator("td.title").bounding_box()
+        assert badge["x"] + badge["width"] <= cell["x"] + cell["width"], (badge, cell)
+        shoot(page, f"list-{width}-light")
         context.close()

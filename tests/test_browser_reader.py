@@ -16,6 +16,7 @@ from test_dashboard_browser import axe_serious, browser, new_page, post, shoot, 
 
 from playwright.sync_api import expect  # noqa: E402  (test_dashboard_browser skips first when it is missing)
 
+PATCH = "*** Begin Patch\n*** Update File: src/app.ts\n@@ import\n-import { pay } from './pay';\n+import { charge } from './pay';\n*** End Patch"
 LONG_TURNS = 125  # prompts, each with a call, its result and an answer: 500 messages
 
 
@@ -38,6 +39,22 @@ def server(tmp_path_factory):
                    {"type": "tool-result", "content": "On branch main\nnothing to commit, working tree clean"}]},
         {"sessionExternalId": "plugin-1", "externalId": "p3", "role": "assistant", "textContent": "Yes, it is clean.",
          "createdAt": 1_760_000_002_000}]})
+    # A MultiEdit (Claude Code) and an apply_patch (Codex), as the plugins send them.
+    post(server, server.key, "/sync/batch", {"sessions": [{"externalId": "edits-1", "source": "codex-cli",
+                                                          "title": "Edits shaped", "projectPath": "/home/dev/shop"}],
+                                            "messages": [
+        {"sessionExternalId": "edits-1", "externalId": "e1", "role": "user", "textContent": "Rename pay to charge",
+         "createdAt": 1_760_000_010_000},
+        {"sessionExternalId": "edits-1", "externalId": "e2", "role": "assistant", "textContent": "", "createdAt": 1_760_000_011_000,
+         "parts": [{"type": "tool-call", "content": {"toolName": "MultiEdit", "args": {
+                        "file_path": "/home/dev/shop/src/pay.ts", "edits": [
+                            {"old_string": "function pay()", "new_string": "function charge()"},
+                            {"old_string": "pay();", "new_string": "charge();"}]}}},
+                   {"type": "tool-result", "content": "Applied 2 edits"},
+                   {"type": "tool-call", "content": {"toolName": "apply_patch", "args": {"input": PATCH}}},
+                   {"type": "tool-result", "content": "Success. Updated the following files:\nM src/app.ts"}]},
+        {"sessionExternalId": "edits-1", "externalId": "e3", "role": "assistant", "textContent": "Renamed.",
+         "createdAt": 1_760_000_012_000}]})
     yield server
     server.stop()
 
@@ -221,9 +238,30 @@ def test_plugin_shaped_calls_read_the_same(server, browser, signed_in_state):
     context, page = new_page(browser, signed_in_state)
     page.goto(server.url + session_url(server, page, "Plugin shaped"))
     assert summaries(page) == ["Bash · git status"]
+    expect(page.locator(".facts div", has_text="Messages").locator("dd")).to_have_text("3 · 1 tool call")  # not "1 tool calls"
     page.locator(".tool-row summary").click()
     expect(page.locator(".tool-row pre.output")).to_have_text("On branch main\nnothing to commit, working tree clean")
     expect(page.locator(".answer .md")).to_have_text("Yes, it is clean.")
+    context.close()
+
+
+def test_multiedit_and_apply_patch_read_as_diffs(server, browser, signed_in_state):
+    context, page = new_page(browser, signed_in_state)
+    page.goto(server.url + session_url(server, page, "Edits shaped"))
+    assert summaries(page) == ["MultiEdit · src/pay.ts +2 −2", "apply_patch · src/app.ts +1 −1"]
+    multi, patch = page.locator(".tool-row details").nth(0), page.locator(".tool-row details").nth(1)
+    expect(multi.locator("pre.diff")).to_be_hidden()  # folded to its line until opened
+    multi.locator("summary").click()
+    expect(multi.locator(".d-del")).to_have_text(["-function pay()", "-pay();"])
+    expect(multi.locator(".d-add")).to_have_text(["+function charge()", "+charge();"])
+    patch.locator("summary").click()
+    expect(patch.locator(".d-file")).to_contain_text(["*** Update File: src/app.ts"])
+    expect(patch.locator(".d-del")).to_have_text(["-import { pay } from './pay';"])
+    expect(patch.locator(".d-add")).to_have_text(["+import { charge } from './pay';"])
+    assert patch.locator(".d-add").evaluate("e => getComputedStyle(e).backgroundColor") != \
+        patch.locator(".d-del").evaluate("e => getComputedStyle(e).backgroundColor")
+    expect(patch.locator(".tool-output pre.output")).to_have_text("Success. Updated the following files:\nM src/app.ts")
+    shoot(page, "reader-edits-light")
     context.close()
 
 

@@ -594,7 +594,7 @@ def test_overview_periods_compare_with_the_period_before(api, browser):
     page = html(browser.get("/"))
     strip = page.split('<section class="periods"', 1)[1].split("</section>", 1)[0]
     today_card = strip.split('<a class="period plain"')[1]
-    assert '<span class="value">$4.00</span>' in today_card and "▲</span> +100% vs yesterday" in today_card
+    assert '<span class="value">$4.00</span>' in today_card and "▲</span> +100%<span class=\"against\"> vs yesterday" in today_card
     assert "2 sessions" in today_card
     values = re.findall(r'<span class="value">\$([\d.,]+)</span>', strip)
     week_start = today - timedelta(days=today.weekday())
@@ -605,7 +605,7 @@ def test_overview_periods_compare_with_the_period_before(api, browser):
     last_week = sum(cost for _, day, cost in sessions if week_start - timedelta(days=7) <= day <= today - timedelta(days=7))
     week_card = strip.split('<a class="period plain"')[2]
     change = round(100 * (this_week - last_week) / last_week)
-    assert f"{'+' if change > 0 else '−'}{abs(change)}% vs the same days last week" in week_card
+    assert f"{'+' if change > 0 else '−'}{abs(change)}%<span class=\"against\"> vs the same days last week" in week_card
 
 
 def test_overview_ranks_models_and_projects_by_cost(api, browser):

@@ -450,12 +450,15 @@ def test_a_session_synced_while_the_list_is_open_appears_without_reload(server, 
 
 
 def test_delete_a_session(server, browser, signed_in_state):
-    post(server, server.key, "/sync/session", {"externalId": "doomed", "source": "cursor", "title": "Delete me"})
+    post(server, server.key, "/sync/batch", {"sessions": [{"externalId": "doomed", "source": "cursor", "title": "Delete me"}],
+                                            "messages": [{"sessionExternalId": "doomed", "externalId": "doomed-1",
+                                                          "role": "user", "textContent": "only one"}]})
     context, page = new_page(browser, signed_in_state)
     page.goto(server.url + "/sessions")
     page.get_by_role("link", name="Delete me").click()
     page.get_by_text("Delete…").click()
+    expect(page.locator(".danger-zone p")).to_contain_text("and its 1 message?")  # one, never "1 messages"
     page.get_by_role("button", name="Delete permanently").click()
-    expect(page.get_by_role("status")).to_contain_text("Deleted “Delete me”")
+    expect(page.get_by_role("status")).to_have_text("Deleted “Delete me” and its 1 message.")
     expect(page.get_by_role("link", name="Delete me")).to_have_count(0)
     context.close()

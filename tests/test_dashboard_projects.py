@@ -142,7 +142,7 @@ def test_the_connection_test_is_no_session_or_project_on_the_overview(browser, w
 
 def test_the_connection_test_is_listed_marked_and_deletable(app, api, browser, with_synctest):
     page = html(browser.get("/sessions?limit=100"))
-    rows = re.findall(r'<a class="row-link" href="/sessions/(\d+)" title="([^"]+)">[^<]*</a>(.*?)</td>', page, re.S)
+    rows = re.findall(r'<a class="row-link" href="/sessions/(\d+)" title="(?:[^"]* · )?([^"]+)">[^<]*</a>(.*?)</td>', page, re.S)
     marked = {external_id for _, external_id, rest in rows if 'class="test-badge"' in rest}
     assert marked == {SYNCTEST["externalId"]}
     assert {external_id for _, external_id, _ in rows} >= {SYNCTEST["externalId"], "test-1", "n1", "test-2"}
@@ -204,7 +204,7 @@ def test_a_folded_parent_shows_its_total_with_its_subagents(api, browser):
     cost = re.search(r'<td class="num cost">(.*?)</td>', row, re.S).group(1)
     tokens = re.search(r'<td class="num tokens"[^>]*>(.*?)</td>', row, re.S).group(1)
     assert cost.startswith("$10.00") and "$17.00 with subagents" in cost
-    assert tokens.startswith("10k") and "17k with subagents" in tokens and "3 sessions, every level down" in tokens
+    assert tokens.startswith("10k") and '17k<span class="visually-hidden"> with subagents</span>' in tokens and "3 sessions, every level down" in tokens
     assert "↳ 2 subagents" in row  # the link lists the direct ones
     shown = html(browser.get("/sessions?subagents=show"))
     assert "with subagents" in row_of(shown, "p-c1") and "$5.00 with subagents" in row_of(shown, "p-c1")

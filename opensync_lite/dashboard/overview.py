@@ -75,7 +75,9 @@ def _overview(args):
     bucket = args.get("bucket") or auto_bucket(first, last)
     totals = queries.summary(user_id, bounded)
     buckets, series = queries.daily_by(user_id, bounded, days, args["stack"], bucket)
-    recent, _, _, _ = queries.list_sessions(user_id, bounded, limit=8)
+    # Subagents folded under their parents, as the sessions list has them (unless one parent's are asked for).
+    folded = bounded if args.get("parent") else {**bounded, "subagents": "fold"}
+    recent, _, _, _ = queries.list_sessions(user_id, folded, limit=8)
     chart = charts.stacked(buckets, series, args["metric"], args["stack"],
                            lambda begin, end: _sessions_url(args, begin, end), cumulative=args["view"] == "cumulative")
     return {

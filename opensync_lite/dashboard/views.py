@@ -22,7 +22,7 @@ from ..errors import ApiError
 from ..heavy import heavy, limited
 from . import hosts, login, reader
 from . import sources as src
-from .formatting import FILTERS, percent
+from .formatting import FILTERS, percent, plural
 from .remember import remembered
 
 bp = Blueprint("dashboard", __name__, template_folder="templates", static_folder="static",
@@ -357,7 +357,7 @@ def shared(slug):
 def delete_session(session_id):
     row = _own_session(session_id)
     ingest.delete_session(g.user_id, session_id)
-    login.notify(f"Deleted “{row['title'] or row['external_id']}” and its {row['message_count']} messages.")
+    login.notify(f"Deleted “{row['title'] or row['external_id']}” and its {plural(row['message_count'], 'message')}.")
     return redirect(url_for("dashboard.sessions"))
 
 
