@@ -20,13 +20,13 @@ or protobuf, as sent) and answers 200 as an OTLP collector does.
 """
 
 import copy
-import gzip
 import json
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from standin_http import Handler, Served
 
 # Real model ids that Claude Code 2.1.332's own price table knows.
 MAIN_MODEL = "claude-sonnet-4-5-20250929"
@@ -167,60 +167,7 @@ class Request:
         return self.path.partition("?")[2]
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
-def _body(handler):
-    length = int(handler.headers.get("Content-Length") or 0)
-    raw = handler.rfile.read(length) if length else b""
-    if handler.headers.get("Content-Encoding") == "gzip":
-        raw = gzip.decompress(raw)
-    return raw
-
-
-class _Base:
-    """A threaded HTTP server on 127.0.0.1 (a free port), started and stopped with the object."""
-
-    handler = None
-
-    def start(self):
-        self.server = _Server(("127.0.0.1", 0), self.handler)
-        self.server.owner = self
-        self.port = self.server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-        return self
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-
-
-class _MessagesHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
-    def _json(self, status, payload, headers=()):
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in headers:
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
-
+class _MessagesHandler(Handler):
     def do_GET(self):
         standin = self.server.owner
         record = standin._record("GET", self.path, self.headers, None)
@@ -246,7 +193,7 @@ class _MessagesHandler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         standin = self.server.owner
-        raw = _body(self)
+        raw = self._raw_body()
         try:
             body = json.loads(raw) if raw else None
         except ValueError:
@@ -349,13 +296,14 @@ def _chunks(pieces, n):
         yield "".join(pieces[i:i + n])
 
 
-class StandIn(_Base):
+class StandIn(Served):
     """The Messages API stand-in. ``script``: a list of ``Conversation`` s. ``side``: the Turn
     answered to unscripted message requests. ``request_id_header``: send ``request-id: req_…``
     as the real API does (Claude Code writes it as the transcript's ``requestId``); a gateway that
     drops it leaves only ``requestRef``. Use as a context manager, or start()/stop()."""
 
     handler = _MessagesHandler
+    request_type = Request
 
     def __init__(self, script=(), side=None, request_id_header=True):
         self.script = list(script)
@@ -365,11 +313,8 @@ class StandIn(_Base):
         self.lock = threading.Lock()
 
     def _record(self, method, path, headers, body):
-        headers = {k.lower(): v for k, v in headers.items()}
-        record = Request(method, path, headers, body, session_id=headers.get("x-claude-code-session-id"))
-        with self.lock:
-            self.requests.append(record)
-        return record
+        session_id = {k.lower(): v for k, v in headers.items()}.get("x-claude-code-session-id")
+        return super()._record(method, path, headers, body, session_id=session_id)
 
     def _answer(self, body):
         messages = body.get("messages") or []
@@ -419,15 +364,10 @@ class StandIn(_Base):
         return out
 
 
-class _OtlpHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
+class _OtlpHandler(Handler):
     def do_POST(self):
         receiver = self.server.owner
-        raw = _body(self)
+        raw = self._raw_body()
         content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip()
         export = Export(self.path.split("?")[0], content_type, dict(self.headers.items()), raw)
         with receiver.lock:
@@ -481,7 +421,7 @@ def attributes(attrs):
     return {a["key"]: plain(a.get("value", {})) for a in attrs or []}
 
 
-class OtlpReceiver(_Base):
+class OtlpReceiver(Served):
     """Records what an OTLP/HTTP exporter posts. ``log_records()`` flattens the JSON log exports
     into ``{"body", "attributes", "resource", "scope", "time"}`` dicts."""
 

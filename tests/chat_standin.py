@@ -24,7 +24,8 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from standin_http import Handler, Served
 
 MODEL = "gpt-4o"  # a model genai-prices knows, so an import can estimate its cost
 
@@ -86,25 +87,7 @@ class Request:
     at: float = field(default_factory=time.time)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
-    def _json(self, status, payload):
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
+class _Handler(Handler):
     def _not_found(self, record):
         record.status = 404
         self._json(404, {"error": {"message": f"stand-in: no {record.path}", "type": "invalid_request_error",
@@ -120,12 +103,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         standin = self.server.owner
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = raw.decode("utf-8", "replace")
+        body = self._json_body()
         record = standin._record("POST", self.path, self.headers, body)
         if not self.path.split("?")[0].endswith("/chat/completions") or not isinstance(body, dict):
             self._not_found(record)
@@ -206,40 +184,18 @@ def _pieces(text):
     return [w if i == len(words) - 1 else w + " " for i, w in enumerate(words)]
 
 
-class StandIn:
+class StandIn(Served):
     """The Chat Completions stand-in, a threaded HTTP server on a free port. ``script``: the
     list of ``Turn`` s (``tool_then_answer()`` when not given). Use as a context manager."""
+
+    handler = _Handler
+    request_type = Request
 
     def __init__(self, script=None):
         self.script = list(script or tool_then_answer())
         self.side = Turn(text="Nothing more to do.", usage=SIDE_USAGE)
         self.requests = []
         self.lock = threading.Lock()
-
-    def start(self):
-        self.server = _Server(("127.0.0.1", 0), _Handler)
-        self.server.owner = self
-        self.port = self.server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-        return self
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-
-    def _record(self, method, path, headers, body):
-        record = Request(method, path, {k.lower(): v for k, v in headers.items()}, body)
-        with self.lock:
-            self.requests.append(record)
-        return record
 
     def _answer(self, body):
         if not body.get("tools"):

@@ -18,7 +18,8 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from standin_http import Handler, Served
 
 # The usage of the scripted answers: the tool call's and the final answer's differ, so a total
 # that counts one answer twice, or only one of them, cannot come out right.
@@ -86,11 +87,6 @@ class Request:
     at: float = field(default_factory=time.time)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
 def _side_answer(body):
     """A JSON answer for a side call, shaped by the schema it asks for."""
     config = body.get("generationConfig") or body.get("config") or {}
@@ -105,20 +101,7 @@ def _side_answer(body):
     return {name: "" for name in names}
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
-    def _json(self, status, payload):
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
+class _Handler(Handler):
     def _not_found(self, record):
         record.status = 404
         self._json(404, {"error": {"code": 404, "message": f"stand-in: no {record.path}", "status": "NOT_FOUND"}})
@@ -128,12 +111,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         standin = self.server.owner
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = raw.decode("utf-8", "replace")
+        body = self._json_body()
         record = standin._record("POST", self.path, self.headers, body)
         route = self.path.split("?")[0]
         if not route.startswith("/v1beta/models/") or ":" not in route or not isinstance(body, dict):
@@ -185,40 +163,18 @@ def sse_chunks(model, answer):
     return out
 
 
-class StandIn:
+class StandIn(Served):
     """The Gemini API stand-in, a threaded HTTP server on a free port. ``script``: the list of
     ``Turn`` s (``tool_then_answer()`` when not given). Use as a context manager."""
+
+    handler = _Handler
+    request_type = Request
 
     def __init__(self, script=None):
         self.script = list(script or tool_then_answer())
         self.extra = Turn([text("Nothing more to do.")], {**SIDE_USAGE, "cachedContentTokenCount": 0})
         self.requests = []
         self.lock = threading.Lock()
-
-    def start(self):
-        self.server = _Server(("127.0.0.1", 0), _Handler)
-        self.server.owner = self
-        self.port = self.server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-        return self
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-
-    def _record(self, method, path, headers, body):
-        record = Request(method, path, {k.lower(): v for k, v in headers.items()}, body)
-        with self.lock:
-            self.requests.append(record)
-        return record
 
     def _answer(self, body):
         contents = [c for c in body.get("contents") or () if isinstance(c, dict)]

@@ -25,7 +25,8 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from standin_http import Handler, Served
 
 MODEL = "gpt-5-codex"  # a model genai-prices knows, so an import can estimate its cost
 
@@ -128,25 +129,7 @@ class Request:
     at: float = field(default_factory=time.time)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
-    def _json(self, status, payload):
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
+class _Handler(Handler):
     def _not_found(self, record):
         record.status = 404
         self._json(404, {"error": {"message": f"stand-in: no {record.path}", "type": "invalid_request_error",
@@ -157,12 +140,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         standin = self.server.owner
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = raw.decode("utf-8", "replace")
+        body = self._json_body()
         record = standin._record("POST", self.path, self.headers, body)
         if self.path.split("?")[0] != "/v1/responses" or not isinstance(body, dict):
             self._not_found(record)
@@ -244,10 +222,13 @@ def sse_events(response_id, model, answer):
     return out
 
 
-class StandIn:
+class StandIn(Served):
     """The Responses API stand-in, a threaded HTTP server on a free port. ``script``: the list
     of ``Turn`` s (``tool_then_answer()`` when not given); ``agents``: {marker: script} for the
     requests whose last user message holds the marker. Use as a context manager."""
+
+    handler = _Handler
+    request_type = Request
 
     def __init__(self, script=None, agents=None):
         self.script = list(script or tool_then_answer())
@@ -255,31 +236,6 @@ class StandIn:
         self.side = Turn([message("Nothing more to do.")], SIDE_USAGE)
         self.requests = []
         self.lock = threading.Lock()
-
-    def start(self):
-        self.server = _Server(("127.0.0.1", 0), _Handler)
-        self.server.owner = self
-        self.port = self.server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-        return self
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-
-    def _record(self, method, path, headers, body):
-        record = Request(method, path, {k.lower(): v for k, v in headers.items()}, body)
-        with self.lock:
-            self.requests.append(record)
-        return record
 
     def _answer(self, body):
         items = [i for i in body.get("input") or () if isinstance(i, dict)]
