@@ -1,13 +1,11 @@
 """`opensync-lite import qwen` on what the real Qwen Code CLI (0.24.4, pinned in tests/package.json)
 wrote: `qwen -p` and then `qwen -c -p` (the same session continued) in a fresh HOME, against the
-scripted Chat Completions stand-in (tests/chat_standin.py) as its OpenAI-compatible provider,
-its OpenTelemetry sent to a live `serve` meanwhile. The stand-in's usage is the only number the
-tests know in advance."""
+scripted Chat Completions stand-in (tests/chat_standin.py) as its OpenAI-compatible provider.
+The stand-in's usage is the only number the tests know in advance."""
 
 import json
 import os
 import shutil
-import sqlite3
 import subprocess
 import time
 import urllib.request
@@ -24,51 +22,38 @@ COMMAND = "echo expected 10 tokens"
 KINDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
 
 
-def qwen(home, cwd, url, *args, env=None):
-    extra = env or {}
+def qwen(home, cwd, url, *args):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "QWEN_", "OTEL_", "DASHSCOPE_"))}
     env.update(HOME=str(home), OPENAI_BASE_URL=url + "/v1", OPENAI_API_KEY="test-key-0000", OPENAI_MODEL=MODEL,
-               NO_COLOR="1", QWEN_CODE_SUPPRESS_YOLO_WARNING="1", **extra)
+               NO_COLOR="1", QWEN_CODE_SUPPRESS_YOLO_WARNING="1")
     done = subprocess.run([str(NODE_BIN / "qwen"), *args, "--yolo"], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, f"qwen exited {done.returncode}\nstdout: {done.stdout[-3000:]}\nstderr: {done.stderr[-3000:]}"
     return done
 
 
-def fresh_home(root, server=None):
-    """A HOME and a project folder; with a `serve`, the CLI's telemetry goes to it (the README's settings)."""
+def fresh_home(root):
     home, cwd = root / "home", root / "project"
-    home.mkdir(exist_ok=True)
+    home.mkdir()
     cwd.mkdir()
-    if server is None:
-        return home, cwd, None
-    (home / ".qwen").mkdir()
-    (home / ".qwen" / "settings.json").write_text(json.dumps({"telemetry": {
-        "enabled": True, "target": "local", "otlpEndpoint": server.url, "otlpProtocol": "http", "logPrompts": True}}))
-    return home, cwd, {"OTEL_EXPORTER_OTLP_HEADERS": f"Authorization=Bearer {server.create_key()}"}
+    return home, cwd
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    """Two turns of one session, the second a continuation; the chats as they were after the first
-    are kept too. The CLI's telemetry goes to a live `serve` of its own meanwhile (telemetry_db)."""
+    """Two turns of one session, the second a continuation; the chats as they were after the first are kept too."""
     root = tmp_path_factory.mktemp("qwen")
-    server = LiveServer(str(root / "telemetry.db"))
-    try:
-        home, cwd, env = fresh_home(root, server)
-        with StandIn() as api:
-            first = qwen(home, cwd, api.url, "-p", PROMPT, "--output-format", "json", env=env)
-            shutil.copytree(home / ".qwen" / "projects", root / "after-first")
-            first_usage = api.usage_sum()
-            qwen(home, cwd, api.url, "-c", "-p", RESUME_PROMPT, env=env)
-        (chat,) = (home / ".qwen" / "projects").rglob("chats/*.jsonl")
-        records = [json.loads(line) for line in chat.read_text().splitlines()]
-        result = json.loads(first.stdout)[-1]
-        yield {"root": root, "projects": home / ".qwen" / "projects", "chat": chat, "records": records, "api": api,
-               "first": first_usage, "first_out": result, "cwd": cwd, "after_first": root / "after-first",
-               "telemetry_db": server.db_path}
-    finally:
-        server.stop()
+    home, cwd = fresh_home(root)
+    with StandIn() as api:
+        first = qwen(home, cwd, api.url, "-p", PROMPT, "--output-format", "json")
+        shutil.copytree(home / ".qwen" / "projects", root / "after-first")
+        first_usage = api.usage_sum()
+        qwen(home, cwd, api.url, "-c", "-p", RESUME_PROMPT)
+    (chat,) = (home / ".qwen" / "projects").rglob("chats/*.jsonl")
+    records = [json.loads(line) for line in chat.read_text().splitlines()]
+    result = json.loads(first.stdout)[-1]
+    yield {"root": root, "projects": home / ".qwen" / "projects", "chat": chat, "records": records, "api": api,
+           "first": first_usage, "first_out": result, "cwd": cwd, "after_first": root / "after-first"}
 
 
 def run_import(db_path, *paths, args=(), env=None):
@@ -210,15 +195,12 @@ def test_the_default_folder_is_home_qwen_projects_and_import_all_reads_it(run, d
 
 
 def test_serve_watches_qwens_projects_folder_as_it_works(tmp_path):
-    """No import at all: `serve` watches ~/.qwen/projects (from before it exists) and takes the
-    CLI's telemetry too, and the session the real CLI writes there arrives once, with the
-    stand-in's tokens counted once."""
-    home = tmp_path / "home"
-    home.mkdir()
+    """No import at all: `serve` watches ~/.qwen/projects (from before it exists), and the session
+    the real CLI writes there arrives with the stand-in's tokens, counted once."""
+    home, cwd = fresh_home(tmp_path)
     server = LiveServer(str(tmp_path / "opensync.db"), env={"HOME": str(home), "XDG_DATA_HOME": str(tmp_path / "xdg")},
                         args=["--watch"])
     try:
-        home, cwd, telemetry = fresh_home(tmp_path, server)
         for _ in range(100):  # the banner is read as serve prints it
             if any("Watching" in line for line in server.banner):
                 break
@@ -227,7 +209,7 @@ def test_serve_watches_qwens_projects_folder_as_it_works(tmp_path):
                    for line in server.banner), server.banner
         key = server.create_key()
         with StandIn() as api:
-            qwen(home, cwd, api.url, "-p", PROMPT, env=telemetry)
+            qwen(home, cwd, api.url, "-p", PROMPT)
             want = expected(api.usage_sum())
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -241,9 +223,6 @@ def test_serve_watches_qwens_projects_folder_as_it_works(tmp_path):
         assert session["source"] == "qwen-code" and session["title"] == PROMPT
         assert (session["inputTokens"], session["outputTokens"], session["cacheReadTokens"],
                 session["cacheWriteTokens"]) == tuple(want[k] for k in KINDS)
-        # Telemetry arrived for it too (its answers are responses under otel: keys), and counted nothing twice.
-        keys = [k for (k,) in rows(server.db_path, "SELECT response_key FROM import_responses")]
-        assert sum(k.startswith("otel:") for k in keys) == 2 and sum(k.startswith("qwen:") for k in keys) == 2
     finally:
         server.stop()
 
@@ -260,52 +239,3 @@ def test_a_custom_title_names_the_session_and_a_cli_record_is_no_prompt(run, db_
     run_import(db_path, chat)
     assert rows(db_path, "SELECT title FROM sessions") == [("my named session",)]
     assert [t for (t,) in rows(db_path, "SELECT text_content FROM messages WHERE role = 'user'")] == [PROMPT, RESUME_PROMPT]
-
-
-# --- its telemetry ------------------------------------------------------------------------------
-
-def telemetry_session(run):
-    """The session the CLI's exports made (waiting for them: the CLI flushes as it exits)."""
-    want = expected(run["api"].usage_sum())
-    deadline = time.time() + 20
-    while True:
-        got = rows(run["telemetry_db"], f"SELECT external_id, source, title, model, {', '.join(KINDS)} FROM sessions")
-        if (got and dict(zip(KINDS, got[0][4:])) == want) or time.time() > deadline:
-            return got, want
-        time.sleep(0.2)
-
-
-def test_telemetry_alone_makes_the_session_with_the_apis_tokens(run):
-    (session,), want = telemetry_session(run)
-    assert session[:4] == (session_id(run), "qwen-code", PROMPT, MODEL)
-    # The stand-in's reasoning is inside its completion count: counted once, not added again.
-    assert run["api"].usage_sum()["reasoning_tokens"] > 0 and dict(zip(KINDS, session[4:])) == want
-    assert rows(run["telemetry_db"], "SELECT COUNT(*) FROM import_responses") == [(4,)]  # one per request
-
-
-def test_telemetry_alone_holds_the_conversation_and_the_tool_calls(run):
-    telemetry_session(run)
-    texts = rows(run["telemetry_db"], "SELECT role, text_content FROM messages ORDER BY created_at, id")
-    assert [t for role, t in texts if role == "user"] == [PROMPT, RESUME_PROMPT]
-    assert "The command printed: expected 10 tokens." in [t for role, t in texts if role == "assistant"]
-    calls = [json.loads(c) for (c,) in rows(run["telemetry_db"], "SELECT content FROM parts WHERE type = 'tool-call' ORDER BY id")]
-    sent = [i for r in run["api"].answers() for i in r.tool_call_ids]
-    assert [c["id"] for c in calls] == sent and len(set(sent)) == 2  # the calls' own ids, as the chat file has them
-    assert [(c["name"], c["input"]) for c in calls] == [("run_shell_command", {"command": COMMAND})] * 2
-
-
-def test_the_chat_files_after_telemetry_are_the_same_session_counted_once(run, tmp_path):
-    _, want = telemetry_session(run)
-    db = tmp_path / "both.db"  # a copy: the live server's database stays as telemetry left it
-    with sqlite3.connect(run["telemetry_db"]) as live, sqlite3.connect(db) as copy:
-        live.backup(copy)
-    assert rows(str(db), "SELECT COUNT(*) FROM messages WHERE external_id LIKE 'otel:%'")[0][0] >= 6  # telemetry's copy
-    for _ in range(2):  # and again: nothing changes
-        run_import(str(db), run["projects"])
-    (session,) = rows(str(db), f"SELECT external_id, source, {', '.join(KINDS)} FROM sessions")
-    assert session[:2] == (session_id(run), "qwen-code") and dict(zip(KINDS, session[2:])) == want
-    assert totals(str(db)) == (want, want)  # the files' answers hold the tokens
-    # The files' conversation replaced telemetry's copy: no message twice, none of telemetry's left.
-    prompts = [t for (t,) in rows(str(db), "SELECT text_content FROM messages WHERE role = 'user'")]
-    assert prompts == [PROMPT, RESUME_PROMPT]
-    assert not rows(str(db), "SELECT 1 FROM messages WHERE external_id LIKE 'otel:%'")

@@ -17,16 +17,8 @@ response. One table per agent of the events read (HANDLERS); everything else is 
   (with ``logPrompts``) and ``gemini_cli.tool_call`` the conversation. Its router's calls
   (role ``utility_*``) are real spend that the chat files never record, so they are counted
   beside the files' copy (ingest._counted); no cost (the write path prices it).
-- Qwen Code (service.name qwen-code), a Gemini CLI fork: the same three events under its own
-  prefix (``qwen-code.api_response``, ``user_prompt``, ``tool_call``) and the same attributes,
-  except that ``response_text`` is the answer's plain text (absent for a tool call), the
-  response id is ``response_id``, and from an OpenAI-compatible API the output count already
-  holds the thoughts (the total tells which, as in importers/qwen.py). A tool call names its
-  real ``call_id``. The chat file, when imported or watched, counts every answer, so
-  telemetry's are the stand-in until it arrives.
 """
 
-import functools
 import json
 
 from marshmallow import ValidationError
@@ -47,8 +39,8 @@ def source(service_name):
         return "claude-code"
     if isinstance(service_name, str) and service_name.startswith("codex"):
         return "codex-cli"
-    if service_name in ("gemini-cli", "qwen-code"):
-        return service_name  # Qwen's is its importer's source too (importers/qwen.py)
+    if service_name == "gemini-cli":
+        return "gemini-cli"
     return None
 
 
@@ -237,7 +229,7 @@ class Telemetry:
         if model:
             session["model"] = model
 
-    # Gemini CLI, and Qwen Code (its fork): the same handlers (HANDLERS registers both prefixes)
+    # Gemini CLI
 
     def _gemini_user_prompt(self, attrs, session, when):
         text = attrs.get("prompt")
@@ -253,9 +245,7 @@ class Telemetry:
         name = attrs.get("function_name")
         if not isinstance(name, str) or not name:
             return
-        call_id = attrs.get("call_id")  # Qwen's (the chat file's id for the call); else the name and time
-        call = {"id": call_id if isinstance(call_id, str) and call_id else f"{name}:{attrs.get('event.timestamp')}",
-                "name": name}
+        call = {"id": f"{name}:{attrs.get('event.timestamp')}", "name": name}
         if isinstance(attrs.get("function_args"), str):
             try:
                 call["input"] = json.loads(attrs["function_args"])
@@ -269,28 +259,15 @@ class Telemetry:
                        "parts": [{"type": "tool-call", "content": call}],
                        "toolSucceeded": success == "true" if success in ("true", "false") else None})
 
-    def _gemini_response(self, attrs, session, when, plain_text=False):
-        """An api_response: Gemini's ``response_text`` is the response's JSON (its chunks),
-        Qwen's (``plain_text``) the answer's text alone, its id in ``response_id``."""
-        if plain_text:
-            response_id = attrs.get("response_id") if isinstance(attrs.get("response_id"), str) else None
-            text = attrs.get("response_text") if isinstance(attrs.get("response_text"), str) else ""
-        else:
-            chunks = _chunks(attrs.get("response_text"))
-            response_id = next((c.get("responseId") for c in chunks if isinstance(c.get("responseId"), str)), None)
-            text = "".join(part["text"] for chunk in chunks for candidate in chunk.get("candidates") or []
-                           if isinstance(candidate, dict) for part in (candidate.get("content") or {}).get("parts") or []
-                           if isinstance(part, dict) and isinstance(part.get("text"), str) and not part.get("thought"))
+    def _gemini_response(self, attrs, session, when):
+        chunks = _chunks(attrs.get("response_text"))
+        response_id = next((c.get("responseId") for c in chunks if isinstance(c.get("responseId"), str)), None)
         model = attrs.get("model") if isinstance(attrs.get("model"), str) else None
         role = attrs.get("role") if isinstance(attrs.get("role"), str) else "main"
         total_input, cached = _int(attrs.get("input_token_count")), _int(attrs.get("cached_content_token_count"))
-        output, thoughts = _int(attrs.get("output_token_count")), _int(attrs.get("thoughts_token_count"))
-        total = _int(attrs.get("total_token_count"))
-        if thoughts and total and total < total_input + output + thoughts:
-            thoughts = 0  # an OpenAI-compatible API's output count holds the reasoning already (Qwen's)
         tokens = {"input_tokens": max(0, total_input - cached) + _int(attrs.get("tool_token_count")),
                   "cache_read_tokens": min(cached, total_input), "cache_write_tokens": 0,
-                  "output_tokens": output + thoughts}
+                  "output_tokens": _int(attrs.get("output_token_count")) + _int(attrs.get("thoughts_token_count"))}
         ident = response_id or attrs.get("event.timestamp")
         # The main thread's answers are the chat file's too (which then counts them); a utility
         # call (the model router) is in no file, so it is kept as a request the file lacks.
@@ -303,6 +280,9 @@ class Telemetry:
             return
         if model:
             session["model"] = model
+        text = "".join(part["text"] for chunk in chunks for candidate in chunk.get("candidates") or []
+                       if isinstance(candidate, dict) for part in (candidate.get("content") or {}).get("parts") or []
+                       if isinstance(part, dict) and isinstance(part.get("text"), str) and not part.get("thought"))
         if text:
             self._message({"sessionExternalId": session["externalId"],
                            "externalId": f"{ingest.OTEL}{session['externalId']}:answer:{ident}",
@@ -375,9 +355,8 @@ HANDLERS = {
     "codex.user_prompt": Telemetry._codex_user_prompt,
     "codex.tool_result": Telemetry._codex_tool_result,
     "codex.sse_event:response.completed": Telemetry._codex_response,
-    **{f"{prefix}.{name}": handler for prefix in ("gemini_cli", "qwen-code") for name, handler in (
-        ("user_prompt", Telemetry._gemini_user_prompt), ("tool_call", Telemetry._gemini_tool_call))},
+    "gemini_cli.user_prompt": Telemetry._gemini_user_prompt,
+    "gemini_cli.tool_call": Telemetry._gemini_tool_call,
     "gemini_cli.api_response": Telemetry._gemini_response,
-    "qwen-code.api_response": functools.partial(Telemetry._gemini_response, plain_text=True),
 }
 HANDLED = frozenset(HANDLERS)
