@@ -4,7 +4,7 @@ new. Run them inside an app context (the CLI does)."""
 
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 from marshmallow import ValidationError
 
@@ -87,10 +87,12 @@ def same_file(path, state, st):
     return identity(path, state.offset, st) == state.head
 
 
+STATE_FIELDS = tuple(f.name for f in fields(FileState))  # ImportFile's columns of the same names
+
+
 def read_state(user_id, path):
     """The FileState recorded for ``path``, or None."""
-    row = ImportFile.get_or_none(ImportFile.user == user_id, ImportFile.path == path)
-    return row and FileState(row.size, row.mtime_ns, row.offset, row.lines, row.head)
+    return read_states(user_id, [path]).get(path)
 
 
 STATE_CHUNK = 500  # paths per query when many files' states are read at once
@@ -101,8 +103,7 @@ def read_states(user_id, paths):
     instead of one per file (a re-run over an unchanged history is mostly this)."""
     paths, found = list(paths), {}
     for i in range(0, len(paths), STATE_CHUNK):
-        rows = ImportFile.select(ImportFile.path, ImportFile.size, ImportFile.mtime_ns, ImportFile.offset,
-                                 ImportFile.lines, ImportFile.head).where(
+        rows = ImportFile.select(ImportFile.path, *(getattr(ImportFile, name) for name in STATE_FIELDS)).where(
             ImportFile.user == user_id, ImportFile.path.in_(paths[i:i + STATE_CHUNK])).tuples()
         for path, *state in rows:  # tuples: a model object per row was a fifth of a watcher pass
             found[path] = FileState(*state)
@@ -119,13 +120,12 @@ def save_file_states(user_id, states):
     """Record {path: FileState} in one transaction."""
     if not states:
         return
-    names = ("size", "mtime_ns", "offset", "lines", "head")
     with write_transaction(user_id):  # one statement for all (a run may end thousands of files)
         prepared_many("save_file_state", lambda: ImportFile.insert(
-            user=slot("user"), path=slot("path"), **{name: slot(name) for name in names}).on_conflict(
+            user=slot("user"), path=slot("path"), **{name: slot(name) for name in STATE_FIELDS}).on_conflict(
             conflict_target=[ImportFile.user, ImportFile.path],
-            update={getattr(ImportFile, name): slot(name) for name in names}),
-            [{"user": user_id, "path": path, **{name: getattr(s, name) for name in names}} for path, s in states.items()])
+            update={getattr(ImportFile, name): slot(name) for name in STATE_FIELDS}),
+            [{"user": user_id, "path": path, **asdict(s)} for path, s in states.items()])
 
 
 def finish_run(importer, rows=()):
