@@ -487,9 +487,11 @@ def _holding_responses(user_id, session_id, external_ids):
     if not external_ids:
         return set()
     external = Session.select(Session.external_id).where(Session.id == session_id).scalar()
+    # The file's responses, as _counted names them: not the session's own figures (cost-state,
+    # telemetry's events and metrics), which answer no prompt of the file's.
     counted = ImportResponse.select(ImportResponse.message_external_id).where(
         ImportResponse.user == user_id, ImportResponse.session_external_id == external,
-        ~ImportResponse.response_key.startswith(OTEL))
+        *(~ImportResponse.response_key.startswith(prefix) for prefix in SESSION_ROWS))
     held = {e for (e,) in counted.where(ImportResponse.message_external_id.in_(external_ids)).tuples()}
     answered = counted.select(fn.MAX(ImportResponse.created_at)).scalar()
     if answered:

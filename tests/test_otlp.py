@@ -208,6 +208,20 @@ def test_a_plugins_messages_replace_telemetrys_copy(http):
     assert four(got["session"]) == usage_of(run["responses"], "main")
 
 
+def test_telemetrys_metrics_do_not_hold_a_plugins_prompt(http):
+    """A plugin's resend of its prompt replaces it: telemetry's metrics are the session's figures,
+    not the agent's file answering that prompt (which alone holds a prompt as the file gave it)."""
+    _, results = manifest("d-subagent")
+    session_id = results[0]["session_id"]
+    prompt = {"sessionExternalId": session_id, "externalId": f"{session_id}-user-1", "role": "user",
+              "textContent": "draft", "createdAt": 1_000_000_000_000}  # before the metrics' windows
+    assert http.send("/sync/message", json.dumps(prompt).encode())[0] == 200
+    http.replay("d-subagent", only="metrics")
+    assert four(http.session(session_id)["session"])["outputTokens"] > 0  # the metrics were counted
+    assert http.send("/sync/message", json.dumps({**prompt, "textContent": "the prompt as sent"}).encode())[0] == 200
+    assert [m["textContent"] for m in http.session(session_id)["messages"]] == ["the prompt as sent"]
+
+
 def test_a_plugins_uncounted_totals_do_not_replace_telemetrys(http):
     """claude-code-sync's promptTokens fold the cache in and carry no split: they are kept
     aside, and the session holds telemetry's exact kinds and Claude Code's cost, in either order."""
