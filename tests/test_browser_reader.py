@@ -29,34 +29,36 @@ def server(tmp_path_factory):
     server = LiveServer(db)
     server.key = server.create_key()
     # A plugin-shaped session (claude-code-sync's {toolName, args} and a result naming no call).
-    post(server, server.key, "/sync/batch", {"sessions": [{"externalId": "plugin-1", "source": "claude-code",
-                                                          "title": "Plugin shaped", "projectPath": "/home/dev/shop"}],
-                                            "messages": [
-        {"sessionExternalId": "plugin-1", "externalId": "p1", "role": "user", "textContent": "Is the tree clean?",
-         "createdAt": 1_760_000_000_000},
-        {"sessionExternalId": "plugin-1", "externalId": "p2", "role": "assistant", "textContent": "", "createdAt": 1_760_000_001_000,
-         "parts": [{"type": "tool-call", "content": {"toolName": "Bash", "args": {"command": "git status"}}},
-                   {"type": "tool-result", "content": "On branch main\nnothing to commit, working tree clean"}]},
-        {"sessionExternalId": "plugin-1", "externalId": "p3", "role": "assistant", "textContent": "Yes, it is clean.",
-         "createdAt": 1_760_000_002_000}]})
+    plugin_session(server, "plugin-1", "claude-code", "Plugin shaped", [
+        ("p1", "user", "Is the tree clean?", 1_760_000_000_000, None),
+        ("p2", "assistant", "", 1_760_000_001_000, [
+            {"type": "tool-call", "content": {"toolName": "Bash", "args": {"command": "git status"}}},
+            {"type": "tool-result", "content": "On branch main\nnothing to commit, working tree clean"}]),
+        ("p3", "assistant", "Yes, it is clean.", 1_760_000_002_000, None)])
     # A MultiEdit (Claude Code) and an apply_patch (Codex), as the plugins send them.
-    post(server, server.key, "/sync/batch", {"sessions": [{"externalId": "edits-1", "source": "codex-cli",
-                                                          "title": "Edits shaped", "projectPath": "/home/dev/shop"}],
-                                            "messages": [
-        {"sessionExternalId": "edits-1", "externalId": "e1", "role": "user", "textContent": "Rename pay to charge",
-         "createdAt": 1_760_000_010_000},
-        {"sessionExternalId": "edits-1", "externalId": "e2", "role": "assistant", "textContent": "", "createdAt": 1_760_000_011_000,
-         "parts": [{"type": "tool-call", "content": {"toolName": "MultiEdit", "args": {
-                        "file_path": "/home/dev/shop/src/pay.ts", "edits": [
-                            {"old_string": "function pay()", "new_string": "function charge()"},
-                            {"old_string": "pay();", "new_string": "charge();"}]}}},
-                   {"type": "tool-result", "content": "Applied 2 edits"},
-                   {"type": "tool-call", "content": {"toolName": "apply_patch", "args": {"input": PATCH}}},
-                   {"type": "tool-result", "content": "Success. Updated the following files:\nM src/app.ts"}]},
-        {"sessionExternalId": "edits-1", "externalId": "e3", "role": "assistant", "textContent": "Renamed.",
-         "createdAt": 1_760_000_012_000}]})
+    plugin_session(server, "edits-1", "codex-cli", "Edits shaped", [
+        ("e1", "user", "Rename pay to charge", 1_760_000_010_000, None),
+        ("e2", "assistant", "", 1_760_000_011_000, [
+            {"type": "tool-call", "content": {"toolName": "MultiEdit", "args": {
+                "file_path": "/home/dev/shop/src/pay.ts", "edits": [
+                    {"old_string": "function pay()", "new_string": "function charge()"},
+                    {"old_string": "pay();", "new_string": "charge();"}]}}},
+            {"type": "tool-result", "content": "Applied 2 edits"},
+            {"type": "tool-call", "content": {"toolName": "apply_patch", "args": {"input": PATCH}}},
+            {"type": "tool-result", "content": "Success. Updated the following files:\nM src/app.ts"}]),
+        ("e3", "assistant", "Renamed.", 1_760_000_012_000, None)])
     yield server
     server.stop()
+
+
+def plugin_session(server, external_id, source, title, messages):
+    """Post a session in /home/dev/shop as a plugin does, its ``messages`` given as (id, role,
+    text, createdAt, parts or None)."""
+    post(server, server.key, "/sync/batch", {
+        "sessions": [{"externalId": external_id, "source": source, "title": title, "projectPath": "/home/dev/shop"}],
+        "messages": [{"sessionExternalId": external_id, "externalId": m, "role": role, "textContent": text,
+                      "createdAt": at, **({"parts": parts} if parts is not None else {})}
+                     for m, role, text, at, parts in messages]})
 
 
 def session_url(server, page, title):
